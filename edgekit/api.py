@@ -1,0 +1,157 @@
+"""The Python API behind every command: the CLI only parses arguments and prints what these return."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Sequence
+
+from edgekit.errors import EdgekitError, error_from_dict
+
+BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0}
+
+
+def _check_model_path(path: str) -> str:
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such file: {path}", "check the model path")
+    if os.path.isdir(path):
+        raise EdgekitError(f"{path} is a directory, not a model file", "pass a .tflite, .pte or .ptl file")
+    if os.path.getsize(path) == 0:
+        raise EdgekitError(f"{path} is empty", "rebuild or re-download the model")
+    return path
+
+
+def bench_spec(
+    path: str,
+    *,
+    threads: int | None = None,
+    xnnpack: bool = True,
+    provider: str | None = None,
+    warmup: int = BENCH_DEFAULTS["warmup"],
+    min_runs: int = BENCH_DEFAULTS["min_runs"],
+    min_time_s: float = BENCH_DEFAULTS["min_time_s"],
+    max_runs: int = 100_000,
+    inputs: dict | None = None,
+    save_outputs: str | None = None,
+    device_selector: str | None = None,
+    runtime_options: dict | None = None,
+) -> dict:
+    """The worker spec for one measurement: the one document host and device runners both read."""
+    from edgekit.runtimes import detect_format
+
+    _check_model_path(path)
+    if threads is not None and threads < 1:
+        raise EdgekitError(f"--threads must be at least 1, not {threads}", "omit it for the runtime's default")
+    if min_runs < 1 or warmup < 0 or min_time_s < 0:
+        raise EdgekitError("runs and times must be positive", "use e.g. --min-runs 50 --min-time 2")
+    return {
+        "artifact": os.path.abspath(path),
+        "format": detect_format(path),
+        "threads": threads,
+        "xnnpack": xnnpack,
+        "provider": provider,
+        "warmup": warmup,
+        "min_runs": min_runs,
+        "min_time_s": min_time_s,
+        "max_runs": max_runs,
+        "inputs": inputs or {"kind": "random", "seed": 0},
+        "save_outputs": save_outputs,
+        "device_selector": device_selector,
+        "runtime_options": runtime_options or {},
+    }
+
+
+def enrich(result: dict) -> dict:
+    """Add what the host knows about the artifact (MACs, manifest entry) to a device's result."""
+    if result.get("status") != "ok":
+        return result
+    try:
+        from edgekit.inspect import model_facts
+    except ImportError:
+        model_facts = None
+    facts = model_facts(result["artifact"]["path"]) if model_facts else None
+    if facts:
+        result.setdefault("model", {}).update(facts)
+        macs = facts.get("macs")
+        p50 = result["latency_ms"]["p50"]
+        if macs and p50:
+            result["model"]["mac_per_s"] = macs / (p50 / 1e3)
+    from edgekit.artifacts import find_manifest_entry
+
+    entry = find_manifest_entry(result["artifact"]["path"])
+    if entry is not None:
+        result["artifact"]["target"] = entry.target
+        if entry.accuracy:
+            result["accuracy"] = entry.accuracy
+    return result
+
+
+def bench(path: str, *, timeout: float | None = None, raise_on_error: bool = True, **options: Any) -> dict:
+    """Measure ``path`` on this machine in a fresh worker process; returns the result document."""
+    from edgekit.transports.host import HostTransport
+
+    spec = bench_spec(path, **options)
+    result = HostTransport().run_worker(spec, timeout=timeout)
+    if result.get("status") != "ok" and raise_on_error:
+        raise error_from_dict(result.get("error") or {})
+    return enrich(result)
+
+
+def read_labels(path: str) -> list[str]:
+    """Labels, one per line; 'ID label' lines (Coral's format) are keyed by their ID."""
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such labels file: {path}", "check the path given to --labels")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [l.rstrip("\n") for l in f if l.strip()]
+    pairs = [re.match(r"^\s*(\d+)[\s:]+(.+)$", l) for l in lines]
+    if lines and all(pairs):
+        table: dict[int, str] = {int(m.group(1)): m.group(2).strip() for m in pairs if m}
+        return [table.get(i, str(i)) for i in range(max(table) + 1)]
+    return [l.strip() for l in lines]
+
+
+def classify(
+    path: str,
+    *,
+    image: str | None = None,
+    input_file: str | None = None,
+    labels: str | None = None,
+    top_k: int = 5,
+    normalize: str | None = None,
+    **options: Any,
+) -> dict:
+    """Run a classifier once and decode its top-k (outputs dequantized)."""
+    import tempfile
+
+    import numpy as np
+
+    from edgekit.harness.inputs import dequantize
+    from edgekit.runtimes.base import TensorSpec
+
+    if image and input_file:
+        raise EdgekitError("give --image or --input, not both", "pick one input source")
+    if image:
+        src = {"kind": "image", "path": os.path.abspath(image), "normalize": normalize}
+    elif input_file:
+        src = {"kind": "file", "path": os.path.abspath(input_file)}
+    else:
+        raise EdgekitError("nothing to classify", "pass --image FILE (or --input FILE.npy)")
+    label_list = read_labels(labels) if labels else None
+    with tempfile.TemporaryDirectory(prefix="edgekit-out-") as tmp:
+        out = os.path.join(tmp, "outputs.npz")
+        result = bench(path, inputs=src, save_outputs=out, warmup=0, min_runs=1, min_time_s=0.0, max_runs=1, **options)
+        with np.load(out) as data:
+            outputs = [data[f"output_{i}"] for i in range(len(data.files))]
+    spec = TensorSpec(**result["output_specs"][0])
+    scores = dequantize(outputs[0], spec).reshape(-1)
+    k = max(1, min(top_k, scores.size))
+    order = np.argsort(-scores, kind="stable")[:k]
+    top = []
+    for idx in order:
+        label = label_list[idx] if label_list and idx < len(label_list) else None
+        top.append({"index": int(idx), "score": float(scores[idx]), "label": label})
+    if label_list and len(label_list) != scores.size:
+        from edgekit.console import warn
+
+        warn(f"{labels} has {len(label_list)} labels, the model outputs {scores.size} classes")
+    return {"artifact": result["artifact"], "top_k": top, "latency_ms": result["first_inference_ms"], "result": result}

@@ -1,0 +1,154 @@
+"""edgekit bench: measure artifacts in a worker process and print a hyperfine-style summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edgekit.console import human_bytes, human_ms, print_json
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by bench and run: how the runtime is set up."""
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads (default: the runtime's)")
+    p.add_argument("--no-xnnpack", dest="xnnpack", action="store_false", help="run without the XNNPACK delegate")
+    p.add_argument(
+        "--runtime",
+        dest="provider",
+        default=None,
+        help="runtime package: ai_edge_litert, tflite_runtime or tensorflow (default: first installed)",
+    )
+    p.add_argument("--edgetpu-device", dest="device_selector", default=None, help="Edge TPU to use: usb, usb:0, pci:0")
+    p.add_argument("--timeout", type=float, default=900.0, help="give up on one measurement after this many seconds")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark artifacts on this machine", description=__doc__)
+    p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite (or other artifact) files")
+    add_run_options(p)
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs before measuring (default 10)")
+    p.add_argument("--min-runs", type=int, default=50, help="measure at least this many runs (default 50)")
+    p.add_argument("--min-time", type=float, default=2.0, help="and for at least this many seconds (default 2)")
+    p.add_argument("--max-runs", type=int, default=100_000, help="stop after this many runs")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--input", dest="input_file", help="inputs from .npy (one input) or .npz (keyed by input name)")
+    src.add_argument("--image", help="an image, resized and converted to the input's shape and dtype")
+    p.add_argument("--normalize", default=None, help="image scaling: 0,1 | -1,1 | raw | imagenet")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
+    p.add_argument("-o", "--output", help="also write the result JSON (a list for several models) to this file")
+    p.set_defaults(func=run)
+
+
+def inputs_from_args(args) -> dict:
+    import os
+
+    if getattr(args, "input_file", None):
+        return {"kind": "file", "path": os.path.abspath(args.input_file)}
+    if getattr(args, "image", None):
+        return {"kind": "image", "path": os.path.abspath(args.image), "normalize": args.normalize}
+    return {"kind": "random", "seed": args.seed}
+
+
+def run(args) -> int:
+    from edgekit import api
+    from edgekit.artifacts import atomic_write_json
+
+    results = []
+    for model in args.models:
+        opts = dict(
+            threads=args.threads,
+            xnnpack=args.xnnpack,
+            provider=args.provider,
+            warmup=args.warmup,
+            min_runs=args.min_runs,
+            min_time_s=args.min_time,
+            max_runs=args.max_runs,
+            inputs=inputs_from_args(args),
+            device_selector=args.device_selector,
+        )
+        with _status(f"benchmarking {model}", quiet=args.json):
+            result = api.bench(model, timeout=args.timeout, **opts)
+        results.append(result)
+        if not args.json:
+            print_summary(result)
+    if args.output:
+        atomic_write_json(args.output, results if len(results) > 1 else results[0])
+    if args.json:
+        print_json(results if len(results) > 1 else results[0])
+    return 0
+
+
+class _status:
+    """A spinner on stderr while a worker runs, only when stderr is a terminal."""
+
+    def __init__(self, text: str, quiet: bool = False):
+        self.text, self.quiet, self._cm = text, quiet, None
+
+    def __enter__(self):
+        if not self.quiet and sys.stderr.isatty():
+            from edgekit.console import console
+
+            self._cm = console(stderr=True).status(self.text)
+            self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._cm is not None:
+            self._cm.__exit__(*exc)
+        return False
+
+
+def delegate_text(result: dict) -> str:
+    parts = []
+    for d in result.get("delegates") or []:
+        text = f"{d['name']} {d['nodes']}/{d['total_nodes']} nodes"
+        if d.get("partitions"):
+            text += f" in {d['partitions']} partition{'s' if d['partitions'] != 1 else ''}"
+        left = d.get("not_delegated") or {}
+        if left:
+            text += " (CPU: " + ", ".join(f"{k}x{v}" if v > 1 else k for k, v in sorted(left.items())) + ")"
+        parts.append(text)
+    return "; ".join(parts) or ("none" if result["runtime"].get("xnnpack") else "none (XNNPACK off)")
+
+
+def print_summary(result: dict, file=None) -> None:
+    """The terminal view of one result, laid out like hyperfine's."""
+    from edgekit.console import console
+
+    out = console() if file is None else __import__("rich.console").console.Console(file=file)
+    a, rt, lat = result["artifact"], result["runtime"], result["latency_ms"]
+    dev = result.get("device", {})
+    where = "" if dev.get("name") in (None, "host") else f" on {dev['name']}"
+    out.print(f"[bold]Benchmark:[/bold] {a['name']}{where}")
+    out.print(
+        f"  Model:       {a.get('format')}, {human_bytes(a.get('size_bytes'))} "
+        f"(gzip {human_bytes(a.get('gzip_bytes'))}), sha256 {a.get('sha256', '')[:12]}"
+    )
+    threads = rt.get("threads") or "default"
+    out.print(f"  Runtime:     {rt.get('name')} {rt.get('version') or ''}, threads {threads}; delegates: {delegate_text(result)}")
+    phases = result.get("load_phases_ms") or {}
+    phase_text = " + ".join(f"{k} {human_ms(v)}" for k, v in phases.items() if k != "import")
+    out.print(f"  Init:        {human_ms(result['init_ms'])} ({phase_text}); first inference {human_ms(result['first_inference_ms'])}")
+    out.print(
+        f"  Time ([green]p50[/green] ± σ):  [bold green]{human_ms(lat['p50'])}[/bold green] ± {human_ms(lat['std'])}"
+        f"    (trimmed mean {human_ms(lat['trimmed_mean'])}, mean {human_ms(lat['mean'])})"
+    )
+    out.print(
+        f"  Range (min … max):  [cyan]{human_ms(lat['min'])}[/cyan] … [magenta]{human_ms(lat['max'])}[/magenta]"
+        f"    p90 {human_ms(lat['p90'])}, p99 {human_ms(lat['p99'])}    {lat['n']} runs"
+    )
+    extra = f"  Throughput:  {lat['throughput_per_s']:.1f} inferences/s" if lat.get("throughput_per_s") else ""
+    model = result.get("model") or {}
+    if model.get("macs"):
+        extra += f"; {model['macs'] / 1e6:.1f} M MACs, {model.get('mac_per_s', 0) / 1e9:.2f} GMAC/s"
+    if extra:
+        out.print(extra)
+    mem = result.get("memory") or {}
+    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))})")
+    if lat.get("cv", 0) > 0.10:
+        out.print(f"  [yellow]Warning: the spread is wide (CV {lat['cv']:.0%}); the machine may be busy. "
+                  "Close other programs or raise --min-time.[/yellow]")
+    if result.get("device", {}).get("emulated"):
+        out.print("  [yellow]Emulated device: these timings show it runs, not how fast real hardware is.[/yellow]")
+    out.print()

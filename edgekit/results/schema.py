@@ -1,0 +1,77 @@
+"""The benchmark result schema: one JSON document per measurement, the same on every device.
+
+Every result keeps the raw per-run latencies, so a later comparison can run a statistical test
+instead of comparing two means. Bump SCHEMA_VERSION when a field changes meaning; readers check it.
+Standard library only: the on-device runner builds results with this module.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "edgekit.result"
+SCHEMA_VERSION = 1
+
+# Top-level keys every result has, whatever its status; tests and readers rely on them.
+REQUIRED_KEYS = (
+    "schema",
+    "schema_version",
+    "edgekit_version",
+    "status",
+    "created",
+    "artifact",
+    "device",
+    "platform",
+    "runtime",
+    "settings",
+)
+# Present when status == "ok".
+MEASUREMENT_KEYS = ("init_ms", "first_inference_ms", "latency_ms", "samples_ms", "memory", "delegates")
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def validate(result: dict) -> dict:
+    """Check a result has the fields of its schema version; returns it for chaining."""
+    if not isinstance(result, dict):
+        raise SchemaError("a result is a JSON object")
+    if result.get("schema") != SCHEMA:
+        raise SchemaError(f"not an edgekit result (schema={result.get('schema')!r})")
+    if result.get("schema_version") != SCHEMA_VERSION:
+        raise SchemaError(
+            f"result schema version {result.get('schema_version')} is not {SCHEMA_VERSION}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in result]
+    if result.get("status") == "ok":
+        missing += [k for k in MEASUREMENT_KEYS if k not in result]
+        lat = result.get("latency_ms", {})
+        for k in ("min", "p50", "p90", "p99", "max", "mean", "std", "trimmed_mean", "n"):
+            if k not in lat:
+                missing.append(f"latency_ms.{k}")
+        if len(result.get("samples_ms", [])) != lat.get("n"):
+            raise SchemaError("samples_ms does not hold latency_ms.n samples")
+    elif result.get("status") == "error":
+        if not isinstance(result.get("error"), dict):
+            missing.append("error")
+    else:
+        raise SchemaError(f"unknown status {result.get('status')!r}")
+    if missing:
+        raise SchemaError(f"result lacks {', '.join(missing)}")
+    return result
+
+
+def load(path: str) -> dict:
+    """Read and validate a result file (a list of results is also accepted by load_many)."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return validate(json.load(f))
+
+
+def load_many(path: str) -> list[dict]:
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    items = data if isinstance(data, list) else [data]
+    return [validate(r) for r in items]

@@ -1,0 +1,259 @@
+"""TFLite models on the LiteRT interpreter (ai-edge-litert), or the older tflite-runtime, or TF.
+
+ai-edge-litert is preferred: tflite-runtime stopped at 2.14 (numpy < 2, cannot load models from
+current converters, no int8 XNNPACK). Delegate placement is read from the interpreter's own log
+line, the only place the Python API reports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from typing import Any, Sequence
+
+from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.harness.capture import native_stderr
+from edgekit.runtimes import RUNTIMES
+from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
+
+# provider name -> (module holding Interpreter, how to read its version)
+PROVIDERS: dict[str, str] = {
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+
+_UNRESOLVED = re.compile(r"unresolved custom op: ([^.\s]+)")
+_NO_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+
+INSTALL_HINT = "install a TFLite runtime: pip install ai-edge-litert (or: pip install 'edgekit[tflite]')"
+
+
+def _import_provider(name: str):
+    module = importlib.import_module(PROVIDERS[name])
+    return module
+
+
+def provider_version(name: str) -> str | None:
+    try:
+        if name == "ai_edge_litert":
+            from importlib.metadata import version
+
+            return version("ai-edge-litert")
+        if name == "tflite_runtime":
+            import tflite_runtime
+
+            return getattr(tflite_runtime, "__version__", None)
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return tf.__version__
+    except Exception:
+        return None
+    return None
+
+
+def _spec(detail: dict) -> TensorSpec:
+    qp = detail.get("quantization_parameters") or {}
+    scales = list(qp.get("scales", []) if qp else [])
+    zps = list(qp.get("zero_points", []) if qp else [])
+    scale, zp = detail.get("quantization", (0.0, 0))
+    if scales and len(scales) == 1:
+        scale, zp = float(scales[0]), int(zps[0])
+    return TensorSpec(
+        name=detail["name"],
+        shape=[int(d) for d in detail["shape"]],
+        shape_signature=[int(d) for d in detail.get("shape_signature", detail["shape"])],
+        dtype=detail["dtype"].__name__ if hasattr(detail["dtype"], "__name__") else str(detail["dtype"]),
+        scale=float(scale) if scale else None,
+        zero_point=int(zp) if scale else None,
+        per_channel=len(scales) > 1,
+    )
+
+
+def translate_load_error(exc: BaseException, path: str, log: str = "") -> EdgekitError:
+    """Turn an interpreter's load/allocate failure into one line the user can act on."""
+    text = f"{exc} {log}"
+    m = _UNRESOLVED.search(text)
+    if m:
+        op = m.group(1)
+        if op == "edgetpu-custom-op":
+            return EnvironmentMissing(
+                f"{path} is compiled for the Edge TPU and needs the Edge TPU runtime (libedgetpu) and an attached Edge TPU",
+                "run it on a Coral device with libedgetpu installed, or benchmark the CPU model (without _edgetpu) here",
+            )
+        return EdgekitError(
+            f"{path} uses the custom op {op!r}, which this TFLite runtime does not provide",
+            "register the op's kernel in the runtime, or rebuild the model without it",
+        )
+    m = _NO_OP_VERSION.search(text)
+    if m:
+        return EnvironmentMissing(
+            f"the installed TFLite runtime is too old for {path}: no kernel for {m.group(1)} version {m.group(2)}",
+            "upgrade the runtime (pip install -U ai-edge-litert) or rebuild the model with an older converter",
+        )
+    if "identifier" in text or "Could not open" in text or "Model provided" in text or "flatbuffer" in text.lower():
+        return EdgekitError(
+            f"{path} could not be loaded as a TFLite model ({str(exc).strip().splitlines()[0][:200]})",
+            "the file is truncated or corrupt; rebuild or re-download it",
+        )
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    last_log = [l for l in log.strip().splitlines() if "ERROR" in l or "failed" in l]
+    detail = f" ({last_log[-1].strip()[:300]})" if last_log else ""
+    return EdgekitError(
+        f"the TFLite runtime failed to prepare {path}: {first}{detail}",
+        "check the model with 'edgekit inspect'; a model that cannot be allocated cannot run",
+    )
+
+
+class TFLiteSession(Session):
+    def __init__(self, interpreter: Any, path: str):
+        self.interp = interpreter
+        self.path = path
+        self._in = interpreter.get_input_details()
+        self._out = interpreter.get_output_details()
+        self.inputs = [_spec(d) for d in self._in]
+        self.outputs_spec = [_spec(d) for d in self._out]
+        self.delegates = []
+        self.load_phases_ms = {}
+        self.log = ""
+
+    def set_inputs(self, arrays: Sequence[Any]) -> None:
+        resized = False
+        for detail, arr in zip(self._in, arrays):
+            if tuple(arr.shape) != tuple(detail["shape"]):
+                self.interp.resize_tensor_input(detail["index"], list(arr.shape))
+                resized = True
+        if resized:
+            self.interp.allocate_tensors()
+            self._in = self.interp.get_input_details()
+            self._out = self.interp.get_output_details()
+        for detail, arr in zip(self._in, arrays):
+            self.interp.set_tensor(detail["index"], arr)
+
+    def invoke(self) -> None:
+        self.interp.invoke()
+
+    def outputs(self) -> list[Any]:
+        return [self.interp.get_tensor(d["index"]) for d in self._out]
+
+
+class TFLiteRuntime(Runtime):
+    format = "tflite"
+
+    def providers(self) -> list[str]:
+        import importlib.util
+
+        return [n for n, mod in PROVIDERS.items() if importlib.util.find_spec(mod.split(".")[0]) is not None]
+
+    def _choose(self, options: RunOptions) -> str:
+        if options.provider:
+            if options.provider not in PROVIDERS:
+                raise EdgekitError(
+                    f"unknown TFLite runtime {options.provider!r}", f"choose one of: {', '.join(PROVIDERS)}"
+                )
+            return options.provider
+        available = self.providers()
+        if not available:
+            raise EnvironmentMissing("no TFLite runtime is installed", INSTALL_HINT)
+        return available[0]
+
+    def describe(self, options: RunOptions) -> dict:
+        name = self._choose(options)
+        return {"name": name, "version": provider_version(name)}
+
+    def delegates_for(self, module: Any, options: RunOptions) -> list:
+        """Delegates to hand the interpreter; the Edge TPU runtime adds libedgetpu here."""
+        return []
+
+    def coverage(self, interp: Any, options: RunOptions) -> list[dict]:
+        return delegate_coverage(interp, "XNNPACK") if options.xnnpack else []
+
+    def load(self, path: str, options: RunOptions) -> Session:
+        name = self._choose(options)
+        t_import = time.perf_counter()
+        try:
+            module = _import_provider(name)
+        except ImportError as exc:
+            raise EnvironmentMissing(f"the TFLite runtime {name} cannot be imported ({exc})", INSTALL_HINT) from None
+        Interpreter = module.Interpreter
+        kwargs: dict[str, Any] = {"model_path": path}
+        if options.threads:
+            kwargs["num_threads"] = int(options.threads)
+        if not options.xnnpack:
+            kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        delegates = self.delegates_for(module, options)
+        if delegates:
+            kwargs["experimental_delegates"] = delegates
+        failure: BaseException | None = None
+        t0 = t1 = t2 = time.perf_counter()
+        with native_stderr() as cap:
+            try:
+                interp = Interpreter(**kwargs)
+                t1 = time.perf_counter()
+                interp.allocate_tensors()
+                t2 = time.perf_counter()
+            except (ValueError, RuntimeError, OSError) as exc:
+                failure = exc
+        log = cap.text
+        if failure is not None:
+            raise translate_load_error(failure, path, log) from None
+        session = TFLiteSession(interp, path)
+        session.load_phases_ms = {
+            "import": (t0 - t_import) * 1e3,
+            "load": (t1 - t0) * 1e3,
+            "allocate": (t2 - t1) * 1e3,
+        }
+        session.log = log
+        session.delegates = self.coverage(interp, options)
+        return session
+
+
+def delegate_coverage(interp: Any, delegate_name: str = "XNNPACK") -> list[dict]:
+    """How many of the model's nodes each delegate took, read from the delegated graph.
+
+    The Python API has no delegate report and ai-edge-litert does not print TFLite's "Replacing N
+    out of M node(s)" line, but after delegation the node list holds the original nodes plus one
+    DELEGATE node per partition. The original nodes a partition replaced are exactly those between
+    its input and output tensors, found by walking producers back from its outputs.
+    """
+    try:
+        ops = interp._get_ops_details()
+    except Exception:  # private API; older runtimes may lack it
+        return []
+    original = [o for o in ops if o.get("op_name") != "DELEGATE"]
+    partitions = [o for o in ops if o.get("op_name") == "DELEGATE"]
+    if not partitions:
+        return []
+    producer = {int(t): o["index"] for o in original for t in o["outputs"]}
+    by_index = {o["index"]: o for o in original}
+    covered: set[int] = set()
+    for part in partitions:
+        boundary = {int(t) for t in part["inputs"]}
+        stack = [int(t) for t in part["outputs"]]
+        while stack:
+            t = stack.pop()
+            if t in boundary or t not in producer:
+                continue
+            idx = producer[t]
+            if idx in covered:
+                continue
+            covered.add(idx)
+            stack.extend(int(x) for x in by_index[idx]["inputs"] if int(x) >= 0)
+    left = {}
+    for o in original:
+        if o["index"] not in covered:
+            left[o["op_name"]] = left.get(o["op_name"], 0) + 1
+    return [
+        {
+            "name": delegate_name,
+            "nodes": len(covered),
+            "total_nodes": len(original),
+            "partitions": len(partitions),
+            "not_delegated": left,
+        }
+    ]
+
+
+RUNTIMES.register("tflite", TFLiteRuntime())

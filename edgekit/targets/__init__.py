@@ -1,0 +1,16 @@
+"""Build targets by name. Each target family is one module that registers its targets in TARGETS;
+modules are imported only when one of their targets is asked for (TensorFlow and PyTorch are heavy)."""
+
+from __future__ import annotations
+
+from edgekit.registry import Registry
+
+TARGETS: Registry = Registry("target")
+
+for _name in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"):
+    TARGETS.declare(_name, "edgekit.targets.tflite")
+TARGETS.declare("edgetpu", "edgekit.targets.edgetpu")
+for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8", "executorch-coreml"):
+    TARGETS.declare(_name, "edgekit.targets.executorch")
+TARGETS.declare("ptl", "edgekit.targets.ptl")
+TARGETS.declare("tflite-from-torch", "edgekit.targets.torch_to_tflite")
