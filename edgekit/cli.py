@@ -18,8 +18,16 @@ from edgekit import __version__
 from edgekit.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError
 
 
+class EdgekitParser(argparse.ArgumentParser):
+    """Usage errors read like every other edgekit error: one line saying what to do."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"edgekit: {message}; see '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = EdgekitParser(
         prog="edgekit",
         description="Build, measure and ship models for phones, Raspberry Pis and Coral Edge TPUs.",
     )

@@ -1,0 +1,36 @@
+"""The CLI shell: usage errors, help, and the one-line error contract."""
+
+from edgekit.errors import EdgekitError, EnvironmentMissing
+from tests.conftest import assert_one_line_error, run_cli
+
+
+def test_help_lists_commands():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for cmd in ("bench", "run"):
+        assert cmd in proc.stdout
+
+
+def test_usage_errors_are_one_line():
+    assert_one_line_error(run_cli("bench"), "required", "--help")
+    assert_one_line_error(run_cli("no-such-command"), "invalid choice")
+    assert run_cli().returncode == 2
+
+
+def test_error_line_format():
+    err = EnvironmentMissing("no TFLite runtime is installed.", "pip install ai-edge-litert.")
+    assert err.line() == "edgekit: no TFLite runtime is installed; pip install ai-edge-litert"
+    assert err.exit_code == 3 and EdgekitError("x").exit_code == 2
+
+
+def test_no_runtime_at_all(monkeypatch):
+    """With none of the TFLite runtimes importable, the error names the package to install."""
+    import pytest
+
+    from edgekit.runtimes import litert
+    from edgekit.runtimes.base import RunOptions
+
+    monkeypatch.setattr(litert, "PROVIDERS", {"ai_edge_litert": "edgekit_no_such_pkg.interpreter"})
+    with pytest.raises(EnvironmentMissing) as info:
+        litert.TFLiteRuntime().load("x.tflite", RunOptions())
+    assert "pip install ai-edge-litert" in str(info.value)
