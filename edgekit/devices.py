@@ -1,0 +1,242 @@
+"""Device profiles: one TOML file per device saying how to reach it and how to run models there.
+
+Profiles come from, in rising priority (a later file with the same name replaces an earlier one):
+the project's ``devices/`` directory (shipped kinds: host, raspberry-pi-4, ...), the user's
+``$XDG_CONFIG_HOME/edgekit/devices`` (``~/.config/edgekit/devices``), ``$EDGEKIT_DEVICES_DIR``
+(``os.pathsep``-separated) and ``--devices-dir``. A profile's name is its file name without
+``.toml``. Files are validated strictly (unknown keys, wrong types, missing host): a typo in a key
+must not silently fall back to a default and benchmark the wrong thing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from edgekit.errors import EdgekitError
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "devices"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MASK_RE = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")
+_OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")
+
+
+@dataclass
+class DeviceProfile:
+    """Everything edgekit needs to reach one device and run a model on it."""
+
+    name: str
+    transport: str
+    description: str = ""
+    # SSH: the system client reads ~/.ssh/config too, so `host` may be an alias defined there.
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    identity: str | None = None  # private key file (-i)
+    known_hosts: str | None = None  # UserKnownHostsFile; default: the user's
+    ssh_config: str | None = None  # ssh -F FILE
+    ssh_options: list[str] = field(default_factory=list)  # extra "-o Key=Value"
+    connect_timeout: float = 5.0
+    # adb
+    serial: str | None = None
+    benchmark_model: str | None = None  # local path of the TFLite benchmark_model binary to push
+    benchmark_model_remote: str = "/data/local/tmp/benchmark_model"
+    executor_runner: str | None = None  # local path of an ExecuTorch executor_runner to push
+    executor_runner_remote: str = "/data/local/tmp/executor_runner"
+    # What the device is and how to run there
+    arch: str = "unknown"
+    runtimes: list[str] = field(default_factory=lambda: ["tflite"])
+    delegates: list[str] = field(default_factory=list)
+    provider: str | None = None  # Python runtime package on the device (ai_edge_litert, tflite_runtime)
+    edgetpu_device: str | None = None  # Edge TPU selector: usb, usb:0, pci:0
+    threads: int | None = None
+    affinity: str | None = None  # CPU mask for taskset, hex (e.g. "f0" = the big cores 4-7)
+    python: str = "python3"  # interpreter on the device
+    workdir: str = "/tmp"  # where per-run private directories are made
+    env: dict[str, str] = field(default_factory=dict)  # extra environment on the device
+    emulated: bool = False  # e.g. a qemu-user board: timings prove it runs, not how fast
+    source: str | None = None  # the file this profile was read from
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def address(self) -> str:
+        """How the profile reaches its device, for listings."""
+        if self.transport == "ssh":
+            user = f"{self.user}@" if self.user else ""
+            port = f":{self.port}" if self.port else ""
+            return f"{user}{self.host}{port}"
+        if self.transport == "adb":
+            return self.serial or "(the only adb device)"
+        return "localhost"
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "description": (str,),
+    "transport": (str,),
+    "host": (str,),
+    "port": (int,),
+    "user": (str,),
+    "identity": (str,),
+    "known_hosts": (str,),
+    "ssh_config": (str,),
+    "ssh_options": (list,),
+    "connect_timeout": (int, float),
+    "serial": (str,),
+    "benchmark_model": (str,),
+    "benchmark_model_remote": (str,),
+    "executor_runner": (str,),
+    "executor_runner_remote": (str,),
+    "arch": (str,),
+    "runtimes": (list,),
+    "delegates": (list,),
+    "provider": (str,),
+    "edgetpu_device": (str,),
+    "threads": (int,),
+    "affinity": (str,),
+    "python": (str,),
+    "workdir": (str,),
+    "env": (dict,),
+    "emulated": (bool,),
+}
+KNOWN_RUNTIMES = ("tflite", "edgetpu", "pte", "ptl")
+KNOWN_DELEGATES = ("xnnpack", "gpu", "nnapi", "hexagon", "edgetpu", "coreml", "qnn")
+_PATH_KEYS = ("identity", "known_hosts", "ssh_config", "benchmark_model", "executor_runner")
+
+
+def _bad(source: str, message: str, hint: str) -> EdgekitError:
+    return EdgekitError(f"device profile {source}: {message}", hint)
+
+
+def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -> DeviceProfile:
+    """Validate one profile's keys and values; every problem is one clear ``edgekit:`` line."""
+    from edgekit.transports import TRANSPORTS
+
+    if not _NAME_RE.match(name):
+        raise _bad(source, f"{name!r} is not a valid device name", "use letters, digits, '.', '_' and '-' in the file name")
+    for key in data:
+        if key not in _TYPES:
+            close = difflib.get_close_matches(key, list(_TYPES), n=1)
+            raise _bad(
+                source,
+                f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                "known keys: " + ", ".join(sorted(_TYPES)),
+            )
+        value = data[key]
+        types = _TYPES[key]
+        if isinstance(value, bool) and bool not in types:  # TOML true is not a port number
+            value_ok = False
+        else:
+            value_ok = isinstance(value, types)
+        if not value_ok:
+            want = " or ".join({int: "an integer", float: "a number", str: "a string", list: "a list",
+                                dict: "a table", bool: "true or false"}[t] for t in types)
+            raise _bad(source, f"{key} must be {want}, not {value!r}", f"fix {key} in the file")
+    if "transport" not in data:
+        raise _bad(source, "no transport", f"add transport = one of {', '.join(TRANSPORTS.names())}")
+    transport = data["transport"]
+    if transport not in TRANSPORTS:
+        raise _bad(source, f"unknown transport {transport!r}", f"use one of: {', '.join(TRANSPORTS.names())}")
+    if transport == "ssh" and not data.get("host"):
+        raise _bad(source, "an ssh device needs a host", 'add host = "name-or-address" (an alias from ~/.ssh/config works)')
+    if transport != "ssh":
+        stray = [k for k in ("host", "port", "user", "identity", "known_hosts", "ssh_config", "ssh_options") if k in data]
+        if stray:
+            raise _bad(source, f"{', '.join(stray)} only apply to ssh devices, this one uses {transport}", "remove them or set transport = \"ssh\"")
+    if transport != "adb":
+        stray = [k for k in ("serial", "benchmark_model", "executor_runner") if k in data]
+        if stray:
+            raise _bad(source, f"{', '.join(stray)} only apply to adb devices, this one uses {transport}", "remove them or set transport = \"adb\"")
+    if "port" in data and not 0 < data["port"] < 65536:
+        raise _bad(source, f"port {data['port']} is out of range", "use 1-65535")
+    if "threads" in data and data["threads"] < 1:
+        raise _bad(source, f"threads must be at least 1, not {data['threads']}", "omit it for the runtime's default")
+    if "connect_timeout" in data and not 0 < data["connect_timeout"] <= 600:
+        raise _bad(source, f"connect_timeout {data['connect_timeout']} is out of range", "use 1-600 seconds")
+    if "affinity" in data and not _MASK_RE.match(data["affinity"]):
+        raise _bad(source, f"affinity {data['affinity']!r} is not a hex CPU mask", 'use e.g. affinity = "f0" (CPUs 4-7), as taskset takes it')
+    for key, known in (("runtimes", KNOWN_RUNTIMES), ("delegates", KNOWN_DELEGATES)):
+        for item in data.get(key, []):
+            if item not in known:
+                raise _bad(source, f"unknown {key[:-1]} {item!r}", f"use any of: {', '.join(known)}")
+    for opt in data.get("ssh_options", []):
+        if not isinstance(opt, str) or not _OPTION_RE.match(opt):
+            raise _bad(source, f"ssh option {opt!r} is not of the form Key=Value", 'write e.g. ssh_options = ["ProxyJump=gateway"]')
+    for k, v in data.get("env", {}).items():
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) or not isinstance(v, str):
+            raise _bad(source, f"env entry {k!r} must be NAME = \"string\"", "fix the [env] table")
+    for key in ("workdir", "benchmark_model_remote", "executor_runner_remote"):
+        if key in data and not data[key].startswith("/"):
+            raise _bad(source, f"{key} must be an absolute path on the device, not {data[key]!r}", f"e.g. {key} = \"/tmp\"")
+    values = dict(data)
+    base = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
+    for key in _PATH_KEYS:  # host-side files: ~ expanded, relative to the profile's directory
+        if values.get(key):
+            values[key] = os.path.normpath(os.path.join(base, os.path.expanduser(values[key])))
+    return DeviceProfile(name=name, source=source, **values)
+
+
+def load_profile(path: str | os.PathLike) -> DeviceProfile:
+    """Read and validate one ``NAME.toml`` profile."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise EdgekitError(f"no such device profile: {path}", "check the path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _bad(path, f"is not valid TOML ({exc})", "fix the syntax") from None
+    return profile_from_dict(Path(path).stem, data, path)
+
+
+def user_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "edgekit" / "devices"
+
+
+def search_dirs(extra: Iterable[str] = ()) -> list[Path]:
+    """Profile directories in rising priority."""
+    dirs = [SHIPPED_DIR, user_dir()]
+    env = os.environ.get("EDGEKIT_DEVICES_DIR")
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += [Path(p) for p in extra]
+    return dirs
+
+
+def load_devices(extra_dirs: Sequence[str] = ()) -> dict[str, DeviceProfile]:
+    """All profiles by name; a directory given explicitly must exist."""
+    for d in extra_dirs:
+        if not os.path.isdir(d):
+            raise EdgekitError(f"no such devices directory: {d}", "check the path given to --devices-dir")
+    found: dict[str, DeviceProfile] = {}
+    for d in search_dirs(extra_dirs):
+        if not d.is_dir():
+            continue
+        for path in sorted(d.glob("*.toml")):
+            profile = load_profile(path)
+            found[profile.name] = profile
+    return found
+
+
+def get_device(name: str, extra_dirs: Sequence[str] = ()) -> DeviceProfile:
+    """One profile by name, or a clear error listing the known ones."""
+    if name.endswith(".toml") and os.path.exists(name):
+        return load_profile(name)
+    devices = load_devices(extra_dirs)
+    if name not in devices:
+        close = difflib.get_close_matches(name, list(devices), n=1)
+        raise EdgekitError(
+            f"unknown device {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"configured devices: {', '.join(sorted(devices)) or 'none'}; add {name}.toml to {user_dir()} or pass --devices-dir",
+        )
+    return devices[name]

@@ -1,0 +1,139 @@
+"""The transport API: how edgekit reaches a device, whatever carries the bytes (a local process,
+OpenSSH, adb).
+
+bench, deploy and doctor all talk to a device through these few verbs, so each of them works on
+every transport without an ``if transport == ...`` branch:
+
+``run(argv, timeout)``
+    Run a program on the device and return a ``subprocess.CompletedProcess`` (text mode, stdout
+    and stderr captured, never raises on a non-zero exit). ``argv`` is a list: remote transports
+    quote it with ``shlex.join`` before it reaches the device's shell, so no argument is ever
+    interpreted by a shell. Connection failures (device unreachable, wrong host key, lost link)
+    raise :class:`~edgekit.errors.EnvironmentMissing` with one clear line instead.
+``push(local, remote)`` / ``pull(remote, local)``
+    Copy one file to / from the device. ``pull`` writes atomically (temp name + rename).
+``mkdtemp() -> str``
+    A new private (mode 0700) directory on the device, in the profile's work directory, named
+    ``edgekit-*``. Stale ``edgekit-*`` run directories whose owner process is gone (a run cut
+    off by a power loss or a dropped link) are removed first, so a device that comes back is
+    left clean by the next call.
+``remove(path)``
+    Remove a file or directory tree; never raises (used in ``finally`` blocks, also when the
+    device has just gone away).
+``sha256(path) -> str | None``
+    The hex sha256 of a file on the device, None when it does not exist.
+``run_worker(spec, artifact=None, timeout=None) -> dict``
+    One measurement of ``artifact`` (default ``spec["artifact"]``, a local path) on the device:
+    push what is needed, verify the copy's sha256, run, read the result back, clean up (also on
+    failure). Returns a result of schema ``edgekit.result`` (status ok or error) whose
+    ``artifact.path`` is the local path and whose ``device`` block names the profile.
+``close()``
+    Release connections (e.g. the SSH ControlMaster). Transports are context managers.
+
+Transports are built from a device profile with :func:`open_transport` (registry lookup by the
+profile's ``transport`` kind), so adding a transport is one module that registers itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import TYPE_CHECKING, Sequence
+
+from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgekit.devices import DeviceProfile
+
+# Every directory mkdtemp() makes starts with this, so a sweep never touches anything else.
+RUN_DIR_PREFIX = "edgekit-run."
+# A run directory without an owner record older than this is stale (minutes).
+STALE_UNOWNED_MINUTES = 60
+
+
+class Transport:
+    """Base class documenting the API; subclasses implement every method."""
+
+    kind: str = ""
+
+    def __init__(self, device: "DeviceProfile | None" = None):
+        self.device = device
+
+    @property
+    def device_name(self) -> str:
+        return self.device.name if self.device is not None else self.kind
+
+    def device_block(self) -> dict:
+        """What every result records about where it ran (merged into result["device"])."""
+        if self.device is None:
+            return {"name": self.kind, "transport": self.kind, "emulated": False}
+        return {
+            "name": self.device.name,
+            "transport": self.device.transport,
+            "emulated": bool(self.device.emulated),
+            "arch": self.device.arch,
+        }
+
+    # --- the verbs -------------------------------------------------------------------------
+    def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+        raise NotImplementedError
+
+    def push(self, local: str, remote: str) -> None:
+        raise NotImplementedError
+
+    def pull(self, remote: str, local: str) -> None:
+        raise NotImplementedError
+
+    def mkdtemp(self) -> str:
+        raise NotImplementedError
+
+    def remove(self, path: str) -> None:
+        raise NotImplementedError
+
+    def sha256(self, path: str) -> str | None:
+        raise NotImplementedError
+
+    def run_worker(self, spec: dict, artifact: str | None = None, timeout: float | None = None) -> dict:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+
+def check_argv(argv: Sequence[str]) -> list[str]:
+    """argv must be a non-empty list of strings: a single string would be split by a shell."""
+    if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):
+        raise TypeError("transport.run takes a non-empty list of str arguments, not a shell string")
+    return list(argv)
+
+
+def timeout_error(device: str, what: str, timeout: float | None) -> EdgekitError:
+    return EdgekitError(
+        f"{what} on device {device!r} did not finish within {timeout or 0:.0f} s",
+        "lower --min-time/--min-runs or raise --timeout",
+    )
+
+
+def artifact_remote_name(local: str) -> str:
+    """The file name an artifact gets on a device: chosen by edgekit, never taken from user input
+    (a user's file name could hold quotes, spaces or '..'); the suffix keeps format detection."""
+    name = os.path.basename(local).lower()
+    if name.endswith("_edgetpu.tflite"):
+        return "model_edgetpu.tflite"
+    suffix = os.path.splitext(name)[1]
+    return "model" + (suffix if suffix in (".tflite", ".pte", ".ptl", ".pt") else ".bin")
+
+
+def open_transport(device: "DeviceProfile") -> Transport:
+    """The transport object for a device profile (looked up by kind in TRANSPORTS)."""
+    from edgekit.transports import TRANSPORTS
+
+    cls = TRANSPORTS.get(device.transport)
+    return cls(device)
