@@ -155,3 +155,19 @@ def classify(
 
         warn(f"{labels} has {len(label_list)} labels, the model outputs {scores.size} classes")
     return {"artifact": result["artifact"], "top_k": top, "latency_ms": result["first_inference_ms"], "result": result}
+
+
+def build(spec: Any = None, *, force: bool = False, progress: bool = False, **overrides: Any):
+    """Build every target of a spec (a BuildSpec, a path to edgekit.toml, or None for flags only).
+
+    ``overrides`` are BuildSpec fields (source=..., targets=[...], outdir=...); returns a
+    BuildReport whose ``ok`` is False when any target failed or missed a threshold.
+    """
+    from edgekit import spec as spec_mod
+    from edgekit.build import build as _build
+
+    if spec is None:
+        spec = spec_mod.BuildSpec(base_dir=os.getcwd())
+    elif isinstance(spec, (str, os.PathLike)):
+        spec = spec_mod.load_spec(os.fspath(spec))
+    return _build(spec_mod.with_overrides(spec, **overrides), force=force, progress=progress)

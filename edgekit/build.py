@@ -1,0 +1,448 @@
+"""The build orchestrator: one source model -> every requested target -> checked artifacts + manifest.
+
+For each target, in order: cache check (content hash of source, calibration data and the target's
+settings; ``force`` rebuilds), build to a temporary path, then LOAD AND INVOKE the artifact on the
+held-out samples in a separate worker process (converters emit files that cannot be allocated or
+output NaN, and runtimes can crash the process), compare its outputs with the float source model
+(edgekit.accuracy), check thresholds, publish atomically and record a manifest entry. A target that
+fails is recorded with its reason and never stops or removes the others; an artifact that misses
+a threshold is kept but marked failed. Framework-agnostic: TensorFlow and PyTorch targets go
+through the same code.
+
+The verification worker is this module: ``python -m edgekit.build --verify SPEC.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+VERIFY_TIMEOUT_S = float(os.environ.get("EDGEKIT_VERIFY_TIMEOUT", "900"))
+RANDOM_EVAL_SAMPLES = 32
+OK_STATUSES = ("built", "cached")
+
+
+@dataclass
+class BuildReport:
+    outdir: str
+    manifest: Any  # edgekit.artifacts.Manifest
+    entries: list = field(default_factory=list)  # ArtifactEntry of this run, in target order
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(e.status in OK_STATUSES for e in self.entries)
+
+    def to_dict(self) -> dict:
+        return {
+            "outdir": self.outdir,
+            "ok": self.ok,
+            "manifest": os.path.join(self.outdir, "manifest.json"),
+            "warnings": list(self.warnings),
+            "artifacts": [e.to_dict() for e in self.entries],
+        }
+
+
+def _hash_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_data_sets(spec, source, progress) -> tuple[Any, Any, list[str]]:
+    """(calibration, evaluation, warnings): disjoint sets, evaluation never calibrated on."""
+    from edgekit import calibration as cal_mod
+
+    warnings: list[str] = []
+    cal = ev = None
+    if spec.calibration is not None:
+        c = spec.calibration
+        if c.random:
+            warnings.append(
+                "RANDOM CALIBRATION: quantization ranges come from uniform noise, not real inputs; "
+                "int8 accuracy on real data is unknown (the manifest records calibration.random = true)"
+            )
+        data = cal_mod.load_data(_resolved_data(spec, c), source.inputs, spec.base_dir, progress)
+        held_out = 0 if spec.evaluation is not None else c.eval_count
+        cal, ev = cal_mod.split(data, c.count, held_out, c.seed)
+    if spec.evaluation is not None:
+        e = spec.evaluation
+        data = cal_mod.load_data(_resolved_data(spec, e), source.inputs, spec.base_dir, progress)
+        ev = data.subset(range(min(len(data), max(1, e.eval_count))))
+    if ev is None:
+        ev = cal_mod.random_data(source.inputs, RANDOM_EVAL_SAMPLES, seed=1)
+        ev.source = "random (no evaluation data given)"
+        warnings.append(
+            "no calibration/evaluation data: accuracy drift is measured on random inputs; "
+            "pass --calibration DATA for a meaningful check"
+        )
+    return cal, ev, warnings
+
+
+def _resolved_data(spec, d):
+    from dataclasses import replace
+
+    return replace(d, path=spec.resolve(d.path)) if d.path else d
+
+
+def reference_outputs(source, ev, progress) -> list:
+    """The float model's outputs on every evaluation sample (one batch, or sample by sample)."""
+    import numpy as np
+
+    task = progress.task(f"evaluation: float reference ({len(ev)} samples)", len(ev))
+    try:
+        outs = source.predict(ev.inputs)
+        if outs and all(o.shape[:1] == (len(ev),) for o in outs):
+            task.done()
+            return [np.asarray(o, dtype=np.float32) for o in outs]
+    except Exception:
+        pass  # fixed batch size 1: go sample by sample
+    per = []
+    for i in range(len(ev)):
+        per.append(source.predict(ev.sample(i)))
+        task.advance()
+    return [np.concatenate([p[k].reshape(1, *p[k].shape[1:]) for p in per]).astype(np.float32) for k in range(len(per[0]))]
+
+
+def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeout: float = VERIFY_TIMEOUT_S) -> dict:
+    """Load and invoke ``path`` on every evaluation sample in a fresh process.
+
+    Returns {"inputs", "outputs" (TensorSpec dicts), "runtime", "values" (dequantized outputs)}
+    or raises EdgekitError with the runtime's reason (including a crash of the process).
+    """
+    import numpy as np
+
+    from edgekit.transports.host import describe_exit, worker_env
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-verify-") as tmp:
+        data = os.path.join(tmp, "inputs.npz")
+        np.savez(data, **{f"input_{i}": a for i, a in enumerate(ev.inputs)})
+        spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
+        spec_path = os.path.join(tmp, "spec.json")
+        with open(spec_path, "w", encoding="utf-8") as f:
+            json.dump(spec, f)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "edgekit.build", "--verify", spec_path],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=worker_env(),
+            )
+        except subprocess.TimeoutExpired:
+            raise EdgekitError(
+                f"loading and invoking the artifact took longer than {timeout:.0f} s", "raise EDGEKIT_VERIFY_TIMEOUT"
+            ) from None
+        result_path = spec["out"] + ".json"
+        if not os.path.exists(result_path):
+            tail = " | ".join(l.strip() for l in (proc.stderr or "").strip().splitlines()[-3:])
+            raise EdgekitError(
+                f"the runtime process {describe_exit(proc.returncode)} while loading/invoking the artifact"
+                + (f" ({tail[:300]})" if tail else ""),
+                "the artifact is unusable on this runtime; try another target",
+            )
+        with open(result_path, encoding="utf-8") as f:
+            result = json.load(f)
+        if result.get("error"):
+            err = result["error"]
+            raise EdgekitError(err.get("message", "verification failed"), err.get("hint", ""))
+        with np.load(spec["out"] + ".npz") as z:
+            result["values"] = [z[f"output_{i}"] for i in range(len(z.files))]
+        return result
+
+
+def _match_inputs(session_names: Sequence[str], source_names: Sequence[str]) -> list[int]:
+    """For each session input, the source input it takes: by name where names match, else by order."""
+    order = []
+    for s in session_names:
+        hits = [i for i, n in enumerate(source_names) if n and (n == s or n in s)]
+        order.append(hits[0] if len(hits) == 1 else -1)
+    if sorted(order) == list(range(len(source_names))):
+        return order
+    return list(range(len(session_names)))
+
+
+def _match_outputs(reference: list, candidate: list) -> list:
+    """Candidate outputs reordered to the reference's order when shapes tell them apart."""
+    if len(reference) != len(candidate) or len(reference) < 2:
+        return candidate
+    if all(r.shape == c.shape for r, c in zip(reference, candidate)):
+        return candidate
+    remaining = list(range(len(candidate)))
+    out = []
+    for r in reference:
+        hits = [j for j in remaining if candidate[j].shape == r.shape]
+        if not hits:
+            return candidate
+        out.append(candidate[hits[0]])
+        remaining.remove(hits[0])
+    return out
+
+
+def _verify_main(spec_path: str) -> int:
+    """Worker side: load with the runtime registry, invoke every sample, save dequantized outputs."""
+    import numpy as np
+
+    from edgekit.harness.inputs import dequantize
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.base import RunOptions
+
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    out = spec["out"]
+    result: dict = {}
+    try:
+        runtime = get_runtime(spec["format"])
+        options = RunOptions()
+        result["runtime"] = runtime.describe(options)
+        session = runtime.load(spec["artifact"], options)
+        result["inputs"] = [s.to_dict() for s in session.inputs]
+        result["outputs"] = [s.to_dict() for s in session.outputs_spec]
+        with np.load(spec["inputs"]) as z:
+            arrays = [z[f"input_{i}"] for i in range(len(z.files))]
+        if len(arrays) != len(session.inputs):
+            raise EdgekitError(
+                f"the artifact has {len(session.inputs)} inputs, the source model {len(arrays)}", "check the conversion"
+            )
+        order = _match_inputs([s.name for s in session.inputs], spec.get("input_names") or [])
+        collected: list[list] = [[] for _ in session.outputs_spec]
+        for i in range(arrays[0].shape[0]):
+            feed = []
+            for s_spec, src_index in zip(session.inputs, order):
+                x = arrays[src_index][i : i + 1]
+                feed.append(quantize(x, s_spec))
+            session.set_inputs(feed)
+            session.invoke()
+            for k, (o, o_spec) in enumerate(zip(session.outputs(), session.outputs_spec)):
+                collected[k].append(np.asarray(dequantize(np.array(o), o_spec), dtype=np.float32))
+            if i == 0:
+                for o_spec, vals in zip(session.outputs_spec, collected):
+                    if not np.all(np.isfinite(vals[0])):
+                        raise EdgekitError(
+                            f"output {o_spec.name!r} holds NaN/Inf on the first sample",
+                            "the conversion is broken (e.g. unfrozen weights); this artifact must not ship",
+                        )
+        np.savez(out + ".npz", **{f"output_{k}": np.concatenate(v) for k, v in enumerate(collected)})
+        session.close()
+    except EdgekitError as exc:
+        result["error"] = exc.to_dict()
+    except Exception as exc:  # the runtime raised something unexpected: still a reason, not a traceback
+        msg = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
+        result["error"] = {
+            "message": f"the runtime failed to run the artifact: {type(exc).__name__}: {msg}",
+            "hint": "this artifact cannot run here; try another target or settings",
+        }
+    with open(out + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0
+
+
+def quantize(x, spec) -> Any:
+    """Float samples -> what the artifact's input takes (quantized with its scale/zero-point)."""
+    import numpy as np
+
+    dtype = np.dtype(spec.dtype)
+    if dtype.kind == "f" or x.dtype == dtype:
+        return x.astype(dtype, copy=False)
+    if dtype.kind in "iu" and spec.quantized:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / spec.scale + spec.zero_point), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _error(exc: BaseException, target: str) -> dict:
+    if isinstance(exc, EdgekitError):
+        return exc.to_dict()
+    msg = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
+    return {
+        "type": type(exc).__name__,
+        "message": f"{target} failed: {type(exc).__name__}: {msg}",
+        "hint": "rerun with --debug for the traceback; other targets are unaffected",
+    }
+
+
+class Orchestrator:
+    """Runs one BuildSpec. Public for tests and the Python API; use ``build()``."""
+
+    def __init__(self, spec, *, force: bool = False, progress: bool = False, debug: bool = False):
+        self.spec = spec
+        self.force = force
+        self.show_progress = progress
+        self.debug = debug
+
+    def run(self) -> BuildReport:
+        from edgekit import spec as spec_mod
+        from edgekit.artifacts import Manifest
+        from edgekit.sources import load_source
+        from edgekit.targets import TARGETS
+        from edgekit.targets.base import BuildContext, Progress
+
+        spec = self.spec
+        spec_mod.validate(spec)
+        outdir = os.path.abspath(spec.resolve(spec.outdir))
+        targets = [TARGETS.get(name) for name in spec.targets]
+        with Progress(self.show_progress) as progress:
+            task = progress.task("loading source model", 1)
+            source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs)
+            task.done()
+            cal, ev, warnings = load_data_sets(spec, source, progress)
+            contexts = []
+            for target in targets:
+                ctx = BuildContext(source, spec, target.name, dict(spec.options.get(target.name, {})), cal, outdir, progress)
+                target.check(ctx)
+                contexts.append(ctx)
+            for w in warnings:
+                from edgekit.console import warn
+
+                warn(w)
+            reference = reference_outputs(source, ev, progress)
+            os.makedirs(outdir, exist_ok=True)
+            manifest = Manifest.load(outdir)
+            manifest.source = {
+                **source.describe(),
+                "spec": spec.to_dict(),
+                "edgekit_version": __version__,
+                "evaluation": ev.describe(),
+            }
+            report = BuildReport(outdir, manifest, warnings=warnings)
+            for target, ctx in zip(targets, contexts):
+                entry = self._one(target, ctx, source, cal, ev, reference, manifest, progress)
+                report.entries.append(entry)
+                manifest.put(entry)
+                progress.note(_line(entry))
+        return report
+
+    def _one(self, target, ctx, source, cal, ev, reference, manifest, progress):
+        from edgekit.artifacts import ArtifactEntry, now_iso, sha256_file, temp_path_for
+
+        cal_info = cal.describe() if (cal is not None and target.needs_calibration) else None
+        try:
+            settings = target.cache_settings(ctx)
+        except Exception as exc:
+            return ArtifactEntry(target=target.name, status="failed", format=target.format, error=_error(exc, target.name))
+        key = _hash_json(
+            {"source": source.content_hash, "target": target.name, "settings": settings, "calibration": cal_info and cal_info["sha256"],
+             "inputs": [i.to_dict() for i in source.inputs], "edgekit": __version__}
+        )
+        eval_key = _hash_json({"evaluation": ev.sha256(), "thresholds": self.spec.thresholds_for(target.name)})
+        final = os.path.join(ctx.outdir, target.file_name(ctx))
+        old = manifest.entries.get(target.name)
+        if not self.force and old is not None and old.status in OK_STATUSES and old.cache_key == key and old.file:
+            old_path = os.path.join(ctx.outdir, old.file)
+            if os.path.exists(old_path) and sha256_file(old_path) == old.sha256:
+                if old.extra.get("evaluation_key") == eval_key:
+                    old.status = "cached"
+                    return old
+                entry = ArtifactEntry.from_dict(old.to_dict())
+                return self._verify_and_record(target, ctx, entry, old_path, ev, reference, eval_key, publish_from=None)
+        entry = ArtifactEntry(target=target.name, status="failed", format=target.format, cache_key=key,
+                              calibration=cal_info, built_at=now_iso())
+        tmp = temp_path_for(final)
+        t0 = time.perf_counter()
+        task = progress.task(f"conversion: {target.name}", 1)
+        try:
+            out = target.build(ctx, tmp)
+            task.done()
+            entry.build_time_s = round(time.perf_counter() - t0, 3)
+            entry.quantization = out.quantization
+            entry.tool_versions = out.tool_versions
+            entry.warnings = list(ctx.warnings) + list(out.warnings)
+            entry.extra = dict(out.extra)
+            if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
+                raise EdgekitError(f"{target.name} wrote no artifact", "this is a bug in the target")
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                _unlink(tmp)
+                raise
+            if self.debug:
+                import traceback
+
+                traceback.print_exc()
+            _unlink(tmp)
+            entry.build_time_s = round(time.perf_counter() - t0, 3)
+            entry.warnings = list(ctx.warnings)
+            entry.error = _error(exc, target.name)
+            _unlink(final)  # an older artifact of this target no longer matches the manifest
+            return entry
+        return self._verify_and_record(target, ctx, entry, final, ev, reference, eval_key, publish_from=tmp)
+
+    def _verify_and_record(self, target, ctx, entry, final, ev, reference, eval_key, publish_from):
+        from edgekit import accuracy
+        from edgekit.artifacts import sha256_file
+
+        path = publish_from or final
+        task = ctx.progress.task(f"evaluation: {target.name} ({len(ev)} samples)", len(ev))
+        try:
+            checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs])
+            task.done()
+            values = _match_outputs(reference, checked["values"])
+            drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names)
+        except Exception as exc:
+            if publish_from:
+                _unlink(publish_from)
+                _unlink(final)
+            entry.status = "failed"
+            entry.file = entry.sha256 = entry.size_bytes = None
+            entry.error = _error(exc, target.name)
+            if isinstance(exc, EdgekitError):
+                entry.error["message"] = f"built but unusable: {exc.message}"
+            return entry
+        drift["evaluation"] = ev.describe()
+        entry.accuracy = drift
+        entry.inputs = checked.get("inputs", [])
+        entry.outputs = checked.get("outputs", [])
+        rt = checked.get("runtime") or {}
+        if rt.get("name"):
+            entry.tool_versions = {**entry.tool_versions, f"runtime:{rt['name']}": rt.get("version")}
+        if publish_from:
+            os.replace(publish_from, final)
+        entry.file = os.path.basename(final)
+        entry.sha256 = sha256_file(final)
+        entry.size_bytes = os.path.getsize(final)
+        entry.extra = {**entry.extra, "evaluation_key": eval_key}
+        misses = accuracy.check_thresholds(drift, self.spec.thresholds_for(target.name))
+        if misses:
+            entry.status = "failed"
+            entry.error = {
+                "type": "CheckFailed",
+                "message": f"{target.name} missed accuracy thresholds: " + "; ".join(misses),
+                "hint": "the artifact is kept for inspection; relax the threshold or change the target's settings",
+            }
+        else:
+            entry.status = "built" if publish_from else "cached"
+            entry.error = None
+        return entry
+
+
+def _unlink(path: str | None) -> None:
+    if path and os.path.exists(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _line(entry) -> str:
+    if entry.status in OK_STATUSES:
+        return f"{entry.target}: {entry.status} {entry.file}"
+    return f"{entry.target}: [red]FAILED[/red] {(entry.error or {}).get('message', '')}"
+
+
+def build(spec, *, force: bool = False, progress: bool = False, debug: bool = False) -> BuildReport:
+    """Build every target of ``spec`` (a BuildSpec); see the module docstring."""
+    return Orchestrator(spec, force=force, progress=progress, debug=debug).run()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--verify":
+        raise SystemExit(_verify_main(sys.argv[2]))
+    print("usage: python -m edgekit.build --verify SPEC.json", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,112 @@
+"""Keras 3 models: a ``.keras``/``.h5`` file, or a ``keras.Model`` returned by a factory.
+
+The Keras object itself is kept (not a SavedModel of it): converting from the Keras model is what
+gives the compact, frozen TFLite graph (see docs/build.md on the ``tf.saved_model.save`` trap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, hash_path, merge_inputs, source_name
+
+TF_HINT = "install TensorFlow: pip install 'edgekit[tf]' (tensorflow-cpu 2.21)"
+
+
+def import_keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter on stderr
+    try:
+        import keras  # noqa: F401  (Keras 3 imports its backend, TensorFlow here)
+    except ImportError as exc:
+        raise EnvironmentMissing(f"Keras/TensorFlow cannot be imported ({exc})", TF_HINT) from None
+    return keras
+
+
+def weights_hash(model: Any) -> str:
+    """Architecture + weights: what decides the converted artifact for an in-memory model."""
+    h = hashlib.sha256()
+    try:
+        h.update(model.to_json().encode())
+    except Exception:  # subclassed models have no config
+        h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    for w in model.weights:
+        arr = w.numpy()
+        h.update(w.path.encode() if hasattr(w, "path") else w.name.encode())
+        h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def keras_source(model: Any, ref: str, kind: str, inputs: list[InputSpec] | None, content_hash: str) -> Source:
+    import numpy as np
+
+    keras = import_keras()
+    found: list[InputSpec] = []
+    try:
+        model_inputs = list(model.inputs)
+    except (AttributeError, ValueError):
+        model_inputs = []
+    for i, t in enumerate(model_inputs):
+        shape = [None if d is None else int(d) for d in t.shape]
+        name = getattr(t, "name", None) or f"input_{i}"
+        found.append(InputSpec(str(name).split(":")[0], shape, str(np.dtype(t.dtype))))
+    if not found:
+        if not inputs:
+            raise EdgekitError(
+                f"{ref} does not say its input shapes (a subclassed Keras model)",
+                "declare them with --input-shape NAME=1,32,32,3 or [[inputs]] in edgekit.toml",
+            )
+        specs = inputs
+        model(*[np.zeros(s.shape, dtype=s.dtype) for s in specs])  # builds the model's weights
+    else:
+        specs = merge_inputs(inputs, found, ref)
+    try:
+        output_names = [str(n) for n in model.output_names]
+    except Exception:
+        output_names = []
+
+    def predict(arrays: list) -> list:
+        out = model(arrays[0] if len(arrays) == 1 else list(arrays), training=False)
+        if isinstance(out, dict):
+            out = [out[k] for k in sorted(out)]
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    return Source(
+        kind="keras",
+        framework="tf",
+        ref=ref,
+        name=source_name(ref) if kind != "factory" else ref.split(":")[1],
+        model=model,
+        inputs=specs,
+        output_names=output_names,
+        content_hash=content_hash,
+        info={"keras": keras.__version__, "params": int(model.count_params()), "loaded_from": kind},
+        predict_fn=predict,
+    )
+
+
+class KerasLoader(SourceLoader):
+    kind = "keras"
+
+    def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
+        keras = import_keras()
+        if os.path.isdir(ref):
+            raise EdgekitError(f"{ref} is a directory, not a Keras file", "give a .keras or .h5 file, or a SavedModel directory")
+        try:
+            model = keras.saving.load_model(ref, compile=False)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise EdgekitError(
+                f"cannot load the Keras model {ref} ({first})",
+                "check that the file is a complete .keras/.h5 model saved by Keras 3 (model.save)",
+            ) from None
+        return keras_source(model, ref, "file", inputs, hash_path(ref))
+
+    def from_object(self, obj: Any, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
+        return keras_source(obj, ref, "factory", inputs, weights_hash(obj))
+
+
+SOURCES.register("keras", KerasLoader())

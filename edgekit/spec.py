@@ -1,0 +1,251 @@
+"""``edgekit.toml`` <-> a BuildSpec dataclass, validated with one clear error per mistake.
+
+Example (every key also has a flag on ``edgekit build``)::
+
+    source = "digits_cnn.keras"          # or "pkg.module:function", or a SavedModel directory
+    targets = ["tflite-fp32", "tflite-int8"]
+    outdir = "out"
+
+    [[inputs]]                           # optional when the model states fixed shapes
+    name = "pixels"
+    shape = [1, 8, 8, 1]
+
+    [calibration]                        # path = .npy/.npz/image folder | generator | random = true
+    path = "digits.npz"
+    count = 200                          # calibration samples
+    eval_count = 200                     # held-out samples for the drift check (never calibrated on)
+    [calibration.preprocess]             # image folders only
+    scale = "0,1"                        # 0,1 | -1,1 | 0,255, then optional mean/std
+    channel_order = "rgb"
+
+    [thresholds]                         # every target; see edgekit.accuracy.THRESHOLDS
+    min_cosine = 0.98
+
+    [options.tflite-int8]                # one target's options, and its own thresholds
+    io_dtype = "int8"
+    thresholds = { max_accuracy_drop = 1.0 }
+
+Relative paths are relative to the spec file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from edgekit.calibration import DataSpec, Preprocess
+from edgekit.errors import EdgekitError
+from edgekit.sources import FACTORY_RE, InputSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_OUTDIR = "out"
+TOP_KEYS = {"source", "source_kind", "targets", "outdir", "inputs", "calibration", "evaluation", "thresholds", "options"}
+
+
+@dataclass
+class BuildSpec:
+    source: str | None = None
+    source_kind: str | None = None
+    targets: list[str] = field(default_factory=list)
+    outdir: str = DEFAULT_OUTDIR
+    inputs: list[InputSpec] | None = None
+    calibration: DataSpec | None = None
+    evaluation: DataSpec | None = None  # a separate held-out set; else split from calibration
+    thresholds: dict[str, float] = field(default_factory=dict)
+    options: dict[str, dict] = field(default_factory=dict)  # per target, without "thresholds"
+    target_thresholds: dict[str, dict] = field(default_factory=dict)
+    base_dir: str = "."  # where relative paths start (the spec file's directory)
+
+    def resolve(self, path: str | None) -> str | None:
+        if path is None or os.path.isabs(path) or FACTORY_RE.match(path) and not os.path.exists(os.path.join(self.base_dir, path)):
+            return path
+        return os.path.normpath(os.path.join(self.base_dir, path))
+
+    def thresholds_for(self, target: str) -> dict:
+        return {**self.thresholds, **self.target_thresholds.get(target, {})}
+
+    def to_dict(self) -> dict:
+        """What the manifest records about the build settings (paths as given)."""
+        return {
+            "source": self.source,
+            "source_kind": self.source_kind,
+            "targets": list(self.targets),
+            "inputs": [i.to_dict() for i in self.inputs] if self.inputs else None,
+            "calibration": _data_dict(self.calibration),
+            "evaluation": _data_dict(self.evaluation),
+            "thresholds": dict(self.thresholds),
+            "options": {k: dict(v) for k, v in self.options.items()},
+            "target_thresholds": {k: dict(v) for k, v in self.target_thresholds.items()},
+        }
+
+
+def _data_dict(d: DataSpec | None) -> dict | None:
+    if d is None:
+        return None
+    out = {f.name: getattr(d, f.name) for f in fields(d) if f.name != "preprocess"}
+    out["preprocess"] = {f.name: getattr(d.preprocess, f.name) for f in fields(d.preprocess)}
+    return out
+
+
+def _err(where: str, what: str, hint: str) -> EdgekitError:
+    return EdgekitError(f"{where}: {what}", hint)
+
+
+def _typed(where: str, key: str, value: Any, kind: type | tuple) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise _err(where, f"{key} must be {names}, not {type(value).__name__}", f"fix {key} in the spec")
+    return value
+
+
+def parse_input_shape(text: str) -> InputSpec:
+    """``NAME=1,224,224,3`` or ``1,224,224,3`` (flag syntax)."""
+    name, _, dims = text.rpartition("=")
+    try:
+        shape = [int(d) for d in dims.replace("x", ",").split(",") if d.strip()]
+    except ValueError:
+        raise EdgekitError(f"bad input shape {text!r}", "write NAME=1,224,224,3") from None
+    if not shape or any(d < 1 for d in shape):
+        raise EdgekitError(f"bad input shape {text!r}", "dimensions are positive integers: NAME=1,224,224,3")
+    return InputSpec(name or "", shape)
+
+
+def _inputs(where: str, raw: Any) -> list[InputSpec]:
+    if not isinstance(raw, list):
+        raise _err(where, "inputs must be an array of tables ([[inputs]])", "see docs/build.md")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where} inputs[{i}]"
+        if not isinstance(item, dict):
+            raise _err(w, "must be a table with name and shape", "write [[inputs]] name = ..., shape = [...]")
+        unknown = set(item) - {"name", "shape", "dtype"}
+        if unknown:
+            raise _err(w, f"unknown key {sorted(unknown)[0]!r}", "inputs take name, shape, dtype")
+        shape = _typed(w, "shape", item.get("shape"), list)
+        if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise _err(w, f"shape {shape} must be positive integers", "e.g. shape = [1, 224, 224, 3]")
+        out.append(InputSpec(str(item.get("name", "")), list(shape), str(item.get("dtype", "float32"))))
+    return out
+
+
+def _data(where: str, raw: Any) -> DataSpec:
+    if not isinstance(raw, dict):
+        raise _err(where, "must be a table", "write [calibration] path = ...")
+    allowed = {f.name for f in fields(DataSpec)}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise _err(where, f"unknown key {sorted(unknown)[0]!r}", f"keys: {', '.join(sorted(allowed))}")
+    kwargs: dict[str, Any] = {}
+    for key in ("path", "generator"):
+        if key in raw:
+            kwargs[key] = _typed(where, key, raw[key], str)
+    if "random" in raw:
+        kwargs["random"] = _typed(where, "random", raw["random"], bool)
+    for key in ("count", "eval_count", "seed"):
+        if key in raw:
+            kwargs[key] = _typed(where, key, raw[key], int)
+    if "preprocess" in raw:
+        pre = raw["preprocess"]
+        if not isinstance(pre, dict):
+            raise _err(where, "preprocess must be a table", "write [calibration.preprocess]")
+        pallowed = {f.name for f in fields(Preprocess)}
+        bad = set(pre) - pallowed
+        if bad:
+            raise _err(where, f"unknown preprocess key {sorted(bad)[0]!r}", f"keys: {', '.join(sorted(pallowed))}")
+        p = Preprocess(**pre)
+        p.validate()
+        kwargs["preprocess"] = p
+    return DataSpec(**kwargs)
+
+
+def _thresholds(where: str, raw: Any) -> dict:
+    from edgekit.accuracy import THRESHOLDS
+
+    if not isinstance(raw, dict):
+        raise _err(where, "thresholds must be a table", "write [thresholds] min_cosine = 0.99")
+    for k, v in raw.items():
+        if k not in THRESHOLDS:
+            raise _err(where, f"unknown threshold {k!r}", f"choose from: {', '.join(THRESHOLDS)}")
+        _typed(where, k, v, (int, float))
+    return {k: float(v) for k, v in raw.items()}
+
+
+def from_dict(data: dict, where: str = "edgekit.toml", base_dir: str = ".") -> BuildSpec:
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise _err(where, f"unknown key {sorted(unknown)[0]!r}", f"keys: {', '.join(sorted(TOP_KEYS))}")
+    spec = BuildSpec(base_dir=base_dir)
+    src = data.get("source")
+    if isinstance(src, dict):
+        bad = set(src) - {"path", "factory", "kind"}
+        if bad:
+            raise _err(where, f"unknown [source] key {sorted(bad)[0]!r}", "use path (or factory) and kind")
+        spec.source = src.get("path") or src.get("factory")
+        spec.source_kind = src.get("kind")
+    elif src is not None:
+        spec.source = _typed(where, "source", src, str)
+    if "source_kind" in data:
+        spec.source_kind = _typed(where, "source_kind", data["source_kind"], str)
+    if "targets" in data:
+        targets = _typed(where, "targets", data["targets"], list)
+        if not all(isinstance(t, str) for t in targets):
+            raise _err(where, "targets must be names", 'e.g. targets = ["tflite-fp32"]')
+        spec.targets = list(targets)
+    if "outdir" in data:
+        spec.outdir = _typed(where, "outdir", data["outdir"], str)
+    if "inputs" in data:
+        spec.inputs = _inputs(where, data["inputs"])
+    if "calibration" in data:
+        spec.calibration = _data(f"{where} [calibration]", data["calibration"])
+    if "evaluation" in data:
+        spec.evaluation = _data(f"{where} [evaluation]", data["evaluation"])
+    if "thresholds" in data:
+        spec.thresholds = _thresholds(where, data["thresholds"])
+    for target, opts in (data.get("options") or {}).items():
+        if not isinstance(opts, dict):
+            raise _err(where, f"[options.{target}] must be a table", "write [options.NAME] key = value")
+        opts = dict(opts)
+        if "thresholds" in opts:
+            spec.target_thresholds[target] = _thresholds(f"{where} [options.{target}]", opts.pop("thresholds"))
+        spec.options[target] = opts
+    return spec
+
+
+def load_spec(path: str) -> BuildSpec:
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such build spec: {path}", "give an edgekit.toml path, or pass --source and --target")
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise EdgekitError(f"{path} is not valid TOML ({exc})", "fix the syntax") from None
+    return from_dict(data, os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+
+
+def with_overrides(spec: BuildSpec, **overrides: Any) -> BuildSpec:
+    """Flags win over the file; None means 'not given on the command line'."""
+    return replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def validate(spec: BuildSpec) -> None:
+    """What must hold before anything is loaded (targets exist, options belong to chosen targets)."""
+    from edgekit.targets import TARGETS
+
+    if not spec.source:
+        raise EdgekitError("no source model given", "pass --source MODEL or set source in edgekit.toml")
+    if not spec.targets:
+        raise EdgekitError("no targets given", f"pass --target NAME (one of: {', '.join(TARGETS.names())})")
+    for t in spec.targets:
+        if t not in TARGETS:
+            raise EdgekitError(f"unknown target {t!r}", f"choose from: {', '.join(TARGETS.names())}")
+    if len(set(spec.targets)) != len(spec.targets):
+        raise EdgekitError("a target is listed twice", "list each target once")
+    for t in list(spec.options) + list(spec.target_thresholds):
+        if t not in spec.targets:
+            raise EdgekitError(f"options given for {t!r}, which is not among the targets", "add it to targets or remove its options")

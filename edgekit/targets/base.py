@@ -1,0 +1,206 @@
+"""The interface every build target implements, and what the orchestrator hands it.
+
+One mechanism for every framework: a Target turns a loaded Source (Keras, SavedModel, PyTorch ...)
+into one artifact file. The orchestrator (edgekit/build.py) owns everything around that: the cache,
+temporary paths, verification in a worker process, accuracy drift, the manifest. A target only
+says what it needs (``source_frameworks``, ``needs_calibration``), what decides its output
+(``cache_settings``) and how to write the file (``build``). Numpy and the standard library only
+here: the frameworks are imported inside each target's ``build``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgekit.calibration import Dataset
+    from edgekit.sources import Source
+    from edgekit.spec import BuildSpec
+
+
+class ProgressTask:
+    """One progress bar; ``advance`` is cheap so targets may call it per calibration sample."""
+
+    def __init__(self, progress: Any = None, task_id: Any = None):
+        self._progress = progress
+        self._id = task_id
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._id, n)
+
+    def update(self, **kwargs: Any) -> None:
+        if self._progress is not None:
+            self._progress.update(self._id, **kwargs)
+
+    def done(self) -> None:
+        if self._progress is not None:
+            task = self._progress.tasks[[t.id for t in self._progress.tasks].index(self._id)]
+            if task.total is not None:
+                self._progress.update(self._id, completed=task.total)
+
+
+class Progress:
+    """Progress bars (rich, on stderr) or nothing; targets and the orchestrator use only ``task``."""
+
+    def __init__(self, enabled: bool = False):
+        self._rich = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            from edgekit.console import console
+
+            self._rich = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console(stderr=True),
+                transient=False,
+            )
+
+    def __enter__(self) -> "Progress":
+        if self._rich is not None:
+            self._rich.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        if self._rich is not None:
+            self._rich.__exit__(*exc)
+        return False
+
+    def task(self, description: str, total: int | None = None) -> ProgressTask:
+        if self._rich is None:
+            return ProgressTask()
+        return ProgressTask(self._rich, self._rich.add_task(description, total=total))
+
+    def note(self, text: str) -> None:
+        """A line above the bars (e.g. "tflite-int8: built"); silent when progress is off."""
+        if self._rich is not None:
+            self._rich.console.print(text)
+
+
+@dataclass
+class BuildContext:
+    """Everything a target may use; targets never read files or flags themselves."""
+
+    source: "Source"
+    spec: "BuildSpec"
+    target: str
+    options: dict  # this target's options from the spec ([options.<target>] / --option)
+    calibration: "Dataset | None"  # calibration samples (never the held-out evaluation samples)
+    outdir: str
+    progress: Progress = field(default_factory=Progress)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+@dataclass
+class BuildOutput:
+    """What a target reports about the file it wrote; the orchestrator adds the rest of the entry."""
+
+    quantization: dict = field(default_factory=dict)
+    tool_versions: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+class Target:
+    """A named way of turning a source into one artifact file.
+
+    ``format`` is the artifact format known to the runtime registry (``edgekit.runtimes``), so the
+    orchestrator can load and invoke what was built before calling it built.
+    """
+
+    name: str = ""
+    format: str = ""  # runtime format: tflite, edgetpu, pte, ptl
+    suffix: str = ""  # file suffix including the dot: ".tflite"
+    source_frameworks: tuple[str, ...] = ()  # Source.framework values this target accepts: "tf", "torch"
+    needs_calibration: bool = False
+    option_names: tuple[str, ...] = ()  # the options this target understands (checked against the spec)
+
+    def file_name(self, ctx: BuildContext) -> str:
+        """The artifact's file name inside the output directory."""
+        return f"{ctx.source.name}.{self.name}{self.suffix}"
+
+    def cache_settings(self, ctx: BuildContext) -> dict:
+        """Everything besides the source and calibration content that changes the artifact.
+
+        It goes into the cache key: a change here rebuilds, anything else reuses the artifact.
+        Include tool versions, so upgrading a converter rebuilds.
+        """
+        return {"options": dict(ctx.options)}
+
+    def check(self, ctx: BuildContext) -> None:
+        """Raise EdgekitError when this target cannot work with ``ctx`` (before anything is built)."""
+        from edgekit.errors import EdgekitError
+
+        if self.source_frameworks and ctx.source.framework not in self.source_frameworks:
+            raise EdgekitError(
+                f"target {self.name} builds from {'/'.join(self.source_frameworks)} models, "
+                f"not from a {ctx.source.framework} {ctx.source.kind} source",
+                "choose targets for this framework (see 'edgekit build --list-targets')",
+            )
+        unknown = sorted(set(ctx.options) - set(self.option_names))
+        if unknown:
+            known = ", ".join(self.option_names) or "none"
+            raise EdgekitError(
+                f"target {self.name} has no option {unknown[0]!r}", f"its options are: {known}"
+            )
+        if self.needs_calibration and ctx.calibration is None:
+            raise EdgekitError(
+                f"target {self.name} needs calibration data",
+                "pass --calibration FILE.npz|DIR|module:function, or --random-calibration (not representative)",
+            )
+
+    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        """Write the artifact to ``out_path`` (a temporary path the orchestrator publishes)."""
+        raise NotImplementedError
+
+
+@dataclass
+class CapturedOutput:
+    text: str = ""
+
+    def tail(self, n: int = 5, needle: str | None = None) -> str:
+        lines = [l.strip() for l in self.text.splitlines() if l.strip()]
+        if needle:
+            lines = [l for l in lines if needle.lower() in l.lower()] or lines
+        return " | ".join(lines[-n:])
+
+
+@contextmanager
+def capture_native_output() -> Iterator[CapturedOutput]:
+    """Swallow what converters print on the C-level stdout and stderr (hundreds of lines from
+    TFLiteConverter and torch.export) while keeping it, so a failure can quote the relevant line."""
+    result = CapturedOutput()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile() as tmp:
+        for fd in (1, 2):
+            os.dup2(tmp.fileno(), fd)
+        try:
+            yield result
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            for fd, orig in saved.items():
+                os.dup2(orig, fd)
+                os.close(orig)
+            tmp.seek(0)
+            result.text = tmp.read().decode("utf-8", "replace")
