@@ -86,12 +86,30 @@ def enrich(result: dict) -> dict:
     return result
 
 
-def bench(path: str, *, timeout: float | None = None, raise_on_error: bool = True, **options: Any) -> dict:
-    """Measure ``path`` on this machine in a fresh worker process; returns the result document."""
+def bench(
+    path: str,
+    *,
+    timeout: float | None = None,
+    raise_on_error: bool = True,
+    device: str | None = None,
+    devices_dir: Sequence[str] = (),
+    **options: Any,
+) -> dict:
+    """Measure ``path`` in a fresh worker process on this machine, or on the configured ``device``
+    (a profile name, see edgekit.devices); returns the result document."""
     from edgekit.transports.host import HostTransport
 
     spec = bench_spec(path, **options)
-    result = HostTransport().run_worker(spec, timeout=timeout)
+    if device:
+        from edgekit.devices import get_device
+        from edgekit.pool import run_on_device
+
+        run = run_on_device(get_device(device, devices_dir), [spec], timeout=timeout)
+        if run.error is not None:
+            raise run.error
+        result = run.results[0]
+    else:
+        result = HostTransport().run_worker(spec, timeout=timeout)
     if result.get("status") != "ok" and raise_on_error:
         raise error_from_dict(result.get("error") or {})
     return enrich(result)

@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     p.add_argument("-o", "--output", help="also write the result JSON (a list for several models) to this file")
+    from edgekit.commands._device_bench import add_device_options
+
+    add_device_options(p)  # --device NAME (repeatable), --devices-dir DIR, --delegate
     p.set_defaults(func=run)
 
 
@@ -54,6 +57,10 @@ def run(args) -> int:
     from edgekit import api
     from edgekit.artifacts import atomic_write_json
 
+    if args.device:  # on configured devices (SSH, adb, pools): edgekit/commands/_device_bench.py
+        from edgekit.commands._device_bench import run_on_devices
+
+        return run_on_devices(args)
     results = []
     for model in args.models:
         opts = dict(

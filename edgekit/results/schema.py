@@ -48,7 +48,9 @@ def validate(result: dict) -> dict:
         for k in ("min", "p50", "p90", "p99", "max", "mean", "std", "trimmed_mean", "n"):
             if k not in lat:
                 missing.append(f"latency_ms.{k}")
-        if len(result.get("samples_ms", [])) != lat.get("n"):
+        # aggregate_only: a native tool (Android's benchmark_model) printed aggregates, no samples;
+        # its result keeps samples_ms empty and the figures it did not measure None.
+        if not lat.get("aggregate_only") and len(result.get("samples_ms", [])) != lat.get("n"):
             raise SchemaError("samples_ms does not hold latency_ms.n samples")
     elif result.get("status") == "error":
         if not isinstance(result.get("error"), dict):

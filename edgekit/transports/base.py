@@ -50,6 +50,41 @@ RUN_DIR_PREFIX = "edgekit-run."
 # A run directory without an owner record older than this is stale (minutes).
 STALE_UNOWNED_MINUTES = 60
 
+# POSIX sh scripts shared by the remote transports (OpenSSH and adb shells; dash, bash, toybox and
+# busybox sh all run them). They are constant text: values arrive as positional parameters.
+# mkdtemp: sweep run directories whose owner shell is gone (or that never got an owner and are
+# old), then make a private new one. $1 workdir, $2 prefix, $3 minutes.
+MKDTEMP_SH = r"""
+w=$1; p=$2; m=$3
+mkdir -p "$w" || exit 1
+for d in "$w/$p"*; do
+  [ -d "$d" ] || continue
+  if [ -f "$d/pids" ]; then
+    sp=; read sp cp < "$d/pids" 2>/dev/null
+    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then continue; fi
+    rm -rf "$d"
+  elif [ -n "$(find "$d" -maxdepth 0 -mmin +"$m" 2>/dev/null)" ]; then
+    rm -rf "$d"
+  fi
+done
+umask 077
+mktemp -d "$w/${p}XXXXXXXX"
+"""
+
+# Stop a run (if its shell still lives) and remove its directory. $1 run dir.
+ABORT_SH = r"""
+if [ -f "$1/pids" ]; then sp=; cp=; read sp cp < "$1/pids"; kill $cp $sp 2>/dev/null; fi
+rm -rf "$1"
+"""
+
+SHA256_SH = r"""
+[ -f "$1" ] || exit 3
+if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"
+else "$2" -c 'import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"
+fi
+"""
+
+
 
 class Transport:
     """Base class documenting the API; subclasses implement every method."""

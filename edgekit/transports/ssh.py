@@ -25,7 +25,10 @@ from typing import Sequence
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.transports import TRANSPORTS
 from edgekit.transports.base import (
+    ABORT_SH,
+    MKDTEMP_SH,
     RUN_DIR_PREFIX,
+    SHA256_SH,
     STALE_UNOWNED_MINUTES,
     Transport,
     artifact_remote_name,
@@ -33,25 +36,6 @@ from edgekit.transports.base import (
     timeout_error,
 )
 from edgekit.transports.host import apply_profile
-
-# mkdtemp: sweep run directories whose owner shell is gone (or that never got an owner and are
-# old), then make a private new one. $1 workdir, $2 prefix, $3 minutes.
-MKDTEMP_SH = r"""
-w=$1; p=$2; m=$3
-mkdir -p "$w" || exit 1
-for d in "$w/$p"*; do
-  [ -d "$d" ] || continue
-  if [ -f "$d/pids" ]; then
-    sp=; read sp cp < "$d/pids" 2>/dev/null
-    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then continue; fi
-    rm -rf "$d"
-  elif [ -n "$(find "$d" -maxdepth 0 -mmin +"$m" 2>/dev/null)" ]; then
-    rm -rf "$d"
-  fi
-done
-umask 077
-mktemp -d "$w/${p}XXXXXXXX"
-"""
 
 # One measurement: $1 run dir, $2 "keep" to leave the dir for a later pull, then the runner argv.
 # The spec arrives on stdin; the result JSON leaves on stdout; the runner's own output goes to
@@ -77,19 +61,6 @@ child=
 rm -f pids
 if [ -f result.json ]; then cat result.json; exit 0; fi
 exit "$rc"
-"""
-
-# Stop a run (if its shell still lives) and remove its directory. $1 run dir.
-ABORT_SH = r"""
-if [ -f "$1/pids" ]; then sp=; cp=; read sp cp < "$1/pids"; kill $cp $sp 2>/dev/null; fi
-rm -rf "$1"
-"""
-
-SHA256_SH = r"""
-[ -f "$1" ] || exit 3
-if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"
-else "$2" -c 'import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"
-fi
 """
 
 PUSH_SH = 'cat > "$1.part" && mv -f "$1.part" "$1"'
@@ -336,7 +307,8 @@ class SSHTransport(Transport):
             except ValueError:
                 result = None
             if isinstance(result, dict) and "status" in result:
-                result["artifact"]["path"] = local
+                result["artifact"]["path"] = local  # the worker saw the device's copy
+                result["artifact"]["name"] = os.path.basename(local)
                 return result
         err = _tail(proc.stderr)
         if proc.returncode == 127 or "not found" in err:

@@ -1,0 +1,123 @@
+"""``edgekit bench --device NAME [--device NAME2 ...] MODEL...``: the device half of bench.
+
+Kept apart from commands/bench.py (which measures on this machine) so the pool logic stays in one
+place; bench.py hands over when --device is given. With one device the output is what a host run
+prints; with several, devices run concurrently (one benchmark per device at a time, see
+edgekit.pool), each device's summaries print as its results arrive, and ``-o DIR`` gets one JSON
+file per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", action="append", default=[], metavar="NAME",
+                   help="run on this configured device (see 'edgekit devices'); repeat for a pool run concurrently")
+    p.add_argument("--devices-dir", action="append", default=[], metavar="DIR",
+                   help="also read device profiles (NAME.toml) from DIR")
+    p.add_argument("--delegate", choices=["xnnpack", "gpu", "nnapi", "hexagon"], default=None,
+                   help="delegate for Android devices (benchmark_model's --use_gpu/--use_nnapi)")
+
+
+def run_on_devices(args) -> int:
+    from edgekit import api
+    from edgekit.artifacts import atomic_write_json
+    from edgekit.commands.bench import inputs_from_args, print_summary
+    from edgekit.console import print_json
+    from edgekit.devices import get_device
+    from edgekit.errors import EXIT_FAILED, EdgekitError, error_from_dict
+    from edgekit.pool import run_pool
+
+    devices = [get_device(name, args.devices_dir) for name in args.device]
+    options = dict(
+        threads=args.threads, xnnpack=args.xnnpack, provider=args.provider, warmup=args.warmup,
+        min_runs=args.min_runs, min_time_s=args.min_time, max_runs=args.max_runs,
+        inputs=inputs_from_args(args), device_selector=args.device_selector,
+        runtime_options={"delegate": args.delegate} if args.delegate else None,
+    )
+    specs = [api.bench_spec(model, **options) for model in args.models]
+    several = len(devices) > 1
+
+    def show(device, result):
+        if not args.json and result.get("status") == "ok":
+            print_summary(api.enrich(result))
+            if result.get("delegate_fallback"):
+                from edgekit.console import warn
+
+                warn(f"{device.name}: {result['delegate_fallback']}")
+
+    runs = run_pool(devices, specs, timeout=args.timeout, on_result=show)
+    failures: list[str] = []
+    per_device: dict[str, list[dict]] = {}
+    for run in runs:
+        per_device[run.device.name] = run.results
+        for result in run.results:
+            if result.get("status") != "ok":
+                failures.append(error_from_dict(result.get("error") or {}).line() + f" [device {run.device.name}]")
+        if run.error is not None:
+            failures.append(run.error.line() + f" [device {run.device.name}]")
+    if args.output:
+        if several:
+            os.makedirs(args.output, exist_ok=True)
+            for name, results in per_device.items():
+                if results:
+                    atomic_write_json(os.path.join(args.output, f"{name}.json"), results if len(results) > 1 else results[0])
+        else:
+            results = next(iter(per_device.values()))
+            if results:
+                atomic_write_json(args.output, results if len(results) > 1 else results[0])
+    if args.json:
+        print_json(per_device if several else _one(next(iter(per_device.values()))))
+    elif several:
+        _print_table(runs)
+    try:
+        from edgekit.results.history import record
+
+        record([r for results in per_device.values() for r in results if r.get("status") == "ok"], args)
+    except ImportError:
+        pass
+    if failures:
+        if len(failures) == 1 and not several:
+            raise _reraise(runs)
+        for line in failures:
+            print(line, file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _one(results: list[dict]):
+    return results if len(results) != 1 else results[0]
+
+
+def _reraise(runs):
+    from edgekit.errors import error_from_dict
+
+    run = runs[0]
+    if run.error is not None:
+        return run.error
+    bad = next(r for r in run.results if r.get("status") != "ok")
+    return error_from_dict(bad.get("error") or {})
+
+
+def _print_table(runs) -> None:
+    from rich.table import Table
+
+    from edgekit.console import console, human_ms
+
+    table = Table(title="Devices")
+    for col in ("device", "model", "status", "p50", "p90", "runs", "lock wait"):
+        table.add_column(col, justify="right" if col in ("p50", "p90", "runs", "lock wait") else "left")
+    for run in runs:
+        if run.error is not None and not run.results:
+            table.add_row(run.device.name, "-", f"[red]{run.error.message}[/red]", "-", "-", "-", "-")
+        for r in run.results:
+            lat = r.get("latency_ms") or {}
+            ok = r.get("status") == "ok"
+            table.add_row(run.device.name, r["artifact"]["name"], "ok" if ok else f"[red]{(r.get('error') or {}).get('message', 'error')}[/red]",
+                          human_ms(lat.get("p50")), human_ms(lat.get("p90")), str(lat.get("n", "-")),
+                          f"{(r.get('pool') or {}).get('lock_wait_s', 0):.1f} s")
+    console().print(table)

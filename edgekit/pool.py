@@ -1,0 +1,131 @@
+"""Benchmark on several devices at once, never two benchmarks on one device at a time.
+
+Each device gets a thread; the models for one device run one after another while holding an
+exclusive lock file for that device (``~/.cache/edgekit/locks/KEY.lock``, fcntl), so two
+edgekit processes (two CI jobs, two terminals) sharing a Raspberry Pi queue instead of measuring
+each other's load. The lock key is the physical device (ssh user@host:port, adb serial, this
+host), not the profile name, so two profiles of one board share a lock. A failing device gives
+an error entry for that device and never loses the others' results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from edgekit.devices import DeviceProfile
+from edgekit.errors import EdgekitError
+
+
+def lock_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgekit" / "locks"
+
+
+def lock_key(device: DeviceProfile) -> str:
+    """One key per physical device, safe as a file name."""
+    if device.transport == "ssh":
+        raw = f"ssh-{device.user or ''}@{device.host}:{device.port or 22}"
+    elif device.transport == "adb":
+        raw = f"adb-{device.serial or 'default'}"
+    else:
+        raw = device.transport
+    safe = re.sub(r"[^A-Za-z0-9._@-]", "_", raw)[:80]
+    return f"{safe}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
+
+
+@contextlib.contextmanager
+def device_lock(device: DeviceProfile, timeout: float | None = None) -> Iterator[float]:
+    """Hold the device's exclusive lock; yields the seconds spent waiting for it."""
+    d = lock_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{lock_key(device)}.lock"
+    start = time.monotonic()
+    with open(path, "a+") as f:
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if timeout is not None and time.monotonic() - start > timeout:
+                    raise EdgekitError(
+                        f"device {device.name!r} stayed busy with another benchmark for {timeout:.0f} s",
+                        f"wait for it to finish (lock {path})",
+                    ) from None
+                time.sleep(0.1)
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+            yield time.monotonic() - start
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+@dataclass
+class DeviceRun:
+    """What one device produced: results in model order, or the error that stopped it."""
+
+    device: DeviceProfile
+    results: list[dict] = field(default_factory=list)
+    error: EdgekitError | None = None
+
+
+def run_on_device(
+    device: DeviceProfile,
+    specs: Sequence[dict],
+    timeout: float | None = None,
+    on_result: Callable[[DeviceProfile, dict], None] | None = None,
+) -> DeviceRun:
+    """Run specs one after another on one device under its lock."""
+    from edgekit.transports.base import open_transport
+
+    run = DeviceRun(device)
+    try:
+        with device_lock(device) as waited:
+            with open_transport(device) as transport:
+                for spec in specs:
+                    started = time.time()
+                    result = transport.run_worker(spec, timeout=timeout)
+                    result["pool"] = {"lock_wait_s": waited, "started": started, "finished": time.time()}
+                    waited = 0.0
+                    run.results.append(result)
+                    if on_result:
+                        on_result(device, result)
+    except EdgekitError as exc:
+        run.error = exc
+    return run
+
+
+def run_pool(
+    devices: Sequence[DeviceProfile],
+    specs: Sequence[dict],
+    timeout: float | None = None,
+    on_result: Callable[[DeviceProfile, dict], None] | None = None,
+) -> list[DeviceRun]:
+    """Every spec on every device: devices concurrently, one benchmark per device at a time."""
+    names = [d.name for d in devices]
+    if len(set(names)) != len(names):
+        raise EdgekitError("a device is named twice", "give each --device once")
+    if len(devices) == 1:
+        return [run_on_device(devices[0], specs, timeout, on_result)]
+    lock = threading.Lock()
+
+    def report(device, result):
+        if on_result:
+            with lock:
+                on_result(device, result)
+
+    with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="edgekit-device") as pool:
+        futures = [pool.submit(run_on_device, d, specs, timeout, report) for d in devices]
+        return [f.result() for f in futures]
