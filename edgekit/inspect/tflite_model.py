@@ -1,0 +1,473 @@
+"""Read a .tflite flatbuffer into plain dataclasses: what is inside a model, without running it.
+
+Parsing uses the ``tflite`` PyPI package: the flatbuffers-generated Python bindings of TFLite's
+``schema.fbs`` (pure Python, needs only ``flatbuffers`` and numpy, kept in step with TensorFlow's
+schema: 2.18 reads models from TF 2.21 with op versions, per-channel quantization, signatures and
+metadata). We do not hand-write a parser (the schema has hundreds of tables and evolves), and we do
+not use the schema module inside ai-edge-litert because inspection must work on machines that have
+no runtime at all (a laptop preparing an Edge TPU model, CI). Nothing here imports TensorFlow.
+
+A flatbuffer has no checksum; a truncated or corrupt file shows up as out-of-range offsets deep in
+the accessors (struct.error, IndexError, absurd vector lengths). Every such failure becomes one
+EdgekitError naming the file.
+"""
+
+from __future__ import annotations
+
+import inspect as _pyinspect
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgekit.errors import EdgekitError
+
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+# BuiltinOperator value that marks "the real code is in the 32-bit builtin_code field".
+PLACEHOLDER_FOR_GREATER_OP_CODES = 127
+CUSTOM_BUILTIN = 32
+
+# schema TensorType -> numpy dtype name (the names results and runtimes use everywhere else)
+_NUMPY_DTYPE = {
+    "FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "BFLOAT16": "bfloat16",
+    "INT32": "int32", "UINT8": "uint8", "INT64": "int64", "STRING": "string", "BOOL": "bool",
+    "INT16": "int16", "COMPLEX64": "complex64", "INT8": "int8", "COMPLEX128": "complex128",
+    "UINT64": "uint64", "RESOURCE": "resource", "VARIANT": "variant", "UINT32": "uint32",
+    "UINT16": "uint16", "INT4": "int4", "INT2": "int2",
+}
+_ITEMSIZE = {
+    "float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int32": 4, "uint8": 1, "int64": 8,
+    "bool": 1, "int16": 2, "complex64": 8, "int8": 1, "complex128": 16, "uint64": 8, "uint32": 4,
+    "uint16": 2, "int4": 0.5, "int2": 0.25,
+}
+
+
+@dataclass
+class Quantization:
+    scales: list[float]
+    zero_points: list[int]
+    quantized_dimension: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+    def to_dict(self) -> dict:
+        return {
+            "scales": self.scales,
+            "zero_points": self.zero_points,
+            "quantized_dimension": self.quantized_dimension,
+            "per_channel": self.per_channel,
+        }
+
+
+@dataclass
+class TensorInfo:
+    index: int
+    name: str
+    shape: list[int]
+    shape_signature: list[int] | None
+    dtype: str
+    buffer: int
+    data_bytes: int  # bytes of constant data stored in the model for this tensor (0: computed at run time)
+    is_variable: bool = False
+    quantization: Quantization | None = None
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data_bytes > 0
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.shape_signature) and any(d < 0 for d in self.shape_signature)
+
+    @property
+    def elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= max(int(d), 0)
+        return n
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["quantization"] = self.quantization.to_dict() if self.quantization else None
+        d["constant"] = self.is_constant
+        return d
+
+
+@dataclass
+class OperatorInfo:
+    index: int
+    name: str  # builtin name (CONV_2D) or the custom code (edgetpu-custom-op)
+    builtin_code: int
+    custom: bool
+    version: int
+    inputs: list[int]  # tensor indices; -1 marks an omitted optional input
+    outputs: list[int]
+    options: dict[str, Any] = field(default_factory=dict)
+    custom_options_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SubgraphInfo:
+    index: int
+    name: str
+    tensors: list[TensorInfo]
+    operators: list[OperatorInfo]
+    inputs: list[int]
+    outputs: list[int]
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "operators": [o.to_dict() for o in self.operators],
+            "tensors": [t.to_dict() for t in self.tensors],
+        }
+
+
+@dataclass
+class SignatureInfo:
+    key: str
+    subgraph_index: int
+    inputs: dict[str, int]  # signature name -> tensor index
+    outputs: dict[str, int]
+
+
+@dataclass
+class MetadataEntry:
+    name: str
+    buffer: int
+    size_bytes: int
+    value: str | None = None  # decoded when the entry is text we know (min_runtime_version)
+
+
+@dataclass
+class TFLiteModel:
+    path: str
+    file_bytes: int
+    schema_version: int
+    description: str
+    subgraphs: list[SubgraphInfo]
+    signatures: list[SignatureInfo]
+    metadata: list[MetadataEntry]
+    buffers: int
+
+    @property
+    def main(self) -> SubgraphInfo:
+        return self.subgraphs[0]
+
+    @property
+    def min_runtime_version(self) -> str | None:
+        for m in self.metadata:
+            if m.name == "min_runtime_version":
+                return m.value
+        return None
+
+    def all_operators(self) -> list[tuple[SubgraphInfo, OperatorInfo]]:
+        return [(sg, op) for sg in self.subgraphs for op in sg.operators]
+
+    def custom_ops(self) -> list[str]:
+        seen: list[str] = []
+        for _, op in self.all_operators():
+            if op.custom and op.name not in seen:
+                seen.append(op.name)
+        return seen
+
+    def params(self) -> tuple[int, int]:
+        """(count, bytes) of constant tensors with data: weights, biases, and constant shapes.
+
+        A buffer shared by several tensors is counted once.
+        """
+        count = nbytes = 0
+        seen: set[int] = set()
+        for sg in self.subgraphs:
+            for t in sg.tensors:
+                if t.is_constant and t.buffer not in seen:
+                    seen.add(t.buffer)
+                    count += t.elements
+                    nbytes += t.data_bytes
+        return count, nbytes
+
+    @property
+    def edgetpu_compiled(self) -> bool:
+        return EDGETPU_CUSTOM_OP in self.custom_ops()
+
+    def to_dict(self) -> dict:
+        count, nbytes = self.params()
+        return {
+            "path": self.path,
+            "file_bytes": self.file_bytes,
+            "schema_version": self.schema_version,
+            "description": self.description,
+            "min_runtime_version": self.min_runtime_version,
+            "params": count,
+            "param_bytes": nbytes,
+            "custom_ops": self.custom_ops(),
+            "subgraphs": [sg.to_dict() for sg in self.subgraphs],
+            "signatures": [asdict(s) for s in self.signatures],
+            "metadata": [asdict(m) for m in self.metadata],
+            "buffers": self.buffers,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+def _enum_names(cls) -> dict[int, str]:
+    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _checked_length(n: int, limit: int) -> int:
+    """Vector lengths read from a damaged file can be billions; refuse before looping over them."""
+    if n < 0 or n > limit:
+        raise _Corrupt(f"a vector claims {n} entries in a {limit}-byte file")
+    return n
+
+
+_OPTIONS_CACHE: dict[str, list[str]] = {}
+
+
+def _option_getters(cls) -> list[str]:
+    """Scalar and vector-as-numpy accessors of a generated options table, discovered once.
+
+    Reading every option generically keeps this module free of a per-op table that would go stale
+    as the schema grows; MAC estimation and the Edge TPU preflight pick the few fields they need.
+    """
+    key = cls.__name__
+    if key not in _OPTIONS_CACHE:
+        names = []
+        for name, fn in vars(cls).items():
+            if name.startswith("_") or name in ("Init", "GetRootAs") or name.startswith("GetRootAs"):
+                continue
+            if name.endswith(("IsNone", "Length", "BufferHasIdentifier")) or not callable(fn):
+                continue
+            try:
+                params = list(_pyinspect.signature(fn).parameters)
+            except (TypeError, ValueError):
+                continue
+            if params == ["self"]:
+                names.append(name)
+        _OPTIONS_CACHE[key] = names
+    return _OPTIONS_CACHE[key]
+
+
+def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
+    kind = op.BuiltinOptionsType()
+    if not kind:
+        return {}
+    cls_name = option_names.get(kind)
+    cls = getattr(tfl, cls_name, None) if cls_name else None
+    table = op.BuiltinOptions()
+    if cls is None or table is None:
+        return {"_type": cls_name or f"options_{kind}"}
+    obj = cls()
+    obj.Init(table.Bytes, table.Pos)
+    out: dict[str, Any] = {"_type": cls_name}
+    for name in _option_getters(cls):
+        value = getattr(obj, name)()
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        elif value is not None and not isinstance(value, (int, float, bool, str, bytes, list)):
+            continue  # nested tables (rare in options) are not needed by any reader here
+        out[name] = _str(value) if isinstance(value, bytes) else value
+    return out
+
+
+def load(path: str) -> TFLiteModel:
+    """Parse ``path``; every problem a user can cause becomes one EdgekitError."""
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such file: {path}", "check the model path")
+    if os.path.isdir(path):
+        raise EdgekitError(f"{path} is a directory, not a model file", "pass a .tflite file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise EdgekitError(
+            f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)",
+            "pass a .tflite file; a truncated download also loses the header, so re-download or rebuild it",
+        )
+    try:
+        return _parse(path, data)
+    except EdgekitError:
+        raise
+    except Exception as exc:  # struct.error, IndexError, _Corrupt, UnicodeDecodeError ...
+        raise EdgekitError(
+            f"{path} is a truncated or corrupt TFLite flatbuffer ({type(exc).__name__}: {str(exc)[:120]})",
+            "rebuild or re-download the model",
+        ) from None
+
+
+def parse_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModel:
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise EdgekitError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", "pass a .tflite file")
+    try:
+        return _parse(path, data)
+    except Exception as exc:
+        raise EdgekitError(f"{path} is a truncated or corrupt TFLite flatbuffer ({exc})", "rebuild it") from None
+
+
+def _parse(path: str, data: bytes) -> TFLiteModel:
+    import flatbuffers
+    import tflite as tfl
+    from tflite.utils import BUILTIN_OPCODE2NAME
+
+    limit = len(data)
+    buf = bytearray(data)
+    model = tfl.Model.GetRootAs(buf, 0)
+    type_names = _enum_names(tfl.TensorType)
+    option_names = _enum_names(tfl.BuiltinOptions)
+
+    # Op codes. Schema v3a widened the code to int32 in `builtin_code` and kept the old int8 field as
+    # `deprecated_builtin_code`, which holds 127 (PLACEHOLDER_FOR_GREATER_OP_CODES) for codes > 127.
+    # Old writers fill only the deprecated field (new field reads 0), new writers fill both; the
+    # schema's own rule (schema_utils.cc GetBuiltinCode) is the larger of the two.
+    opcodes: list[tuple[int, str, bool, int]] = []
+    for i in range(_checked_length(model.OperatorCodesLength(), limit)):
+        oc = model.OperatorCodes(i)
+        deprecated = int(oc.DeprecatedBuiltinCode())
+        # Read builtin_code raw: the package's BuiltinCode() already folds in the deprecated field.
+        raw = oc._tab.Offset(10)
+        wide = oc._tab.Get(flatbuffers.number_types.Int32Flags, raw + oc._tab.Pos) if raw else 0
+        code = max(deprecated, int(wide))
+        version = int(oc.Version() or 1)
+        if code == CUSTOM_BUILTIN:
+            opcodes.append((code, _str(oc.CustomCode()) or "CUSTOM", True, version))
+        else:
+            opcodes.append((code, BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_{code}"), False, version))
+
+    buffer_sizes: list[int] = []
+    for i in range(_checked_length(model.BuffersLength(), limit)):
+        b = model.Buffers(i)
+        size = int(b.DataLength())
+        if size:
+            start = b._tab.Vector(b._tab.Offset(4))
+            if start + size > limit:
+                raise _Corrupt(f"buffer {i} ends at byte {start + size}, past the end of the file")
+        if not size and b.Size() and b.Offset() > 1:  # >2 GB models keep data outside the flatbuffer
+            size = int(b.Size())
+        buffer_sizes.append(size)
+
+    subgraphs: list[SubgraphInfo] = []
+    for s in range(_checked_length(model.SubgraphsLength(), limit)):
+        sg = model.Subgraphs(s)
+        tensors: list[TensorInfo] = []
+        for t in range(_checked_length(sg.TensorsLength(), limit)):
+            tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, limit))
+        ops: list[OperatorInfo] = []
+        for o in range(_checked_length(sg.OperatorsLength(), limit)):
+            op = sg.Operators(o)
+            idx = int(op.OpcodeIndex())
+            if idx >= len(opcodes):
+                raise _Corrupt(f"operator {o} refers to op code {idx} of {len(opcodes)}")
+            code, name, custom, version = opcodes[idx]
+            ops.append(
+                OperatorInfo(
+                    index=o,
+                    name=name,
+                    builtin_code=code,
+                    custom=custom,
+                    version=version,
+                    inputs=[int(x) for x in (op.InputsAsNumpy() if op.InputsLength() else [])],
+                    outputs=[int(x) for x in (op.OutputsAsNumpy() if op.OutputsLength() else [])],
+                    options=_read_options(op, tfl, option_names) if not custom else {},
+                    custom_options_bytes=int(op.CustomOptionsLength()),
+                )
+            )
+        for op in ops:
+            for t in op.inputs + op.outputs:
+                if t >= len(tensors):
+                    raise _Corrupt(f"operator {op.index} refers to tensor {t} of {len(tensors)}")
+        subgraphs.append(
+            SubgraphInfo(
+                index=s,
+                name=_str(sg.Name()),
+                tensors=tensors,
+                operators=ops,
+                inputs=[int(x) for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])],
+                outputs=[int(x) for x in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])],
+            )
+        )
+    if not subgraphs:
+        raise _Corrupt("the model has no subgraphs")
+
+    signatures: list[SignatureInfo] = []
+    for i in range(_checked_length(model.SignatureDefsLength(), limit)):
+        sd = model.SignatureDefs(i)
+        signatures.append(
+            SignatureInfo(
+                key=_str(sd.SignatureKey()),
+                subgraph_index=int(sd.SubgraphIndex()),
+                inputs={_str(sd.Inputs(j).Name()): int(sd.Inputs(j).TensorIndex()) for j in range(_checked_length(sd.InputsLength(), limit))},
+                outputs={_str(sd.Outputs(j).Name()): int(sd.Outputs(j).TensorIndex()) for j in range(_checked_length(sd.OutputsLength(), limit))},
+            )
+        )
+
+    metadata: list[MetadataEntry] = []
+    for i in range(_checked_length(model.MetadataLength(), limit)):
+        m = model.Metadata(i)
+        name = _str(m.Name())
+        bi = int(m.Buffer())
+        size = buffer_sizes[bi] if 0 <= bi < len(buffer_sizes) else 0
+        value = None
+        if name == "min_runtime_version" and size:
+            # A fixed 16-byte field holding e.g. "2.17.0" padded with NULs.
+            raw = model.Buffers(bi).DataAsNumpy().tobytes()
+            value = raw.split(b"\0", 1)[0].decode("ascii", errors="replace") or None
+        metadata.append(MetadataEntry(name=name, buffer=bi, size_bytes=size, value=value))
+
+    return TFLiteModel(
+        path=path,
+        file_bytes=len(data),
+        schema_version=int(model.Version()),
+        description=_str(model.Description()),
+        subgraphs=subgraphs,
+        signatures=signatures,
+        metadata=metadata,
+        buffers=len(buffer_sizes),
+    )
+
+
+def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], limit: int) -> TensorInfo:
+    shape = [int(x) for x in t.ShapeAsNumpy()] if t.ShapeLength() else []
+    sig = [int(x) for x in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
+    dtype = _NUMPY_DTYPE.get(type_names.get(int(t.Type()), ""), type_names.get(int(t.Type()), f"type_{t.Type()}").lower())
+    buffer = int(t.Buffer())
+    if buffer >= len(buffer_sizes) and buffer_sizes:
+        raise _Corrupt(f"tensor {index} refers to buffer {buffer} of {len(buffer_sizes)}")
+    data_bytes = buffer_sizes[buffer] if 0 < buffer < len(buffer_sizes) else 0
+    quant = None
+    q = t.Quantization()
+    if q is not None and q.ScaleLength():
+        scales = [float(x) for x in q.ScaleAsNumpy()]
+        zps = [int(x) for x in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [0] * len(scales)
+        quant = Quantization(scales=scales, zero_points=zps, quantized_dimension=int(q.QuantizedDimension()))
+    return TensorInfo(
+        index=index,
+        name=_str(t.Name()),
+        shape=shape,
+        shape_signature=sig,
+        dtype=dtype,
+        buffer=buffer,
+        data_bytes=data_bytes,
+        is_variable=bool(t.IsVariable()),
+        quantization=quant,
+    )
+
+
+def itemsize(dtype: str) -> float:
+    return _ITEMSIZE.get(dtype, 0)
