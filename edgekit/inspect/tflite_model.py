@@ -71,6 +71,7 @@ class TensorInfo:
     data_bytes: int  # bytes of constant data stored in the model for this tensor (0: computed at run time)
     is_variable: bool = False
     quantization: Quantization | None = None
+    values: list[int] | None = None  # contents of small integer constants (axes, paddings, shapes)
 
     @property
     def is_constant(self) -> bool:
@@ -351,6 +352,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
             opcodes.append((code, BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_{code}"), False, version))
 
     buffer_sizes: list[int] = []
+    small: dict[int, bytes] = {}  # bytes of tiny buffers, for the values of axis/shape constants
     for i in range(_checked_length(model.BuffersLength(), limit)):
         b = model.Buffers(i)
         size = int(b.DataLength())
@@ -358,6 +360,8 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
             start = b._tab.Vector(b._tab.Offset(4))
             if start + size > limit:
                 raise _Corrupt(f"buffer {i} ends at byte {start + size}, past the end of the file")
+            if size <= 128:
+                small[i] = bytes(data[start:start + size])
         if not size and b.Size() and b.Offset() > 1:  # >2 GB models keep data outside the flatbuffer
             size = int(b.Size())
         buffer_sizes.append(size)
@@ -367,7 +371,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
         sg = model.Subgraphs(s)
         tensors: list[TensorInfo] = []
         for t in range(_checked_length(sg.TensorsLength(), limit)):
-            tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, limit))
+            tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, small))
         ops: list[OperatorInfo] = []
         for o in range(_checked_length(sg.OperatorsLength(), limit)):
             op = sg.Operators(o)
@@ -442,7 +446,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     )
 
 
-def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], limit: int) -> TensorInfo:
+def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], small: dict[int, bytes]) -> TensorInfo:
     shape = [int(x) for x in t.ShapeAsNumpy()] if t.ShapeLength() else []
     sig = [int(x) for x in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
     dtype = _NUMPY_DTYPE.get(type_names.get(int(t.Type()), ""), type_names.get(int(t.Type()), f"type_{t.Type()}").lower())
@@ -466,7 +470,17 @@ def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], 
         data_bytes=data_bytes,
         is_variable=bool(t.IsVariable()),
         quantization=quant,
+        values=_small_values(small.get(buffer), dtype) if buffer else None,
     )
+
+
+def _small_values(raw: bytes | None, dtype: str) -> list[int] | None:
+    if not raw or dtype not in ("int32", "int64"):
+        return None
+    import numpy as np
+
+    arr = np.frombuffer(raw, dtype=np.int32 if dtype == "int32" else np.int64)
+    return [int(x) for x in arr]
 
 
 def itemsize(dtype: str) -> float:
