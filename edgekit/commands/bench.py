@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     p.add_argument("-o", "--output", help="also write the result JSON (a list for several models) to this file")
+    from edgekit.results.history import add_history_options
+
+    add_history_options(p)  # --history PATH / --no-history: every result is recorded by default
     from edgekit.commands._device_bench import add_device_options
 
     add_device_options(p)  # --device NAME (repeatable), --devices-dir DIR, --delegate
@@ -83,6 +86,9 @@ def run(args) -> int:
         atomic_write_json(args.output, results if len(results) > 1 else results[0])
     if args.json:
         print_json(results if len(results) > 1 else results[0])
+    from edgekit.results.history import record
+
+    record(results, args)
     return 0
 
 

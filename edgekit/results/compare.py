@@ -1,0 +1,391 @@
+"""The regression gate: decide from raw per-run samples whether a candidate is slower than a baseline.
+
+Two means on a shared machine differ by several percent from one run to the next, so a bare
+percentage would fail CI on noise. Instead the gate estimates the ratio candidate/baseline of a
+latency percentile (p50 by default) with a *moving-block* bootstrap confidence interval, and calls
+it a regression only when both hold: the estimated slowdown exceeds the threshold, and the whole
+interval lies above 1 (the candidate is slower with the chosen confidence). Blocks (rather than single samples) are
+resampled because samples are taken in time order and a burst of background load slows a run of
+consecutive samples; resampling them one by one would pretend they are independent and make the
+interval too narrow. A one-sided Mann-Whitney U test (normal approximation with tie correction) is
+reported beside it as a second opinion that does not depend on one percentile.
+
+Within-run resampling cannot see what changes *between* runs (CPU frequency, another job on the
+machine, memory layout): on a busy 2-core machine the p50 of one unchanged model moved by 40%
+between five runs. So when the history holds repeated runs of the baseline artifact on the same
+device (at least MIN_NOISE_RUNS), the spread of their percentiles is the run-to-run noise, and the
+interval is widened to at least what that noise alone would give (Student t quantile: the spread is
+estimated from few runs). A machine too noisy to resolve the change then yields "possible
+regression" instead of a false alarm, and says why.
+
+numpy only (no scipy): numpy is a core dependency, scipy is not. numpy is imported inside the
+functions so that ``edgekit --help`` (which imports this module through the bench command's
+history options) stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+from edgekit.errors import EdgekitError
+
+DEFAULT_THRESHOLD = 0.05  # like ExecuTorch's benchmark dashboard
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RESAMPLES = 2000
+METRICS = {"p50": 50.0, "p90": 90.0}
+MIN_SAMPLES = 5  # fewer and neither the bootstrap nor the U test says anything
+MIN_NOISE_RUNS = 3  # repeated runs needed before their spread is trusted as run-to-run noise
+
+# Verdicts, from worst to best; only REGRESSED fails the gate.
+REGRESSED = "regressed"
+POSSIBLE = "possible regression"
+UNCHANGED = "unchanged"
+IMPROVED = "improved"
+
+
+@dataclass
+class Comparison:
+    """One baseline/candidate pair, with everything needed to explain the verdict."""
+
+    metric: str
+    baseline: float  # the metric on the baseline's samples, ms
+    candidate: float
+    ratio: float  # candidate / baseline
+    ci_low: float
+    ci_high: float
+    confidence: float
+    threshold: float
+    mw_p_value: float  # one-sided: candidate slower than baseline
+    n_baseline: int
+    n_candidate: int
+    verdict: str
+    run_noise: float | None = None  # SD of log(percentile) across repeated baseline runs
+    noise_runs: int = 0
+    label: str = ""
+    baseline_ref: str = ""
+    candidate_ref: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        return self.verdict == REGRESSED
+
+    @property
+    def change_pct(self) -> float:
+        return (self.ratio - 1.0) * 100.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["regressed"] = self.regressed
+        d["change_pct"] = self.change_pct
+        return d
+
+
+def _block_length(n: int) -> int:
+    # n^(1/3) is the usual order for the moving-block bootstrap; short blocks for short runs.
+    return max(1, int(round(n ** (1.0 / 3.0))))
+
+
+def _bootstrap_stat(samples: np.ndarray, q: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``resamples`` moving-block bootstrap replicates of the q-th percentile of ``samples``."""
+    import numpy as np
+
+    n = samples.size
+    block = _block_length(n)
+    nblocks = -(-n // block)
+    offsets = np.arange(block)
+    out = np.empty(resamples)
+    # Chunk so a 100,000-sample run never materialises a resamples x n matrix at once.
+    chunk = max(1, min(resamples, 2_000_000 // max(n, 1)))
+    for start in range(0, resamples, chunk):
+        m = min(chunk, resamples - start)
+        starts = rng.integers(0, n - block + 1, size=(m, nblocks))
+        idx = (starts[:, :, None] + offsets).reshape(m, -1)[:, :n]
+        out[start : start + m] = np.percentile(samples[idx], q, axis=1)
+    return out
+
+
+def ratio_ci(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    q: float = 50.0,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Point estimate and percentile-bootstrap interval of percentile(candidate)/percentile(baseline)."""
+    import numpy as np
+
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    point = float(np.percentile(b, q) / np.percentile(a, q))
+    rng = np.random.default_rng(seed)
+    ratios = _bootstrap_stat(b, q, resamples, rng) / _bootstrap_stat(a, q, resamples, rng)
+    alpha = 1.0 - confidence
+    lo, hi = np.percentile(ratios, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return point, float(lo), float(hi)
+
+
+def _t_quantile(p: float, df: int) -> float:
+    """Student t quantile by bisection on its CDF (regularized incomplete beta via a series),
+    standard library only; exact enough (1e-9) for a confidence interval."""
+    from statistics import NormalDist
+
+    if df > 200:
+        return NormalDist().inv_cdf(p)
+
+    def cdf(t: float) -> float:
+        # P(T <= t) = 1 - 0.5 * I_x(df/2, 1/2) with x = df / (df + t^2), for t >= 0
+        x = df / (df + t * t)
+        a, b = df / 2.0, 0.5
+        # continued fraction (Lentz) for the regularized incomplete beta function
+        lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+        front = math.exp(math.log(x) * a + math.log1p(-x) * b + lbeta) / a
+        f, c, d = 1.0, 1.0, 0.0
+        for i in range(400):
+            m = i // 2
+            if i == 0:
+                num = 1.0
+            elif i % 2 == 0:
+                num = (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m))
+            else:
+                num = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > 1e-300 else 1e-300)
+            c = 1.0 + num / (c if abs(c) > 1e-300 else 1e-300)
+            f *= c * d
+            if abs(1.0 - c * d) < 1e-12:
+                break
+        ibeta = front * (f - 1.0)
+        return 1.0 - 0.5 * ibeta
+
+    lo, hi = 0.0, 1000.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if cdf(mid) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def run_noise(runs: Sequence[Sequence[float]], q: float = 50.0) -> float | None:
+    """Run-to-run noise: the SD of log(percentile) over repeated runs of one artifact on one device.
+
+    It already contains each run's own sampling error, so it is a floor for the interval, not an
+    extra term added on top of the bootstrap. None with fewer than MIN_NOISE_RUNS runs.
+    """
+    import numpy as np
+
+    runs = [r for r in runs if len(r) >= MIN_SAMPLES]
+    if len(runs) < MIN_NOISE_RUNS:
+        return None
+    logs = np.log([np.percentile(np.asarray(r, dtype=float), q) for r in runs])
+    return float(np.std(logs, ddof=1))
+
+
+def mann_whitney_greater(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, float]:
+    """U statistic of the candidate and the one-sided p-value of "candidate tends to be slower".
+
+    Normal approximation with tie correction and continuity correction, as scipy's
+    ``mannwhitneyu(candidate, baseline, alternative="greater", method="asymptotic")``.
+    """
+    import numpy as np
+
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    n1, n2 = b.size, a.size
+    both = np.concatenate([b, a])
+    order = np.argsort(both, kind="mergesort")
+    ranks = np.empty(both.size)
+    sorted_vals = both[order]
+    # average ranks for ties
+    _, first, counts = np.unique(sorted_vals, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0  # 1-based average rank of each tie group
+    ranks[order] = np.repeat(avg, counts)
+    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
+    n = n1 + n2
+    mu = n1 * n2 / 2.0
+    tie_term = float((counts**3 - counts).sum()) / (n * (n - 1)) if n > 1 else 0.0
+    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term))
+    if sigma == 0:
+        return u, 0.5
+    z = (u - mu - 0.5) / sigma
+    p = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return u, p
+
+
+def compare_samples(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    metric: str = "p50",
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    noise: float | None = None,
+    noise_runs: int = 0,
+) -> Comparison:
+    """The verdict for two raw sample sets (milliseconds); ``noise`` from :func:`run_noise`."""
+    import numpy as np
+
+    if metric not in METRICS:
+        raise EdgekitError(f"unknown metric {metric!r}", f"choose one of: {', '.join(METRICS)}")
+    if not 0 <= threshold < 1:
+        raise EdgekitError(f"threshold {threshold} is not a fraction", "use e.g. --threshold 0.05 for 5%")
+    if not 0.5 <= confidence < 1:
+        raise EdgekitError(f"confidence {confidence} is outside 0.5..1", "use e.g. --confidence 0.95")
+    for name, s in (("baseline", baseline), ("candidate", candidate)):
+        if len(s) < MIN_SAMPLES:
+            raise EdgekitError(
+                f"the {name} has {len(s)} samples, too few to compare",
+                f"benchmark with at least {MIN_SAMPLES} runs (e.g. --min-runs 50)",
+            )
+    q = METRICS[metric]
+    # Cost grows with resamples x samples; very long runs get fewer resamples (never under 300),
+    # which their already narrow intervals can afford.
+    resamples = min(resamples, max(300, 20_000_000 // max(len(baseline), len(candidate))))
+    point, lo, hi = ratio_ci(baseline, candidate, q, confidence, resamples, seed)
+    if noise:
+        # Two independent runs each off by `noise` (log SD): log-ratio SD is sqrt(2) * noise.
+        half = _t_quantile(0.5 + confidence / 2, max(1, noise_runs - 1)) * math.sqrt(2.0) * noise
+        lo = min(lo, point * math.exp(-half))
+        hi = max(hi, point * math.exp(half))
+    _, p = mann_whitney_greater(baseline, candidate)
+    if point > 1.0 + threshold and lo > 1.0:
+        verdict = REGRESSED
+    elif point > 1.0 + threshold:
+        verdict = POSSIBLE  # slower beyond the threshold, but noise could explain it
+    elif point < 1.0 - threshold and hi < 1.0:
+        verdict = IMPROVED
+    else:
+        verdict = UNCHANGED
+    return Comparison(
+        metric=metric,
+        baseline=float(np.percentile(baseline, q)),
+        candidate=float(np.percentile(candidate, q)),
+        ratio=point,
+        ci_low=lo,
+        ci_high=hi,
+        confidence=confidence,
+        threshold=threshold,
+        mw_p_value=p,
+        n_baseline=len(baseline),
+        n_candidate=len(candidate),
+        verdict=verdict,
+        run_noise=noise,
+        noise_runs=noise_runs if noise else 0,
+    )
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def device_key(result: dict) -> str:
+    """A short stable id of the machine a result was measured on (hash of its fingerprint)."""
+    dev = result.get("device") or {}
+    fp = dev.get("fingerprint") or {}
+    text = json.dumps({"name": dev.get("name"), "fingerprint": fp}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def series_key(result: dict) -> str:
+    """What a result measures across rebuilds: the build target if known, else the file name.
+
+    The sha256 changes with every rebuild, which is exactly what the gate compares across, so it
+    cannot be the key that pairs a candidate with its baseline.
+    """
+    art = result.get("artifact") or {}
+    return str(art.get("target") or art.get("name") or art.get("path") or "?")
+
+
+def _differences(base: dict, cand: dict) -> list[str]:
+    """Set-up differences that make a latency comparison suspect: said, not hidden."""
+    notes = []
+    if device_key(base) != device_key(cand):
+        notes.append("measured on different devices")
+    for key in ("name", "version", "threads", "xnnpack"):
+        a, b = (base.get("runtime") or {}).get(key), (cand.get("runtime") or {}).get(key)
+        if a != b:
+            notes.append(f"runtime {key} differs ({a} vs {b})")
+    if (base.get("device") or {}).get("emulated") or (cand.get("device") or {}).get("emulated"):
+        notes.append("emulated device: timings show it runs, not how fast")
+    a_sha, b_sha = (base.get("artifact") or {}).get("sha256"), (cand.get("artifact") or {}).get("sha256")
+    if a_sha and a_sha == b_sha:
+        notes.append("same artifact (sha256) in both")
+    return notes
+
+
+def compare_results(
+    baseline: dict,
+    candidate: dict,
+    *,
+    metric: str = "p50",
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    baseline_ref: str = "",
+    candidate_ref: str = "",
+    repeated: Sequence[dict] = (),
+) -> Comparison:
+    """Compare two result documents on their raw ``samples_ms``.
+
+    ``repeated``: other runs of the baseline's artifact on the baseline's device (e.g. from the
+    history); with MIN_NOISE_RUNS or more, their spread sets the run-to-run noise floor.
+    """
+    for name, r in (("baseline", baseline), ("candidate", candidate)):
+        if r.get("status") != "ok":
+            err = (r.get("error") or {}).get("message", "no measurement")
+            raise EdgekitError(
+                f"the {name} {series_key(r)} is an error result ({err})", "compare two successful benchmark runs"
+            )
+    same = [
+        r["samples_ms"]
+        for r in repeated
+        if r.get("status") == "ok"
+        and (r.get("artifact") or {}).get("sha256") == (baseline.get("artifact") or {}).get("sha256")
+        and device_key(r) == device_key(baseline)
+    ]
+    noise = run_noise(same, METRICS.get(metric, 50.0)) if metric in METRICS else None
+    cmp = compare_samples(
+        baseline["samples_ms"],
+        candidate["samples_ms"],
+        metric=metric,
+        threshold=threshold,
+        confidence=confidence,
+        resamples=resamples,
+        noise=noise,
+        noise_runs=len(same),
+    )
+    cmp.label = series_key(candidate)
+    cmp.baseline_ref, cmp.candidate_ref = baseline_ref, candidate_ref
+    cmp.notes = _differences(baseline, candidate)
+    if noise is not None and math.sqrt(2.0) * noise > threshold / 2:
+        cmp.notes.append(
+            f"run-to-run noise on this device is {noise:.1%} ({len(same)} runs of the baseline): "
+            f"too much to resolve a {threshold:.0%} change; quiet the machine, or raise --threshold"
+        )
+    return cmp
+
+
+def pair_results(baselines: list[dict], candidates: list[dict]) -> list[tuple[dict, dict]]:
+    """Match candidates to baselines by (series, device); a single pair is matched as given."""
+    if len(baselines) == 1 and len(candidates) == 1:
+        return [(baselines[0], candidates[0])]
+    index = {(series_key(r), device_key(r)): r for r in baselines}
+    pairs = []
+    for c in candidates:
+        b = index.get((series_key(c), device_key(c)))
+        if b is not None:
+            pairs.append((b, c))
+    if not pairs:
+        raise EdgekitError(
+            "no candidate result matches a baseline result by artifact and device",
+            "compare results of the same targets measured on the same device",
+        )
+    return pairs

@@ -1,0 +1,176 @@
+"""The regression gate: synthetic sample sets with known effects, and real repeated runs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.results import compare as C
+from tests.conftest import assert_one_line_error, run_cli
+
+
+def latencies(n: int, p50_ms: float, seed: int, cv: float = 0.08) -> np.ndarray:
+    """Benchmark-like samples: a log-normal body plus rare slow outliers (background load)."""
+    rng = np.random.default_rng(seed)
+    body = p50_ms * rng.lognormal(0.0, cv, n)
+    outliers = (rng.random(n) < 0.03) * rng.exponential(p50_ms, n)
+    return body + outliers
+
+
+SEEDS = range(8)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_same_distribution_is_not_flagged(seed):
+    c = C.compare_samples(latencies(300, 2.0, seed), latencies(300, 2.0, 1000 + seed))
+    assert c.verdict == C.UNCHANGED, c
+    assert c.ci_low <= 1.0 <= c.ci_high or abs(c.ratio - 1) < 0.02
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_three_percent_shift_is_below_the_gate(seed):
+    c = C.compare_samples(latencies(300, 2.0, seed), latencies(300, 2.06, 1000 + seed))
+    assert not c.regressed, c
+    assert 1.0 < c.ratio < 1.06
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ten_percent_regression_is_flagged(seed):
+    c = C.compare_samples(latencies(300, 2.0, seed), latencies(300, 2.2, 1000 + seed))
+    assert c.regressed, c
+    assert c.ci_low > 1.0 and c.mw_p_value < 1e-6
+    assert c.ratio == pytest.approx(1.10, abs=0.03)
+
+
+def test_improvement_and_p90():
+    base = latencies(300, 2.0, 1)
+    c = C.compare_samples(base, latencies(300, 1.6, 2), metric="p90")
+    assert c.verdict == C.IMPROVED and c.metric == "p90"
+
+
+def test_wide_noise_gives_possible_not_regressed():
+    """With few, very noisy samples a +7% median is reported but does not fail the gate."""
+    base = latencies(12, 2.0, 3, cv=0.4)
+    cand = base * 1.07
+    c = C.compare_samples(base, cand)
+    assert c.verdict == C.POSSIBLE and not c.regressed, c
+
+
+def _runs(k: int, p50: float, between_cv: float, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [latencies(300, p50 * rng.lognormal(0, between_cv), seed * 100 + i) for i in range(k)]
+
+
+def test_run_to_run_noise_widens_the_interval():
+    """Quiet machine: a 10% regression is flagged. Busy machine (15% between runs): the same
+    change is only a possible regression, with a note saying the noise is too large."""
+    from edgekit.harness.stats import summarize
+
+    def doc(samples, sha):
+        return {"status": "ok", "samples_ms": list(samples), "latency_ms": summarize(list(samples)),
+                "artifact": {"name": "m.tflite", "sha256": sha}, "device": {"name": "host"}, "runtime": {}}
+
+    for between, expect in ((0.005, C.REGRESSED), (0.15, None)):
+        runs = _runs(5, 2.0, between, seed=7)
+        base = doc(runs[0], "a")
+        cand = doc(runs[1] * 1.10, "b")
+        c = C.compare_results(base, cand, repeated=[doc(r, "a") for r in runs])
+        assert c.noise_runs == 5 and c.run_noise == pytest.approx(C.run_noise(runs))
+        if expect:
+            assert c.verdict == expect, c
+        else:
+            assert not c.regressed and any("too much to resolve" in n for n in c.notes), c
+    assert C.run_noise(runs[:2]) is None  # two runs are not enough to estimate a spread
+
+
+def test_mann_whitney_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    a = np.round(latencies(200, 2.0, 5), 1)  # rounded: many ties
+    b = np.round(latencies(150, 2.1, 6), 1)
+    u, p = C.mann_whitney_greater(a, b)
+    ref = stats.mannwhitneyu(b, a, alternative="greater", method="asymptotic")
+    assert u == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_bad_inputs_are_edgekit_errors():
+    with pytest.raises(C.EdgekitError, match="too few"):
+        C.compare_samples([1.0, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    with pytest.raises(C.EdgekitError, match="unknown metric"):
+        C.compare_samples([1.0] * 10, [1.0] * 10, metric="p42")
+
+
+def test_long_runs_stay_fast():
+    import time
+
+    t = time.process_time()
+    C.compare_samples(latencies(50_000, 2.0, 1), latencies(50_000, 2.0, 2))
+    assert time.process_time() - t < 20  # CPU time, so a busy machine does not fail it
+
+
+# --- real runs -----------------------------------------------------------------------------------
+
+
+def test_repeated_real_runs_are_not_flagged_against_each_other(repeated_runs):
+    """5 `edgekit bench` runs of one unchanged model: no ordered pair may fail the gate."""
+    _, paths = repeated_runs
+    results = [json.loads(p.read_text()) for p in paths]
+    verdicts = []
+    for i, j in itertools.permutations(range(len(results)), 2):
+        # As `edgekit compare` does: the history's repeated runs of the baseline set the noise floor.
+        c = C.compare_results(results[i], results[j], repeated=results)
+        verdicts.append((i, j, c.verdict, round(c.change_pct, 1), round((c.ci_low - 1) * 100, 1)))
+        assert not c.regressed, verdicts
+        assert "same artifact (sha256) in both" in c.notes and c.noise_runs == 5
+    print(f"run-to-run noise {c.run_noise:.1%}; pairwise (i, j, verdict, change %, CI low %):", verdicts)
+
+
+def test_gate_cli_passes_unchanged_and_fails_real_ten_percent_regression(repeated_runs, tmp_path):
+    hist, paths = repeated_runs
+    ok = run_cli("compare", paths[0], paths[4], "--history", hist, "--metric", "p50,p90")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "run-to-run noise" in ok.stdout and "│ regressed" not in ok.stdout
+
+    # A real run's samples, 10% slower: the shape of the real distribution with a known effect.
+    # (--no-run-noise: the effect is exact, so the test holds however busy this machine is.)
+    slow = json.loads(paths[4].read_text())
+    slow["samples_ms"] = [x * 1.10 for x in slow["samples_ms"]]
+    slow["artifact"]["sha256"] = "0" * 64
+    slow_path = tmp_path / "slow.json"
+    slow_path.write_text(json.dumps(slow))
+    bad = run_cli("compare", paths[4], slow_path, "--json", "--no-run-noise")
+    line = assert_one_line_error(bad, "regressed beyond 5%")
+    assert bad.returncode == 1
+    data = json.loads(bad.stdout)
+    assert data[0]["regressed"] and data[0]["ci_low"] > 1.0 and data[0]["ratio"] > 1.05, line
+    # A 15% threshold lets the same change through.
+    assert run_cli("compare", paths[4], slow_path, "--threshold", "15%", "--no-run-noise").returncode == 0
+
+
+def test_history_records_bench_runs_and_gates_against_baseline(repeated_runs, tmp_path):
+    hist, paths = repeated_runs
+    listed = json.loads(run_cli("history", "--history", hist, "--json", check=True).stdout)
+    assert len(listed) == 5 and [r["id"] for r in listed] == [5, 4, 3, 2, 1]
+    sha = json.loads(paths[0].read_text())["artifact"]["sha256"]
+    assert {r["artifact_sha256"] for r in listed} == {sha}
+    assert len({r["device_key"] for r in listed}) == 1
+    # Filters
+    assert len(json.loads(run_cli("history", "--history", hist, "--json", "--sha", sha[:10], "--limit", "2").stdout)) == 2
+    assert json.loads(run_cli("history", "--history", hist, "--json", "--artifact", "no-such").stdout) == []
+    # Stored baseline, latest run against it: unchanged, exit 0.
+    run_cli("history", "--history", hist, "--set-baseline", "1", check=True)
+    gate = run_cli("compare", "--baseline", "--history", hist, "--json")
+    assert gate.returncode == 0, gate.stderr
+    (c,) = json.loads(gate.stdout)
+    assert (c["baseline_ref"], c["candidate_ref"]) == ("run 1", "run 5")
+    # Run ids work as references too; an unknown id is one line.
+    assert run_cli("compare", "2", "3", "--history", hist).returncode == 0
+    assert_one_line_error(run_cli("compare", "1", "99", "--history", hist), "no run 99")
+    # A 10% slower candidate file against the stored baseline fails the gate.
+    slow = json.loads(paths[0].read_text())
+    slow["samples_ms"] = [x * 1.10 for x in slow["samples_ms"]]
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    gate = run_cli("compare", "--baseline", tmp_path / "slow.json", "--history", hist, "--no-run-noise")
+    assert_one_line_error(gate, "regressed")
