@@ -57,7 +57,7 @@ class Graph:
         if data is not None:
             buf = s.BufferT()
             arr = np.asarray(data, dtype=dtype if dtype != "bool" else "bool")
-            buf.data = list(arr.tobytes())
+            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)  # packed with CreateNumpyVector: fast
             t.buffer = self._add_buffer(buf)
         else:
             t.buffer = 0
