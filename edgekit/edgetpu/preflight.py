@@ -136,14 +136,15 @@ def _tensor_problem(sg: SubgraphInfo, op: OperatorInfo) -> tuple[str, str] | Non
 
 
 def _weights_problem(sg: SubgraphInfo, op: OperatorInfo) -> tuple[str, str] | None:
-    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
-        widx = op.inputs[2] if op.name == "TRANSPOSE_CONV" else op.inputs[1]
-        bidx = op.inputs[3] if op.name == "TRANSPOSE_CONV" and len(op.inputs) > 3 else (op.inputs[2] if op.name != "TRANSPOSE_CONV" and len(op.inputs) > 2 else -1)
-        if op.name == "TRANSPOSE_CONV":
-            widx = op.inputs[1]
-        for idx, what in ((widx, "weights"), (bidx, "bias")):
-            if idx >= 0 and not sg.tensors[idx].is_constant:
-                return "R3", f"its {what} are not constants"
+    """R3: weights and biases of the compute ops must be constants."""
+    if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
+        return None
+    # TRANSPOSE_CONV's inputs are (output_shape, weights, input[, bias]); the others (input, weights[, bias])
+    bias_pos = 3 if op.name == "TRANSPOSE_CONV" else 2
+    for pos, what in ((1, "weights"), (bias_pos, "bias")):
+        idx = op.inputs[pos] if len(op.inputs) > pos else -1
+        if idx >= 0 and not sg.tensors[idx].is_constant:
+            return "R3", f"its {what} are not constants"
     return None
 
 
