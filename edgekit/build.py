@@ -287,6 +287,7 @@ class Orchestrator:
 
         spec = self.spec
         spec_mod.validate(spec)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any factory imports TensorFlow
         outdir = os.path.abspath(spec.resolve(spec.outdir))
         targets = [TARGETS.get(name) for name in spec.targets]
         with Progress(self.show_progress) as progress:
@@ -379,6 +380,14 @@ class Orchestrator:
         from edgekit.artifacts import sha256_file
 
         path = publish_from or final
+        if entry.extra.get("not_run"):
+            # Built for hardware absent here (e.g. Core ML needs Apple): publish it, say it was not invoked.
+            if publish_from:
+                os.replace(publish_from, final)
+            entry.file, entry.sha256, entry.size_bytes = os.path.basename(final), sha256_file(final), os.path.getsize(final)
+            entry.extra = {**entry.extra, "evaluation_key": eval_key}
+            entry.status, entry.error = ("built" if publish_from else "cached"), None
+            return entry
         task = ctx.progress.task(f"evaluation: {target.name} ({len(ev)} samples)", len(ev))
         try:
             checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs])

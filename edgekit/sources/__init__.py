@@ -28,6 +28,9 @@ SOURCES: Registry = Registry(
         "keras": "edgekit.sources.keras",
         "saved_model": "edgekit.sources.saved_model",
         "factory": "edgekit.sources.factory",
+        "torch": "edgekit.sources.torch_module",
+        "pt2": "edgekit.sources.torch_exported",
+        "torchscript": "edgekit.sources.torch_script",
     },
 )
 
@@ -104,10 +107,26 @@ def _detect_keras(ref: str) -> str | None:
     return "keras" if ref.lower().endswith((".keras", ".h5", ".hdf5")) else None
 
 
-DETECTORS: list[Callable[[str], str | None]] = [_detect_factory, _detect_saved_model, _detect_keras]
+def _detect_torch_file(ref: str) -> str | None:
+    """.pt2 = torch.export archive; a TorchScript archive is a zip holding code/ and constants.pkl."""
+    if ref.lower().endswith(".pt2"):
+        return "pt2"
+    if ref.lower().endswith((".pt", ".ts", ".torchscript", ".ptl")) and os.path.isfile(ref):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(ref) as z:
+                if any(n.endswith("constants.pkl") for n in z.namelist()):
+                    return "torchscript"
+        except zipfile.BadZipFile:
+            return None
+    return None
+
+
+DETECTORS: list[Callable[[str], str | None]] = [_detect_factory, _detect_saved_model, _detect_keras, _detect_torch_file]
 
 # Top-level module of an object's class (or a base class) -> the source kind that wraps it.
-OBJECT_KINDS: dict[str, str] = {"keras": "keras", "tf_keras": "keras"}
+OBJECT_KINDS: dict[str, str] = {"keras": "keras", "tf_keras": "keras", "torch": "torch"}
 
 
 def detect_kind(ref: str) -> str:

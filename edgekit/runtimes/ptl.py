@@ -1,0 +1,139 @@
+"""PyTorch Mobile .ptl files on the lite interpreter (``torch.jit.mobile``), deprecated upstream.
+
+A .ptl carries no input shapes or dtypes, which the harness needs to make inputs. edgekit's ptl
+target stores them in the file as ``extra/edgekit.json`` (an extra file the lite interpreter
+ignores); for other .ptl files the shapes come from a manifest entry beside the file or from
+``RunOptions.extra["input_shapes"]``. Threads go through ``torch.set_num_threads`` (the lite
+interpreter uses ATen's intra-op pool). The lite interpreter has no delegates on CPU builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+import zipfile
+from typing import Any, Sequence
+
+from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.runtimes import RUNTIMES
+from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
+
+METADATA_NAME = "edgekit.json"
+INSTALL_HINT = "install PyTorch: pip install 'edgekit[torch]' (torch 2.13.0)"
+
+
+def read_metadata(path: str) -> dict | None:
+    """edgekit's metadata stored in a .ptl by the ptl target, or None for foreign files."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.endswith("/extra/" + METADATA_NAME):
+                    return json.loads(z.read(name).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return None
+
+
+def _input_specs(path: str, options: RunOptions) -> list[TensorSpec]:
+    declared = options.extra.get("input_shapes")
+    if declared:
+        return [TensorSpec(name=f"input_{i}", shape=list(s), dtype="float32") for i, s in enumerate(declared)]
+    meta = read_metadata(path)
+    if meta and meta.get("inputs"):
+        return [TensorSpec(name=i["name"], shape=list(i["shape"]), dtype=i.get("dtype", "float32")) for i in meta["inputs"]]
+    from edgekit.artifacts import find_manifest_entry
+
+    entry = find_manifest_entry(path)
+    if entry is not None and entry.inputs:
+        return [TensorSpec(name=i["name"], shape=list(i["shape"]), dtype=i.get("dtype", "float32")) for i in entry.inputs]
+    raise EdgekitError(
+        f"{path} does not record its input shapes (a .ptl stores none)",
+        "build it with 'edgekit build --target ptl', or keep its manifest.json beside it",
+    )
+
+
+class PtlSession(Session):
+    def __init__(self, module: Any, path: str, inputs: list[TensorSpec], torch: Any):
+        self.module = module
+        self.path = path
+        self.inputs = inputs
+        self.outputs_spec = []
+        self.delegates = []
+        self.load_phases_ms = {}
+        self._torch = torch
+        self._args: list[Any] = []
+        self._out: Any = None
+
+    def set_inputs(self, arrays: Sequence[Any]) -> None:
+        import numpy as np
+
+        self._args = [self._torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+
+    def invoke(self) -> None:
+        self._out = self.module.forward(*self._args)
+
+    def outputs(self) -> list[Any]:
+        out = self._out
+        items = list(out) if isinstance(out, (tuple, list)) else [out]
+        arrays = [t.detach().numpy() if hasattr(t, "detach") else __import__("numpy").asarray(t) for t in items]
+        if not self.outputs_spec:
+            self.outputs_spec = [TensorSpec(name=f"output_{i}", shape=list(a.shape), dtype=str(a.dtype))
+                                 for i, a in enumerate(arrays)]
+        return arrays
+
+
+class PtlRuntime(Runtime):
+    format = "ptl"
+
+    def providers(self) -> list[str]:
+        import importlib.util
+
+        return ["torch"] if importlib.util.find_spec("torch") is not None else []
+
+    def describe(self, options: RunOptions) -> dict:
+        if not self.providers():
+            raise EnvironmentMissing("PyTorch (the lite interpreter) is not installed", INSTALL_HINT)
+        from importlib.metadata import version
+
+        return {"name": "torch.jit.mobile", "version": version("torch")}
+
+    def load(self, path: str, options: RunOptions) -> Session:
+        specs = _input_specs(path, options)
+        t_import = time.perf_counter()
+        try:
+            import torch
+            from torch.jit.mobile import _load_for_lite_interpreter
+        except ImportError as exc:
+            raise EnvironmentMissing(f"PyTorch cannot be imported ({exc})", INSTALL_HINT) from None
+        if options.threads:
+            torch.set_num_threads(int(options.threads))
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Lite Interpreter is deprecated": recorded at build time
+            try:
+                module = _load_for_lite_interpreter(path)
+            except (RuntimeError, ValueError, OSError) as exc:
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                raise EdgekitError(
+                    f"the lite interpreter could not load {path}: {first}",
+                    "the file is corrupt or not saved with _save_for_lite_interpreter; rebuild it",
+                ) from None
+        t1 = time.perf_counter()
+        session = PtlSession(module, path, specs, torch)
+        meta = read_metadata(path) or {}
+        if meta.get("outputs"):
+            session.outputs_spec = [TensorSpec(name=o["name"], shape=list(o["shape"]), dtype=o.get("dtype", "float32"))
+                                    for o in meta["outputs"]]
+        else:  # a foreign .ptl: learn the outputs from one call on zeros (callers size buffers from them)
+            import numpy as np
+
+            session.set_inputs([np.zeros([max(d, 1) for d in s.shape], dtype=s.dtype) for s in specs])
+            session.invoke()
+            session.outputs()
+        session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3}
+        return session
+
+
+RUNTIMES.register("ptl", PtlRuntime())
