@@ -39,45 +39,76 @@ from edgekit.errors import CheckFailed, EdgekitError
 DEFAULT_DIR = "edgekit-deploy"  # relative: the login directory on SSH devices
 ADB_DEFAULT_DIR = "/data/local/tmp/edgekit-deploy"
 DEPLOY_SCHEMA = "edgekit.deploy"
-KEEP_VERSIONS = 3  # newest versions kept besides current and previous
+KEEP_VERSIONS = 3  # newest versions kept (the new current and the previous one always are)
 STALE_TMP_MINUTES = 60  # temporary names older than this belong to a deploy that died
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 
 # Scripts run with `sh -c SCRIPT sh ARGS...`: constant text, values only as positional parameters.
-PREPARE_SH = r"""
-d=$1
-mkdir -p "$d/store" "$d/versions" || exit 1
-find "$d/store" "$d/versions" "$d" -maxdepth 1 -name '.tmp-*' -mmin +"$2" -exec rm -rf {} + 2>/dev/null
-exit 0
+# Each deploy step is one script, so a deploy costs a handful of round trips (each SSH command is
+# ~50 ms on a LAN, and far more on an emulated board). H hashes with whichever tool the OS has.
+_HASH_FN = r"""
+H() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi; }
 """
-# $1 version dir (temporary), then pairs of (store file, name): hard link, or copy where links fail.
-ASSEMBLE_SH = r"""
-v=$1; shift
-mkdir -p "$v" || exit 1
+# Plan: $1 dir, $2 stale minutes, $3 link|file, $4 current name, $5 previous name, $6 content id,
+# then (sha, name) pairs. Prints the pointers, the versions, and the hashes the plan needs: the
+# current version's files when it has this content id (a re-deploy), else the store's copies.
+PLAN_SH = _HASH_FN + r"""
+d=$1; stale=$2; mode=$3; cn=$4; pn=$5; cid=$6; shift 6
+mkdir -p "$d/store" "$d/versions" || exit 1
+find "$d/store" "$d/versions" "$d" -maxdepth 1 -name '.tmp-*' -mmin +"$stale" -exec rm -rf {} + 2>/dev/null
+if [ "$mode" = link ]; then c=$(readlink "$d/$cn" 2>/dev/null); p=$(readlink "$d/$pn" 2>/dev/null)
+else c=$(cat "$d/$cn" 2>/dev/null); p=$(cat "$d/$pn" 2>/dev/null); fi
+c=${c##*/}; p=${p##*/}
+echo "current $c"; echo "previous $p"
+for v in "$d"/versions/*; do [ -d "$v" ] && echo "version ${v##*/}"; done
 while [ "$#" -ge 2 ]; do
-  ln -f "$1" "$v/$2" 2>/dev/null || cp -f "$1" "$v/$2" || exit 1
+  if [ -n "$c" ] && [ "${c%-$cid}" != "$c" ]; then
+    f="$d/versions/$c/$2"; h=-; [ -f "$f" ] && h=$(H "$f"); echo "cur $1 $h"
+    if [ "$h" = "$1" ]; then shift 2; continue; fi
+  fi
+  f="$d/store/$1"; h=-; [ -f "$f" ] && h=$(H "$f"); echo "store $1 $h"
   shift 2
 done
+exit 0
 """
-# Symlink pointer: $1 deploy dir, $2 pointer name, $3 target (relative), $4 temp suffix.
-SWITCH_LINK_SH = r"""
-cd "$1" || exit 1
-ln -s "$3" ".tmp-$2-$4" || exit 1
-mv -f -T ".tmp-$2-$4" "$2" || { rm -f ".tmp-$2-$4"; exit 1; }
+# Store one pushed file: $1 temporary copy, $2 final store path, $3 expected sha256.
+STORE_SH = _HASH_FN + r"""
+h=$(H "$1")
+if [ "$h" = "$3" ]; then mv -f "$1" "$2" || exit 1; exit 0; fi
+rm -f "$1"; echo "$h"; exit 4
 """
-SWITCH_FILE_SH = r"""
-cd "$1" || exit 1
-printf '%s\n' "$3" > ".tmp-$2-$4" || exit 1
-mv -f ".tmp-$2-$4" "$2" || { rm -f ".tmp-$2-$4"; exit 1; }
+# Assemble a version: $1 dir, $2 version, $3 pushed manifest, $4 current version (or empty), then
+# (sha, name) pairs. Hard links into the store (a copy where links fail; where the store copy was
+# pruned because links do not work there, the current version's copy), each file hashed where
+# apps will open it, then one rename publishes the directory.
+ASSEMBLE_SH = _HASH_FN + r"""
+d=$1; v=$2; m=$3; cur=$4; shift 4
+t="$d/versions/.tmp-$v"
+mkdir -p "$t" || exit 1
+while [ "$#" -ge 2 ]; do
+  src="$d/store/$1"; [ -f "$src" ] || src="$d/versions/$cur/$2"
+  ln -f "$src" "$t/$2" 2>/dev/null || cp -f "$src" "$t/$2" || { rm -rf "$t"; exit 1; }
+  h=$(H "$t/$2")
+  if [ "$h" != "$1" ]; then rm -rf "$t" "$m"; echo "$2 $h"; exit 4; fi
+  shift 2
+done
+mv -f "$m" "$t/manifest.json" && mv "$t" "$d/versions/$v" || { rm -rf "$t"; exit 1; }
 """
-READ_LINK_SH = r"""cd "$1" 2>/dev/null || exit 0; readlink "$2" 2>/dev/null; exit 0"""
-READ_FILE_SH = r"""cd "$1" 2>/dev/null || exit 0; cat "$2" 2>/dev/null; exit 0"""
-LIST_SH = r"""cd "$1/versions" 2>/dev/null || exit 0; for v in *; do [ -d "$v" ] && echo "$v"; done; exit 0"""
-# Drop versions not kept, then store files no version links to any more (link count 1).
-PRUNE_SH = r"""
-d=$1; shift
-for v in "$@"; do rm -rf "$d/versions/$v"; done
-find "$d/store" -maxdepth 1 -type f -links 1 ! -name '.tmp-*' -exec rm -f {} + 2>/dev/null
+# Switch: $1 dir, $2 link|file, $3 current name, $4 previous name, $5 new current, $6 new previous
+# (may be empty), $7 temp suffix, then versions to drop. Each pointer is written under a temporary
+# name and renamed over the old one (rename(2) is atomic); current is switched last but one step
+# before pruning, so every state in between is a complete version.
+SWITCH_SH = r"""
+d=$1; mode=$2; cn=$3; pn=$4; new=$5; old=$6; tok=$7; shift 7
+cd "$d" || exit 1
+put() {
+  if [ "$mode" = link ]; then ln -s "versions/$2" ".tmp-$1-$tok" || return 1; mv -f -T ".tmp-$1-$tok" "$1"
+  else printf '%s\n' "$2" > ".tmp-$1-$tok" || return 1; mv -f ".tmp-$1-$tok" "$1"; fi
+}
+if [ -n "$old" ]; then put "$pn" "$old" || exit 1; fi
+put "$cn" "$new" || exit 1
+for v in "$@"; do rm -rf "versions/$v"; done
+find store -maxdepth 1 -type f -links 1 ! -name '.tmp-*' -exec rm -f {} + 2>/dev/null
 exit 0
 """
 
@@ -88,21 +119,11 @@ class Pointer:
 
     current: str
     previous: str
-    switch_sh: str
-    read_sh: str
-    symlink: bool
-
-    def target(self, version: str) -> str:
-        return f"versions/{version}" if self.symlink else version
-
-    @staticmethod
-    def version_of(text: str) -> str | None:
-        text = text.strip()
-        return text.rsplit("/", 1)[-1] if text else None
+    mode: str  # "link": symlinks; "file": text files holding the version name
 
 
-SYMLINK = Pointer("current", "previous", SWITCH_LINK_SH, READ_LINK_SH, symlink=True)
-TEXTFILE = Pointer("CURRENT", "PREVIOUS", SWITCH_FILE_SH, READ_FILE_SH, symlink=False)
+SYMLINK = Pointer("current", "previous", "link")
+TEXTFILE = Pointer("CURRENT", "PREVIOUS", "file")
 POINTERS: dict[str, Pointer] = {"host": SYMLINK, "ssh": SYMLINK, "adb": TEXTFILE}
 
 
@@ -160,10 +181,10 @@ class Deployer:
         self.pointer = POINTERS.get(kind, SYMLINK)
         self.device = getattr(transport, "device_name", kind)
 
-    # --- small remote helpers ---------------------------------------------------------------
-    def sh(self, script: str, *args: str, what: str, timeout: float = 120):
+    # --- remote steps ------------------------------------------------------------------------
+    def sh(self, script: str, *args: str, what: str, timeout: float = 600, ok=(0,)):
         proc = self.t.run(["sh", "-c", script, "sh", *args], timeout=timeout)
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             err = (proc.stderr or "").strip().splitlines()
             raise EdgekitError(
                 f"{what} failed on device {self.device!r} ({(err[-1] if err else 'exit status %d' % proc.returncode)[:200]})",
@@ -171,15 +192,24 @@ class Deployer:
             )
         return proc
 
-    def read_pointer(self, name: str) -> str | None:
-        return Pointer.version_of(self.sh(self.pointer.read_sh, self.dir, name, what="reading " + name).stdout or "")
-
-    def switch(self, name: str, version: str) -> None:
-        self.sh(self.pointer.switch_sh, self.dir, name, self.pointer.target(version), secrets.token_hex(4),
-                what=f"switching {name}")
-
-    def versions(self) -> list[str]:
-        return sorted(v for v in (self.sh(LIST_SH, self.dir, what="listing versions").stdout or "").split() if not v.startswith("."))
+    def plan(self, artifacts: Sequence[LocalArtifact] = ()) -> dict:
+        """One round trip: sweep stale temporaries, read the pointers, list versions, hash what is there."""
+        pairs = [x for a in artifacts for x in (a.sha256, a.name)]
+        proc = self.sh(PLAN_SH, self.dir, str(STALE_TMP_MINUTES), self.pointer.mode, self.pointer.current,
+                       self.pointer.previous, content_id(artifacts) if artifacts else "-", *pairs,
+                       what="reading the deploy directory")
+        out: dict = {"current": None, "previous": None, "versions": [], "cur": {}, "store": {}}
+        for line in (proc.stdout or "").splitlines():
+            key, _, rest = line.partition(" ")
+            if key in ("current", "previous"):
+                out[key] = rest.strip() or None
+            elif key == "version" and not rest.startswith("."):
+                out["versions"].append(rest.strip())
+            elif key in ("cur", "store"):
+                sha, _, there = rest.partition(" ")
+                out[key][sha] = None if there.strip() == "-" else there.strip()
+        out["versions"].sort()
+        return out
 
     def read_manifest(self, version: str) -> dict:
         with tempfile.TemporaryDirectory(prefix="edgekit-deploy-") as tmp:
@@ -188,69 +218,58 @@ class Deployer:
             with open(local, encoding="utf-8") as f:
                 return json.load(f)
 
-    # --- the steps --------------------------------------------------------------------------
     def upload(self, art: LocalArtifact, report: dict) -> None:
-        """Make store/<sha256> hold exactly this artifact's bytes, sending them only if needed."""
-        stored = f"{self.dir}/store/{art.sha256}"
-        if self.t.sha256(stored) == art.sha256:
-            report["reused"].append(art.name)
-            return
+        """Make store/<sha256> hold exactly this artifact's bytes: push to a temporary name, hash
+        it on the device, rename it into place only if the hash matches."""
         tmp = f"{self.dir}/store/.tmp-{art.sha256[:16]}-{secrets.token_hex(4)}"
         try:
             self.t.push(art.path, tmp)
-            there = self.t.sha256(tmp)
-            if there != art.sha256:
-                raise CheckFailed(
-                    f"hash mismatch after copying {art.name} to device {self.device!r}: sha256 there is "
-                    f"{(there or 'missing')[:12]}, here {art.sha256[:12]}",
-                    "the copy was corrupted on the way or on the device's storage; deploy again and check the device's disk",
-                )
-            self.sh('mv -f "$1" "$2"', tmp, stored, what=f"storing {art.name}")
-        finally:
+            proc = self.sh(STORE_SH, tmp, f"{self.dir}/store/{art.sha256}", art.sha256, what=f"storing {art.name}", ok=(0, 4))
+        except BaseException:
             self.t.remove(tmp)
+            raise
+        if proc.returncode == 4:
+            there = (proc.stdout or "").strip() or "missing"
+            raise CheckFailed(
+                f"hash mismatch after copying {art.name} to device {self.device!r}: sha256 there is "
+                f"{there[:12]}, here {art.sha256[:12]}",
+                "the copy was corrupted on the way or on the device's storage; deploy again and check the device's disk",
+            )
         report["sent"].append(art.name)
         report["bytes_sent"] += art.size
 
     def deploy(self, artifacts: Sequence[LocalArtifact], keep: int = KEEP_VERSIONS) -> dict:
         report: dict = {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "sent": [], "reused": [],
                         "bytes_sent": 0, "files": [a.name for a in artifacts]}
-        self.sh(PREPARE_SH, self.dir, str(STALE_TMP_MINUTES), what="preparing the deploy directory")
-        previous = self.read_pointer(self.pointer.current)
-        cid = content_id(artifacts)
-        if previous and previous.endswith("-" + cid) and self._intact(previous, artifacts):
-            report["reused"] = [a.name for a in artifacts]
-            report.update(version=previous, previous=self.read_pointer(self.pointer.previous), changed=False)
+        plan = self.plan(artifacts)
+        current, cid = plan["current"], content_id(artifacts)
+        if current and current.endswith("-" + cid) and all(plan["cur"].get(a.sha256) == a.sha256 for a in artifacts):
+            report["reused"] = [a.name for a in artifacts]  # the same files are current: nothing to do
+            report.update(version=current, previous=plan["previous"], changed=False)
             return report
         for art in artifacts:
-            self.upload(art, report)
+            if art.sha256 in (plan["cur"].get(art.sha256), plan["store"].get(art.sha256)):  # a hard link of the store copy
+                report["reused"].append(art.name)
+            else:
+                self.upload(art, report)
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         version = f"{stamp}-{cid}"
-        tmp_version = f"{self.dir}/versions/.tmp-{version}"
-        try:
-            pairs = [x for a in artifacts for x in (f"{self.dir}/store/{a.sha256}", a.name)]
-            self.sh(ASSEMBLE_SH, tmp_version, *pairs, what="assembling the version")
-            self._push_manifest(tmp_version, version, artifacts)
-            for art in artifacts:  # the files as apps will open them, hashed where they are
-                there = self.t.sha256(f"{tmp_version}/{art.name}")
-                if there != art.sha256:
-                    raise CheckFailed(
-                        f"hash mismatch on device {self.device!r}: {art.name} is {(there or 'missing')[:12]} there, "
-                        f"{art.sha256[:12]} here", "deploy again; if it persists, check the device's storage")
-            self.sh('mv "$1" "$2"', tmp_version, f"{self.dir}/versions/{version}", what="publishing the version")
-        finally:
-            self.t.remove(tmp_version)
-        if previous:
-            self.switch(self.pointer.previous, previous)
-        self.switch(self.pointer.current, version)
-        report.update(version=version, previous=previous, changed=True)
-        report["pruned"] = self.prune(keep, {version, previous})
+        manifest_tmp = f"{self.dir}/versions/.tmp-{version}.manifest.json"
+        self._push_manifest(manifest_tmp, version, artifacts)
+        pairs = [x for a in artifacts for x in (a.sha256, a.name)]
+        proc = self.sh(ASSEMBLE_SH, self.dir, version, manifest_tmp, current or "", *pairs, what="assembling the version", ok=(0, 4))
+        if proc.returncode == 4:
+            name, _, there = (proc.stdout or "").strip().partition(" ")
+            raise CheckFailed(f"hash mismatch on device {self.device!r}: {name} is {there[:12]} there after assembling",
+                              "deploy again; if it persists, check the device's storage")
+        kept = set(plan["versions"][-keep:] if keep else []) | {version, current}
+        drop = [v for v in plan["versions"] if v not in kept]
+        self.sh(SWITCH_SH, self.dir, self.pointer.mode, self.pointer.current, self.pointer.previous, version,
+                current or "", secrets.token_hex(4), *drop, what="switching current")
+        report.update(version=version, previous=current, changed=True, pruned=drop)
         return report
 
-    def _intact(self, version: str, artifacts: Sequence[LocalArtifact]) -> bool:
-        """Same content id and every file still hashes right: the re-deploy changes nothing."""
-        return all(self.t.sha256(f"{self.dir}/versions/{version}/{a.name}") == a.sha256 for a in artifacts)
-
-    def _push_manifest(self, remote_dir: str, version: str, artifacts: Sequence[LocalArtifact]) -> None:
+    def _push_manifest(self, remote: str, version: str, artifacts: Sequence[LocalArtifact]) -> None:
         from edgekit.artifacts import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, now_iso
 
         doc = {
@@ -267,33 +286,26 @@ class Deployer:
             local = os.path.join(tmp, "manifest.json")
             with open(local, "w", encoding="utf-8") as f:
                 json.dump(doc, f, indent=2)
-            self.t.push(local, f"{remote_dir}/manifest.json")
-
-    def prune(self, keep: int, protected: set) -> list[str]:
-        versions = self.versions()
-        keep_set = set(versions[-keep:]) | {v for v in protected if v}
-        drop = [v for v in versions if v not in keep_set]
-        self.sh(PRUNE_SH, self.dir, *drop, what="removing old versions")
-        return drop
+            self.t.push(local, remote)
 
     def rollback(self) -> dict:
-        current = self.read_pointer(self.pointer.current)
-        previous = self.read_pointer(self.pointer.previous)
+        plan = self.plan()
+        current, previous = plan["current"], plan["previous"]
         if not previous or previous == current:
             raise EdgekitError(f"nothing to roll back to in {self.dir} on device {self.device!r}",
                                "a rollback needs two deploys; 'edgekit deploy --status' shows what is there")
-        if previous not in self.versions():
+        if previous not in plan["versions"]:
             raise EdgekitError(f"the previous version {previous} is gone from device {self.device!r}", "deploy the version you want again")
-        if current:
-            self.switch(self.pointer.previous, current)
-        self.switch(self.pointer.current, previous)
+        self.sh(SWITCH_SH, self.dir, self.pointer.mode, self.pointer.current, self.pointer.previous, previous,
+                current or "", secrets.token_hex(4), what="switching current")
         return {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "version": previous,
                 "previous": current, "changed": True, "rolled_back": True}
 
     def status(self, verify: bool = False) -> dict:
-        current = self.read_pointer(self.pointer.current)
+        plan = self.plan()
+        current = plan["current"]
         out: dict = {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "version": current,
-                     "previous": self.read_pointer(self.pointer.previous), "versions": self.versions()}
+                     "previous": plan["previous"], "versions": plan["versions"]}
         if current and verify:
             manifest = self.read_manifest(current)
             bad = []
