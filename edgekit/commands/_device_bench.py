@@ -43,8 +43,10 @@ def run_on_devices(args) -> int:
     several = len(devices) > 1
 
     def show(device, result):
+        if result.get("status") == "ok":
+            api.enrich(result)  # MACs and the manifest entry, known on the host only
         if not args.json and result.get("status") == "ok":
-            print_summary(api.enrich(result))
+            print_summary(result)
             if result.get("delegate_fallback"):
                 from edgekit.console import warn
 

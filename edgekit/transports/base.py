@@ -61,7 +61,8 @@ for d in "$w/$p"*; do
   [ -d "$d" ] || continue
   if [ -f "$d/pids" ]; then
     sp=; read sp cp < "$d/pids" 2>/dev/null
-    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then continue; fi
+    # alive = signalable and not a zombie (an unreaped zombie still answers kill -0)
+    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$sp/status" 2>/dev/null; then continue; fi
     rm -rf "$d"
   elif [ -n "$(find "$d" -maxdepth 0 -mmin +"$m" 2>/dev/null)" ]; then
     rm -rf "$d"

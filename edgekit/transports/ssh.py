@@ -119,6 +119,11 @@ class SSHTransport(Transport):
         """Open the shared connection once; its failure is the clearest connection error."""
         if self._master:
             return
+        if os.path.exists(self._control_path):  # left by a master that died with its device
+            try:
+                os.unlink(self._control_path)
+            except OSError:
+                pass
         argv = ["ssh", *self._options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=300", "-N", "-f", "--", self.device.host]
         # The backgrounded master inherits stderr: give it a file, not a pipe, or reading the
         # pipe would wait for the master to exit.
@@ -147,7 +152,27 @@ class SSHTransport(Transport):
             err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
             if _is_connection_error(err):
                 raise self.connection_error(err, during=what)
+            # A dropped link often ends ssh with 255 and no message (LogLevel=ERROR); a remote
+            # command may also exit 255 itself. A fresh connection tells the two apart.
+            probe = self._probe()
+            if probe is not None:
+                self._master = False
+                detail = _tail(probe) if probe.strip() else "the connection closed"
+                raise EnvironmentMissing(
+                    f"lost the SSH connection to device {self.device_name!r} ({self.device.address}) during {what} ({detail})",
+                    "check the device's power and network, then run again; its temporary files are removed on the next run",
+                )
         return proc
+
+    def _probe(self) -> str | None:
+        """None when a new connection to the device works, else ssh's error output."""
+        argv = ["ssh", *self._options(), "-o", "ControlMaster=no", "--", self.device.host, "true"]
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=self.device.connect_timeout + 10)
+        except subprocess.TimeoutExpired:
+            return "no answer"
+        return None if proc.returncode == 0 else (proc.stderr or "")
 
     # --- errors ---------------------------------------------------------------------------
     def _unreachable(self, why: str) -> EnvironmentMissing:
@@ -162,7 +187,7 @@ class SSHTransport(Transport):
         low = stderr.lower()
         last = next((l.strip() for l in reversed(stderr.strip().splitlines()) if l.strip()), "no message")
         if "remote host identification has changed" in low or "host key verification failed" in low:
-            if "no " in low and "host key is known" in low:
+            if "identification has changed" not in low and not self.host_key_on_record():
                 return EnvironmentMissing(
                     f"the SSH host key of device {name!r} ({addr}) is not known",
                     f"connect once with 'ssh {self.device.host}' to check and accept it, or add it to the known_hosts file",
@@ -192,6 +217,25 @@ class SSHTransport(Transport):
                 "check the device's power and network, then run again; its temporary files are removed on the next run",
             )
         return EnvironmentMissing(f"ssh to device {name!r} ({addr}) failed: {last}", "try 'ssh -v' with the same host to see why")
+
+    def host_key_on_record(self) -> bool:
+        """Do the known_hosts files ssh would read hold any key for this host? (In BatchMode ssh
+        says only "Host key verification failed." both for an unknown and for a changed key.)"""
+        try:
+            conf = subprocess.run(["ssh", "-G", *self._options(), "--", self.device.host], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return True
+        values = {}
+        for line in conf.splitlines():
+            key, _, value = line.partition(" ")
+            values.setdefault(key, value)
+        host, port = values.get("hostname", self.device.host), values.get("port", "22")
+        name = host if port == "22" else f"[{host}]:{port}"
+        for f in values.get("userknownhostsfile", "").split() + values.get("globalknownhostsfile", "").split():
+            f = os.path.expanduser(f)
+            if os.path.exists(f) and subprocess.run(["ssh-keygen", "-F", name, "-f", f], capture_output=True, timeout=10).returncode == 0:
+                return True
+        return False
 
     # --- the transport API ----------------------------------------------------------------
     def _remote(self, argv: Sequence[str]) -> str:
