@@ -152,12 +152,39 @@ def run(args) -> int:
 
     spec = spec_from_args(args)
     debug = bool(getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1")
-    report = build(spec, force=args.force, progress=not args.json and sys.stderr.isatty(), debug=debug)
+    with _stdout_to_stderr(args.json):  # libraries print to stdout; --json output must stay parseable
+        report = build(spec, force=args.force, progress=not args.json and sys.stderr.isatty(), debug=debug)
     if args.json:
         print_json(report.to_dict())
     else:
         print_table(report)
     return 0 if report.ok else EXIT_FAILED
+
+
+class _stdout_to_stderr:
+    """Point file descriptor 1 at stderr for a while (C-level prints included)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.saved: int | None = None
+
+    def __enter__(self):
+        if self.enabled:
+            import os
+
+            sys.stdout.flush()
+            self.saved = os.dup(1)
+            os.dup2(2, 1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import os
+
+            sys.stdout.flush()
+            os.dup2(self.saved, 1)
+            os.close(self.saved)
+        return False
 
 
 def print_table(report) -> None:

@@ -58,6 +58,31 @@ def op_histogram(model_bytes: bytes) -> dict[str, int]:
     return dict(sorted(hist.items()))
 
 
+def float_compute_ops(model_bytes: bytes) -> dict[str, int]:
+    """Ops of the main graph that read or write float32 tensors, besides QUANTIZE/DEQUANTIZE.
+
+    TFLITE_BUILTINS_INT8 does not guarantee a full-integer model: TF 2.21 silently keeps an op
+    without an int8 kernel (CUMSUM, COS, ATAN2 ...) in float between DEQUANTIZE/QUANTIZE pairs,
+    which an Edge TPU or an integer-only DSP cannot run.
+    """
+    import tflite
+
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
+    sg = model.Subgraphs(0)
+    found: dict[str, int] = {}
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        if name in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        tensors = [int(t) for t in list(op.InputsAsNumpy()) + list(op.OutputsAsNumpy()) if int(t) >= 0]
+        if any(sg.Tensors(t).Type() == tflite.TensorType.FLOAT32 for t in tensors):
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
 def resource_ops(hist: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in hist.items() if k in RESOURCE_VARIABLE_OPS}
 
@@ -88,6 +113,8 @@ class TFLiteTarget(Target):
         self.mode = mode  # fp32 | fp16 | dynamic | int8 | int16x8
         self.needs_calibration = mode in ("int8", "int16x8")
         self.option_names = ("io_dtype",) if name in IO_DTYPES else ()
+        if mode == "int8":
+            self.option_names += ("allow_float_ops",)
 
     def io_dtype(self, ctx: BuildContext) -> str:
         if self.name not in IO_DTYPES:
@@ -100,7 +127,7 @@ class TFLiteTarget(Target):
 
     def cache_settings(self, ctx: BuildContext) -> dict:
         tf = import_tf()
-        return {"mode": self.mode, "io_dtype": self.io_dtype(ctx), "tensorflow": tf.__version__,
+        return {"mode": self.mode, "io_dtype": self.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
                 "calibration_count": len(ctx.calibration) if (self.needs_calibration and ctx.calibration is not None) else None}
 
     def check(self, ctx: BuildContext) -> None:
@@ -187,6 +214,19 @@ class TFLiteTarget(Target):
             hist = op_histogram(model_bytes)
             bad = resource_ops(hist)
             if not bad:
+                extra = {"converter_path": path_name, "op_count": sum(hist.values()), "ops": hist}
+                if self.mode == "int8":
+                    floats = float_compute_ops(model_bytes)
+                    extra["float_ops"] = floats
+                    if floats:
+                        text = ", ".join(f"{k}x{v}" if v > 1 else k for k, v in floats.items())
+                        if not ctx.options.get("allow_float_ops", False):
+                            raise EdgekitError(
+                                f"{self.name} is not full-integer: {text} stayed float (no int8 kernel)",
+                                "change those layers, or accept a mixed model with option allow_float_ops=true "
+                                "(it will not run on an Edge TPU or an integer-only accelerator)",
+                            )
+                        warnings.append(f"not full-integer: {text} run in float (allow_float_ops)")
                 with open(out_path, "wb") as f:
                     f.write(model_bytes)
                 if tried:
@@ -197,7 +237,7 @@ class TFLiteTarget(Target):
                     quantization=quant,
                     tool_versions={"tensorflow": tf.__version__, "keras": keras.__version__},
                     warnings=warnings,
-                    extra={"converter_path": path_name, "op_count": sum(hist.values()), "ops": hist},
+                    extra=extra,
                 )
             tried.append(f"{path_name} ({sum(hist.values())} ops incl. {', '.join(f'{k}x{v}' for k, v in bad.items())})")
         raise EdgekitError(
