@@ -57,6 +57,7 @@ class Fix:
     kind: str  # "pip", "venv", "apt", "udev", "manual"
     safe: bool = False
     sudo: bool = False
+    argv: list | None = None  # the same command as an argument list, for fixes provision may run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -272,16 +273,21 @@ def pip_fix(facts: dict, python: str, *packages: str, index_url: str | None = No
     """pip install into the device's Python, through a virtual environment when the Python is a
     system one (Debian 12 / Raspberry Pi OS refuse system-wide pip: PEP 668)."""
     py = facts.get("python", {})
-    args = " ".join(shlex.quote(p) for p in packages)
-    extra = f" --index-url {index_url}" if index_url else ""
+    extra = ["--index-url", index_url] if index_url else []
+
+    def pip(py_path: str) -> Fix:
+        argv = [py_path, "-m", "pip", "install", "-U", *extra, *packages]
+        return Fix(shlex.join(argv), "pip", safe=True, argv=argv)
+
     if py.get("venv"):
-        return [Fix(f"{shlex.quote(python)} -m pip install -U{extra} {args}", "pip", safe=True)]
+        return [pip(python)]
     venv = venv_dir(facts)
     fixes = []
     if not py.get("ensurepip"):
         fixes.append(apt_fix(facts, "python3-venv"))
-    fixes.append(Fix(f"{shlex.quote(python)} -m venv {shlex.quote(venv)}", "venv", safe=True))
-    fixes.append(Fix(f"{shlex.quote(venv)}/bin/python -m pip install -U{extra} {args}", "pip", safe=True))
+    argv = [python, "-m", "venv", venv]
+    fixes.append(Fix(shlex.join(argv), "venv", safe=True, argv=argv))
+    fixes.append(pip(f"{venv}/bin/python"))
     fixes.append(Fix(f'set python = "{venv}/bin/python" in the device profile', "manual"))
     return fixes
 
@@ -440,7 +446,8 @@ def device_problems(facts: dict, python: str) -> list[Problem]:
             "pycoral-impostor",
             f"the installed 'pycoral' {pycoral.get('version')} is the unrelated PyPI program of that name "
             f"({pycoral.get('summary') or 'no Edge TPU code'}), not Coral's library",
-            [Fix(f"{shlex.quote(python)} -m pip uninstall -y pycoral", "pip", safe=bool(facts.get('python', {}).get('venv')))],
+            [Fix(shlex.join([python, "-m", "pip", "uninstall", "-y", "pycoral"]), "pip",
+                 safe=bool(facts.get("python", {}).get("venv")), argv=[python, "-m", "pip", "uninstall", "-y", "pycoral"])],
             severity="warning",
         ))
     return problems
