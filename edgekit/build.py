@@ -402,7 +402,12 @@ class Orchestrator:
             entry.file = entry.sha256 = entry.size_bytes = None
             entry.error = _error(exc, target.name)
             if isinstance(exc, EdgekitError):
-                entry.error["message"] = f"built but unusable: {exc.message}"
+                msg = exc.message.replace(path, os.path.basename(final))
+                entry.error["message"] = f"built but unusable: {msg}"
+                entry.error["hint"] = (
+                    "the converter wrote a model this runtime cannot load or run; "
+                    "the target failed, choose another one (or other settings)"
+                )
             return entry
         drift["evaluation"] = ev.describe()
         entry.accuracy = drift
@@ -412,6 +417,7 @@ class Orchestrator:
         if rt.get("name"):
             entry.tool_versions = {**entry.tool_versions, f"runtime:{rt['name']}": rt.get("version")}
         if publish_from:
+            os.chmod(publish_from, 0o644)  # mkstemp made it private; artifacts are meant to be shared
             os.replace(publish_from, final)
         entry.file = os.path.basename(final)
         entry.sha256 = sha256_file(final)
