@@ -57,6 +57,7 @@ class DeviceProfile:
     affinity: str | None = None  # CPU mask for taskset, hex (e.g. "f0" = the big cores 4-7)
     python: str = "python3"  # interpreter on the device
     workdir: str = "/tmp"  # where per-run private directories are made
+    deploy_dir: str | None = None  # where `edgekit deploy` puts versions (adb: an app-readable path)
     env: dict[str, str] = field(default_factory=dict)  # extra environment on the device
     emulated: bool = False  # e.g. a qemu-user board: timings prove it runs, not how fast
     source: str | None = None  # the file this profile was read from
@@ -101,6 +102,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "affinity": (str,),
     "python": (str,),
     "workdir": (str,),
+    "deploy_dir": (str,),
     "env": (dict,),
     "emulated": (bool,),
 }

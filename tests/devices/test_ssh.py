@@ -194,3 +194,18 @@ def test_server_killed_mid_run(tmp_path, small_model):
         assert run_dirs(profile) == []
     finally:
         server.stop()
+
+
+def test_image_input_and_saved_outputs_travel_both_ways(local_ssh, coral, small_model, tmp_path):
+    out = tmp_path / "outputs.npz"
+    spec = bench_spec(str(small_model), warmup=0, min_runs=1, min_time_s=0.0, max_runs=1, save_outputs=str(out),
+                      inputs={"kind": "image", "path": str(coral / "images" / "parrot.jpg")})
+    with open_transport(local_ssh) as t:
+        result = t.run_worker(spec, timeout=60)
+    assert result["status"] == "ok" and result["inputs"] == "input.jpg"
+    import numpy as np
+
+    with np.load(out) as data:
+        scores = data["output_0"].reshape(-1)
+    assert scores.size == 1001 and int(np.argmax(scores)) == 89  # imagenet 89: macaw (Coral's label file)
+    assert run_dirs(local_ssh) == []
