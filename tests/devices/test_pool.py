@@ -72,3 +72,19 @@ def test_cli_pool_writes_one_json_per_device(sshd, second_sshd, small_model, tmp
         assert validate(json.loads((out / f"{name}.json").read_text()))["device"]["name"] == name
         assert f"on {name}" in proc.stdout
     assert "Devices" in proc.stdout  # the per-device table
+
+
+def test_one_failing_device_keeps_the_others_results(sshd, small_model, tmp_path):
+    from tests.sshd import free_port
+
+    sshd.write_profile(tmp_path / "devs", "good")
+    sshd.write_profile(tmp_path / "devs", "gone", port=free_port(), connect_timeout=2)
+    out = tmp_path / "out"
+    proc = run_cli("bench", "--device", "good", "--device", "gone", "--devices-dir", tmp_path / "devs", small_model,
+                   "--min-time", "0.2", "--warmup", "1", "-o", out, "--no-history")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
+    assert len(errors) == 1 and "refused" in errors[0] and errors[0].endswith("[device gone]")
+    assert [p.name for p in out.iterdir()] == ["good.json"]
+    assert validate(json.loads((out / "good.json").read_text()))["status"] == "ok"
