@@ -26,3 +26,11 @@ def two_output_model():
 
 def not_a_model():
     return "hello"
+
+
+def sample_generator():
+    """A calibration generator: dict samples keyed by input name, with labels."""
+    import numpy as np
+
+    for i in range(10):
+        yield {"x": np.full((16,), float(i), np.float32), "label": i % 3}
