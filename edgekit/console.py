@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,11 @@ from typing import Any
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=not sys.stdout.isatty())
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (CI logs, files) gets a wide fixed width instead of rich's 80 columns, so tables
+    # stay one row per line; a terminal keeps its own width.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "140"))
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def print_json(data: Any, file=None) -> None:
