@@ -140,6 +140,8 @@ def render(results: list[dict], rows: list[Row], title: str) -> str:
     for r in rows:
         if r.emulated:
             notes.append(f"{escape(r.label)} ran on an emulated device: its timings show that it runs, not how fast real hardware is.")
+        if r.status == "ok" and not r.samples:
+            notes.append(f"{escape(r.label)}: aggregates only (its runner keeps no per-run samples), so it is not in the distribution plot.")
         if r.cv and r.cv > 0.10:
             notes.append(f"{escape(r.label)}: the spread is wide (CV {r.cv:.0%}); the machine may have been busy.")
     parts = [

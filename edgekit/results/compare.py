@@ -344,6 +344,12 @@ def compare_results(
             raise EdgekitError(
                 f"the {name} {series_key(r)} is an error result ({err})", "compare two successful benchmark runs"
             )
+    for name, r in (("baseline", baseline), ("candidate", candidate)):
+        if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only"):
+            raise EdgekitError(
+                f"the {name} {series_key(r)} has no per-run samples (its runner reported aggregates only)",
+                "the gate tests raw samples: compare runs made with edgekit's own runner (host or SSH devices)",
+            )
     same = [
         r["samples_ms"]
         for r in repeated
