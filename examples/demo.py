@@ -39,7 +39,22 @@ def step_real_model() -> None:
     )
 
 
-STEPS = [step_real_model]
+def step_keras_digits() -> None:
+    """Train a digits CNN, build every TFLite target from it, benchmark them, accuracy per artifact."""
+    work = os.path.join(OUT, "keras_digits")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "keras_digits", "run.py"), "prepare", work], cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit("demo step failed: training the digits CNN")
+    edgekit("build", os.path.join(work, "edgekit.toml"))
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, run; r = run.build(sys.argv[1]); run.print_rows(run.bench_all(r))", work],
+        cwd=os.path.join(ROOT, "examples", "keras_digits"),
+    )
+    if proc.returncode != 0:
+        raise SystemExit("demo step failed: benchmarking the digits artifacts")
+
+
+STEPS = [step_real_model, step_keras_digits]
 
 
 def main() -> int:
