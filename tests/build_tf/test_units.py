@@ -152,8 +152,9 @@ def test_spec_errors_are_one_line(data, needle):
 def test_spec_cross_checks():
     with pytest.raises(EdgekitError, match="unknown target 'tflite-int4'"):
         validate(from_dict({"source": "m.keras", "targets": ["tflite-int4"]}))
-    with pytest.raises(EdgekitError, match="not among the targets"):
-        validate(from_dict({"source": "m.keras", "targets": ["tflite-fp32"], "options": {"tflite-int8": {"io_dtype": "int8"}}}))
+    with pytest.raises(EdgekitError, match="options given for unknown target 'tflite-int9'"):
+        validate(from_dict({"source": "m.keras", "targets": ["tflite-fp32"], "options": {"tflite-int9": {"io_dtype": "int8"}}}))
+    validate(from_dict({"source": "m.keras", "targets": ["tflite-fp32"], "options": {"tflite-int8": {"io_dtype": "int8"}}}))
     assert parse_input_shape("img=1,224,224,3").shape == [1, 224, 224, 3]
     with pytest.raises(EdgekitError):
         parse_input_shape("img=1,a")
