@@ -1,0 +1,66 @@
+"""The emulated board itself: what it is, so the end-to-end tests mean what they claim.
+
+A green end-to-end run only proves cross-architecture deployment if the far side really is an
+aarch64 userland with its own Python and runtime and no TensorFlow; these checks pin that down.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.boards import board as board_mod
+
+pytestmark = [pytest.mark.board, pytest.mark.slow]
+
+
+def test_board_is_aarch64_over_ssh(board):
+    proc = board.ssh("uname -m; id -un; cat /etc/debian_version", check=True)
+    machine, user, debian = proc.stdout.split()
+    assert machine == "aarch64"
+    assert user == board_mod.USER
+    assert debian.startswith("12")
+
+
+def test_board_python_has_litert_and_no_tensorflow(board):
+    code = (
+        "import platform, importlib.util, importlib.metadata as m;"
+        "print(platform.machine(), platform.python_version(), m.version('ai-edge-litert'), m.version('numpy'),"
+        " importlib.util.find_spec('tensorflow') is not None, importlib.util.find_spec('tflite_runtime') is not None)"
+    )
+    proc = board.ssh(f"{board.python} -c \"{code}\"", check=True, timeout=180)
+    machine, py, litert, numpy, has_tf, has_tflite_runtime = proc.stdout.split()
+    assert machine == "aarch64"
+    assert py.startswith("3.11.")
+    assert litert == "2.3.0"
+    assert numpy.startswith("2.")
+    assert has_tf == "False" and has_tflite_runtime == "False"
+    # The point of the board: a different CPU architecture from the machine that builds artifacts.
+    import platform
+
+    assert platform.machine() != "aarch64" or sys.platform != "linux"
+
+
+def test_board_sees_an_arm_cpu(board):
+    """LiteRT reads /proc/cpuinfo for CPU features; the host's x86 one makes it segfault."""
+    proc = board.ssh("grep -m1 'CPU part' /proc/cpuinfo", check=True)
+    assert "0xd08" in proc.stdout
+
+
+def test_stop_leaves_nothing_mounted_or_running(tmp_path):
+    """A second board started and stopped inside the test: no mount, no process, no directory left."""
+    if board_mod.unavailable_reason():
+        pytest.skip(f"emulated aarch64 board unavailable: {board_mod.unavailable_reason()}")
+    b = board_mod.start(base=tmp_path, log=lambda msg: None)
+    rootfs, pid = b.rootfs, b.sshd_pid
+    assert board_mod._mounts_under(rootfs)
+    b.ssh("sleep 300 >/dev/null 2>&1 &", timeout=60)  # a stray process the stop must reap
+    b.stop()
+    assert board_mod._mounts_under(tmp_path) == []
+    assert not b.workdir.exists()
+    import os
+
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    b.stop()  # idempotent
