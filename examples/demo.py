@@ -54,7 +54,14 @@ def step_keras_digits() -> None:
         raise SystemExit("demo step failed: benchmarking the digits artifacts")
 
 
-STEPS = [step_real_model, step_keras_digits]
+def step_torch_digits() -> None:
+    """Train a PyTorch digits CNN, build every PyTorch target (.pte, .ptl, ...), benchmark, accuracy per artifact."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "torch_digits", "run.py"), os.path.join(OUT, "torch_digits")], cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit("demo step failed: the PyTorch digits example")
+
+
+STEPS = [step_real_model, step_keras_digits, step_torch_digits]
 
 
 def main() -> int:

@@ -221,4 +221,7 @@ def print_table(report) -> None:
             out.print(f"{e.target} FAILED: {e.error['message']}{hint}", markup=False, highlight=False, style="red")
     for w in report.warnings:
         out.print(f"warning: {w}", markup=False, style="yellow")
+    for e in report.entries:  # per-artifact warnings, e.g. ops that fell back off the delegate
+        for w in e.warnings:
+            out.print(f"{e.target} warning: {w}", markup=False, style="yellow")
     out.print(f"manifest: {report.outdir}/manifest.json", markup=False)

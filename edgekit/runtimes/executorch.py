@@ -14,6 +14,7 @@ buffer stays at 0 (a too-small buffer aborts the process, and intermediate dumps
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Sequence
 
@@ -49,8 +50,9 @@ def _tensor_spec(info: Any, name: str) -> TensorSpec:
 
 def translate_load_error(exc: BaseException, path: str, log: str = "") -> EdgekitError:
     text = f"{exc} {log}"
-    if "is not registered" in text or "NotFound" in text and "Backend" in text:
-        backend = next((w for w in text.replace("'", " ").split() if w.endswith("Backend")), "a backend")
+    m = re.search(r"Backend (\w+) is not registered", text)
+    if m:
+        backend = m.group(1)
         if backend == "CoreMLBackend":
             return EnvironmentMissing(
                 f"{path} is lowered to Core ML, which runs only on Apple hardware (CoreMLBackend is not registered here)",

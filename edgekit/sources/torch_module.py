@@ -133,6 +133,12 @@ def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: 
         predict_fn=predict,
     )
     source.example_inputs = example  # type: ignore[attr-defined]  # tensors: kept off describe()
+    # Export now, once: every .pte target lowers this program, and a model torch.export cannot
+    # trace is then one clear error for the whole build instead of one failure per target.
+    # (torch.jit.trace for ptl would "succeed" by freezing one branch of such a model: not wanted.)
+    from edgekit.torchkit.export import exported
+
+    exported(source)
     return source
 
 
