@@ -3,12 +3,13 @@ the latency ratio against the same model converted by a plain hand-written TFLit
 with the same settings (goal: ratio <= 1.00, i.e. edgekit's artifact is never slower).
 
     .venv/bin/python benchmarks/tflite_targets.py [--models digits,mobilenetv2] [--threads 2]
-                                                  [--out out/bench/tflite_targets] [--markdown]
+                                                  [--out out/bench/tflite_targets] [--reuse-plain]
 
 Builds run through the real CLI (`edgekit build`); the baselines are converted in a separate
 process by `--plain MODEL TARGET OUT` below (from_keras_model + the textbook settings); every
 artifact is measured by `edgekit.api.bench` in its own worker process, edgekit's and the plain
-one back to back. Writes RESULTS.json in the output directory.
+one alternately for 3 rounds (median), and their op lists compared. Writes RESULTS.json in the
+output directory and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ MNV2 = os.path.join(ROOT, "examples", "keras_mobilenetv2")
 sys.path[:0] = [ROOT, DIGITS, MNV2]
 TARGETS = ["tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"]
 MNV2_CAL = 32
+ROUNDS = 3  # edgekit and plain measured alternately, median of rounds: the machine may be shared
+REBUILD_PLAIN = True
 
 
 def _env() -> dict:
@@ -93,6 +96,9 @@ def plain_build(model: str, work: str) -> dict:
     for target in TARGETS:
         out = os.path.join(work, "plain", f"{model}.{target}.tflite")
         os.makedirs(os.path.dirname(out), exist_ok=True)
+        if os.path.exists(out) and not REBUILD_PLAIN:
+            paths[target] = out
+            continue
         proc = subprocess.run([sys.executable, __file__, "--plain", model, target, out, work],
                               capture_output=True, text=True, env=_env())
         paths[target] = out if proc.returncode == 0 and os.path.exists(out) else None
@@ -110,6 +116,11 @@ def measure(path: str, threads: int) -> float | None:
     return r["latency_ms"]["p50"]
 
 
+def _median(values: list) -> float | None:
+    vals = sorted(v for v in values if v is not None)
+    return vals[len(vals) // 2] if vals else None
+
+
 def run_model(model: str, root: str, threads: int) -> list[dict]:
     work = os.path.join(root, model)
     os.makedirs(work, exist_ok=True)
@@ -122,8 +133,17 @@ def run_model(model: str, root: str, threads: int) -> list[dict]:
         t = a["target"]
         row = {"model": model, "target": t, "status": a["status"], "size_bytes": a.get("size_bytes"),
                "accuracy": a.get("accuracy") or {}, "error": (a.get("error") or {}).get("message")}
-        row["p50_ms"] = measure(os.path.join(report["outdir"], a["file"]), threads) if a.get("file") else None
-        row["plain_p50_ms"] = measure(plain[t], threads) if plain.get(t) else None
+        mine = os.path.join(report["outdir"], a["file"]) if a.get("file") else None
+        ours, theirs = [], []
+        for _ in range(ROUNDS if mine and plain.get(t) else 1):
+            ours.append(measure(mine, threads) if mine else None)
+            theirs.append(measure(plain[t], threads) if plain.get(t) else None)
+        row["p50_ms"] = _median(ours)
+        row["plain_p50_ms"] = _median(theirs)
+        if mine and plain.get(t):
+            from edgekit.targets.tflite import op_histogram
+
+            row["same_graph"] = op_histogram(open(mine, "rb").read()) == op_histogram(open(plain[t], "rb").read())
         row["plain_size_bytes"] = os.path.getsize(plain[t]) if plain.get(t) else None
         if row["p50_ms"] and row["plain_p50_ms"]:
             row["ratio"] = row["p50_ms"] / row["plain_p50_ms"]
@@ -140,18 +160,18 @@ def markdown(rows: list[dict], threads: int) -> str:
         return "-" if v is None else f"{v:.3f}"
 
     lines = [
-        f"| model | target | status | size | p50 ms ({threads} thr) | plain p50 ms | ratio | accuracy (float) | cosine | SNR dB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| model | target | status | size | p50 ms ({threads} thr) | plain p50 ms | ratio | same ops | accuracy (float) | cosine | SNR dB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         a = r["accuracy"]
         acc = f"{a['accuracy']:.2f}% ({a['reference_accuracy']:.2f}%)" if "accuracy" in a else "-"
         lines.append(
             f"| {r['model']} | {r['target']} | {r['status']} | {mb(r['size_bytes'])} | {ms(r['p50_ms'])} | "
-            f"{ms(r['plain_p50_ms'])} | {r['ratio']:.2f} | {acc} | {a.get('cosine', float('nan')):.4f} | {a.get('snr_db', float('nan')):.1f} |"
+            f"{ms(r['plain_p50_ms'])} | {r['ratio']:.2f} | {'yes' if r.get('same_graph') else 'no'} | {acc} | {a.get('cosine', float('nan')):.4f} | {a.get('snr_db', float('nan')):.1f} |"
             if r.get("ratio") else
             f"| {r['model']} | {r['target']} | {r['status']} | {mb(r['size_bytes'])} | {ms(r['p50_ms'])} | "
-            f"{ms(r['plain_p50_ms'])} | - | {acc} | - | - |"
+            f"{ms(r['plain_p50_ms'])} | - | - | {acc} | - | - |"
         )
     return "\n".join(lines)
 
@@ -164,11 +184,14 @@ def main() -> int:
     p.add_argument("--models", default="digits,mobilenetv2")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=os.path.join(ROOT, "out", "bench", "tflite_targets"))
-    p.add_argument("--markdown", action="store_true", help="print a Markdown table (for BENCHMARKS.md)")
+    p.add_argument("--reuse-plain", action="store_true", help="keep already converted baselines")
     args = p.parse_args()
+    global REBUILD_PLAIN
+    REBUILD_PLAIN = not args.reuse_plain
     rows = []
     for model in args.models.split(","):
         rows += run_model(model.strip(), os.path.abspath(args.out), args.threads)
+    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "RESULTS.json"), "w") as f:
         json.dump(rows, f, indent=2)
     print(markdown(rows, args.threads))

@@ -4,7 +4,8 @@ No weights can be downloaded here. ``MobileNetV2(weights=None)`` alone has vanis
 (~1e-10 at the logits), which makes quantization ranges meaningless (int16x8 then fails to
 allocate). Setting every BatchNorm's momentum to 0 and running one training-mode forward pass on
 data makes the moving statistics those of real activations: the net then has unit-scale
-activations like a trained model. ``keras.utils.set_random_seed(0)`` makes the weights reproducible.
+activations like a trained model; the classifier head is scaled so its logits spread like a
+trained model's. ``keras.utils.set_random_seed(0)`` makes the weights reproducible.
 
 Factories for ``edgekit build --source mobilenetv2:realistic_mobilenetv2`` (with this folder on
 PYTHONPATH) and a calibration generator ``mobilenetv2:calibration_images``.
@@ -40,7 +41,18 @@ def realistic_mobilenetv2():
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0
-    model(_images(8, seed=123), training=True)  # moving mean/var := statistics of real activations
+    data = _images(8, seed=123)
+    model(data, training=True)  # moving mean/var := statistics of real activations
+    # A random classifier head gives near-equal logits, so softmax is ~1/1000 everywhere and no
+    # class stands out (int8 output quantization then erases it). Scale the head so the logits
+    # spread like a trained model's (std 3): the output has confident classes to agree on.
+    head = model.get_layer("predictions")
+    features = keras.Model(model.inputs, head.input)(data, training=False)
+    kernel, bias = head.kernel.numpy(), head.bias.numpy()
+    logits = np.asarray(features) @ kernel + bias
+    scale = np.float32(3.0 / max(float(np.std(logits)), 1e-12))
+    head.kernel.assign(kernel * scale)
+    head.bias.assign(bias * scale)
     return model
 
 
