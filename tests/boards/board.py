@@ -46,6 +46,11 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 USER = "pi"
 PYTHON = "/opt/litert-venv/bin/python"
 ARCH = "aarch64"
+# The CPU qemu emulates, the Raspberry Pi 4's. Measured here (qemu 7.2, ai-edge-litert 2.3.0): with
+# qemu's default "max" CPU, which offers SVE, XNNPACK's int8 kernels returned a wrong class for a
+# per-channel int8 model (float and per-tensor uint8 models were right); cortex-a72, cortex-a76
+# and "max,sve=off" all matched the x86 host. A board must not differ from real ones that way.
+QEMU_CPU = "cortex-a72"
 
 # What a Raspberry Pi 4 reports (Cortex-A72: implementer 0x41 = Arm, part 0xd08). LiteRT's CPU
 # feature detection reads this file; under qemu-user the guest would otherwise see the host's.
@@ -317,9 +322,11 @@ class Board:
     def _start_sshd(self, timeout: float = 120) -> None:
         proc = subprocess.Popen(
             ["chroot", str(self.rootfs), "/usr/sbin/sshd", "-D", "-e", "-p", str(self.port),
-             "-o", f"ListenAddress={self.host}"],
+             "-o", f"ListenAddress={self.host}",
+             # qemu reads QEMU_CPU at every exec: sessions get it from sshd's SetEnv, sshd from env.
+             "-o", f"SetEnv=QEMU_CPU={QEMU_CPU}"],
             stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sshd.log", "wb"),
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "QEMU_CPU": QEMU_CPU},
         )
         self.sshd_pid = proc.pid  # chroot execs sshd: this pid is sshd's
         deadline = time.monotonic() + timeout
