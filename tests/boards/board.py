@@ -408,14 +408,46 @@ class Board:
         self.stop()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(base: Path | None = None, log=print) -> None:
+    """Stop boards left by a test process that was killed (SIGKILL skips every finalizer): their
+    mounts would otherwise stay until reboot. Only boards whose owner process is gone are touched."""
+    for owner in Path(base or tempfile.gettempdir()).glob("edgekit-board-*/owner.pid"):
+        try:
+            pid = int(owner.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid and not _pid_alive(pid):
+            log(f"stopping a board left by process {pid}: {owner.parent}")
+            # stop() kills what still runs inside its root (the orphaned sshd too) and unmounts
+            # in reverse mount order before deleting.
+            stale = Board(workdir=owner.parent)
+            stale.mounts = _mounts_under(stale.rootfs) if stale.rootfs.exists() else []
+            try:
+                stale.stop()
+            except RuntimeError as exc:  # something would not unmount: leave it, say so
+                log(f"could not clean up {owner.parent}: {exc}")
+
+
 def start(base: Path | None = None, log=print) -> Board:
     """Unpack the cached board into a fresh directory and bring sshd up; raises BoardUnavailable."""
     reason = unavailable_reason()
     if reason:
         raise BoardUnavailable(reason)
     tarball = ensure_tarball(log)
+    sweep_stale(base, log)
     workdir = Path(tempfile.mkdtemp(prefix="edgekit-board-", dir=base))
     os.chmod(workdir, 0o755)
+    (workdir / "owner.pid").write_text(str(os.getpid()))
     board = Board(workdir=workdir, port=_free_port())
     try:
         t0 = time.monotonic()

@@ -69,3 +69,23 @@ def test_stop_leaves_nothing_mounted_or_running(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     b.stop()  # idempotent
+
+
+def test_a_board_left_by_a_killed_session_is_swept(tmp_path):
+    """SIGKILL skips every finalizer; the next start must not inherit its mounts and sshd."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if board_mod.unavailable_reason():
+        pytest.skip(f"emulated aarch64 board unavailable: {board_mod.unavailable_reason()}")
+    code = ("import os, sys; from tests.boards import board as b;"
+            f"bd = b.start(base=__import__('pathlib').Path({str(tmp_path)!r}), log=lambda m: None);"
+            "print(bd.workdir, flush=True); os._exit(0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert board_mod._mounts_under(tmp_path), "the killed session left its board mounted"
+    board_mod.sweep_stale(tmp_path, log=lambda m: None)
+    assert board_mod._mounts_under(tmp_path) == []
+    assert list(tmp_path.glob("edgekit-board-*")) == []
