@@ -51,6 +51,7 @@ ARCH = "aarch64"
 # per-channel int8 model (float and per-tensor uint8 models were right); cortex-a72, cortex-a76
 # and "max,sve=off" all matched the x86 host. A board must not differ from real ones that way.
 QEMU_CPU = "cortex-a72"
+HOSTNAME = "edgekit-board"
 
 # What a Raspberry Pi 4 reports (Cortex-A72: implementer 0x41 = Arm, part 0xd08). LiteRT's CPU
 # feature detection reads this file; under qemu-user the guest would otherwise see the host's.
@@ -320,15 +321,19 @@ class Board:
         )
 
     def _start_sshd(self, timeout: float = 120) -> None:
+        sshd = ["/usr/sbin/sshd", "-D", "-e", "-p", str(self.port), "-o", f"ListenAddress={self.host}",
+                # qemu reads QEMU_CPU at every exec: sessions get it from sshd's SetEnv, sshd from env.
+                "-o", f"SetEnv=QEMU_CPU={QEMU_CPU}"]
+        # Its own UTS namespace, so the board's fingerprint names the board, not the host.
+        # unshare, chroot and sh each exec the next: the pid is sshd's.
+        set_name = 'echo "$1" > /proc/sys/kernel/hostname; shift; exec "$@"'
+        prefix = ["unshare", "--uts"] if shutil.which("unshare") else []
         proc = subprocess.Popen(
-            ["chroot", str(self.rootfs), "/usr/sbin/sshd", "-D", "-e", "-p", str(self.port),
-             "-o", f"ListenAddress={self.host}",
-             # qemu reads QEMU_CPU at every exec: sessions get it from sshd's SetEnv, sshd from env.
-             "-o", f"SetEnv=QEMU_CPU={QEMU_CPU}"],
+            [*prefix, "chroot", str(self.rootfs), "/bin/sh", "-c", set_name, "sh", HOSTNAME, *sshd],
             stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sshd.log", "wb"),
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "QEMU_CPU": QEMU_CPU},
         )
-        self.sshd_pid = proc.pid  # chroot execs sshd: this pid is sshd's
+        self.sshd_pid = proc.pid
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
