@@ -184,7 +184,6 @@ class ExecuTorchRuntime(Runtime):
             session.delegates = session_delegates(read_delegation(path, method_name))
         except Exception:  # the report is informative; never fail a measurement over it
             session.delegates = []
-        session.threads_in_pool = portable_lib._threadpool_get_thread_count()
         return session
 
 

@@ -72,7 +72,7 @@ class ExecuTorchTarget(Target):
         from edgekit.torchkit.export import as_tensors, example_inputs, exported
         from edgekit.torchkit.lower import lower
 
-        with capture_native_output() as log:
+        with capture_native_output():
             ep = exported(ctx.source)
         example = example_inputs(ctx.source)
         quant: dict = {"scheme": "none", "dtype": "float32"}
@@ -92,7 +92,7 @@ class ExecuTorchTarget(Target):
         if ctx.options.get("etrecord"):
             etrecord = os.path.join(ctx.outdir, self.file_name(ctx) + ".etrecord")
         etrecord_tmp = etrecord + ".tmp" if etrecord else None
-        with capture_native_output() as log:
+        with capture_native_output():
             lowered = lower(ep, self.backend, etrecord_path=etrecord_tmp, quantized_kernels=bool(self.quantize))
         atomic_write_bytes(out_path, lowered.buffer)
         extra: dict[str, Any] = {"delegation": lowered.delegation,
@@ -104,7 +104,6 @@ class ExecuTorchTarget(Target):
             extra["not_run"] = (
                 f"{self.backend} programs run only on Apple hardware (macOS/iOS); built and inspected here, not invoked"
             )
-        del log
         return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao", *self.extra_tools),
                            warnings=list(lowered.warnings), extra=extra)
 

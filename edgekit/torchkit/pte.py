@@ -30,9 +30,7 @@ def is_compute_op(op: str) -> bool:
     """True when ``op`` (``aten::conv2d``, ``aten_convolution_default`` ...) does compute."""
     base = op.lower().replace("::", "_").replace(".", "_")
     base = base[len("aten_"):] if base.startswith("aten_") else base
-    return any(base == c or base.startswith(c + "_") or base.startswith(c) for c in COMPUTE_OPS) and not any(
-        base.startswith(g) for g in GLUE_OPS
-    )
+    return base.startswith(COMPUTE_OPS) and not base.startswith(GLUE_OPS)
 
 
 def _xnnpack_node_count(payload: bytes) -> int | None:

@@ -31,6 +31,7 @@ def test_pte_file_alone_tells_which_ops_run_on_portable_kernels(cumsum_build):
     assert d["total_nodes"] == d["nodes"] + 1
 
 
+@pytest.mark.slow
 def test_profile_names_ops_and_where_they_ran(tmp_path):
     """ETRecord at build, ETDump at run, Inspector summary: per-op p50, delegated or not."""
     from edgekit import api
@@ -49,6 +50,7 @@ def test_profile_names_ops_and_where_they_ran(tmp_path):
     assert delegated and all(r["p50_ms"] is not None for r in delegated if r["event"] == "DELEGATE_CALL")
 
 
+@pytest.mark.slow
 def test_build_command_shows_the_fallback_warning(tmp_path):
     from tests.conftest import run_cli
 
