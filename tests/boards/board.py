@@ -238,7 +238,12 @@ class Board:
     def ssh_config(self) -> Path:
         return self.workdir / "ssh_config"
 
-    control_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ekb-", dir="/tmp")))
+
+    def __post_init__(self) -> None:
+        # A Unix socket path must stay under 108 bytes, so the ssh control socket cannot live in
+        # workdir (pytest's tmp paths are long): a short /tmp directory named after it, which a
+        # later sweep can find too.
+        self.control_dir = Path(tempfile.gettempdir()) / f"ekb-{self.workdir.name.rsplit('-', 1)[-1]}"
 
     def ssh_options(self) -> list[str]:
         """OpenSSH client options; ControlMaster because each new connection costs ~1 s emulated."""
@@ -302,8 +307,7 @@ class Board:
         os.chmod(auth, 0o600)
         host_pub = (self.rootfs / "etc" / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
         self.known_hosts.write_text(f"[{self.host}]:{self.port} {host_pub[0]} {host_pub[1]}\n")
-        # A Unix socket path must stay under 108 bytes: the control socket lives in a short /tmp dir.
-        os.chmod(self.control_dir, 0o700)
+        self.control_dir.mkdir(mode=0o700, exist_ok=True)
         self.ssh_config.write_text(
             f"Host {self.host}\n"
             f"  Port {self.port}\n"
