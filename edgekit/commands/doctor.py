@@ -27,7 +27,20 @@ def run(args) -> int:
         print_json(report)
     else:
         print_report(report)
-    return 0 if report["ok"] else 1
+    if not report["ok"]:
+        from edgekit.errors import CheckFailed
+
+        bad = [a for a in report["artifacts"] if not a["ok"]]
+        problems = bad[0]["problems"]
+        first = next((p for p in problems if p.get("severity") == "error"), problems[0] if problems else {})
+        reason = first.get("message") or first.get("code") or "see the report above"
+        where = f"device {report['device']!r}" if args.device else "this machine"
+        raise CheckFailed(
+            f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} "
+            f"({bad[0]['name']}: {reason})",
+            f"apply the fixes listed above, or run 'edgekit provision{' --device ' + args.device if args.device else ''}'",
+        )
+    return 0
 
 
 def _version(value) -> str:

@@ -231,6 +231,16 @@ def base_result(spec: dict, path: str, fmt: str | None, runtime_info: dict | Non
     }
 
 
+def _user_facing(error: dict, spec: dict) -> dict:
+    """Name the user's file in messages, not the temporary copy a remote transport ran."""
+    label = spec.get("artifact_label")
+    if label and label != spec["artifact"]:
+        for key in ("message", "hint"):
+            if isinstance(error.get(key), str):
+                error[key] = error[key].replace(spec["artifact"], label)
+    return error
+
+
 def run_spec(spec: dict) -> dict:
     """Measure, turning every failure into a result with status "error" (never an exception)."""
     spec = {**DEFAULTS, **spec}
@@ -238,7 +248,7 @@ def run_spec(spec: dict) -> dict:
         return measure(spec)
     except EdgekitError as exc:
         result = base_result(spec, spec["artifact"], spec.get("format"), None, None)
-        result["error"] = exc.to_dict()
+        result["error"] = _user_facing(exc.to_dict(), spec)
         return result
     except Exception as exc:  # a runtime raising something we did not anticipate
         result = base_result(spec, spec["artifact"], spec.get("format"), None, None)
@@ -248,6 +258,7 @@ def run_spec(spec: dict) -> dict:
             "hint": "check the model with 'edgekit inspect'; rerun with --debug for details",
             "traceback": traceback.format_exc(limit=8),
         }
+        result["error"] = _user_facing(result["error"], spec)
         return result
 
 

@@ -315,7 +315,7 @@ class SSHTransport(Transport):
             remote_artifact = f"{run_dir}/{artifact_remote_name(local)}"
             self.push(runner, f"{run_dir}/runner.pyz")
             self.push(local, remote_artifact)
-            remote_spec = dict(spec, artifact=remote_artifact, expect_sha256=digest)
+            remote_spec = dict(spec, artifact=remote_artifact, expect_sha256=digest, artifact_label=local)
             inputs = dict(spec.get("inputs") or {})
             if inputs.get("kind") in ("file", "image"):
                 ext = os.path.splitext(inputs["path"])[1].lower()

@@ -138,6 +138,7 @@ def test_doctor_text_names_the_problems_without_a_crash(board_cli, coral_models)
                      coral_models / "model_invoking_error.tflite", timeout=900)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
+    assert_one_line_error(proc, "2 of 2 artifact(s) cannot run on device")
     text = " ".join(proc.stdout.split())
     assert "aarch64" in text
     assert "libedgetpu" in text and "apt-get install" in text

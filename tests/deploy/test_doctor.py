@@ -89,6 +89,7 @@ def test_doctor_names_old_runtime_problem_and_fix(old_runtime_python, new_conver
 
     text = run_cli("doctor", "--device", "old-pi", "--devices-dir", devices, new_converter_model)
     assert text.returncode == 1
+    assert_one_line_error(text, "cannot run on device 'old-pi'", "edgekit provision --device old-pi")
     assert "needs TFLite runtime 2.17.0 or newer" in text.stdout and "tflite-runtime 2.14.0" in text.stdout
     assert f"fix: {old_runtime_python} -m pip install -U ai-edge-litert" in text.stdout
 

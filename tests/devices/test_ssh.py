@@ -209,3 +209,11 @@ def test_image_input_and_saved_outputs_travel_both_ways(local_ssh, coral, small_
         scores = data["output_0"].reshape(-1)
     assert scores.size == 1001 and int(np.argmax(scores)) == 89  # imagenet 89: macaw (Coral's label file)
     assert run_dirs(local_ssh) == []
+
+
+def test_model_errors_name_the_users_file_not_the_devices_copy(devices_dir, coral_models):
+    """A model the device's runtime rejects: one line naming the user's file, not the temp copy."""
+    model = coral_models / "model_invoking_error.tflite"
+    proc = run_cli("bench", "--device", "local-ssh", "--devices-dir", devices_dir, model, "--no-history")
+    line = assert_one_line_error(proc, "fake-op-double")
+    assert str(model) in line and RUN_DIR_PREFIX not in line
