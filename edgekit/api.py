@@ -6,19 +6,9 @@ import os
 import re
 from typing import Any, Sequence
 
-from edgekit.errors import EdgekitError, error_from_dict
+from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
 BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0}
-
-
-def _check_model_path(path: str) -> str:
-    if not os.path.exists(path):
-        raise EdgekitError(f"no such file: {path}", "check the model path")
-    if os.path.isdir(path):
-        raise EdgekitError(f"{path} is a directory, not a model file", "pass a .tflite, .pte or .ptl file")
-    if os.path.getsize(path) == 0:
-        raise EdgekitError(f"{path} is empty", "rebuild or re-download the model")
-    return path
 
 
 def bench_spec(
@@ -39,7 +29,7 @@ def bench_spec(
     """The worker spec for one measurement: the one document host and device runners both read."""
     from edgekit.runtimes import detect_format
 
-    _check_model_path(path)
+    require_model_file(path)
     if threads is not None and threads < 1:
         raise EdgekitError(f"--threads must be at least 1, not {threads}", "omit it for the runtime's default")
     if min_runs < 1 or warmup < 0 or min_time_s < 0:

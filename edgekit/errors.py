@@ -53,6 +53,19 @@ class CheckFailed(EdgekitError):
     exit_code = EXIT_FAILED
 
 
+def require_model_file(path: str, kinds: str = "a .tflite, .pte or .ptl file") -> str:
+    """The checks every command makes before handing a path to a reader or runtime."""
+    import os
+
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such file: {path}", "check the model path")
+    if os.path.isdir(path):
+        raise EdgekitError(f"{path} is a directory, not a model file", f"pass {kinds}")
+    if os.path.getsize(path) == 0:
+        raise EdgekitError(f"{path} is empty", "rebuild or re-download the model")
+    return path
+
+
 def error_from_dict(data: dict) -> EdgekitError:
     """Rebuild an error reported by a worker process (host or remote) as the same class."""
     classes = {c.__name__: c for c in (EdgekitError, EnvironmentMissing, CheckFailed)}

@@ -187,3 +187,11 @@ def test_worker_crash_is_one_clear_error(coral_models, tmp_path):
 
 def test_bad_flags_are_one_line(coral_models):
     assert_one_line_error(run_cli("bench", coral_models / "split_concat.tflite", "--threads", "0"), "threads")
+
+
+def test_empty_file_and_directory(tmp_path):
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_cli("bench", empty), "is empty")
+    assert_one_line_error(run_cli("inspect", empty), "is empty")
+    assert_one_line_error(run_cli("bench", tmp_path), "is a directory")

@@ -15,11 +15,10 @@ EdgekitError naming the file.
 from __future__ import annotations
 
 import inspect as _pyinspect
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, require_model_file
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 # BuiltinOperator value that marks "the real code is in the 32-bit builtin_code field".
@@ -291,10 +290,7 @@ def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
 
 def load(path: str) -> TFLiteModel:
     """Parse ``path``; every problem a user can cause becomes one EdgekitError."""
-    if not os.path.exists(path):
-        raise EdgekitError(f"no such file: {path}", "check the model path")
-    if os.path.isdir(path):
-        raise EdgekitError(f"{path} is a directory, not a model file", "pass a .tflite file")
+    require_model_file(path, "a .tflite file")
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8 or data[4:8] != b"TFL3":

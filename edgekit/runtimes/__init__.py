@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import zipfile
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, require_model_file
 from edgekit.registry import Registry
 
 RUNTIMES: Registry = Registry(
@@ -32,10 +32,7 @@ def _is_tflite(head: bytes) -> bool:
 
 def detect_format(path: str) -> str:
     """The artifact format of ``path``, from its content first and its name second."""
-    if not os.path.exists(path):
-        raise EdgekitError(f"no such file: {path}", "check the path")
-    if os.path.isdir(path):
-        raise EdgekitError(f"{path} is a directory, not a model file", "pass a .tflite, .pte or .ptl file")
+    require_model_file(path)
     with open(path, "rb") as f:
         head = f.read(16)
     if _is_tflite(head):
