@@ -32,6 +32,9 @@ def run_cli(*args: str, check: bool | None = None, timeout: float = 600, env: di
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("EDGEKIT_DEBUG", None)
+    # Tests' benchmarks stay out of the repository's own results history; history tests pass
+    # their own EDGEKIT_HISTORY or --history.
+    full_env["EDGEKIT_HISTORY"] = "off"
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "edgekit", *map(str, args)],

@@ -297,7 +297,8 @@ def add_history_options(parser) -> None:
 def record(results: list[dict], args, source: str = "edgekit bench") -> list[int]:
     """Append ``results`` unless --no-history. A broken history never loses a measurement: the
     results were already printed and written, so a failure here is a warning, not an error."""
-    if getattr(args, "no_history", False) or os.environ.get(ENV_VAR) == "off":
+    explicit = getattr(args, "history", None)  # --history PATH wins over $EDGEKIT_HISTORY, "off" too
+    if getattr(args, "no_history", False) or (not explicit and os.environ.get(ENV_VAR) == "off"):
         return []
     try:
         with History(getattr(args, "history", None)) as h:
