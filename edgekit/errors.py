@@ -53,6 +53,12 @@ class CheckFailed(EdgekitError):
     exit_code = EXIT_FAILED
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (converters raise pages), or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def require_model_file(path: str, kinds: str = "a .tflite, .pte or .ptl file") -> str:
     """The checks every command makes before handing a path to a reader or runtime."""
     import os

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any, Sequence
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
 from edgekit.runtimes import RUNTIMES
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
@@ -72,7 +72,7 @@ def translate_load_error(exc: BaseException, path: str, log: str = "") -> Edgeki
             f"{path} calls an operator this ExecuTorch runtime has no kernel for ({op or exc})",
             "rebuild the .pte so the op is delegated, or run it with a runtime that links the kernel",
         )
-    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     return EdgekitError(
         f"ExecuTorch could not load {path}: {first}",
         "the file is truncated, corrupt or from an incompatible ExecuTorch version; rebuild it",

@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any, Sequence
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
 from edgekit.runtimes import RUNTIMES
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
@@ -95,10 +95,10 @@ def translate_load_error(exc: BaseException, path: str, log: str = "") -> Edgeki
         )
     if "identifier" in text or "Could not open" in text or "Model provided" in text or "flatbuffer" in text.lower():
         return EdgekitError(
-            f"{path} could not be loaded as a TFLite model ({str(exc).strip().splitlines()[0][:200]})",
+            f"{path} could not be loaded as a TFLite model ({first_line(exc, 200)})",
             "the file is truncated or corrupt; rebuild or re-download it",
         )
-    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     last_log = [l for l in log.strip().splitlines() if "ERROR" in l or "failed" in l]
     detail = f" ({last_log[-1].strip()[:300]})" if last_log else ""
     return EdgekitError(

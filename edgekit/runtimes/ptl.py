@@ -16,7 +16,7 @@ import warnings
 import zipfile
 from typing import Any, Sequence
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.runtimes import RUNTIMES
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
 
@@ -115,7 +115,7 @@ class PtlRuntime(Runtime):
             try:
                 module = _load_for_lite_interpreter(path)
             except (RuntimeError, ValueError, OSError) as exc:
-                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc)
                 raise EdgekitError(
                     f"the lite interpreter could not load {path}: {first}",
                     "the file is corrupt or not saved with _save_for_lite_interpreter; rebuild it",

@@ -10,7 +10,7 @@ import hashlib
 import os
 from typing import Any
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, hash_path, merge_inputs, source_name
 
 TF_HINT = "install TensorFlow: pip install 'edgekit[tf]' (tensorflow-cpu 2.21)"
@@ -98,7 +98,7 @@ class KerasLoader(SourceLoader):
         try:
             model = keras.saving.load_model(ref, compile=False)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise EdgekitError(
                 f"cannot load the Keras model {ref} ({first})",
                 "check that the file is a complete .keras/.h5 model saved by Keras 3 (model.save)",

@@ -12,7 +12,7 @@ import os
 
 from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, hash_path, merge_inputs, source_name
 from edgekit.sources.keras import TF_HINT
 
@@ -51,7 +51,7 @@ class SavedModelLoader(SourceLoader):
         try:
             loaded = tf.saved_model.load(ref)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise EdgekitError(f"cannot load the SavedModel {ref} ({first})", "check the directory is a complete SavedModel") from None
         sig_name = options.get("signature", SIGNATURE)
         sig = serving_signature(loaded, ref, sig_name)

@@ -14,7 +14,7 @@ import inspect
 import os
 from typing import Any, Sequence
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, source_name
 
 INSTALL_HINT = "install the PyTorch extra: pip install 'edgekit[torch]'"
@@ -37,7 +37,7 @@ def load_weights(path: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise EdgekitError(
-            f"cannot read {path} as weights (torch.load with weights_only=True refused it: {str(exc).strip().splitlines()[0][:200]})",
+            f"cannot read {path} as weights (torch.load with weights_only=True refused it: {first_line(exc, 200)})",
             "save weights with torch.save(model.state_dict(), path); edgekit does not unpickle arbitrary objects",
         ) from None
     if not isinstance(state, dict):
@@ -157,7 +157,7 @@ class TorchModuleLoader(SourceLoader):
                 model.load_state_dict(load_weights(options["weights"]))
             except RuntimeError as exc:
                 raise EdgekitError(
-                    f"the weights in {options['weights']} do not fit the model: {str(exc).strip().splitlines()[0][:200]}",
+                    f"the weights in {options['weights']} do not fit the model: {first_line(exc, 200)}",
                     "save the state dict of the same architecture",
                 ) from None
         return torch_source(model, example, ref, inputs)
