@@ -55,11 +55,9 @@ def enrich(result: dict) -> dict:
     """Add what the host knows about the artifact (MACs, manifest entry) to a device's result."""
     if result.get("status") != "ok":
         return result
-    try:
-        from edgekit.inspect import model_facts
-    except ImportError:
-        model_facts = None
-    facts = model_facts(result["artifact"]["path"]) if model_facts else None
+    from edgekit.inspect import model_facts
+
+    facts = model_facts(result["artifact"]["path"])
     if facts:
         result.setdefault("model", {}).update(facts)
         macs = facts.get("macs")

@@ -48,14 +48,13 @@ DEFAULTS = {
 
 def file_digests(path: str) -> dict:
     """sha256, size and gzip-compressed size (what an app store download costs)."""
-    h = hashlib.sha256()
-    size = 0
-    comp = gzip.compress  # one shot is fine for models up to a few hundred MB
     with open(path, "rb") as f:
-        data = f.read()
-    h.update(data)
-    size = len(data)
-    return {"sha256": h.hexdigest(), "size_bytes": size, "gzip_bytes": len(comp(data, 6))}
+        data = f.read()  # one read serves all three; models are at most a few hundred MB
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+        "gzip_bytes": len(gzip.compress(data, 6)),
+    }
 
 
 def _now() -> str:
