@@ -125,11 +125,11 @@ def delegate_text(result: dict) -> str:
     return "; ".join(parts) or ("none" if result["runtime"].get("xnnpack") else "none (XNNPACK off)")
 
 
-def print_summary(result: dict, file=None) -> None:
+def print_summary(result: dict) -> None:
     """The terminal view of one result, laid out like hyperfine's."""
     from edgekit.console import console
 
-    out = console() if file is None else __import__("rich.console").console.Console(file=file)
+    out = console()
     a, rt, lat = result["artifact"], result["runtime"], result["latency_ms"]
     dev = result.get("device", {})
     where = "" if dev.get("name") in (None, "host") else f" on {dev['name']}"
