@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from edgekit.harness.stats import summarize
 from edgekit.results import compare as C
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -127,6 +128,30 @@ def test_repeated_real_runs_are_not_flagged_against_each_other(repeated_runs):
     print(f"run-to-run noise {c.run_noise:.1%}; pairwise (i, j, verdict, change %, CI low %):", verdicts)
 
 
+def _resolvable(samples, factor: float = 1.10) -> bool:
+    """Whether a run's own spread lets the gate call an exact ``factor`` slowdown significant.
+
+    The bootstrap is scale-equivariant (same seed, same draws), so the interval of ``samples *
+    factor`` against ``samples`` is ``factor`` times the interval of the run against itself. On a
+    quiet machine it is narrow and +10% is "regressed"; on a loaded one (CI builds the emulated
+    board beside the tests) a real run can shift speed inside itself, and then the honest verdict is
+    "possible regression". Tests on real runs check the gate follows this, whichever case the
+    machine produced; the synthetic tests above pin the regressed case deterministically.
+    """
+    own = C.compare_samples(samples, samples)
+    return own.ci_low * factor > 1.0
+
+
+def _slower_copy(result_path, tmp_path, factor: float = 1.10, name: str = "slow.json"):
+    slow = json.loads(result_path.read_text())
+    slow["samples_ms"] = [x * factor for x in slow["samples_ms"]]
+    slow["latency_ms"].update(summarize(slow["samples_ms"]))
+    slow["artifact"]["sha256"] = "0" * 64
+    out = tmp_path / name
+    out.write_text(json.dumps(slow))
+    return out
+
+
 def test_gate_cli_passes_unchanged_and_fails_real_ten_percent_regression(repeated_runs, tmp_path):
     hist, paths = repeated_runs
     ok = run_cli("compare", paths[0], paths[4], "--history", hist, "--metric", "p50,p90")
@@ -134,19 +159,33 @@ def test_gate_cli_passes_unchanged_and_fails_real_ten_percent_regression(repeate
     assert "run-to-run noise" in ok.stdout and "│ regressed" not in ok.stdout
 
     # A real run's samples, 10% slower: the shape of the real distribution with a known effect.
-    # (--no-run-noise: the effect is exact, so the test holds however busy this machine is.)
-    slow = json.loads(paths[4].read_text())
-    slow["samples_ms"] = [x * 1.10 for x in slow["samples_ms"]]
-    slow["artifact"]["sha256"] = "0" * 64
-    slow_path = tmp_path / "slow.json"
-    slow_path.write_text(json.dumps(slow))
+    # (--no-run-noise: the effect is exact; only the run's own spread can hide it.)
+    samples = json.loads(paths[4].read_text())["samples_ms"]
+    slow_path = _slower_copy(paths[4], tmp_path)
     bad = run_cli("compare", paths[4], slow_path, "--json", "--no-run-noise")
-    line = assert_one_line_error(bad, "regressed beyond 5%")
-    assert bad.returncode == 1
     data = json.loads(bad.stdout)
-    assert data[0]["regressed"] and data[0]["ci_low"] > 1.0 and data[0]["ratio"] > 1.05, line
-    # A 15% threshold lets the same change through.
+    own = C.compare_samples(samples, samples)
+    assert data[0]["ratio"] == pytest.approx(1.10) and data[0]["mw_p_value"] < 1e-6, data
+    assert data[0]["ci_low"] == pytest.approx(1.10 * own.ci_low, rel=1e-9), data
+    if _resolvable(samples):
+        line = assert_one_line_error(bad, "regressed beyond 5%")
+        assert bad.returncode == 1 and data[0]["regressed"] and data[0]["ci_low"] > 1.0, line
+    else:  # this run moved inside itself by more than 10%: reported, but it may not fail CI
+        assert bad.returncode == 0 and data[0]["verdict"] == C.POSSIBLE, data
+        print(f"real run too unsteady to resolve +10% (own CI low {own.ci_low:.3f}): possible regression")
+    # A 15% threshold lets the same change through either way.
     assert run_cli("compare", paths[4], slow_path, "--threshold", "15%", "--no-run-noise").returncode == 0
+
+    # The same document with steady samples: a 10% regression always fails the gate from the CLI.
+    steady = json.loads(paths[4].read_text())
+    steady["samples_ms"] = latencies(400, 0.7, seed=11).tolist()
+    steady["latency_ms"].update(summarize(steady["samples_ms"]))
+    steady_path = tmp_path / "steady.json"
+    steady_path.write_text(json.dumps(steady))
+    gate = run_cli("compare", steady_path, _slower_copy(steady_path, tmp_path, name="steady_slow.json"),
+                   "--no-run-noise")
+    assert_one_line_error(gate, "regressed beyond 5%")
+    assert gate.returncode == 1
 
 
 def test_history_records_bench_runs_and_gates_against_baseline(repeated_runs, tmp_path):
@@ -173,4 +212,7 @@ def test_history_records_bench_runs_and_gates_against_baseline(repeated_runs, tm
     slow["samples_ms"] = [x * 1.10 for x in slow["samples_ms"]]
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     gate = run_cli("compare", "--baseline", tmp_path / "slow.json", "--history", hist, "--no-run-noise")
-    assert_one_line_error(gate, "regressed")
+    if _resolvable(json.loads(paths[0].read_text())["samples_ms"]):
+        assert_one_line_error(gate, "regressed")
+    else:  # see _resolvable: a run that drifted inside itself gives "possible regression", exit 0
+        assert gate.returncode == 0 and "possible regression" in gate.stdout, gate.stdout + gate.stderr
