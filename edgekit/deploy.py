@@ -15,7 +15,8 @@ Why this order: files are copied into temporary names, hashed *on the device* an
 renamed into store/; the version directory is assembled under a temporary name and renamed when
 complete; ``current`` is replaced last, with rename(2), which is atomic. A deploy cut off at any
 point (link lost, Ctrl-C, power) therefore leaves ``current`` pointing at the previous complete
-version; its leftovers have temporary names and are swept by a later deploy.
+version; its leftovers have temporary names and are swept by a later deploy. Deploys and rollbacks
+to one directory take turns (edgekit.deploy_lock), whichever machine runs them.
 
 On Android (adb) app storage has no symlinks, so the pointers are text files (``CURRENT``,
 ``PREVIOUS``) holding the version name, replaced the same way (written to a temporary name,
@@ -34,6 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Sequence
 
+from edgekit.deploy_lock import DEFAULT_WAIT_S
 from edgekit.errors import CheckFailed, EdgekitError
 
 DEFAULT_DIR = "edgekit-deploy"  # relative: the login directory on SSH devices
@@ -240,7 +242,24 @@ class Deployer:
         report["sent"].append(art.name)
         report["bytes_sent"] += art.size
 
-    def deploy(self, artifacts: Sequence[LocalArtifact], keep: int = KEEP_VERSIONS) -> dict:
+    def locked(self, wait: float):
+        """The directory's deploy lock (edgekit.deploy_lock) for one deploy or rollback."""
+        import sys
+
+        from edgekit.deploy_lock import deploy_lock
+
+        def note(holder: str) -> None:  # progress, not a warning: the wait may well end in success
+            print(f"waiting up to {wait:g} s for another deploy to {self.dir} ({holder})", file=sys.stderr, flush=True)
+
+        return deploy_lock(self.t, self.dir, wait=wait, on_wait=note)
+
+    def deploy(self, artifacts: Sequence[LocalArtifact], keep: int = KEEP_VERSIONS, wait: float = DEFAULT_WAIT_S) -> dict:
+        with self.locked(wait) as lock:
+            report = self._deploy(artifacts, keep)
+        report["lock"] = lock
+        return report
+
+    def _deploy(self, artifacts: Sequence[LocalArtifact], keep: int) -> dict:
         report: dict = {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "sent": [], "reused": [],
                         "bytes_sent": 0, "files": [a.name for a in artifacts]}
         plan = self.plan(artifacts)
@@ -290,7 +309,13 @@ class Deployer:
                 json.dump(doc, f, indent=2)
             self.t.push(local, remote)
 
-    def rollback(self) -> dict:
+    def rollback(self, wait: float = DEFAULT_WAIT_S) -> dict:
+        with self.locked(wait) as lock:
+            report = self._rollback()
+        report["lock"] = lock
+        return report
+
+    def _rollback(self) -> dict:
         plan = self.plan()
         current, previous = plan["current"], plan["previous"]
         if not previous or previous == current:
@@ -353,17 +378,18 @@ def open_deployer(device: str | None, to: str | None, devices_dirs: Sequence[str
 
 
 def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None = None, *,
-           devices_dirs: Sequence[str] = (), keep: int = KEEP_VERSIONS) -> dict:
+           devices_dirs: Sequence[str] = (), keep: int = KEEP_VERSIONS, wait: float = DEFAULT_WAIT_S) -> dict:
     local = collect(artifacts)
     transport, deployer = open_deployer(device, to, devices_dirs)
     with transport:
-        return deployer.deploy(local, keep=keep)
+        return deployer.deploy(local, keep=keep, wait=wait)
 
 
-def rollback(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = ()) -> dict:
+def rollback(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
+             wait: float = DEFAULT_WAIT_S) -> dict:
     transport, deployer = open_deployer(device, to, devices_dirs)
     with transport:
-        return deployer.rollback()
+        return deployer.rollback(wait=wait)
 
 
 def status(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (), verify: bool = False) -> dict:

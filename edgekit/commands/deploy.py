@@ -18,6 +18,8 @@ def register(sub) -> None:
     mode.add_argument("--status", action="store_true", help="show the current and previous versions")
     mode.add_argument("--verify", action="store_true", help="re-hash the current version's files on the device")
     p.add_argument("--keep", type=int, default=3, help="versions to keep besides current and previous (default 3)")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="how long to wait while another deploy to the same directory runs (default 300)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -28,21 +30,28 @@ def run(args: argparse.Namespace) -> int:
     from edgekit.errors import EdgekitError
 
     common = dict(devices_dirs=args.devices_dir)
+    if args.wait is not None and args.wait < 0:
+        raise EdgekitError(f"--wait must be 0 or more seconds, not {args.wait:g}", "e.g. --wait 60")
+    locking = {} if args.wait is None else {"wait": args.wait}
     if args.rollback or args.status or args.verify:
         if args.artifacts:
             raise EdgekitError("--rollback, --status and --verify take no artifacts", "drop the file names")
         if args.rollback:
-            result = deploy.rollback(args.device, args.to, **common)
+            result = deploy.rollback(args.device, args.to, **common, **locking)
         else:
             result = deploy.status(args.device, args.to, verify=args.verify, **common)
     else:
         if args.keep < 0:
             raise EdgekitError(f"--keep must be 0 or more, not {args.keep}", "e.g. --keep 3")
-        result = deploy.deploy(args.artifacts, args.device, args.to, keep=args.keep, **common)
+        result = deploy.deploy(args.artifacts, args.device, args.to, keep=args.keep, **common, **locking)
     if args.json:
         print_json(result)
         return 0
     where = f"{result['device']}:{result['dir']}"
+    if (result.get("lock") or {}).get("note"):
+        from edgekit.console import warn
+
+        warn(result["lock"]["note"])
     if result.get("rolled_back"):
         print(f"rolled back {where}: current is {result['version']} (was {result['previous']})")
     elif "sent" in result:

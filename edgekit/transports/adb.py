@@ -31,6 +31,7 @@ from edgekit.transports.base import (
     Transport,
     artifact_remote_name,
     check_argv,
+    popen,
     timeout_error,
 )
 
@@ -118,6 +119,12 @@ class AdbTransport(Transport):
             argv = ["env", *(f"{k}={v}" for k, v in sorted(self.device.env.items())), *argv]
         # adb shell joins its arguments with spaces for the phone's shell: pass one quoted string.
         return self._adb(["shell", shlex.join(argv)], timeout, input=input, binary=isinstance(input, bytes), what=f"'{argv[0]}'")
+
+    def start(self, argv: Sequence[str]) -> subprocess.Popen:
+        argv = check_argv(argv)
+        if self.device is not None and self.device.env:
+            argv = ["env", *(f"{k}={v}" for k, v in sorted(self.device.env.items())), *argv]
+        return popen([self.adb, "-s", self.serial, "shell", shlex.join(argv)])
 
     def _sh(self, script: str, *args: str, timeout: float | None = 60.0) -> subprocess.CompletedProcess:
         return self.run(["sh", "-c", script, "sh", *args], timeout=timeout)

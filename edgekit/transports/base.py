@@ -114,6 +114,14 @@ class Transport:
     def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
         raise NotImplementedError
 
+    def start(self, argv: Sequence[str]) -> subprocess.Popen:
+        """Start a command on the device without waiting: text pipes for stdin, stdout, stderr.
+
+        For a process that must live exactly as long as edgekit's side of it (the deploy lock):
+        closing its stdin, or edgekit or the connection ending, ends it on the device too.
+        """
+        raise NotImplementedError
+
     def push(self, local: str, remote: str) -> None:
         raise NotImplementedError
 
@@ -141,6 +149,14 @@ class Transport:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
+
+
+def popen(argv: Sequence[str]) -> subprocess.Popen:
+    """Popen with the pipes Transport.start promises; a missing program is one edgekit line."""
+    try:
+        return subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        raise EdgekitError(f"no such program on this machine: {argv[0]}", "install it or fix the path") from None
 
 
 def check_argv(argv: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from edgekit.errors import EdgekitError
 from edgekit.transports import TRANSPORTS
-from edgekit.transports.base import RUN_DIR_PREFIX, Transport, check_argv
+from edgekit.transports.base import RUN_DIR_PREFIX, Transport, check_argv, popen
 
 _PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,6 +78,9 @@ class HostTransport(Transport):
             raise EdgekitError(f"no such program on this machine: {argv[0]}", "install it or fix the path") from None
         except subprocess.TimeoutExpired:
             raise EdgekitError(f"{argv[0]} did not finish within {timeout:.0f} s", "raise the timeout") from None
+
+    def start(self, argv: Sequence[str]) -> subprocess.Popen:
+        return popen(check_argv(argv))
 
     def push(self, local: str, remote: str) -> None:
         if os.path.abspath(local) != os.path.abspath(remote):

@@ -33,6 +33,7 @@ from edgekit.transports.base import (
     Transport,
     artifact_remote_name,
     check_argv,
+    popen,
     timeout_error,
 )
 from edgekit.transports.host import apply_profile
@@ -246,6 +247,10 @@ class SSHTransport(Transport):
 
     def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
         return self._ssh(self._remote(argv), timeout, input=input, binary=isinstance(input, bytes), what=f"'{argv[0]}'")
+
+    def start(self, argv: Sequence[str]) -> subprocess.Popen:
+        self._start_master()
+        return popen(self.ssh_argv(self._remote(argv)))
 
     def _sh(self, script: str, *args: str, timeout: float | None = 60.0, **kw) -> subprocess.CompletedProcess:
         return self._ssh(self._remote(["sh", "-c", script, "sh", *args]), timeout, **kw)

@@ -64,6 +64,9 @@ def test_deploy_redeploy_change_rollback_verify(ssh_device, artifacts, tmp_path)
     assert _current(to) == r1["version"] and "rolled back" in back.stdout
     ok = run_cli("deploy", "--device", "dev", "--devices-dir", str(devices), "--to", str(to), "--verify")
     assert ok.returncode == 0, ok.stderr
+    # ...and the cut-off deploy's lock died with its connection: the next deploy goes ahead.
+    again = _deploy(devices, to, model, "--wait", "30")
+    assert again.returncode == 0 and json.loads(again.stdout)["lock"]["locked"], again.stderr
     assert "2 file(s) match" in ok.stdout
 
 
@@ -147,6 +150,9 @@ def test_interrupted_deploy_leaves_previous_version_current(ssh_device, artifact
     server.start()  # the device comes back: the old version still verifies
     ok = run_cli("deploy", "--device", "dev", "--devices-dir", str(devices), "--to", str(to), "--verify")
     assert ok.returncode == 0, ok.stderr
+    # ...and the cut-off deploy's lock died with its connection: the next deploy goes ahead.
+    again = _deploy(devices, to, model, "--wait", "30")
+    assert again.returncode == 0 and json.loads(again.stdout)["lock"]["locked"], again.stderr
 
 
 def test_host_directory_deploy_and_adb_style_pointer(tmp_path, artifacts):
