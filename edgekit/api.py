@@ -89,10 +89,15 @@ def bench(
 
     spec = bench_spec(path, **options)
     if device:
+        import tempfile
+
         from edgekit.devices import get_device
         from edgekit.pool import run_on_device
 
-        run = run_on_device(get_device(device, devices_dir), [spec], timeout=timeout)
+        profile = get_device(device, devices_dir)
+        with tempfile.TemporaryDirectory(prefix="edgekit-input-") as tmp:
+            spec = image_decoded_here(spec, tmp)
+            run = run_on_device(profile, [spec], timeout=timeout)
         if run.error is not None:
             raise run.error
         result = run.results[0]
@@ -101,6 +106,38 @@ def bench(
     if result.get("status") != "ok" and raise_on_error:
         raise error_from_dict(result.get("error") or {})
     return enrich(result)
+
+
+def image_decoded_here(spec: dict, tmp: str) -> dict:
+    """For a device run, decode an ``--image`` input on this machine into the model's input array.
+
+    Boards often have only numpy and a TFLite runtime (no Pillow), and one decode everywhere keeps
+    a device's outputs comparable with a host run of the same image. The model's input spec comes
+    from the file itself (the inspector), so no runtime is needed here. Formats the inspector does
+    not read keep the image, which the device then decodes (and says so if it has no Pillow).
+    """
+    inputs = spec.get("inputs") or {}
+    if inputs.get("kind") != "image" or not str(spec["artifact"]).lower().endswith(".tflite"):
+        return spec
+    import numpy as np
+
+    from edgekit.harness.inputs import image_to_array
+    from edgekit.inspect import load_tflite
+    from edgekit.runtimes.base import TensorSpec
+
+    main = load_tflite(spec["artifact"]).main
+    if len(main.inputs) != 1:
+        raise EdgekitError(f"--image needs a model with one input; this one has {len(main.inputs)}",
+                           "pass the inputs as an .npz keyed by input name (--input)")
+    t = main.tensors[main.inputs[0]]
+    q = t.quantization
+    tspec = TensorSpec(name=t.name, shape=list(t.shape), dtype=t.dtype, shape_signature=t.shape_signature,
+                       scale=q.scales[0] if q and len(q.scales) == 1 else None,
+                       zero_point=q.zero_points[0] if q and len(q.zero_points) == 1 else None)
+    out = os.path.join(tmp, "input.npy")
+    np.save(out, image_to_array(inputs["path"], tspec, inputs.get("normalize")))
+    label = f"{os.path.basename(inputs['path'])} (decoded on the host)"
+    return dict(spec, inputs={"kind": "file", "path": out, "label": label})
 
 
 def read_labels(path: str) -> list[str]:

@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=5, help="how many classes to print (default 5)")
     p.add_argument("--normalize", default=None, help="image scaling for float inputs: 0,1 | -1,1 | raw | imagenet")
     add_run_options(p)
+    p.add_argument("--device", default=None, help="run on this device profile (default: this machine)")
+    p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -35,6 +37,8 @@ def run(args) -> int:
         provider=args.provider,
         device_selector=args.device_selector,
         timeout=args.timeout,
+        device=args.device,
+        devices_dir=args.devices_dir,
     )
     if args.json:
         print_json({k: v for k, v in out.items() if k != "result"})
@@ -43,7 +47,8 @@ def run(args) -> int:
 
     from edgekit.console import console, human_ms
 
-    table = Table(title=f"{out['artifact']['name']}  (one inference: {human_ms(out['latency_ms'])})")
+    where = f" on {args.device}" if args.device else ""
+    table = Table(title=f"{out['artifact']['name']}{where}  (one inference: {human_ms(out['latency_ms'])})")
     table.add_column("rank", justify="right")
     table.add_column("class", justify="right")
     table.add_column("score", justify="right")

@@ -70,7 +70,7 @@ def _inputs_for(session, spec: dict):
         arrays = inputs_mod.random_inputs(session.inputs, int(src.get("seed", 0)))
         return inputs_mod.check_inputs(session.inputs, arrays, "random inputs"), "random"
     if kind == "file":
-        return inputs_mod.load_array_file(src["path"], session.inputs), os.path.basename(src["path"])
+        return inputs_mod.load_array_file(src["path"], session.inputs), src.get("label") or os.path.basename(src["path"])
     if kind == "image":
         if len(session.inputs) != 1:
             raise EdgekitError("--image works for models with one input", "pass inputs with --input FILE.npz")

@@ -230,3 +230,12 @@ def test_coral_model_matches_the_host_run_and_sees_a_macaw(coral_models, coral_i
     assert dev["platform"]["machine"] == "aarch64" and dev["device"]["emulated"] is True
     _assert_same_outputs(host_out, dev_out, dev["output_specs"][0], tol_steps=1)
     assert int(np.argmax(dev_out[0])) == MACAW
+
+
+def test_run_on_the_board_without_pillow_prints_macaw(board_cli, coral_models, coral):
+    """The board has numpy and ai-edge-litert only: `edgekit run --device` decodes the image here."""
+    r = board_cli("run", "--device", DEVICE, coral_models / f"{CORAL_MODEL}.tflite",
+                  "--image", coral / "images" / "parrot.jpg", "--labels", coral / "labels" / "imagenet_labels.txt",
+                  "--top-k", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["top_k"][0]["label"] == "macaw"
