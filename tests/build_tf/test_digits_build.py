@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -101,3 +103,27 @@ def test_threshold_miss_keeps_the_artifact_and_exits_non_zero(digits_build, digi
     assert "min_snr_db" in e["tflite-fp16"]["error"]["message"]
     assert os.path.exists(work / "artifacts" / e["tflite-fp16"]["file"])  # kept for inspection
     assert all(e[t]["status"] == "cached" for t in FIVE if t != "tflite-fp16")
+
+
+def test_keras_export_saved_model_gives_the_keras_graph(digits_build, digits_dir, tmp_path):
+    """A Keras 3 ``model.export()`` SavedModel (the serving export users are told to make) builds
+    to the same compact graph as the .keras file, with the same int8 accuracy."""
+    _, keras_report = digits_build
+    saved = tmp_path / "exported"
+    code = ("import keras, sys; m = keras.models.load_model(sys.argv[1]); m.export(sys.argv[2], verbose=False)")
+    subprocess.run([sys.executable, "-c", code, str(digits_dir / "digits_cnn.keras"), str(saved)], check=True,
+                   capture_output=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    proc, report = build_json(str(digits_dir / "edgekit.toml"), "--source", str(saved),
+                              "-t", "tflite-fp32", "-t", "tflite-int8", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got, ref = _entries(report), _entries(keras_report)
+    from edgekit.targets.tflite import RESOURCE_VARIABLE_OPS, op_histogram
+
+    for target in ("tflite-fp32", "tflite-int8"):
+        with open(os.path.join(report["outdir"], got[target]["file"]), "rb") as f:
+            ops = op_histogram(f.read())
+        with open(os.path.join(keras_report["outdir"], ref[target]["file"]), "rb") as f:
+            ref_ops = op_histogram(f.read())
+        assert not set(ops) & RESOURCE_VARIABLE_OPS, ops
+        assert ops == ref_ops, (target, ops, ref_ops)
+    assert got["tflite-int8"]["accuracy"]["accuracy"] == pytest.approx(ref["tflite-int8"]["accuracy"]["accuracy"], abs=1.0)
