@@ -1,6 +1,7 @@
 """``tflite-from-torch``: PyTorch to TFLite through litert-torch (the successor of ai-edge-torch).
 
-Not installed in the pinned environment, by decision: litert-torch 0.10.0 installs beside torch
+Not in the main pinned environment, by decision (it has its own: ``constraints-litert.txt``,
+``.venv-litert``, the ``torch-tflite`` extra, tested by ``make test``): litert-torch 0.10.0 installs beside torch
 2.13.0 (it requires torch < 2.15, ai-edge-litert[model-utils] 2.3.x, litert-converter 0.5.*,
 ai-edge-quantizer 0.10.*, torchao, jax and transformers; about 0.9 GB more site-packages), but not
 under constraints.txt: ai-edge-litert[model-utils] 2.3.0 pins xdsl 0.28.0, which needs
@@ -44,8 +45,9 @@ def _converter():
             continue
     raise EnvironmentMissing(
         "tflite-from-torch needs litert-torch, which is not installed in this environment "
-        "(kept out of the pinned stack: it adds about 0.9 GB incl. jax and transformers)",
-        f"pip install litert-torch==0.10.0 (works with: {WORKING_VERSIONS}), or build tflite-* from a Keras model",
+        "(kept out of the main pinned set: it needs typing_extensions<4.13 and adds about 0.9 GB)",
+        "in a venv of its own: pip install -c constraints-litert.txt 'edgekit[all,torch-tflite]' "
+        f"(litert-torch==0.10.0; works with: {WORKING_VERSIONS}), or build tflite-* from a Keras model",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -20,7 +21,8 @@ def test_every_target_builds_or_records_its_reason(digits_build):
     assert list(entries) == ALL
     for name in ALL:
         e = entries[name]
-        if name == "tflite-from-torch":
+        if name == "tflite-from-torch" and importlib.util.find_spec("litert_torch") is None:
+            # the pinned environment: not installed, by decision (the litert venv builds it for real)
             assert e.status == "failed"
             assert "litert-torch" in e.error["message"] and "not installed" in e.error["message"]
             assert "litert-torch==0.10.0" in e.error["hint"]
@@ -28,7 +30,7 @@ def test_every_target_builds_or_records_its_reason(digits_build):
         assert e.status == "built", (name, e.error)
         path = os.path.join(report.outdir, e.file)
         assert os.path.getsize(path) == e.size_bytes > 1000
-        assert e.tool_versions.get("torch", "").startswith("2.13")
+        assert e.tool_versions.get("torch", "").startswith("2.13") or name == "tflite-from-torch"
     # Core ML: lowered here, never invoked (needs Apple hardware), and the entry says so.
     coreml = entries["executorch-coreml"]
     assert "Apple" in coreml.extra["not_run"] and coreml.accuracy is None
