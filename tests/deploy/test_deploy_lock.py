@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,21 +47,20 @@ def test_a_held_lock_makes_the_next_deploy_wait_then_fail_in_one_line(tmp_path, 
 
 def test_a_waiting_deploy_goes_ahead_when_the_lock_is_released(tmp_path, two_models):
     to = tmp_path / "dir"
-    held = threading.Event()
-
-    def hold():
-        with TRANSPORTS.get("host")(None) as t, deploy_lock(t, str(to)):
-            held.set()
-            time.sleep(2.0)
-
-    th = threading.Thread(target=hold)
-    th.start()
-    assert held.wait(30)
-    r = run_cli("deploy", "--to", to, "--json", two_models[0])
-    th.join()
-    assert r.returncode == 0, r.stderr
-    report = json.loads(r.stdout)
-    assert report["lock"]["waited_s"] >= 0.5 and "s for another deploy to" in r.stderr
+    env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_HISTORY="off")
+    with contextlib.ExitStack() as stack:
+        t = stack.enter_context(TRANSPORTS.get("host")(None))
+        stack.enter_context(deploy_lock(t, str(to)))
+        proc = subprocess.Popen([sys.executable, "-m", "edgekit", "deploy", "--to", str(to), "--json", str(two_models[0])],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT), env=env)
+        note = proc.stderr.readline()  # released only once the deploy says it is waiting
+        assert "s for another deploy to" in note, note
+        time.sleep(0.5)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["lock"]["locked"] and report["lock"]["waited_s"] >= 0.5
+    assert os.readlink(to / "current").endswith(report["version"])
 
 
 def test_concurrent_deploys_are_serialised_and_both_complete(tmp_path, two_models):
