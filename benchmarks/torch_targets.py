@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 DIGITS_TARGETS = ["executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8",
                   "executorch-xnnpack-dynamic-int8", "executorch-coreml", "ptl", "tflite-from-torch"]
 MOBILENET_TARGETS = ["executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8",
-                     "executorch-xnnpack-dynamic-int8", "ptl"]
+                     "executorch-xnnpack-dynamic-int8", "ptl", "tflite-from-torch"]
 
 
 def bench_opts(args, target: str) -> dict:
