@@ -125,6 +125,27 @@ def delegate_text(result: dict) -> str:
     return "; ".join(parts) or ("none" if result["runtime"].get("xnnpack") else "none (XNNPACK off)")
 
 
+def spread_advice(result: dict) -> str | None:
+    """What to do about a wide spread, or None when the samples are tight.
+
+    With one interpreter thread per core every other process on the machine preempts a worker
+    thread and the whole thread pool waits for it; measured on a 2-vCPU machine the p50 then
+    varied 6-7% between runs against ~1% with one core left free (BENCHMARKS.md). That is the
+    most common cause we can name from the result itself, so it gets its own advice.
+    """
+    lat = result.get("latency_ms") or {}
+    cv = lat.get("cv") or 0.0
+    if cv <= 0.10:
+        return None
+    text = f"the spread is wide (CV {cv:.0%}); the machine may be busy. Close other programs or raise --min-time."
+    threads = (result.get("runtime") or {}).get("threads")
+    cores = ((result.get("device") or {}).get("fingerprint") or {}).get("cpu_count")
+    if isinstance(threads, int) and isinstance(cores, int) and cores > 1 and threads >= cores:
+        text += (f" With {threads} threads on {cores} cores any other process stalls the thread pool: "
+                 f"--threads {cores - 1} gives steadier figures for comparisons.")
+    return text
+
+
 def print_summary(result: dict) -> None:
     """The terminal view of one result, laid out like hyperfine's."""
     from edgekit.console import console
@@ -159,9 +180,9 @@ def print_summary(result: dict) -> None:
         out.print(extra)
     mem = result.get("memory") or {}
     out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))})")
-    if lat.get("cv", 0) > 0.10:
-        out.print(f"  [yellow]Warning: the spread is wide (CV {lat['cv']:.0%}); the machine may be busy. "
-                  "Close other programs or raise --min-time.[/yellow]")
+    advice = spread_advice(result)
+    if advice:
+        out.print(f"  [yellow]Warning: {advice}[/yellow]")
     if result.get("device", {}).get("emulated"):
         out.print("  [yellow]Emulated device: these timings show it runs, not how fast real hardware is.[/yellow]")
     out.print()
