@@ -64,16 +64,25 @@ def validate(result: dict) -> dict:
 
 def load(path: str) -> dict:
     """Read and validate a result file (a list of results is also accepted by load_many)."""
+    return validate(_read_json(path))
+
+
+def _read_json(path: str):
+    """The file's JSON; a text or binary file passed by mistake is a SchemaError naming what it is,
+    not the decoder's "Expecting value: line 1 column 1 (char 0)"."""
     import json
 
-    with open(path, encoding="utf-8") as f:
-        return validate(json.load(f))
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SchemaError("not a JSON file (binary content)") from None
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not a JSON file (parse error at line {exc.lineno}, column {exc.colno})") from None
 
 
 def load_many(path: str) -> list[dict]:
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    data = _read_json(path)
     items = data if isinstance(data, list) else [data]
     return [validate(r) for r in items]

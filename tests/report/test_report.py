@@ -95,6 +95,9 @@ def test_report_errors_are_one_line(tmp_path):
     bad.write_text('{"schema": "nope"}')
     assert_one_line_error(run_cli("report", bad), "not an edgekit result")
     assert_one_line_error(run_cli("report", tmp_path), "is a directory")
+    text = tmp_path / "notes.txt"
+    text.write_text("p50 was 3 ms\n")
+    assert_one_line_error(run_cli("report", text), "notes.txt: not a JSON file (parse error at line 1, column 1)")
 
 
 def _chromium(*args: str, user_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
