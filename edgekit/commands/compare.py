@@ -129,12 +129,14 @@ def run(args) -> int:
     for base, cand, bref, cref in _pairs(args):
         repeated = _repeated_runs(args.history, base) if args.run_noise else []
         for metric in metrics:
-            comparisons.append(
-                cmpmod.compare_results(
-                    base, cand, metric=metric, threshold=threshold, confidence=confidence,
-                    baseline_ref=bref, candidate_ref=cref, repeated=repeated,
-                )
+            c = cmpmod.compare_results(
+                base, cand, metric=metric, threshold=threshold, confidence=confidence,
+                baseline_ref=bref, candidate_ref=cref, repeated=repeated,
             )
+            # Aggregate-only results compare on the mean whatever the metric asked: once is enough.
+            if not any((o.label, o.baseline_ref, o.candidate_ref, o.metric) == (c.label, bref, cref, c.metric)
+                       for o in comparisons):
+                comparisons.append(c)
     if args.json:
         print_json([c.to_dict() for c in comparisons])
     else:
@@ -157,7 +159,10 @@ def print_comparisons(comparisons) -> None:
     from edgekit.console import console, human_ms
 
     colors = {"regressed": "bold red", "possible regression": "yellow", "improved": "green", "unchanged": ""}
-    table = Table(title="Latency: bootstrap CI of the ratio, one-sided Mann-Whitney U", title_justify="left")
+    title = "Latency: bootstrap CI of the ratio, one-sided Mann-Whitney U"
+    if any(c.mw_p_value is None for c in comparisons):
+        title += " (mean rows: normal CI from the runner's aggregates)"
+    table = Table(title=title, title_justify="left")
     for col, just in (("artifact", "left"), ("metric", "left"), ("baseline", "right"), ("candidate", "right"),
                       ("change", "right"), ("CI", "right"), ("p (U)", "right"), ("verdict", "left")):
         table.add_column(col, justify=just)
@@ -171,14 +176,14 @@ def print_comparisons(comparisons) -> None:
             human_ms(c.candidate),
             f"{c.change_pct:+.1f}%",
             f"{(c.ci_low - 1) * 100:+.1f}%..{(c.ci_high - 1) * 100:+.1f}%",
-            f"{c.mw_p_value:.2g}",
+            "-" if c.mw_p_value is None else f"{c.mw_p_value:.2g}",
             verdict,
         )
     out = console()
     out.print(table)
     if comparisons:
         c0 = comparisons[0]
-        out.print(f"threshold {c0.threshold:.0%}, {c0.confidence:.0%} confidence: 'regressed' means the whole interval is above +{c0.threshold:.0%}")
+        out.print(f"threshold {c0.threshold:.0%}, {c0.confidence:.0%} confidence: 'regressed' means slower by more than {c0.threshold:.0%} with the whole interval above 0%")
     seen = set()
     for c in comparisons:
         if (c.label, c.baseline_ref, c.candidate_ref) in seen:

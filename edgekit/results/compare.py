@@ -18,6 +18,10 @@ interval is widened to at least what that noise alone would give (Student t quan
 estimated from few runs). A machine too noisy to resolve the change then yields "possible
 regression" instead of a false alarm, and says why.
 
+Phones measured by benchmark_model / executor_runner have no per-run samples; those results are
+compared on their means with a normal interval from the runner's own standard deviation, under the
+same noise floor and verdict rules (:func:`compare_aggregates`).
+
 numpy only (no scipy): numpy is a core dependency, scipy is not. numpy is imported inside the
 functions so that ``edgekit --help`` (which imports this module through the bench command's
 history options) stays fast.
@@ -59,7 +63,7 @@ class Comparison:
     ci_high: float
     confidence: float
     threshold: float
-    mw_p_value: float  # one-sided: candidate slower than baseline
+    mw_p_value: float | None  # one-sided: candidate slower than baseline; None without raw samples
     n_baseline: int
     n_candidate: int
     verdict: str
@@ -251,20 +255,9 @@ def compare_samples(
     # which their already narrow intervals can afford.
     resamples = min(resamples, max(300, 20_000_000 // max(len(baseline), len(candidate))))
     point, lo, hi = ratio_ci(baseline, candidate, q, confidence, resamples, seed)
-    if noise:
-        # Two independent runs each off by `noise` (log SD): log-ratio SD is sqrt(2) * noise.
-        half = _t_quantile(0.5 + confidence / 2, max(1, noise_runs - 1)) * math.sqrt(2.0) * noise
-        lo = min(lo, point * math.exp(-half))
-        hi = max(hi, point * math.exp(half))
+    lo, hi = _widen(point, lo, hi, confidence, noise, noise_runs)
     _, p = mann_whitney_greater(baseline, candidate)
-    if point > 1.0 + threshold and lo > 1.0:
-        verdict = REGRESSED
-    elif point > 1.0 + threshold:
-        verdict = POSSIBLE  # slower beyond the threshold, but noise could explain it
-    elif point < 1.0 - threshold and hi < 1.0:
-        verdict = IMPROVED
-    else:
-        verdict = UNCHANGED
+    verdict = _verdict(point, lo, hi, threshold)
     return Comparison(
         metric=metric,
         baseline=float(np.percentile(baseline, q)),
@@ -278,6 +271,99 @@ def compare_samples(
         n_baseline=len(baseline),
         n_candidate=len(candidate),
         verdict=verdict,
+        run_noise=noise,
+        noise_runs=noise_runs if noise else 0,
+    )
+
+
+def _verdict(point: float, lo: float, hi: float, threshold: float) -> str:
+    if point > 1.0 + threshold and lo > 1.0:
+        return REGRESSED
+    if point > 1.0 + threshold:
+        return POSSIBLE  # slower beyond the threshold, but noise could explain it
+    if point < 1.0 - threshold and hi < 1.0:
+        return IMPROVED
+    return UNCHANGED
+
+
+def _widen(point: float, lo: float, hi: float, confidence: float, noise: float | None, noise_runs: int) -> tuple[float, float]:
+    """Widen [lo, hi] to at least what the run-to-run noise alone gives for two independent runs."""
+    if not noise:
+        return lo, hi
+    # Two independent runs each off by `noise` (log SD): log-ratio SD is sqrt(2) * noise.
+    half = _t_quantile(0.5 + confidence / 2, max(1, noise_runs - 1)) * math.sqrt(2.0) * noise
+    return min(lo, point * math.exp(-half)), max(hi, point * math.exp(half))
+
+
+def mean_noise(means: Sequence[float]) -> float | None:
+    """Run-to-run noise from the means of repeated runs (SD of log(mean)); None with too few."""
+    import numpy as np
+
+    vals = [m for m in means if m and m > 0]
+    if len(vals) < MIN_NOISE_RUNS:
+        return None
+    return float(np.std(np.log(vals), ddof=1))
+
+
+def compare_aggregates(
+    baseline: dict,
+    candidate: dict,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = DEFAULT_CONFIDENCE,
+    noise: float | None = None,
+    noise_runs: int = 0,
+) -> Comparison:
+    """The verdict for two ``latency_ms`` summaries when a runner printed no per-run samples.
+
+    Phones are measured by ``benchmark_model`` / ``executor_runner``, which print a count, mean and
+    (benchmark_model) standard deviation, nothing per run. The ratio of means then gets a normal
+    interval on the log scale from each run's standard error (std / sqrt(n): it treats the runs of
+    one measurement as independent, so it is too narrow when the phone drifts during a run), and
+    that interval is widened to the run-to-run noise of repeated baseline runs when the history has
+    them, which is what protects against that. With neither a spread nor repeated runs there is
+    nothing to test, and the gate says so instead of comparing two bare means.
+    """
+    from statistics import NormalDist
+
+    mb, mc = baseline.get("mean"), candidate.get("mean")
+    if not mb or not mc:
+        raise EdgekitError("a result has no mean latency to compare", "compare two successful benchmark runs")
+    for name, lat in (("baseline", baseline), ("candidate", candidate)):
+        if (lat.get("n") or 0) < MIN_SAMPLES:
+            raise EdgekitError(
+                f"the {name} has {lat.get('n') or 0} runs, too few to compare",
+                f"benchmark with at least {MIN_SAMPLES} runs (e.g. --min-runs 50)",
+            )
+    point = mc / mb
+    spreads = [lat.get("std") for lat in (baseline, candidate)]
+    if all(sd is not None for sd in spreads):
+        se = math.sqrt(sum((sd / lat["mean"]) ** 2 / lat["n"] for sd, lat in zip(spreads, (baseline, candidate))))
+        half = NormalDist().inv_cdf(0.5 + confidence / 2) * se
+        lo, hi = point * math.exp(-half), point * math.exp(half)
+    elif noise:
+        lo = hi = point
+    else:
+        raise EdgekitError(
+            "the runner reported no spread (executor_runner prints only an average), so one run of each "
+            "cannot be tested",
+            f"record at least {MIN_NOISE_RUNS} runs of the baseline artifact on this device "
+            "(edgekit bench, repeated) so the gate can measure run-to-run noise",
+        )
+    lo, hi = _widen(point, lo, hi, confidence, noise, noise_runs)
+    return Comparison(
+        metric="mean",
+        baseline=float(mb),
+        candidate=float(mc),
+        ratio=point,
+        ci_low=lo,
+        ci_high=hi,
+        confidence=confidence,
+        threshold=threshold,
+        mw_p_value=None,
+        n_baseline=int(baseline["n"]),
+        n_candidate=int(candidate["n"]),
+        verdict=_verdict(point, lo, hi, threshold),
         run_noise=noise,
         noise_runs=noise_runs if noise else 0,
     )
@@ -344,33 +430,47 @@ def compare_results(
             raise EdgekitError(
                 f"the {name} {series_key(r)} is an error result ({err})", "compare two successful benchmark runs"
             )
-    for name, r in (("baseline", baseline), ("candidate", candidate)):
-        if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only"):
-            raise EdgekitError(
-                f"the {name} {series_key(r)} has no per-run samples (its runner reported aggregates only)",
-                "the gate tests raw samples: compare runs made with edgekit's own runner (host or SSH devices)",
-            )
-    same = [
-        r["samples_ms"]
+    same_runs = [
+        r
         for r in repeated
         if r.get("status") == "ok"
         and (r.get("artifact") or {}).get("sha256") == (baseline.get("artifact") or {}).get("sha256")
         and device_key(r) == device_key(baseline)
     ]
-    noise = run_noise(same, METRICS.get(metric, 50.0)) if metric in METRICS else None
-    cmp = compare_samples(
-        baseline["samples_ms"],
-        candidate["samples_ms"],
-        metric=metric,
-        threshold=threshold,
-        confidence=confidence,
-        resamples=resamples,
-        noise=noise,
-        noise_runs=len(same),
-    )
+    aggregate = [name for name, r in (("baseline", baseline), ("candidate", candidate))
+                 if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only")]
+    if aggregate:
+        # benchmark_model / executor_runner on a phone: no per-run samples, so the mean is the
+        # only statistic with a known spread; run-to-run noise comes from the runs' means.
+        noise = mean_noise([(r.get("latency_ms") or {}).get("mean") for r in same_runs])
+        same = [r for r in same_runs if (r.get("latency_ms") or {}).get("mean")]
+        cmp = compare_aggregates(
+            baseline.get("latency_ms") or {}, candidate.get("latency_ms") or {},
+            threshold=threshold, confidence=confidence, noise=noise, noise_runs=len(same),
+        )
+    else:
+        same = [r["samples_ms"] for r in same_runs if r.get("samples_ms")]
+        noise = run_noise(same, METRICS.get(metric, 50.0)) if metric in METRICS else None
+        cmp = compare_samples(
+            baseline["samples_ms"],
+            candidate["samples_ms"],
+            metric=metric,
+            threshold=threshold,
+            confidence=confidence,
+            resamples=resamples,
+            noise=noise,
+            noise_runs=len(same),
+        )
     cmp.label = series_key(candidate)
     cmp.baseline_ref, cmp.candidate_ref = baseline_ref, candidate_ref
     cmp.notes = _differences(baseline, candidate)
+    if aggregate:
+        cmp.notes.append(
+            f"the {' and '.join(aggregate)} reported aggregates only (no per-run samples): compared on the "
+            f"mean{'' if metric == 'mean' else f' instead of the {metric}'} with a normal interval"
+            + ("" if noise is not None else
+               f"; record {MIN_NOISE_RUNS}+ runs of the baseline on this device so run-to-run noise widens it")
+        )
     if noise is not None and math.sqrt(2.0) * noise > threshold / 2:
         cmp.notes.append(
             f"run-to-run noise on this device is {noise:.1%} ({len(same)} runs of the baseline): "
