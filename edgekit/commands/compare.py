@@ -126,6 +126,7 @@ def run(args) -> int:
     threshold = cmpmod.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     confidence = cmpmod.DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
     comparisons = []
+    seen = set()
     for base, cand, bref, cref in _pairs(args):
         repeated = _repeated_runs(args.history, base) if args.run_noise else []
         for metric in metrics:
@@ -134,8 +135,9 @@ def run(args) -> int:
                 baseline_ref=bref, candidate_ref=cref, repeated=repeated,
             )
             # Aggregate-only results compare on the mean whatever the metric asked: once is enough.
-            if not any((o.label, o.baseline_ref, o.candidate_ref, o.metric) == (c.label, bref, cref, c.metric)
-                       for o in comparisons):
+            key = (c.label, bref, cref, c.metric)
+            if key not in seen:
+                seen.add(key)
                 comparisons.append(c)
     if args.json:
         print_json([c.to_dict() for c in comparisons])

@@ -296,13 +296,12 @@ def _widen(point: float, lo: float, hi: float, confidence: float, noise: float |
 
 
 def mean_noise(means: Sequence[float]) -> float | None:
-    """Run-to-run noise from the means of repeated runs (SD of log(mean)); None with too few."""
+    """Run-to-run noise from the (positive) means of repeated runs: SD of log(mean); None with too few."""
     import numpy as np
 
-    vals = [m for m in means if m and m > 0]
-    if len(vals) < MIN_NOISE_RUNS:
+    if len(means) < MIN_NOISE_RUNS:
         return None
-    return float(np.std(np.log(vals), ddof=1))
+    return float(np.std(np.log(means), ddof=1))
 
 
 def compare_aggregates(
@@ -336,9 +335,9 @@ def compare_aggregates(
                 f"benchmark with at least {MIN_SAMPLES} runs (e.g. --min-runs 50)",
             )
     point = mc / mb
-    spreads = [lat.get("std") for lat in (baseline, candidate)]
-    if all(sd is not None for sd in spreads):
-        se = math.sqrt(sum((sd / lat["mean"]) ** 2 / lat["n"] for sd, lat in zip(spreads, (baseline, candidate))))
+    both = (baseline, candidate)
+    if all(lat.get("std") is not None for lat in both):
+        se = math.sqrt(sum((lat["std"] / lat["mean"]) ** 2 / lat["n"] for lat in both))
         half = NormalDist().inv_cdf(0.5 + confidence / 2) * se
         lo, hi = point * math.exp(-half), point * math.exp(half)
     elif noise:
@@ -442,8 +441,8 @@ def compare_results(
     if aggregate:
         # benchmark_model / executor_runner on a phone: no per-run samples, so the mean is the
         # only statistic with a known spread; run-to-run noise comes from the runs' means.
-        noise = mean_noise([(r.get("latency_ms") or {}).get("mean") for r in same_runs])
-        same = [r for r in same_runs if (r.get("latency_ms") or {}).get("mean")]
+        same = [m for m in ((r.get("latency_ms") or {}).get("mean") for r in same_runs) if m and m > 0]
+        noise = mean_noise(same)
         cmp = compare_aggregates(
             baseline.get("latency_ms") or {}, candidate.get("latency_ms") or {},
             threshold=threshold, confidence=confidence, noise=noise, noise_runs=len(same),
