@@ -117,8 +117,12 @@ class Preflight:
                 f"segment and {after} after it")
 
     def summary(self) -> str:
+        """One line: the counts, then the model-level cause if there is one, else the first blocking op."""
         text = self.counts()
-        if self.first_blocking is not None:
+        cause = next((p for p in self.problems if p.get("blocking")), None)
+        if cause is not None:
+            text += f"; {cause['message']}"
+        elif self.first_blocking is not None:
             fb = self.first_blocking
             text += f"; first op that cannot map: #{fb.index} {fb.name} ({fb.rule}: {fb.reason})"
         return text
@@ -217,7 +221,7 @@ def _compiled(model: TFLiteModel) -> Preflight:
     return Preflight(model.path, True, ops, None, 0, [note])
 
 
-def _wording(sg: SubgraphInfo, op: OperatorInfo, p: placement.Placed) -> OpPrediction:
+def _wording(sg: SubgraphInfo, op: OperatorInfo, p: placement.Placed, has_segment: bool) -> OpPrediction:
     pred = OpPrediction(op.index, op.name, op.version, "tpu" if p.on_tpu else "cpu", role=p.role,
                         blocked_by=p.blocked_by if p.role == placement.AFTER_SEGMENT else None,
                         certain=not p.uncertain_why, uncertain_why=p.uncertain_why)
@@ -225,7 +229,7 @@ def _wording(sg: SubgraphInfo, op: OperatorInfo, p: placement.Placed) -> OpPredi
         return pred
     rule, reason, key = p.refusal if p.refusal else ("R6", "", "R6")
     pred.rule, pred.reason, pred.hint = rule, reason, HINTS[key]
-    if p.role == placement.INPUT_SIDE:
+    if p.role == placement.INPUT_SIDE and has_segment:
         pred.reason += " (on the CPU in front of the Edge TPU segment)"
         if op.name in rules.INPUT_CONVERSIONS:
             pred.hint = HINTS["input-side"]
@@ -249,7 +253,8 @@ def predict(model: TFLiteModel) -> Preflight:
                    "was seen") if len(model.subgraphs) > 1 else ""
     refusals = [classify_op(sg, op) for op in sg.operators]
     placed = placement.place(sg, refusals, model_doubt)
-    ops = [_wording(sg, op, p) for op, p in zip(sg.operators, placed)]
+    has_segment = any(p.on_tpu for p in placed)
+    ops = [_wording(sg, op, p, has_segment) for op, p in zip(sg.operators, placed)]
     tpu_ops = sum(1 for o in ops if o.placement == "tpu")
 
     enders = [o for o in ops if o.role == placement.ENDS_SEGMENT]
