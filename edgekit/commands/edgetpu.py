@@ -33,7 +33,7 @@ def _usage(parser) -> int:
 def run_check(args) -> int:
     from edgekit.console import print_json
     from edgekit.edgetpu.preflight import check
-    from edgekit.edgetpu.report import render_preflight
+    from edgekit.edgetpu.report import plain, render_preflight
     from edgekit.errors import CheckFailed
 
     pre = check(args.model)
@@ -42,7 +42,7 @@ def run_check(args) -> int:
     else:
         render_preflight(pre, show_ops=args.ops)
     if not pre.ready:
-        raise CheckFailed(f"{os.path.basename(args.model)} is not Edge TPU ready: {pre.summary()}", pre.fix)
+        raise CheckFailed(plain(f"{os.path.basename(args.model)} is not Edge TPU ready: {pre.summary()}"), plain(pre.fix))
     return 0
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 from edgekit.console import console, human_bytes
 
 
+def plain(text) -> str:
+    """Model-provided text (op and tensor names) with control characters replaced: safe on any terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def _safe(text) -> str:
-    """Model-provided text (op and tensor names) for a rich console: no markup, no control characters."""
+    """Model-provided text for a rich console: no markup, no control characters."""
     from rich.markup import escape
 
-    return escape("".join(ch if ch.isprintable() else "?" for ch in str(text)))
+    return escape(plain(text))
 
 
 def _names(ops, limit: int = 4) -> str:
