@@ -125,8 +125,8 @@ def float_problem(sg: SubgraphInfo, input_side: list, tpu_ops: int) -> dict | No
     convs = [o for o in input_side if o.name in rules.INPUT_CONVERSIONS]
     if convs:
         ops = ", ".join(f"#{o.index} {o.name}" for o in convs)
-        return problem("R1", "float-input", f"{n_all - n_float} of {n_all} activation tensors are 8-bit; the input is "
-                       f"converted by {ops} on the CPU in front of the Edge TPU segment",
-                       "fine; to move the conversion off the CPU, build with 8-bit model inputs "
+        return problem("R1", "float-input", f"{n_all - n_float} of {n_all} activation tensors are 8-bit; the float "
+                       f"ones are converted by {ops} on the CPU in front of the Edge TPU segment",
+                       "fine; for a float model input, 8-bit inputs move the conversion off the CPU "
                        "(--option tflite-int8.io_dtype=uint8 or int8)", False)
     return None

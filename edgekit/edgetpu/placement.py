@@ -108,6 +108,8 @@ def own_doubt(sg: SubgraphInfo, op: OperatorInfo, refusal: tuple[str, str, str] 
                         "the compiler's real limit is undocumented")
         return ""
     rule = refusal[0]
+    if op.name in rules.STATE_AND_CONTROL_OPS:
+        return ""  # they work on resource handles and subgraphs, never 8-bit tensors
     if rule == "R5" and not op.custom and op.name not in rules.SUPPORTED and op.name not in rules.SEEN_ON_CPU:
         return (f"{op.name} is not in Coral's op table and was never seen in a compiled model; compiler 16 maps "
                 "TILE, which is not in the table either")
@@ -152,6 +154,6 @@ def place(sg: SubgraphInfo, refusals: list, model_doubt: str = "") -> list[Place
             if doubtful:
                 u = sg.operators[doubtful[0]]
                 p.uncertain_why = f"depends on #{u.index} {u.name}, whose mapping is uncertain"
-        if model_doubt and not p.uncertain_why:
+        if model_doubt and p.on_tpu and not p.uncertain_why:  # what cannot map stays on the CPU anyway
             p.uncertain_why, p.root = model_doubt, True
     return placed

@@ -74,14 +74,14 @@ def render_preflight(pre, show_ops: bool = False, out=None) -> None:
 def _op_table(pre, out) -> None:
     from rich.table import Table
 
-    table = Table(title="per-op placement (? = uncertain: no real compiled pair confirms the rule)", title_justify="left")
+    table = Table(title="per-op placement (? = uncertain: no real pair confirms the rule)", title_justify="left")
     for col, just in (("#", "right"), ("op", "left"), ("ver", "right"), ("where", "left"), ("sure", "center"),
                       ("rule", "left"), ("reason", "left")):
         table.add_column(col, justify=just)
     for o in pre.ops:
-        where = _WHERE.get(o.role, o.placement)
+        where = _WHERE.get(o.role, o.placement) if pre.tpu_ops else "CPU"
         where = f"[green]{where}[/green]" if o.placement == "tpu" else f"[yellow]{where}[/yellow]"
-        reason = o.reason + (f"; uncertain: {o.uncertain_why}" if o.uncertain_why else "")
+        reason = "; ".join(t for t in (o.reason, o.uncertain_why and f"uncertain: {o.uncertain_why}") if t)
         table.add_row(str(o.index), _safe(o.name), str(o.version), where, "" if o.certain else "?", o.rule or "",
                       _safe(reason))
     out.print(table)

@@ -262,3 +262,4 @@ SUBGRAPH_CAUSES: list[dict] = [
                 "select the result with arithmetic)",
     },
 ]
+STATE_AND_CONTROL_OPS = set().union(*(c["ops"] for c in SUBGRAPH_CAUSES))
