@@ -38,8 +38,7 @@ class Placed:
     role: str
     refusal: tuple[str, str, str] | None  # (rule, reason, hint key) when it cannot map on its own
     blocked_by: int | None = None
-    uncertain_why: str = ""
-    root: bool = False  # uncertain for its own reason (not only through another op)
+    uncertain_why: str = ""  # the unconfirmed rule this placement rests on ('' when confirmed)
 
     @property
     def on_tpu(self) -> bool:
@@ -137,7 +136,7 @@ def place(sg: SubgraphInfo, refusals: list, model_doubt: str = "") -> list[Place
                 b = sg.operators[p.blocked_by]
                 p.uncertain_why = own or f"if #{b.index} {b.name} maps after all, this op maps too"
         elif own:
-            p.uncertain_why, p.root = own, True
+            p.uncertain_why = own
         elif p.on_tpu and order[i][0] is False and order[i][1] is not None:
             k = sg.operators[order[i][1]]
             if placed[k.index].role == INPUT_SIDE:
@@ -148,12 +147,11 @@ def place(sg: SubgraphInfo, refusals: list, model_doubt: str = "") -> list[Place
                 p.uncertain_why = (f"it runs after #{k.index} {k.name}, which ends the segment, but does not depend "
                                    "on it: placed by data flow; no real pair shows how a segment ends with parallel "
                                    "branches")
-            p.root = True
         elif p.on_tpu:
             doubtful = [u for u in ups[i] if placed[u].on_tpu and placed[u].uncertain_why]
             if doubtful:
                 u = sg.operators[doubtful[0]]
                 p.uncertain_why = f"depends on #{u.index} {u.name}, whose mapping is uncertain"
         if model_doubt and p.on_tpu and not p.uncertain_why:  # what cannot map stays on the CPU anyway
-            p.uncertain_why, p.root = model_doubt, True
+            p.uncertain_why = model_doubt
     return placed

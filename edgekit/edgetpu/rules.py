@@ -3,7 +3,9 @@
 Source: Coral's "TensorFlow models on the Edge TPU" op table and the observed behaviour in
 ../shared/docs/edgetpu-ops.md (rules R1..R8), checked against the compiled model pairs in the test
 data. Each condition returns None (fine) or the reason the compiler will refuse the op. Conditions
-marked "heuristic" encode observed refusals the compiler does not document precisely.
+marked "heuristic" encode observed refusals the compiler does not document precisely. The evidence
+records at the end say which predictions a real compiled pair confirms; the preflight marks the
+others uncertain.
 """
 
 from __future__ import annotations

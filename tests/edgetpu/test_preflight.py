@@ -65,8 +65,10 @@ def test_preflight_agrees_op_by_op_with_all_12_pairs(coral, capsys):
     assert rules.PAIR_MAPPED == mapped_types
 
 
-def test_preflight_runs_on_every_model(coral_models):
-    for path in sorted(coral_models.glob("*.tflite")):
+def test_preflight_runs_on_every_model(coral, coral_models):
+    paths = sorted(coral_models.glob("*.tflite")) + sorted((coral / "more_models").glob("*.tflite"))
+    assert len(paths) == 27
+    for path in paths:
         pre = check(str(path))
         json.dumps(pre.to_dict(), allow_nan=False)
         assert len(pre.ops) == len(load(str(path)).main.operators)
