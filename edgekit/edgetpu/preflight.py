@@ -101,9 +101,7 @@ class Preflight:
         split = next((p for p in self.problems if p.get("cause") == "split"), None)
         if split:
             return split["hint"]
-        if self.tail_only and self.first_blocking is not None:
-            return self.first_blocking.hint
-        if self.first_blocking is not None:
+        if self.first_blocking is not None:  # a tail-only blocker's hint says that is fine
             return self.first_blocking.hint
         if self.cpu_ops:
             return "none needed: only input-side conversions run on the CPU"

@@ -6,9 +6,8 @@ import json
 from collections import Counter
 
 import numpy as np
-import pytest
 
-from edgekit.edgetpu import advice, placement, rules
+from edgekit.edgetpu import placement, rules
 from edgekit.edgetpu.preflight import check, classify_op, ground_truth, predict
 from edgekit.inspect.tflite_model import load, parse_bytes
 from tests.conftest import assert_one_line_error, run_cli
