@@ -10,7 +10,8 @@ def register(sub) -> None:
     esub = p.add_subparsers(dest="edgetpu_command", metavar="ACTION")
     c = esub.add_parser("check", help="predict which ops edgetpu_compiler 16 maps to the Edge TPU (runs anywhere)")
     c.add_argument("model", metavar="MODEL", help="a full-int8 .tflite (or an _edgetpu.tflite to read its placement)")
-    c.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    c.add_argument("--ops", action="store_true", help="after the summary, print the per-op placement table")
+    c.add_argument("--json", action="store_true", help="print the prediction as JSON (everything, per op)")
     c.set_defaults(func=run_check)
     k = esub.add_parser("compile", help="run edgetpu_compiler (x86-64 Linux) and report the mapping")
     k.add_argument("model", metavar="MODEL", help="a full-int8 .tflite")
@@ -32,25 +33,17 @@ def _usage(parser) -> int:
 def run_check(args) -> int:
     from edgekit.console import print_json
     from edgekit.edgetpu.preflight import check
-    from edgekit.edgetpu.report import render_preflight
+    from edgekit.edgetpu.report import plain, render_preflight
     from edgekit.errors import CheckFailed
 
     pre = check(args.model)
     if args.json:
         print_json(pre.to_dict())
     else:
-        render_preflight(pre)
+        render_preflight(pre, show_ops=args.ops)
     if not pre.ready:
-        raise CheckFailed(f"{os.path.basename(args.model)} is not Edge TPU ready: {pre.summary()}", _fix(pre))
+        raise CheckFailed(plain(f"{os.path.basename(args.model)} is not Edge TPU ready: {pre.summary()}"), plain(pre.fix))
     return 0
-
-
-def _fix(pre) -> str:
-    if pre.problems:
-        return pre.problems[0]["hint"]
-    if pre.first_blocking is not None:
-        return pre.first_blocking.hint
-    return "see the table above"
 
 
 def run_compile(args) -> int:

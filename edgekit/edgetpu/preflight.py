@@ -7,35 +7,30 @@ CPU. This check reads the .tflite and applies the compiler's rules (edgetpu-ops.
    tensor (R1), a dynamic dimension (R2), a non-constant weight (R3), more than 3 dimensions larger
    than 1 (R4), an op version newer than compiler 16 knows (R7), or an op condition (fused
    activation, dilation, batch axis ...).
-2. The compiler maps ONE contiguous segment from the input side (R6): the first op that cannot map
-   ends it, and every later op runs on the CPU, supported or not. Input-side QUANTIZE/CAST from a
-   float input do not end it: they stay on the CPU in front of the segment.
-3. Parameter bytes of the mapped ops against ~8 MiB of on-chip memory (R8).
+2. Placement by data flow (placement.py): ops that cannot map on the input side stay on the CPU in
+   front of the one Edge TPU segment; the first op that cannot map *and depends on the segment*
+   ends it, and the ops that depend on that op run on the CPU (R6). Per op, how sure: an op whose
+   placement rests on a rule no real compiled pair confirms is marked uncertain.
+3. Model-level causes with their fixes (advice.py): variables and control flow, dynamic inputs,
+   a float model, newer op versions; parameter bytes against ~8 MiB on-chip memory (R8).
 
-The prediction is checked against real compiled pairs in tests (tests/edgetpu/test_preflight.py).
+The prediction is checked op by op against all 12 real compiled pairs in tests
+(tests/edgetpu/test_preflight.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from edgekit.edgetpu import rules
+from edgekit.edgetpu import advice, placement, rules
+from edgekit.edgetpu.advice import HINTS
 from edgekit.inspect.tflite_model import EDGETPU_CUSTOM_OP, OperatorInfo, SubgraphInfo, TFLiteModel
 
-HINTS = {
-    "R1": "the model is not fully integer quantized: build tflite-int8 with int8/uint8 inputs and outputs "
-          "(every op, every activation 8-bit)",
-    "R2": "fix every input shape at conversion (a concrete batch size, no None dimensions)",
-    "R3": "make weights and biases constants (freeze the model before converting)",
-    "R4": "keep tensors at most 3-D apart from leading 1s (fold extra dimensions with a reshape)",
-    "R5": "this op never runs on the Edge TPU; replace it with a supported op or move it to the end of the graph",
-    "R5-custom": "custom ops always run on the CPU; keep them at the end of the graph (post-processing)",
-    "R5-cond": "change the op so it meets the Edge TPU's condition (see the reason)",
-    "R5-resize": "upsample in smaller steps (x2 stages) or move the large resize to the end of the graph",
-    "R6": "forced onto the CPU by an earlier op that could not map; fix that op to bring this one back",
-    "R7": "the op version is newer than compiler 16 knows: convert with a TensorFlow <= 2.5 era converter "
-          "or avoid the feature that raised the version",
-}
+PLACEMENT_MODEL = (
+    "ops that cannot map and do not depend on the Edge TPU stay on the CPU in front of one Edge TPU segment; "
+    "the first op that cannot map and depends on the segment ends it, and every op depending on that op runs "
+    "on the CPU"
+)
 
 
 @dataclass
@@ -48,6 +43,9 @@ class OpPrediction:
     reason: str = ""
     hint: str = ""
     blocked_by: int | None = None  # for R6: the op that ended the segment
+    role: str = placement.SEGMENT  # input-side | segment | ends-segment | after-segment
+    certain: bool = True
+    uncertain_why: str = ""  # which unconfirmed rule the prediction rests on
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +58,7 @@ class Preflight:
     ops: list[OpPrediction]
     first_blocking: OpPrediction | None
     param_bytes_tpu: int
-    problems: list[dict] = field(default_factory=list)  # model-level findings: {"rule", "message", "hint"}
+    problems: list[dict] = field(default_factory=list)  # model-level: {"rule", "cause", "message", "hint", "blocking"}
     tail_only: bool = False  # CPU ops only at the end (post-processing): fine
 
     @property
@@ -71,23 +69,58 @@ class Preflight:
     def cpu_ops(self) -> int:
         return sum(1 for o in self.ops if o.placement == "cpu")
 
+    def role_ops(self, role: str) -> list[OpPrediction]:
+        return [o for o in self.ops if o.role == role]
+
+    @property
+    def uncertain(self) -> list[OpPrediction]:
+        return [o for o in self.ops if not o.certain]
+
     @property
     def off_chip_predicted(self) -> bool:
         return self.param_bytes_tpu > rules.ON_CHIP_BYTES
 
     @property
     def ready(self) -> bool:
-        """Edge TPU ready: something maps and every compute op is mapped."""
-        if self.tpu_ops == 0:
+        """Edge TPU ready: something maps, every compute op is mapped, no model-level blocker."""
+        if self.tpu_ops == 0 or any(p.get("blocking") for p in self.problems):
             return False
         return not any(o.placement == "cpu" and o.name in rules.COMPUTE_OPS for o in self.ops)
 
     def cpu_op_names(self) -> list[tuple[int, str]]:
         return [(o.index, o.name) for o in self.ops if o.placement == "cpu"]
 
+    @property
+    def fix(self) -> str:
+        """The one thing to do first: the most basic cause wins (see advice.py)."""
+        if self.already_compiled:
+            return self.problems[0]["hint"]
+        for p in self.problems:
+            if p.get("blocking"):
+                return p["hint"]
+        split = next((p for p in self.problems if p.get("cause") == "split"), None)
+        if split:
+            return split["hint"]
+        if self.first_blocking is not None:  # a tail-only blocker's hint says that is fine
+            return self.first_blocking.hint
+        if self.cpu_ops:
+            return "none needed: only input-side conversions run on the CPU"
+        return "none needed: every op maps"
+
+    def counts(self) -> str:
+        before, after = len(self.role_ops(placement.INPUT_SIDE)), self.cpu_ops - len(self.role_ops(placement.INPUT_SIDE))
+        if self.tpu_ops == 0:
+            return f"0 of {len(self.ops)} ops predicted on the Edge TPU (no segment: all on the CPU)"
+        return (f"{self.tpu_ops} of {len(self.ops)} ops predicted on the Edge TPU; on the CPU {before} before the "
+                f"segment and {after} after it")
+
     def summary(self) -> str:
-        text = f"{self.tpu_ops} of {len(self.ops)} ops predicted on the Edge TPU, {self.cpu_ops} on the CPU"
-        if self.first_blocking is not None:
+        """One line: the counts, then the model-level cause if there is one, else the first blocking op."""
+        text = self.counts()
+        cause = next((p for p in self.problems if p.get("blocking")), None)
+        if cause is not None:
+            text += f"; {cause['message']}"
+        elif self.first_blocking is not None:
             fb = self.first_blocking
             text += f"; first op that cannot map: #{fb.index} {fb.name} ({fb.rule}: {fb.reason})"
         return text
@@ -96,11 +129,15 @@ class Preflight:
         return {
             "path": self.path,
             "compiler": "edgetpu_compiler 16 (predicted)",
+            "placement_model": PLACEMENT_MODEL,
             "already_compiled": self.already_compiled,
             "ready": self.ready,
             "summary": self.summary(),
+            "fix": self.fix,
             "tpu_ops": self.tpu_ops,
             "cpu_ops": self.cpu_ops,
+            "input_side_ops": [o.index for o in self.role_ops(placement.INPUT_SIDE)],
+            "uncertain_ops": [o.index for o in self.uncertain],
             "first_blocking": self.first_blocking.to_dict() if self.first_blocking else None,
             "tail_only": self.tail_only,
             "param_bytes_tpu": self.param_bytes_tpu,
@@ -167,87 +204,85 @@ def classify_op(sg: SubgraphInfo, op: OperatorInfo) -> tuple[str, str, str] | No
     return None
 
 
-def _is_input_conversion(sg: SubgraphInfo, op: OperatorInfo) -> bool:
-    """A QUANTIZE/CAST fed by a float graph input: stays on the CPU in front of the segment."""
-    if op.name not in ("QUANTIZE", "CAST") or not op.inputs:
-        return False
-    src = sg.tensors[op.inputs[0]]
-    return op.inputs[0] in sg.inputs and src.dtype not in rules.EIGHT_BIT
+def _compiled(model: TFLiteModel) -> Preflight:
+    """A compiled file records its placement exactly: edgetpu-custom-op is the segment."""
+    ops = []
+    for op in model.main.operators:
+        on_tpu = op.name == EDGETPU_CUSTOM_OP
+        ops.append(OpPrediction(op.index, op.name, op.version, "tpu" if on_tpu else "cpu",
+                                None if on_tpu else "compiled", "" if on_tpu else "left on the CPU by the compiler",
+                                role=placement.SEGMENT if on_tpu else placement.AFTER_SEGMENT))
+    note = advice.problem(None, "already-compiled",
+                          "the model is already compiled for the Edge TPU (it contains edgetpu-custom-op)",
+                          "run the check on the CPU model the compiler was given; the placement of this file is exact",
+                          False)
+    return Preflight(model.path, True, ops, None, 0, [note])
+
+
+def _wording(sg: SubgraphInfo, op: OperatorInfo, p: placement.Placed, has_segment: bool) -> OpPrediction:
+    pred = OpPrediction(op.index, op.name, op.version, "tpu" if p.on_tpu else "cpu", role=p.role,
+                        blocked_by=p.blocked_by if p.role == placement.AFTER_SEGMENT else None,
+                        certain=not p.uncertain_why, uncertain_why=p.uncertain_why)
+    if p.on_tpu:
+        return pred
+    rule, reason, key = p.refusal if p.refusal else ("R6", "", "R6")
+    pred.rule, pred.reason, pred.hint = rule, reason, HINTS[key]
+    if p.role == placement.INPUT_SIDE and has_segment:
+        pred.reason += " (on the CPU in front of the Edge TPU segment)"
+        if op.name in rules.INPUT_CONVERSIONS:
+            pred.hint = HINTS["input-side"]
+    elif p.role == placement.AFTER_SEGMENT:
+        b = sg.operators[p.blocked_by]
+        end = f"after #{b.index} {b.name}, the end of the Edge TPU segment"
+        pred.reason = f"{reason} (and {end})" if p.refusal else end
+    return pred
 
 
 def predict(model: TFLiteModel) -> Preflight:
     """The predicted placement of every op in the model's first subgraph."""
+    if model.edgetpu_compiled:
+        return _compiled(model)
     sg = model.main
-    problems: list[dict] = []
-    compiled = model.edgetpu_compiled
-    if compiled:
-        problems.append({
-            "rule": None,
-            "message": "the model is already compiled for the Edge TPU (it contains edgetpu-custom-op)",
-            "hint": "run the check on the CPU model the compiler was given; the placement of this file is exact",
-        })
-    if len(model.subgraphs) > 1:
-        problems.append({
-            "rule": "R6",
-            "message": f"the model has {len(model.subgraphs)} subgraphs; only the first is considered",
-            "hint": "more than one subgraph is not supported: remove control flow (IF/WHILE) before converting",
-        })
-    ops: list[OpPrediction] = []
-    blocker: OpPrediction | None = None
-    segment_started = False
-    for op in sg.operators:
-        if compiled:
-            on_tpu = op.name == EDGETPU_CUSTOM_OP
-            ops.append(OpPrediction(op.index, op.name, op.version, "tpu" if on_tpu else "cpu",
-                                    None if on_tpu else "compiled", "" if on_tpu else "left on the CPU by the compiler"))
-            continue
-        found = classify_op(sg, op)
-        if blocker is not None:
-            pred = OpPrediction(op.index, op.name, op.version, "cpu", "R6",
-                                f"after #{blocker.index} {blocker.name}, the end of the Edge TPU segment", HINTS["R6"],
-                                blocked_by=blocker.index)
-            if found:  # say both: it would not map on its own either
-                pred.rule, pred.reason, pred.hint = found[0], f"{found[1]} (and after the segment's end)", HINTS[found[2]]
-            ops.append(pred)
-            continue
-        if found is None:
-            segment_started = True
-            ops.append(OpPrediction(op.index, op.name, op.version, "tpu"))
-            continue
-        pred = OpPrediction(op.index, op.name, op.version, "cpu", found[0], found[1], HINTS[found[2]])
-        ops.append(pred)
-        if not segment_started and _is_input_conversion(sg, op):
-            pred.reason += " (input-side conversion stays on the CPU in front of the segment)"
-            continue
-        blocker = pred
+    problems = advice.subgraph_problems(model)
+    dyn = advice.dynamic_problem(model, len(sg.operators))
+    if dyn:
+        problems.append(dyn)
+    model_doubt = (f"the model has {len(model.subgraphs)} subgraphs; no real compiled pair with more than one "
+                   "was seen") if len(model.subgraphs) > 1 else ""
+    refusals = [classify_op(sg, op) for op in sg.operators]
+    placed = placement.place(sg, refusals, model_doubt)
+    has_segment = any(p.on_tpu for p in placed)
+    ops = [_wording(sg, op, p, has_segment) for op, p in zip(sg.operators, placed)]
+    tpu_ops = sum(1 for o in ops if o.placement == "tpu")
 
-    if not compiled and not any(o.placement == "tpu" for o in ops) and any(o.rule == "R1" for o in ops):
-        problems.append({"rule": "R1", "message": "Model not quantized: no op has all-8-bit tensors", "hint": HINTS["R1"]})
+    enders = [o for o in ops if o.role == placement.ENDS_SEGMENT]
+    blocker = enders[0] if enders else None
+    if blocker is None and tpu_ops == 0:
+        blocker = next((o for o in ops if o.placement == "cpu"), None)
+    after = [o for o in ops if o.role == placement.AFTER_SEGMENT]
+    forced = [o for o in after if refusals[o.index] is None]  # would map on their own
+    tail_only = bool(enders) and tpu_ops > 0 and not forced
+    if tail_only:
+        for o in enders:
+            o.hint = (f"{o.name} sits at the end of the graph (e.g. ARG_MAX or post-processing): only the tail runs "
+                      "on the CPU, which is fine")
+    elif forced:
+        by_ender = {e.index: sum(1 for o in forced if o.blocked_by == e.index) for e in enders}
+        first = next(e for e in enders if by_ender[e.index])
+        problems.append(advice.problem(first.rule, "split",
+                                       f"op #{first.index} {first.name} ends the Edge TPU segment: {by_ender[first.index]} "
+                                       "later supported op(s) that depend on it are forced onto the CPU",
+                                       first.hint, False))
+
+    flt = advice.float_problem(sg, [o for o in ops if o.role == placement.INPUT_SIDE], tpu_ops)
+    if flt:
+        problems.append(flt)
     newer = sorted({f"{o.name} v{o.version}" for o in ops if o.rule == "R7"})
     if newer:
-        problems.append({
-            "rule": "R7",
-            "message": f"op versions newer than compiler 16 knows: {', '.join(newer)}; it may refuse the whole model "
-                       "(\"Didn't find op for builtin opcode ...\")",
-            "hint": HINTS["R7"],
-        })
-
-    tail_only = False
-    if blocker is not None:
-        later = [o for o in ops if o.index > blocker.index]
-        # "tail": nothing after the blocker would map on its own, so the segment loses nothing
-        tail_only = not any(classify_op(sg, sg.operators[o.index]) is None for o in later)
-        if tail_only:
-            blocker.hint = (f"{blocker.name} sits at the end of the graph (e.g. ARG_MAX or post-processing): only "
-                            "the tail runs on the CPU, which is fine")
-        else:
-            n_forced = sum(1 for o in later if o.rule == "R6")
-            problems.append({
-                "rule": blocker.rule,
-                "message": f"op #{blocker.index} {blocker.name} splits the graph: {n_forced} later supported op(s) "
-                           "are forced onto the CPU",
-                "hint": blocker.hint,
-            })
+        problems.append(advice.problem(
+            "R7", "op-version",
+            f"op versions newer than compiler 16 knows: {', '.join(newer)}; it may refuse the whole model "
+            "(\"Didn't find op for builtin opcode ...\")", HINTS["R7"], False))
 
     tpu_indices = {o.index for o in ops if o.placement == "tpu"}
     seen: set[int] = set()
@@ -258,14 +293,15 @@ def predict(model: TFLiteModel) -> Preflight:
                 if i >= 0 and sg.tensors[i].is_constant and sg.tensors[i].buffer not in seen:
                     seen.add(sg.tensors[i].buffer)
                     param_bytes += sg.tensors[i].data_bytes
-    pre = Preflight(model.path, compiled, ops, blocker, param_bytes, problems, tail_only)
+    # blocking causes first, the rest in the order found
+    problems.sort(key=lambda p: not p.get("blocking"))
+    pre = Preflight(model.path, False, ops, blocker, param_bytes, problems, tail_only)
     if pre.off_chip_predicted:
-        problems.append({
-            "rule": "R8",
-            "message": f"{param_bytes / 2**20:.1f} MiB of parameters on the Edge TPU exceed its ~8 MiB on-chip memory; "
-                       "the rest streams from host memory (slower)",
-            "hint": "use a smaller model, or compile with -n N to pipeline segments over N Edge TPUs",
-        })
+        problems.append(advice.problem(
+            "R8", "off-chip",
+            f"{param_bytes / 2**20:.1f} MiB of parameters on the Edge TPU exceed its ~8 MiB on-chip memory; "
+            "the rest streams from host memory (slower)",
+            "use a smaller model, or compile with -n N to pipeline segments over N Edge TPUs", False))
     return pre
 
 

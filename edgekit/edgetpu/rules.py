@@ -3,7 +3,9 @@
 Source: Coral's "TensorFlow models on the Edge TPU" op table and the observed behaviour in
 ../shared/docs/edgetpu-ops.md (rules R1..R8), checked against the compiled model pairs in the test
 data. Each condition returns None (fine) or the reason the compiler will refuse the op. Conditions
-marked "heuristic" encode observed refusals the compiler does not document precisely.
+marked "heuristic" encode observed refusals the compiler does not document precisely. The evidence
+records at the end say which predictions a real compiled pair confirms; the preflight marks the
+others uncertain.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ MAX_KNOWN_VERSION: dict[str, int] = {
     "RELU": 3, "RELU6": 3, "RELU_N1_TO_1": 1, "RESHAPE": 1, "RESIZE_BILINEAR": 4,
     "RESIZE_NEAREST_NEIGHBOR": 4, "SLICE": 5, "SOFTMAX": 3, "SPACE_TO_DEPTH": 2, "SPLIT": 4,
     "SQUEEZE": 2, "STRIDED_SLICE": 5, "SUB": 5, "TANH": 3, "TRANSPOSE": 5, "TRANSPOSE_CONV": 3,
-    "RSQRT": 2, "SQUARED_DIFFERENCE": 2, "SUM": 2, "DEQUANTIZE": 4, "ARG_MAX": 2, "CAST": 1,
+    "RSQRT": 2, "SQUARED_DIFFERENCE": 2, "SUM": 2, "DEQUANTIZE": 4, "ARG_MAX": 2, "CAST": 1, "TILE": 2,
 }
+# The one R7 limit a real compile confirmed (edgetpu-ops.md R7); the others are dated, not observed.
+R7_CONFIRMED = {"QUANTIZE"}
 
 # Ops whose arithmetic dominates a model: "Edge TPU ready" means all of these are mapped.
 COMPUTE_OPS = {
@@ -67,10 +71,18 @@ def _fully_connected(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
     return None
 
 
-def _resize(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
+def resize_factor(sg: SubgraphInfo, op: OperatorInfo) -> float | None:
+    """Largest spatial upsampling factor of a RESIZE_* op (None when the shapes do not say)."""
     src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
     if len(src) == 4 and len(dst) == 4 and src[1] > 0 and src[2] > 0:
-        factor = max(dst[1] / src[1], dst[2] / src[2])
+        return max(dst[1] / src[1], dst[2] / src[2])
+    return None
+
+
+def _resize(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
+    factor = resize_factor(sg, op)
+    if factor is not None:
+        src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
         if factor > MAX_RESIZE_FACTOR:
             return (f"upsamples {src[1]}x{src[2]} to {dst[1]}x{dst[2]} (x{factor:.0f}); large upsampling is refused "
                     f"to avoid precision loss (heuristic: above x{MAX_RESIZE_FACTOR})")
@@ -181,7 +193,75 @@ SUPPORTED: dict[str, Check | None] = {
     "SPLIT": _not_batch_axis(_const_axes(0), data_input=1), "SQUEEZE": _squeeze,
     "STRIDED_SLICE": _strided_slice, "SUB": None, "TANH": None, "TRANSPOSE": None,
     "TRANSPOSE_CONV": None, "RSQRT": None, "SQUARED_DIFFERENCE": None, "SUM": None,
+    "TILE": None,
 }
 
 # Ops that keep a 16-bit cell state or 32-bit scratch by design and still map (integer LSTM).
 WIDE_STATE_OK = {"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence: how sure each prediction can be. The preflight marks a prediction "uncertain" when the
+# rule that decided it is neither confirmed by a real compiled pair nor documented by Coral.
+# "pair":       mapped by compiler 16 in the compiled pairs of ../shared/testdata/coral (the test
+#               tests/edgetpu/test_preflight.py::test_preflight_agrees_op_by_op_with_all_12_pairs
+#               checks this list against the pairs)
+# "seen":       seen mapped in a real compiled model recorded in edgetpu-ops.md, not in the test data
+# "documented": in Coral's published op table, not seen in a pair here
+# "unverified": listed in newer tables only, or its conditions are unknown
+PAIR_MAPPED = {
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "PAD",
+    "QUANTIZE", "RESHAPE", "SOFTMAX", "SPLIT", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+}
+SEEN_MAPPED = {
+    "TILE": "seen mapped by compiler 16 in a real segmentation model (edgetpu-ops.md), not in Coral's table",
+}
+UNVERIFIED_MAPPED = {
+    "TRANSPOSE": "seen mapped by compiler 16, but the conditions under which it maps are unverified",
+    "TRANSPOSE_CONV": "listed in newer op tables only; never seen mapped here",
+    "RSQRT": "listed in newer op tables only; never seen mapped here",
+    "SQUARED_DIFFERENCE": "listed in newer op tables only; never seen mapped here",
+    "SUM": "listed in newer op tables only; never seen mapped here",
+}
+# Builtins seen on the CPU on their own merits in real compiled models (edgetpu-ops.md). Any other
+# builtin outside SUPPORTED is predicted on the CPU too, but uncertain: compiler 16 maps TILE,
+# which is not in the published table either.
+SEEN_ON_CPU = {"ARG_MAX", "CAST", "DEQUANTIZE", "DIV", "FLOOR_DIV", "GATHER_ND", "SQRT", "UNPACK"}
+# Input-side conversions: seen left on the CPU in front of the segment (a CAST and a QUANTIZE of a
+# uint8 input in a real pose model; edgetpu-ops.md R6). Other ops in front of the segment are
+# predicted the same way by data flow, but no real pair confirms it.
+INPUT_CONVERSIONS = {"CAST", "QUANTIZE", "DEQUANTIZE"}
+
+
+def map_basis(name: str) -> tuple[str, str]:
+    """(basis, note) for predicting ``name`` on the Edge TPU; basis as in the table above."""
+    if name in PAIR_MAPPED:
+        return "pair", "mapped in the real compiled pairs"
+    if name in SEEN_MAPPED:
+        return "seen", SEEN_MAPPED[name]
+    if name in UNVERIFIED_MAPPED:
+        return "unverified", UNVERIFIED_MAPPED[name]
+    return "documented", "in Coral's published op table"
+
+
+# State and control flow: ops that put work into further subgraphs or keep state between
+# invocations. One record per cause: the ops that show it, what it means, and what to do.
+SUBGRAPH_CAUSES: list[dict] = [
+    {
+        "cause": "variables",
+        "ops": {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"},
+        "message": "the model keeps state in resource variables ({ops}); CALL_ONCE runs an initialisation "
+                   "subgraph, and compiler 16 compiles only the first subgraph",
+        "hint": "export the model with its state as explicit inputs and outputs instead of variables (streaming "
+                "models: the external-state export mode), then convert and check again",
+    },
+    {
+        "cause": "control-flow",
+        "ops": {"IF", "WHILE"},
+        "message": "the model uses control flow ({ops}) whose branches or loop body live in further subgraphs; "
+                   "compiler 16 compiles only the first subgraph",
+        "hint": "remove the control flow before converting (unroll the loop, or compute both branches and "
+                "select the result with arithmetic)",
+    },
+]
+STATE_AND_CONTROL_OPS = set().union(*(c["ops"] for c in SUBGRAPH_CAUSES))

@@ -6,28 +6,30 @@ import json
 from collections import Counter
 
 import numpy as np
-import pytest
 
-from edgekit.edgetpu.preflight import check, ground_truth, predict
+from edgekit.edgetpu import placement, rules
+from edgekit.edgetpu.preflight import check, classify_op, ground_truth, predict
 from edgekit.inspect.tflite_model import load, parse_bytes
 from tests.conftest import assert_one_line_error, run_cli
 from tests.inspect.modelgen import Graph, conv_model
 
 
-def _pairs(coral_models):
+def _pairs(coral):
+    """Every CPU model with its compiled twin, in models/ and more_models/ (12 pairs)."""
     pairs = []
-    for compiled in sorted(coral_models.glob("*_edgetpu.tflite")):
-        cpu = compiled.with_name(compiled.name.replace("_edgetpu.tflite", ".tflite"))
-        if cpu.exists():
-            pairs.append((cpu, compiled))
+    for folder in ("models", "more_models"):
+        for compiled in sorted((coral / folder).glob("*_edgetpu.tflite")):
+            cpu = compiled.with_name(compiled.name.replace("_edgetpu.tflite", ".tflite"))
+            if cpu.exists():
+                pairs.append((cpu, compiled))
     return pairs
 
 
-def test_preflight_agrees_with_every_compiled_twin(coral_models, capsys):
-    pairs = _pairs(coral_models)
-    assert len(pairs) == 7, pairs
-    lines, agree_pairs, agree_ops, total_ops = [], 0, 0, 0
-    disagreements = []
+def test_preflight_agrees_op_by_op_with_all_12_pairs(coral, capsys):
+    pairs = _pairs(coral)
+    assert len(pairs) == 12, pairs
+    lines, agree_pairs, agree_ops, total_ops, unsure = [], 0, 0, 0, 0
+    disagreements, mapped_types = [], set()
     for cpu, compiled in pairs:
         cpu_model = load(str(cpu))
         pre = predict(cpu_model)
@@ -38,32 +40,45 @@ def test_preflight_agrees_with_every_compiled_twin(coral_models, capsys):
         # per op type: the CPU ops left in the compiled file, counted by name
         truth_types = Counter(cpu_model.main.operators[i].name for i in truth)
         pred_types = Counter(cpu_model.main.operators[i].name for i in predicted)
-        ok = not wrong and truth_types == pred_types
+        ok = not wrong and truth_types == pred_types and len(pre.ops) == len(cpu_model.main.operators)
         agree_pairs += ok
         agree_ops += len(pre.ops) - len(wrong)
         total_ops += len(pre.ops)
+        unsure += len(pre.uncertain)
+        mapped_types |= {op.name for op in cpu_model.main.operators if op.index not in truth}
         if not ok:
             disagreements.append((cpu.name, wrong))
+        # the pairs cannot tell data flow from execution order: both readings must agree here
+        order = placement.by_execution_order(cpu_model.main, [classify_op(cpu_model.main, op)
+                                                              for op in cpu_model.main.operators])
+        assert [on for on, _ in order] == [o.placement == "tpu" for o in pre.ops], cpu.name
         lines.append(f"  {cpu.name}: {len(pre.ops) - len(wrong)}/{len(pre.ops)} ops agree; "
                      f"CPU ops predicted {dict(pred_types) or '{}'} vs compiled {dict(truth_types) or '{}'}")
-    summary = f"preflight vs edgetpu_compiler ground truth: {agree_pairs}/{len(pairs)} pairs, {agree_ops}/{total_ops} ops agree"
+    summary = (f"preflight vs edgetpu_compiler ground truth: {agree_pairs}/{len(pairs)} pairs, "
+               f"{agree_ops}/{total_ops} ops agree, {unsure} predictions marked uncertain")
     with capsys.disabled():
         print("\n" + summary + "\n" + "\n".join(lines))
     assert not disagreements, disagreements
-    assert agree_ops == total_ops
+    assert agree_ops == total_ops == 460 and unsure == 0
+    # the evidence record says "mapped in a real pair" for exactly the op types the pairs map
+    assert rules.PAIR_MAPPED == mapped_types
 
 
-def test_preflight_runs_on_every_model(coral_models):
-    for path in sorted(coral_models.glob("*.tflite")):
+def test_preflight_runs_on_every_model(coral, coral_models):
+    paths = sorted(coral_models.glob("*.tflite")) + sorted((coral / "more_models").glob("*.tflite"))
+    assert len(paths) == 27
+    for path in paths:
         pre = check(str(path))
-        json.dumps(pre.to_dict())
+        json.dumps(pre.to_dict(), allow_nan=False)
         assert len(pre.ops) == len(load(str(path)).main.operators)
     deeplab = check(str(coral_models / "deeplabv3_mnv2_dm05_pascal_quant.tflite"))
     assert not deeplab.ready and deeplab.first_blocking.index == 64
     assert deeplab.first_blocking.name == "RESIZE_BILINEAR" and not deeplab.tail_only
-    assert any("splits the graph" in p["message"] for p in deeplab.problems)
+    split = [p for p in deeplab.problems if p["cause"] == "split"]
+    assert split and "5 later supported op(s)" in split[0]["message"]
+    assert [o.role for o in deeplab.ops[64:]] == ["ends-segment"] + ["after-segment"] * 7
     posenet = check(str(coral_models / "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite"))
-    assert posenet.ready and posenet.tail_only and "fine" in posenet.first_blocking.hint
+    assert posenet.ready and posenet.tail_only and "fine" in posenet.fix
     ssd = check(str(coral_models / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite"))
     assert ssd.cpu_op_names() == [(16, "TFLite_Detection_PostProcess")]
     compiled = check(str(coral_models / "ssd_mobilenet_v2_coco_quant_postprocess_segment_3_of_4_edgetpu.tflite"))
@@ -194,5 +209,5 @@ def test_check_command_exit_status_and_json(coral_models, tmp_path):
     assert doc["first_blocking"]["index"] == 64 and doc["cpu_ops"] == 8 and doc["ready"] is False
     float_model = conv_model(dtype="float32", per_channel=False).save(tmp_path / "float.tflite")
     proc = run_cli("edgetpu", "check", float_model)
-    assert_one_line_error(proc, "not Edge TPU ready", "not fully integer quantized")
+    assert_one_line_error(proc, "not Edge TPU ready", "Model not quantized", "build tflite-int8")
     assert_one_line_error(run_cli("edgetpu", "check", tmp_path / "nope.tflite"), "no such file")
