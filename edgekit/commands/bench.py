@@ -81,31 +81,36 @@ def run(args) -> int:
         inputs=inputs_from_args(args),
         device_selector=args.device_selector,
     )
+    write_error = None  # the last -o write that failed (a full disk): retried after every model
     for row in rows:
         with _status(f"benchmarking {row.label}", quiet=args.json):
             row.result, row.error = measure_one(row.path, opts, args.timeout)
         if row.ok:
-            save_progress(rows, args, several)
+            # -o first, then the history, then the screen: a failure of one never loses the others.
+            write_error = save_progress(rows, args, several)
+            _record(row.result, args)
             if not args.json:
                 print_summary(row.result)
-            _record(row.result, args)
         elif several:  # one model alone: its error is the command's one line (below)
             report_failure(row, args)
     if args.output and several and not any(r.ok for r in rows):
-        from edgekit.artifacts import atomic_write_json
-
-        atomic_write_json(args.output, [])  # nothing measured: no stale file from an earlier run
+        write_error = save_progress(rows, args, several)  # [] : no stale file from an earlier run
     if not several:
         row = rows[0]
         if not row.ok:
             raise row.error
         if args.json:
             print_json(row.result)
+        if write_error is not None:
+            raise write_error
         return 0
     if args.json:
         print_json([r.result for r in rows])
     else:
         _batch.print_table(rows)
+    if write_error is not None:
+        print(write_error.line(), file=sys.stderr)
+        return write_error.exit_code
     return _batch.exit_status(rows)
 
 
@@ -157,14 +162,23 @@ def _error_result(path: str, opts: dict, exc) -> dict:
     return failed_result(spec, exc)
 
 
-def save_progress(rows, args, several: bool) -> None:
-    """Rewrite -o with every result measured so far (a list when several models were given)."""
+def save_progress(rows, args, several: bool):
+    """Rewrite -o with every result measured so far (a list when several models were given).
+    Returns the error when the write failed (it is shown now and decides the exit status at the
+    end), so the batch goes on: the results still reach the history and the screen."""
     if not args.output:
-        return
+        return None
     from edgekit.artifacts import atomic_write_json
+    from edgekit.errors import EdgekitError
 
     done = [r.result for r in rows if r.ok]
-    atomic_write_json(args.output, done if several else done[0])
+    try:
+        atomic_write_json(args.output, done if several else done[0])
+    except EdgekitError as exc:
+        if several:
+            print(exc.line(), file=sys.stderr)
+        return exc
+    return None
 
 
 def _record(result: dict, args) -> None:
