@@ -204,3 +204,12 @@ def test_same_named_models_are_told_apart(tmp_path):
     la, lb = _batch.labels([str(a), str(b)])
     assert la != lb and la.endswith("x/model.tflite") and lb.endswith("y/model.tflite")
     assert _batch.labels([str(a), str(tmp_path / "other.tflite")]) == ["model.tflite", "other.tflite"]
+
+
+def test_timeout_is_a_row_not_the_end(coral_models):
+    model = coral_models / "split_concat.tflite"
+    proc = run_cli("bench", model, model, "--timeout", "1", "--min-time", "30", "--warmup", "0")
+    assert proc.returncode == 1
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
+    assert len(errors) == 2 and all("did not finish within 1 s" in l for l in errors), proc.stderr
+    assert "2 of 2 failed" in proc.stdout
