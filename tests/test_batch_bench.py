@@ -1,9 +1,10 @@
 """Batch bench behaves like hyperfine: every model runs, failures are rows, results are kept.
 
 The failing models are real: a truncated copy of a Coral model, Coral's own model with a custom op
-no runtime has (model_invoking_error.tflite: fake-op-double), and a worker that really dies by
-SIGSEGV in the middle of its timed runs (tests/crashhook/sitecustomize.py, injected from outside
-through PYTHONPATH; edgekit ships no test hook).
+no runtime has (model_invoking_error.tflite: fake-op-double), Coral's split_concat.tflite with one
+byte changed, which makes the TFLite runtime itself segfault (found by mutating it), and a worker
+that dies by a signal in the middle of its timed runs (tests/crashhook/sitecustomize.py, injected
+from outside through PYTHONPATH; edgekit ships no test hook).
 """
 
 from __future__ import annotations
@@ -30,15 +31,29 @@ def crash_env(word: str = "segv") -> dict:
     return {"PYTHONPATH": f"{ROOT}:{HOOK}", "EDGEKIT_TEST_CRASH": word}
 
 
+# split_concat.tflite with byte 210 (20 in the file, part of a tensor's shape/index table) set to 0:
+# ai-edge-litert 2.3.0 dies by SIGSEGV in allocate/invoke. Found by a seeded mutation run.
+SEGV_OFFSET, SEGV_WAS = 210, 20
+
+
+def real_segfault(coral_models, where):
+    data = bytearray((coral_models / "split_concat.tflite").read_bytes())
+    assert data[SEGV_OFFSET] == SEGV_WAS, "split_concat.tflite changed; find a new crashing byte"
+    data[SEGV_OFFSET] = 0
+    where.write_bytes(bytes(data))
+    return where
+
+
 @pytest.fixture
 def batch(coral_models, tmp_path):
-    """good, truncated, unsupported custom op, segfaulting worker, good: in that order."""
+    """good, truncated, unsupported custom op, runtime segfault, worker killed mid-run, good."""
     good_a = coral_models / "mobilenet_v1_0.25_128_quant.tflite"
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(good_a.read_bytes()[:20_000])
     crash = tmp_path / "crash-segv.tflite"
     shutil.copyfile(coral_models / "split_concat.tflite", crash)
-    return [good_a, cut, coral_models / "model_invoking_error.tflite", crash, coral_models / "split_concat.tflite"]
+    return [good_a, cut, coral_models / "model_invoking_error.tflite", real_segfault(coral_models, tmp_path / "byte210.tflite"),
+            crash, coral_models / "split_concat.tflite"]
 
 
 def test_failing_middle_models_keep_the_others_results(batch, tmp_path):
@@ -57,20 +72,22 @@ def test_failing_middle_models_keep_the_others_results(batch, tmp_path):
 
     # One line per failure, each naming its model; the crash names its signal and nothing else.
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
-    assert len(errors) == 3, proc.stderr
+    assert len(errors) == 4, proc.stderr
     assert errors[0].endswith("[cut.tflite]") and "corrupt" in errors[0]
     assert "fake-op-double" in errors[1]
-    crash = errors[2]
-    assert "killed by SIGSEGV" in crash and crash.endswith("[crash-segv.tflite]")
+    for crash, name in zip(errors[2:], ("byte210.tflite", "crash-segv.tflite")):
+        assert "killed by SIGSEGV" in crash and crash.endswith(f"[{name}]")
+        assert "edgekit inspect" in crash and "--no-xnnpack" in crash
     assert "torchao" not in proc.stderr  # the runtime's log stays out of the message (--debug shows it)
 
     # The closing table: every model a row, measured ones by p50 with a ratio, failures last.
     table = proc.stdout[proc.stdout.index("Summary (sorted by p50)"):]
     order = [table.index(name) for name in ("split_concat.tflite", "mobilenet_v1_0.25_128_quant.tflite",
-                                            "cut.tflite", "model_invoking_error.tflite", "crash-segv.tflite")]
+                                            "cut.tflite", "model_invoking_error.tflite", "byte210.tflite",
+                                            "crash-segv.tflite")]
     assert order == sorted(order)
     assert "split_concat.tflite ran " in table and " times faster than mobilenet_v1_0.25_128_quant.tflite" in table
-    assert "3 of 5 failed" in table
+    assert "4 of 6 failed" in table
 
 
 def test_results_are_written_as_each_model_finishes(batch, tmp_path, monkeypatch, capsys):
@@ -108,6 +125,13 @@ def test_crash_of_a_pte_is_one_line_with_the_pte_next_step(tmp_path):
     debug = run_cli("--debug", "bench", pte, *FAST, env=crash_env())
     assert debug.returncode == 1
     assert "--- log tail ---" in debug.stderr and "torchao" in debug.stderr  # the runtime's own log, kept
+
+
+def test_real_runtime_segfault_alone_is_one_line(coral_models, tmp_path):
+    model = real_segfault(coral_models, tmp_path / "byte210.tflite")
+    proc = run_cli("bench", model, *FAST, "--json")
+    line = assert_one_line_error(proc, "byte210.tflite was killed by SIGSEGV", "edgekit inspect")
+    assert proc.returncode == 1 and proc.stdout == ""  # a crash is a failed measurement, not "bad input"
 
 
 def test_crash_by_abort_names_sigabrt(coral_models, tmp_path):
