@@ -237,3 +237,26 @@ def test_timeout_is_a_row_not_the_end(coral_models):
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
     assert len(errors) == 2 and all("did not finish within 1 s" in l for l in errors), proc.stderr
     assert "2 of 2 failed" in proc.stdout
+
+
+def test_crash_line_is_built_from_the_format_record():
+    import os
+
+    from edgekit.transports.host import worker_died
+
+    warning = "torchao/__init__.py:41: UserWarning: Skipping import of cpp extensions"
+    many = os.cpu_count() * 8
+    err = worker_died({"artifact": "/m/x.pte", "format": "pte", "threads": many}, -11, f"{warning}\n")
+    line = err.line()
+    assert "\n" not in line and "killed by SIGSEGV" in line and "torchao" not in line
+    assert "inspect" not in line and "--no-xnnpack" not in line and "executorch" in line
+    assert f"{many} threads on {os.cpu_count()} cores" in line  # too many threads is named before the model
+    assert err.details["signal"] == "SIGSEGV" and err.details["log_tail"] == [warning] and err.exit_code == 1
+    ptl = worker_died({"artifact": "/m/x.ptl", "format": "ptl"}, -6, "").line()
+    assert "SIGABRT" in ptl and "torch" in ptl and "inspect" not in ptl
+    # Not a signal: the Python exception it died of, never a warning line.
+    died = worker_died({"artifact": "/m/x.tflite", "format": "tflite"}, 1,
+                       f"{warning}\nTraceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'numpy'\n")
+    assert "exited with status 1" in died.message and "ModuleNotFoundError: No module named 'numpy'" in died.message
+    quiet = worker_died({"artifact": "/m/x.tflite", "format": "tflite"}, 1, warning)
+    assert "UserWarning" not in quiet.line() and "(" not in quiet.message
