@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.line(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("edgekit: interrupted; partial results were not written", file=sys.stderr)
+        print("edgekit: interrupted; what was still running was not written (finished results were)", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
