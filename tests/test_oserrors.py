@@ -10,7 +10,6 @@ so the check runs everywhere.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess

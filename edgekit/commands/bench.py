@@ -60,7 +60,6 @@ def run(args) -> int:
     """Measure every model given, like hyperfine: a model that fails is a row with its reason,
     never the end of the batch. Each success is written to -o (the whole list so far, atomically)
     and to the history as soon as it is measured, before anything else can fail."""
-    from edgekit import api
     from edgekit.commands import _batch
 
     check_args(args)
