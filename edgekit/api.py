@@ -9,6 +9,31 @@ from typing import Any, Sequence
 from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
 BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0}
+# The most interpreter threads bench accepts. Far more threads than cores only measures the
+# scheduler, and absurd counts (--threads 100000) make runtimes segfault creating their pools,
+# which would then be blamed on the model. 256 covers every phone, board and server CPU.
+MAX_THREADS = 256
+
+
+def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs: int = 1,
+                       max_runs: int = 100_000, min_time_s: float = 0.0, timeout: float | None = None) -> None:
+    """The sanity limits of a measurement's settings, checked before any worker starts, so a
+    mistyped flag is one line (exit 2) instead of a runtime crash or a silently changed run."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise EdgekitError(f"--threads must be between 1 and {MAX_THREADS}, not {threads}",
+                           f"this machine has {os.cpu_count() or 1} cores; omit --threads for the runtime's default")
+    if warmup < 0:
+        raise EdgekitError(f"--warmup must be 0 or more, not {warmup}", "use e.g. --warmup 10")
+    if min_runs < 1:
+        raise EdgekitError(f"--min-runs must be at least 1, not {min_runs}", "use e.g. --min-runs 50")
+    if max_runs < min_runs:
+        raise EdgekitError(f"--max-runs {max_runs} is below --min-runs {min_runs}",
+                           "raise --max-runs or lower --min-runs")
+    if not min_time_s >= 0:  # also NaN
+        raise EdgekitError(f"--min-time must be 0 or more seconds, not {min_time_s}", "use e.g. --min-time 2")
+    if timeout is not None and not timeout > 0:
+        raise EdgekitError(f"--timeout must be a positive number of seconds, not {timeout:g}",
+                           "use e.g. --timeout 900")
 
 
 def bench_spec(
@@ -29,11 +54,8 @@ def bench_spec(
     """The worker spec for one measurement: the one document host and device runners both read."""
     from edgekit.runtimes import detect_format
 
+    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s)
     require_model_file(path)
-    if threads is not None and threads < 1:
-        raise EdgekitError(f"--threads must be at least 1, not {threads}", "omit it for the runtime's default")
-    if min_runs < 1 or warmup < 0 or min_time_s < 0:
-        raise EdgekitError("runs and times must be positive", "use e.g. --min-runs 50 --min-time 2")
     return {
         "artifact": os.path.abspath(path),
         "format": detect_format(path),
@@ -87,6 +109,7 @@ def bench(
     (a profile name, see edgekit.devices); returns the result document."""
     from edgekit.transports.host import HostTransport
 
+    check_run_settings(timeout=timeout)
     spec = bench_spec(path, **options)
     if device:
         import tempfile

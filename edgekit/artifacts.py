@@ -32,32 +32,84 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename.
+
+    Any OSError (a file where a directory should be, a directory given as the file, permissions,
+    a read-only or full file system) becomes one EdgekitError naming ``path`` itself, never the
+    temporary name, and the temporary file is removed.
+    """
+    from edgekit.errors import os_error
+
+    if os.path.isdir(path):  # os.replace would name the temp file and say "Is a directory"
+        raise os_error(IsADirectoryError(21, "Is a directory", path), path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    tmp = None
     try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; manifests and artifacts are shared files
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise os_error(exc, path) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_default) + "\n").encode("utf-8"))
 
 
+def check_writable(path: str) -> str:
+    """Fail now, before minutes of measuring, when ``path`` can never be written: it is a
+    directory, a file sits where a directory of its path should be, or the nearest existing
+    directory is not writable (permissions, read-only file system). A full disk shows only at
+    write time. Creates nothing."""
+    import errno
+
+    from edgekit.errors import os_error
+
+    if os.path.isdir(path):
+        raise os_error(IsADirectoryError(errno.EISDIR, "Is a directory", path), path)
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise os_error(NotADirectoryError(errno.ENOTDIR, "Not a directory", path), path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        try:
+            ro = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):
+            ro = False
+        code = errno.EROFS if ro else errno.EACCES
+        raise os_error(OSError(code, os.strerror(code), path), path)
+    return path
+
+
 def temp_path_for(path: str) -> str:
     """A temporary path beside ``path`` for tools that insist on writing files themselves;
     publish it with ``os.replace(tmp, path)`` once the file is complete and checked."""
+    from edgekit.errors import os_error
+
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    except OSError as exc:
+        raise os_error(exc, path) from None
     os.close(fd)
     return tmp
 

@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from edgekit import __version__
-from edgekit.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError
+from edgekit.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError, os_error, user_os_errno
 
 
 class EdgekitParser(argparse.ArgumentParser):
@@ -63,22 +63,49 @@ def main(argv: list[str] | None = None) -> int:
     except EdgekitError as exc:
         if debug:
             traceback.print_exc()
+            print_details(exc.details)
         print(exc.line(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("edgekit: interrupted; partial results were not written", file=sys.stderr)
+        print("edgekit: interrupted; what was still running was not written (finished results were)", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug in edgekit, not a user error: still one line unless --debug
+    except OSError as exc:
+        # A path the user gave (an output under a file, a directory as -o, no permission, a
+        # read-only or full disk) that a command did not map itself: still one line, exit 2/3.
+        if not user_os_errno(exc):
+            return _internal(exc, debug)
         if debug:
             traceback.print_exc()
-        print(
-            f"edgekit: internal error: {type(exc).__name__}: {exc}; "
-            "rerun with --debug and report the traceback",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        err = os_error(exc, exc.filename, doing="access")
+        print(err.line(), file=sys.stderr)
+        return err.exit_code
+    except Exception as exc:  # a bug in edgekit, not a user error: still one line unless --debug
+        return _internal(exc, debug)
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(
+        f"edgekit: internal error: {type(exc).__name__}: {exc}; "
+        "rerun with --debug and report the traceback",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def print_details(details: dict) -> None:
+    """With --debug: what an error kept apart from its one line (the runtime's log tail, the
+    worker's traceback, the signal), on stderr before that line."""
+    for key in ("log_tail", "traceback"):
+        text = details.get(key)
+        if text:
+            if isinstance(text, list):
+                text = "\n".join(text)
+            print(f"--- {key.replace('_', ' ')} ---", file=sys.stderr)
+            print(str(text).rstrip(), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,15 @@ class EdgekitError(Exception):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None):
+    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message.rstrip(". ")
         self.hint = hint.rstrip(". ")
         if exit_code is not None:
             self.exit_code = exit_code
+        # Facts for --debug and the result JSON that do not belong in the one line: the signal,
+        # the exit status, the runtime's own log tail. Kept through to_dict/error_from_dict.
+        self.details: dict = dict(details or {})
 
     def line(self) -> str:
         text = f"edgekit: {self.message}"
@@ -35,7 +38,8 @@ class EdgekitError(Exception):
         return text
 
     def to_dict(self) -> dict:
-        return {"type": type(self).__name__, "message": self.message, "hint": self.hint}
+        return {**self.details, "type": type(self).__name__, "message": self.message, "hint": self.hint,
+                "exit_code": self.exit_code}
 
     def __str__(self) -> str:  # so logs and pytest show the whole line
         return self.line()
@@ -67,13 +71,116 @@ def require_model_file(path: str, kinds: str = "a .tflite, .pte or .ptl file") -
         raise EdgekitError(f"no such file: {path}", "check the model path")
     if os.path.isdir(path):
         raise EdgekitError(f"{path} is a directory, not a model file", f"pass {kinds}")
-    if os.path.getsize(path) == 0:
+    if not os.path.isfile(path):  # a FIFO or device would block or stream forever in open()/read()
+        raise EdgekitError(f"{path} is not a regular file", f"pass {kinds}")
+    try:
+        with open(path, "rb") as f:
+            empty = not f.read(1)
+    except OSError as exc:  # unreadable (permissions), a FIFO that errors, a failing disk
+        raise os_error(exc, path, doing="read") from None
+    if empty:
         raise EdgekitError(f"{path} is empty", "rebuild or re-download the model")
     return path
 
 
 def error_from_dict(data: dict) -> EdgekitError:
-    """Rebuild an error reported by a worker process (host or remote) as the same class."""
+    """Rebuild an error reported by a worker process (host or remote) as the same class, with
+    its details (signal, log tail, traceback) and exit code."""
     classes = {c.__name__: c for c in (EdgekitError, EnvironmentMissing, CheckFailed)}
     cls = classes.get(data.get("type", ""), EdgekitError)
-    return cls(data.get("message", "unknown error"), data.get("hint", ""))
+    details = {k: v for k, v in data.items() if k not in ("type", "message", "hint", "exit_code")}
+    code = data.get("exit_code")
+    return cls(data.get("message", "unknown error"), data.get("hint", ""),
+               exit_code=code if isinstance(code, int) else None, details=details)
+
+
+# --- OSError -> one line -------------------------------------------------------------------------
+# What a user can cause with a path, and who fixes it. Exit 2: a different path (or fixing this
+# one's permissions) fixes it. Exit 3: the machine itself is short of something (space, file
+# handles, a working disk), so any path on it would fail the same way.
+_PATH_ERRNOS = {"ENOENT", "ENOTDIR", "EEXIST", "EISDIR", "EACCES", "EPERM", "EROFS", "ENAMETOOLONG",
+                "ELOOP", "ETXTBSY", "EXDEV", "EFBIG"}
+_ENV_ERRNOS = {"ENOSPC", "EDQUOT", "EIO", "EMFILE", "ENFILE", "ENOMEM"}
+
+
+def user_os_errno(exc: BaseException) -> bool:
+    """Is ``exc`` an OSError a user can cause with a path or a full disk (mapped by os_error)?"""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return False
+    name = errno.errorcode.get(exc.errno, "")
+    return name in _ENV_ERRNOS or (name in _PATH_ERRNOS and (exc.filename is not None))
+
+
+def _blocking_file(path: str) -> str | None:
+    """The first component of ``path`` that exists but is not a directory (``a_file`` in
+    ``a_file/r.json``), so the message names the real obstacle."""
+    import os
+
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and parent != os.path.dirname(parent):
+        if os.path.lexists(parent):
+            return parent if not os.path.isdir(parent) else None
+        parent = os.path.dirname(parent)
+    return None
+
+
+def os_error(exc: OSError, path: str | None = None, *, doing: str = "write") -> EdgekitError:
+    """One ``edgekit:`` line for an OSError at a read/write boundary.
+
+    ``path`` is the user's path (not a temporary name beside it); ``doing`` is "write", "read", or
+    "access" when the caller cannot tell (a stray OSError reaching cli.main).
+    Every command that touches a user's file goes through here (atomic_write_*, require_model_file,
+    and cli.main for a stray OSError that carries a file name), so one table decides the wording
+    and the exit status.
+    """
+    import errno
+    import os
+
+    path = path or exc.filename or ""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    reason = exc.strerror or type(exc).__name__
+    read = doing != "write"
+    code = EXIT_ENV if name in _ENV_ERRNOS or name not in _PATH_ERRNOS else EXIT_USAGE
+    if name in ("ENOTDIR", "EEXIST") or (name == "ENOENT" and not read and _blocking_file(path)):
+        blocker = _blocking_file(path)
+        if not blocker and name == "EEXIST" and os.path.lexists(path) and not os.path.isdir(path):
+            blocker = path  # makedirs(a_file): the file itself is in the way
+        if blocker:
+            msg, hint = f"cannot {doing} {path}: {blocker} is a file, not a directory", "choose another path, or move that file away"
+        elif name == "EEXIST":
+            msg, hint = f"cannot {doing} {path}: it already exists", "remove it or choose another path"
+        else:
+            msg, hint = f"cannot {doing} {path}: a part of the path is not a directory", "check the path"
+    elif name == "ENOENT":
+        msg = f"no such file: {path}" if read else f"cannot {doing} {path}: a directory on the way does not exist"
+        hint = "check the path" if read else "create the directory or choose another path"
+    elif name == "EISDIR":
+        msg = f"{path} is a directory"
+        hint = ("pass a file" if read else
+                f"give a file name, e.g. {os.path.join(path, 'results.json')}")
+    elif name in ("EACCES", "EPERM"):
+        msg = f"permission denied: cannot {doing} {path}"
+        hint = {"read": "make it readable (chmod u+r) or run as a user who can read it",
+                "write": "choose a location you can write, or fix its permissions"}.get(
+                    doing, f"check its permissions (ls -l {path})")
+    elif name == "EROFS":
+        msg, hint = f"cannot {doing} {path}: the file system is read-only", "write to a writable location (for example under $HOME or /tmp)"
+    elif name in ("ENOSPC", "EDQUOT"):
+        where = os.path.dirname(os.path.abspath(path)) if path else "."
+        msg = f"cannot {doing} {path or 'a file'}: no space left on the device ({'quota exceeded' if name == 'EDQUOT' else 'disk full'})"
+        hint = f"free some space (df -h {where}) or write somewhere else"
+    elif name == "ENAMETOOLONG":
+        msg, hint = f"cannot {doing} {path[:120]}...: the name is too long", "use a shorter path"
+    elif name == "ELOOP":
+        msg, hint = f"cannot {doing} {path}: too many levels of symbolic links", "fix the symlink loop"
+    elif name == "EFBIG":
+        msg, hint = f"cannot {doing} {path}: the file is larger than allowed here", "check ulimit -f or the file system's size limit"
+    elif name in ("EMFILE", "ENFILE"):
+        msg, hint = f"cannot {doing} {path or 'a file'}: too many open files", "raise the limit (ulimit -n) or close other programs"
+    elif name == "EIO":
+        msg, hint = f"cannot {doing} {path or 'a file'}: input/output error", "the disk or mount may be failing; check dmesg and the mount"
+    else:
+        msg, hint = f"cannot {doing} {path}: {reason}", "check the path, its permissions and the disk"
+    return EdgekitError(msg, hint, exit_code=code, details={"errno": name or exc.errno})

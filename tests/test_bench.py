@@ -180,9 +180,13 @@ def test_worker_crash_is_one_clear_error(coral_models, tmp_path):
     )
     os.chmod(crashing, 0o755)
     spec = api.bench_spec(str(coral_models / "split_concat.tflite"), **FAST)
-    with pytest.raises(EdgekitError) as info:
-        HostTransport(python=str(crashing)).run_worker(spec, timeout=30)
-    assert "SIGSEGV" in str(info.value) and "runtime process" in str(info.value)
+    result = HostTransport(python=str(crashing)).run_worker(spec, timeout=30)
+    schema.validate(result)  # a crash is an error result, so a batch or a pool goes on
+    err = result["error"]
+    assert err["signal"] == "SIGSEGV" and err["exit_status"] == -11
+    line = EdgekitError(err["message"], err["hint"]).line()
+    assert "\n" not in line and "SIGSEGV" in line and "runtime process" in line
+    assert "edgekit inspect" in line and "--no-xnnpack" in line  # the .tflite record's next step
 
 
 def test_bad_flags_are_one_line(coral_models):

@@ -41,10 +41,19 @@ def run_on_devices(args) -> int:
     )
     specs = [api.bench_spec(model, **options) for model in args.models]
     several = len(devices) > 1
+    done: dict[str, list[dict]] = {}
+    write_errors: dict[str, EdgekitError] = {}  # device -> results measured so far, for -o as they arrive
 
     def show(device, result):
         if result.get("status") == "ok":
             api.enrich(result)  # MACs and the manifest entry, known on the host only
+            done.setdefault(device.name, []).append(result)
+            try:
+                _write(device.name, done[device.name])
+                write_errors.pop(device.name, None)
+            except EdgekitError as exc:  # a full disk must not stop the device's next benchmark
+                write_errors[device.name] = exc
+                print(exc.line(), file=sys.stderr)
         if not args.json and result.get("status") == "ok":
             print_summary(result)
             if result.get("delegate_fallback"):
@@ -52,6 +61,20 @@ def run_on_devices(args) -> int:
 
                 warn(f"{device.name}: {result['delegate_fallback']}")
 
+    def _write(name: str, results: list[dict]) -> None:
+        """Rewrite this device's -o file with every result so far (atomically), so a later
+        failure or a kill keeps what was measured."""
+        if not args.output:
+            return
+        if several:
+            os.makedirs(args.output, exist_ok=True)
+            atomic_write_json(os.path.join(args.output, f"{name}.json"), _one(results) if len(args.models) == 1 else results)
+        else:
+            atomic_write_json(args.output, results[0] if len(args.models) == 1 else results)
+
+    if several and args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
+        raise EdgekitError(f"-o {args.output} is a file; with several devices -o is a directory (one JSON per device)",
+                           "give a directory path")
     runs = run_pool(devices, specs, timeout=args.timeout, on_result=show)
     failures: list[str] = []
     per_device: dict[str, list[dict]] = {}
@@ -62,16 +85,6 @@ def run_on_devices(args) -> int:
                 failures.append(error_from_dict(result.get("error") or {}).line() + f" [device {run.device.name}]")
         if run.error is not None:
             failures.append(run.error.line() + f" [device {run.device.name}]")
-    if args.output:
-        if several:
-            os.makedirs(args.output, exist_ok=True)
-            for name, results in per_device.items():
-                if results:
-                    atomic_write_json(os.path.join(args.output, f"{name}.json"), results if len(results) > 1 else results[0])
-        else:
-            results = next(iter(per_device.values()))
-            if results:
-                atomic_write_json(args.output, results if len(results) > 1 else results[0])
     if args.json:
         print_json(per_device if several else _one(next(iter(per_device.values()))))
     elif several:
@@ -82,6 +95,10 @@ def run_on_devices(args) -> int:
         record([r for results in per_device.values() for r in results if r.get("status") == "ok"], args)
     except ImportError:
         pass
+    if write_errors and not failures:
+        err = next(iter(write_errors.values()))
+        print(err.line(), file=sys.stderr)
+        return err.exit_code
     if failures:
         if len(failures) == 1 and not several:
             raise _reraise(runs)

@@ -57,39 +57,153 @@ def inputs_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from edgekit import api
-    from edgekit.artifacts import atomic_write_json
+    """Measure every model given, like hyperfine: a model that fails is a row with its reason,
+    never the end of the batch. Each success is written to -o (the whole list so far, atomically)
+    and to the history as soon as it is measured, before anything else can fail."""
+    from edgekit.commands import _batch
 
+    check_args(args)
     if args.device:  # on configured devices (SSH, adb, pools): edgekit/commands/_device_bench.py
         from edgekit.commands._device_bench import run_on_devices
 
         return run_on_devices(args)
-    results = []
-    for model in args.models:
-        opts = dict(
-            threads=args.threads,
-            xnnpack=args.xnnpack,
-            provider=args.provider,
-            warmup=args.warmup,
-            min_runs=args.min_runs,
-            min_time_s=args.min_time,
-            max_runs=args.max_runs,
-            inputs=inputs_from_args(args),
-            device_selector=args.device_selector,
-        )
-        with _status(f"benchmarking {model}", quiet=args.json):
-            result = api.bench(model, timeout=args.timeout, **opts)
-        results.append(result)
-        if not args.json:
-            print_summary(result)
-    if args.output:
-        atomic_write_json(args.output, results if len(results) > 1 else results[0])
+    several = len(args.models) > 1
+    rows = [_batch.Row(path=m, label=label) for m, label in zip(args.models, _batch.labels(args.models))]
+    opts = dict(
+        threads=args.threads,
+        xnnpack=args.xnnpack,
+        provider=args.provider,
+        warmup=args.warmup,
+        min_runs=args.min_runs,
+        min_time_s=args.min_time,
+        max_runs=args.max_runs,
+        inputs=inputs_from_args(args),
+        device_selector=args.device_selector,
+    )
+    write_error = None  # the last -o write that failed (a full disk): retried after every model
+    for row in rows:
+        with _status(f"benchmarking {row.label}", quiet=args.json):
+            row.result, row.error = measure_one(row.path, opts, args.timeout)
+        if row.ok:
+            # -o first, then the history, then the screen: a failure of one never loses the others.
+            write_error = save_progress(rows, args, several)
+            _record(row.result, args)
+            if not args.json:
+                print_summary(row.result)
+        elif several:  # one model alone: its error is the command's one line (below)
+            report_failure(row, args)
+    if args.output and several and not any(r.ok for r in rows):
+        write_error = save_progress(rows, args, several)  # [] : no stale file from an earlier run
+    if not several:
+        row = rows[0]
+        if not row.ok:
+            raise row.error
+        if args.json:
+            print_json(row.result)
+        if write_error is not None:
+            raise write_error
+        return 0
     if args.json:
-        print_json(results if len(results) > 1 else results[0])
+        print_json([r.result for r in rows])
+    else:
+        _batch.print_table(rows)
+    if write_error is not None:
+        print(write_error.line(), file=sys.stderr)
+        return write_error.exit_code
+    return _batch.exit_status(rows)
+
+
+def check_args(args) -> None:
+    """Usage mistakes found before any model runs (exit 2): flag values out of range, model
+    paths that do not exist, and an -o that can never be written. A batch must not measure for
+    minutes and then lose its results to a typo."""
+    import os
+
+    from edgekit import api
+    from edgekit.errors import EdgekitError
+
+    api.check_run_settings(threads=args.threads, warmup=args.warmup, min_runs=args.min_runs,
+                           max_runs=args.max_runs, min_time_s=args.min_time, timeout=args.timeout)
+    for model in args.models:
+        if not os.path.lexists(model):
+            raise EdgekitError(f"no such file: {model}", "check the model path; nothing was measured")
+        if os.path.isdir(model):
+            raise EdgekitError(f"{model} is a directory, not a model file",
+                               "pass .tflite, .pte or .ptl files; nothing was measured")
+    if args.output and not (args.device and len(args.device) > 1):  # several devices: -o is a directory
+        from edgekit.artifacts import check_writable
+
+        check_writable(args.output)
+
+
+def measure_one(path: str, opts: dict, timeout: float | None):
+    """(result, None) or (error result or None, EdgekitError): never raises for one model's failure."""
+    from edgekit import api
+    from edgekit.errors import EdgekitError, error_from_dict
+
+    try:
+        result = api.bench(path, timeout=timeout, raise_on_error=False, **opts)
+    except EdgekitError as exc:  # found on this side: not a model file, unreadable, ...
+        return _error_result(path, opts, exc), exc
+    if result.get("status") != "ok":
+        return result, error_from_dict(result.get("error") or {})
+    return result, None
+
+
+def _error_result(path: str, opts: dict, exc) -> dict:
+    import os
+
+    from edgekit.transports.host import failed_result
+
+    spec = {k: v for k, v in opts.items() if k in ("threads", "xnnpack", "warmup", "min_runs", "min_time_s",
+                                                    "max_runs", "inputs")}
+    spec.update(artifact=os.path.abspath(path), format=None)
+    return failed_result(spec, exc)
+
+
+def save_progress(rows, args, several: bool):
+    """Rewrite -o with every result measured so far (a list when several models were given).
+    Returns the error when the write failed (it is shown now and decides the exit status at the
+    end), so the batch goes on: the results still reach the history and the screen."""
+    if not args.output:
+        return None
+    from edgekit.artifacts import atomic_write_json
+    from edgekit.errors import EdgekitError
+
+    done = [r.result for r in rows if r.ok]
+    try:
+        atomic_write_json(args.output, done if several else done[0])
+    except EdgekitError as exc:
+        if several:
+            print(exc.line(), file=sys.stderr)
+        return exc
+    return None
+
+
+def _record(result: dict, args) -> None:
+    """Append one result to the history. The result is already in -o and on screen, so a
+    history that cannot be written (locked, disk full, damaged) is a warning here."""
+    import sqlite3
+
     from edgekit.results.history import record
 
-    record(results, args)
-    return 0
+    try:
+        record([result], args)
+    except (sqlite3.Error, OSError) as exc:
+        from edgekit.console import warn
+
+        warn(f"the result of {result['artifact']['name']} was not recorded in the history ({type(exc).__name__}: {exc})")
+
+
+def report_failure(row, args) -> None:
+    """A failed model in a batch: its one line now (with --debug, the runtime's log first)."""
+    import os
+
+    if getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1":
+        from edgekit.cli import print_details
+
+        print_details(row.error.details)
+    print(f"{row.error.line()} [{row.label}]", file=sys.stderr)
 
 
 class _status:

@@ -64,6 +64,10 @@ class Runtime:
     """Loads artifacts of one format. ``name`` is what results record as the runtime."""
 
     format: str = ""
+    # What to try when this runtime's worker dies by a signal (segfault, abort) on a model: the
+    # next step that applies to this format, shown after the signal in one line. "{model}" is
+    # replaced by the artifact's path. Each format's record says it, so no caller branches on it.
+    crash_hint: str = "rerun with --debug to see the runtime's log"
 
     def providers(self) -> list[str]:
         """Python packages that can provide this runtime here, best first (may be empty)."""

@@ -124,6 +124,8 @@ def pycoral_make_interpreter():
 
 class EdgeTPURuntime(TFLiteRuntime):
     format = "edgetpu"
+    crash_hint = ("check the Edge TPU and libedgetpu with 'edgekit doctor' (the runtime must match the compiler "
+                  "version in 'edgekit inspect {model}'); rerun with --debug to see the runtime's log")
 
     def describe(self, options: RunOptions) -> dict:
         if pycoral_make_interpreter() is not None and not options.provider:

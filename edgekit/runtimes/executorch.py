@@ -122,6 +122,8 @@ class PteSession(Session):
 
 class ExecuTorchRuntime(Runtime):
     format = "pte"
+    crash_hint = ("a .pte must come from the executorch version that runs it: rebuild it with 'edgekit build', "
+                  "or try --threads 1 or the executorch-portable target; rerun with --debug to see the runtime's log")
 
     def providers(self) -> list[str]:
         import importlib.util

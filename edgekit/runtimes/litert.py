@@ -141,6 +141,8 @@ class TFLiteSession(Session):
 
 class TFLiteRuntime(Runtime):
     format = "tflite"
+    crash_hint = ("check the model with 'edgekit inspect {model}' and try --no-xnnpack or --threads 1; "
+                  "rerun with --debug to see the runtime's log")
 
     def providers(self) -> list[str]:
         import importlib.util

@@ -86,6 +86,8 @@ class PtlSession(Session):
 
 class PtlRuntime(Runtime):
     format = "ptl"
+    crash_hint = ("a .ptl must come from the torch version that runs it: rebuild it with 'edgekit build'; "
+                  "rerun with --debug to see the runtime's log")
 
     def providers(self) -> list[str]:
         import importlib.util

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,69 @@ def describe_exit(returncode: int) -> str:
         except ValueError:
             return f"was killed by signal {-returncode}"
     return f"exited with status {returncode}"
+
+
+LOG_TAIL_LINES = 40
+_PY_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit))(?::\s*(.*))?$")
+
+
+def log_tail(text: str | bytes | None, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines a worker wrote to stderr: the runtime's own log, kept for --debug and the
+    result JSON, never put into the one-line message (it mixes unrelated warnings, e.g. a
+    library's load warning, with the cause)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return [l.rstrip() for l in (text or "").strip().splitlines()[-lines:]]
+
+
+def worker_died(spec: dict, returncode: int, stderr: str | None) -> EdgekitError:
+    """The one line for a worker that ended without writing a result.
+
+    Killed by a signal: the signal and the format's own next step (``Runtime.crash_hint`` of the
+    artifact's format). Exited otherwise: the Python exception it died of, when its traceback
+    shows one. The whole stderr tail goes to the error's details, not to the message.
+    """
+    name = os.path.basename(spec["artifact"])
+    tail = log_tail(stderr)
+    details: dict = {"exit_status": returncode, "log_tail": tail}
+    if returncode < 0:
+        try:
+            signame = signal.Signals(-returncode).name
+        except ValueError:
+            signame = f"signal {-returncode}"
+        details["signal"] = signame
+        hint = _crash_hint(spec)
+        threads, cores = spec.get("threads"), os.cpu_count() or 1
+        if isinstance(threads, int) and threads > cores:
+            hint = f"it ran {threads} threads on {cores} cores: try --threads {cores}; or " + hint
+        return EdgekitError(f"the runtime process for {name} was killed by {signame}", hint,
+                            exit_code=1, details=details)
+    cause = next((m for m in (_PY_EXCEPTION.match(l.strip()) for l in reversed(tail)) if m), None)
+    reason = f" ({cause.group(0)[:200]})" if cause else ""
+    return EdgekitError(f"the runtime process for {name} exited with status {returncode} without a result{reason}",
+                        "rerun with --debug to see its log", exit_code=1, details=details)
+
+
+def _crash_hint(spec: dict) -> str:
+    from edgekit.runtimes import RUNTIMES
+
+    fmt = spec.get("format")
+    try:
+        runtime = RUNTIMES.get(fmt) if fmt else None
+    except EdgekitError:
+        runtime = None
+    hint = getattr(runtime, "crash_hint", None) or "rerun with --debug to see the runtime's log"
+    return hint.replace("{model}", spec["artifact"])
+
+
+def failed_result(spec: dict, error: EdgekitError) -> dict:
+    """An error result for a measurement that produced none (crash, timeout): the fields every
+    result has, so batches, pools and -o treat it like any other failure."""
+    from edgekit.harness.worker import DEFAULTS, base_result
+
+    result = base_result({**DEFAULTS, **spec}, spec["artifact"], spec.get("format"), None, None)
+    result["error"] = error.to_dict()
+    return result
 
 
 def apply_profile(spec: dict, transport: Transport) -> dict:
@@ -112,7 +176,9 @@ class HostTransport(Transport):
         return sha256_file(path) if os.path.isfile(path) else None
 
     def run_worker(self, spec: dict, artifact: str | None = None, timeout: float | None = None) -> dict:
-        """Run one spec; returns the worker's result (status ok or error), raises if it crashed."""
+        """Run one spec; returns the worker's result (status ok or error). A worker that crashed
+        or timed out is an error result too (signal and log tail in its ``error``), so a batch
+        or a device pool goes on with the next model."""
         spec = apply_profile(spec, self) if self.device is not None else dict(spec)
         spec["artifact"] = os.path.abspath(artifact or spec["artifact"])
         preexec = None
@@ -134,21 +200,20 @@ class HostTransport(Transport):
                 proc = subprocess.run(
                     cmd, env=worker_env(), capture_output=True, text=True, timeout=timeout, cwd=tmp, preexec_fn=preexec
                 )
-            except subprocess.TimeoutExpired:
-                raise EdgekitError(
-                    f"the benchmark of {os.path.basename(spec['artifact'])} did not finish within {timeout:.0f} s",
+            except subprocess.TimeoutExpired as exc:
+                name = os.path.basename(spec["artifact"])
+                return failed_result(spec, EdgekitError(
+                    f"the benchmark of {name} did not finish within {timeout:.0f} s",
                     "lower --min-time/--min-runs or raise --timeout",
-                ) from None
+                    exit_code=1, details={"log_tail": log_tail(exc.stderr)},
+                ))
             if not os.path.exists(out_path):
-                tail = "\n".join((proc.stderr or "").strip().splitlines()[-3:])
-                raise EdgekitError(
-                    f"the runtime process for {os.path.basename(spec['artifact'])} {describe_exit(proc.returncode)}"
-                    + (f" ({tail.strip()[:300]})" if tail.strip() else ""),
-                    "the runtime crashed on this model; check it with 'edgekit inspect' and try --no-xnnpack",
-                )
+                return failed_result(spec, worker_died(spec, proc.returncode, proc.stderr))
             with open(out_path, encoding="utf-8") as f:
                 result = json.load(f)
             result["artifact"]["path"] = spec["artifact"]
+            if result.get("status") != "ok" and isinstance(result.get("error"), dict):
+                result["error"].setdefault("log_tail", log_tail(proc.stderr))
             return result
 
 
