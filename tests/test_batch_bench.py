@@ -232,7 +232,8 @@ def test_same_named_models_are_told_apart(tmp_path):
 
 def test_timeout_is_a_row_not_the_end(coral_models):
     model = coral_models / "split_concat.tflite"
-    proc = run_cli("bench", model, model, "--timeout", "1", "--min-time", "30", "--warmup", "0")
+    proc = run_cli("bench", model, model, "--timeout", "1", "--min-time", "30", "--warmup", "0",
+                   "--max-runs", "1000000000")  # a 3 us model would reach the default 100,000 runs in 0.3 s
     assert proc.returncode == 1
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
     assert len(errors) == 2 and all("did not finish within 1 s" in l for l in errors), proc.stderr
