@@ -224,7 +224,7 @@ def check_declared_names(declared: list[InputSpec] | None, names: Sequence[str],
     if unknown:
         raise EdgekitError(
             f"{ref} has no input named {unknown[0]!r} (its inputs: {', '.join(names)})",
-            f"name one of them: --input-shape {names[0]}=1,...",
+            f"use one of those names: --input-shape {names[0]}=1,H,W,C",
         )
 
 
