@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def register(sub) -> None:
     p = sub.add_parser("gpu", help="TFLite GPU delegate: per-op compatibility check (offline)", description=__doc__)
@@ -11,6 +13,9 @@ def register(sub) -> None:
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--ops", action="store_true", help="also list every op with its verdict")
     c.add_argument("--raw", action="store_true", help="print the analyzer's own text instead")
+    c.add_argument("--analyzer-python", metavar="PYTHON", default=None,
+                   help="run the analyzer with this interpreter (a venv with a TensorFlow whose analyzer checks, "
+                        "e.g. tensorflow-cpu 2.16.2; default: $EDGEKIT_GPU_ANALYZER_PYTHON, else this one)")
     c.set_defaults(func=run_check)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -26,19 +31,38 @@ def _safe(text: str) -> str:
 
 
 def run_check(args) -> int:
-    from edgekit.console import console, print_json
+    from edgekit.console import print_json
     from edgekit.inspect import gpu
 
     if args.raw:
         from edgekit.inspect import load_tflite
 
         load_tflite(args.model)
-        print(gpu.run_analyzer(args.model), end="")
+        python = args.analyzer_python or os.environ.get(gpu.ENV_PYTHON) or None
+        print(gpu.run_analyzer(os.path.abspath(args.model), python), end="")
         return 0
-    result = gpu.check(args.model)
+    result = gpu.check(args.model, args.analyzer_python)
     if args.json:
         print_json(result.to_dict())
-        return 0
+    else:
+        _render(result, args.ops)
+    if not result.fully_compatible:
+        from edgekit.errors import CheckFailed
+
+        names = ", ".join(sorted({_safe(o.name) for o in result.incompatible}))
+        raise CheckFailed(
+            f"{_safe(os.path.basename(args.model))} is not fully GPU-delegate compatible "
+            f"({result.compatible_count} of {result.total} ops; {names} would run on the CPU)",
+            "replace those ops, move them to the end of the graph (post-processing), or accept the CPU fallback",
+        )
+    return 0
+
+
+def _render(result, show_ops: bool) -> None:
+    from rich.markup import escape
+
+    from edgekit.console import console
+
     out = console()
     style = "green" if result.fully_compatible else "yellow"
     out.print(_safe(result.summary()), markup=False, highlight=False, style=style)
@@ -47,13 +71,13 @@ def run_check(args) -> int:
                   + f": {_safe(o.reason or '')}", markup=False, highlight=False)
     for note in result.notes:
         out.print(f"note: {_safe(note)}", markup=False, highlight=False)
-    if args.ops:
+    if show_ops:
         from rich.table import Table
 
         table = Table("subgraph", "#", "op", "GPU", "reason")
         for o in result.ops:
-            table.add_row(str(o.subgraph), str(o.index), _safe(o.name), "yes" if o.compatible else "no", _safe(o.reason or ""))
+            table.add_row(str(o.subgraph), str(o.index), escape(_safe(o.name)), "yes" if o.compatible else "no",
+                          escape(_safe(o.reason or "")))
         out.print(table)
     out.print(f"analyzer: {result.analyzer} (tf.lite.experimental.Analyzer, gpu_compatibility=True)",
               markup=False, highlight=False, style="dim")
-    return 0

@@ -13,6 +13,11 @@ the Edge TPU's custom op that the delegate never takes (TensorFlow's own analyze
 "Not supported custom op FlexAddV2"). So before trusting a verdict, the analyzer is run once on a
 canary model made of one custom op: an analyzer that passes the canary does not check, and
 ``check`` raises EnvironmentMissing instead of reporting a false "all compatible".
+
+The analyzer of TensorFlow 2.16.2 does check (measured on the 28 shared Coral models: e.g.
+deeplabv3 71 of 72 ops, ARG_MAX "Not supported op"). Such a TensorFlow can live in a venv of its
+own: ``analyzer_python`` (``--analyzer-python``, ``EDGEKIT_GPU_ANALYZER_PYTHON``) runs the analyzer
+with that interpreter in a subprocess, which needs nothing but TensorFlow there.
 """
 
 from __future__ import annotations
@@ -31,6 +36,23 @@ NODES_RE = re.compile(r"Subgraph#(\d+) has GPU delegate compatibility issues at 
 COMPATIBLE_RE = re.compile(r"Your model looks compatib\w* with GPU delegate")
 CANARY_OP = "EdgekitGpuCanary"
 TF_HINT = "install TensorFlow: pip install 'edgekit[tf]'"
+ENV_PYTHON = "EDGEKIT_GPU_ANALYZER_PYTHON"
+CHECKING_TF = "2.16.2"  # the newest TensorFlow whose analyzer was seen to run the GPU checker
+OLD_TF_HINT = (
+    f"make a venv with a TensorFlow whose analyzer checks (python3 -m venv tf-gpu-check && "
+    f"tf-gpu-check/bin/pip install tensorflow-cpu=={CHECKING_TF}) and pass --analyzer-python "
+    f"tf-gpu-check/bin/python (or set {ENV_PYTHON})"
+)
+# Run by another interpreter: analyze each path, print the texts between markers. TensorFlow only.
+SNIPPET = r"""
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
+for path in sys.argv[1:]:
+    print("\n@@edgekit-analyzer-begin@@ " + tf.__version__, flush=True)
+    tf.lite.experimental.Analyzer.analyze(model_path=path, gpu_compatibility=True)
+    print("\n@@edgekit-analyzer-end@@", flush=True)
+"""
 
 
 @dataclass
@@ -150,9 +172,12 @@ def _import_tf():
     return tf
 
 
-def run_analyzer(path: str) -> str:
+def run_analyzer(path: str, python: str | None = None) -> str:
     """The analyzer's full text for ``path``. It prints (Python print of a C++ string): captured at
-    the file-descriptor level, together with anything the native side writes."""
+    the file-descriptor level, together with anything the native side writes. With ``python``,
+    another interpreter runs it (see the module docstring)."""
+    if python:
+        return _run_elsewhere(python, [path])[1][0]
     from edgekit.targets.base import capture_native_output
 
     tf = _import_tf()
@@ -161,10 +186,34 @@ def run_analyzer(path: str) -> str:
     return cap.text
 
 
+def _run_elsewhere(python: str, paths: list[str]) -> tuple[str, list[str]]:
+    """(TensorFlow version, one analyzer text per path) from ``python`` running SNIPPET."""
+    import subprocess
+
+    try:
+        proc = subprocess.run([python, "-c", SNIPPET, *paths], capture_output=True, text=True, timeout=600)
+    except OSError as exc:
+        raise EnvironmentMissing(f"cannot run the analyzer python {python} ({exc.strerror})",
+                                 "give the path of a python with TensorFlow installed") from None
+    except subprocess.TimeoutExpired:
+        raise EnvironmentMissing(f"the analyzer python {python} did not finish in 600 s", "try it by hand") from None
+    parts = proc.stdout.split("@@edgekit-analyzer-begin@@ ")[1:]
+    if proc.returncode != 0 or len(parts) != len(paths):
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise EnvironmentMissing(f"the analyzer python {python} failed ({last})",
+                                 f"check that it has TensorFlow: {python} -c 'import tensorflow'")
+    version = parts[0].split("\n", 1)[0].strip()
+    return version, [p.split("\n", 1)[1].split("@@edgekit-analyzer-end@@")[0] for p in parts]
+
+
 def canary_model() -> bytes:
     """A valid one-op .tflite whose op is a custom op the GPU delegate cannot know."""
     import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
+
+    try:  # the same generated schema ships in both; LiteRT's imports in a fraction of a second
+        from ai_edge_litert import schema_py_generated as fb
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as fb
 
     code = fb.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
@@ -187,20 +236,23 @@ def canary_model() -> bytes:
     return bytes(builder.Output())
 
 
-_ANALYZER_WORKS: bool | None = None
+_ANALYZER_WORKS: dict[str, bool] = {}
 
 
-def analyzer_checks() -> bool:
+def canary_flagged(text: str) -> bool:
+    return any(o.name == CANARY_OP and not o.compatible for o in parse(text).ops)
+
+
+def analyzer_checks(python: str | None = None) -> bool:
     """Does this TensorFlow's analyzer really check GPU compatibility? (the canary must be flagged)"""
-    global _ANALYZER_WORKS
-    if _ANALYZER_WORKS is None:
+    key = python or ""
+    if key not in _ANALYZER_WORKS:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "canary.tflite")
             with open(path, "wb") as f:
                 f.write(canary_model())
-            report = parse(run_analyzer(path))
-        _ANALYZER_WORKS = any(o.name == CANARY_OP and not o.compatible for o in report.ops)
-    return _ANALYZER_WORKS
+            _ANALYZER_WORKS[key] = canary_flagged(run_analyzer(path, python))
+    return _ANALYZER_WORKS[key]
 
 
 def verify(report: GpuReport) -> None:
@@ -215,20 +267,29 @@ def verify(report: GpuReport) -> None:
         )
 
 
-def check(path: str) -> GpuCheck:
-    """Per-op GPU delegate compatibility of ``path`` from TensorFlow Lite's analyzer."""
+def check(path: str, python: str | None = None) -> GpuCheck:
+    """Per-op GPU delegate compatibility of ``path`` from TensorFlow Lite's analyzer (of ``python``,
+    else of ``$EDGEKIT_GPU_ANALYZER_PYTHON``, else of the TensorFlow installed here)."""
     from edgekit.inspect import load_tflite
 
     load_tflite(path)  # a missing or broken file is a one-line error before TensorFlow loads
-    tf = _import_tf()
-    if not analyzer_checks():
+    python = python or os.environ.get(ENV_PYTHON) or None
+    if python:
+        with tempfile.TemporaryDirectory() as tmp:
+            canary = os.path.join(tmp, "canary.tflite")
+            with open(canary, "wb") as f:
+                f.write(canary_model())
+            version, (canary_text, text) = _run_elsewhere(python, [canary, os.path.abspath(path)])
+        works = canary_flagged(canary_text)
+    else:
+        version, works = _import_tf().__version__, analyzer_checks()
+        text = run_analyzer(path) if works else ""
+    if not works:
         raise EnvironmentMissing(
-            f"the model analyzer of TensorFlow {tf.__version__} does not check GPU compatibility "
-            f"(it passes a custom op the GPU delegate never takes, so its verdict would be 'all compatible' for any model)",
-            "run the check with a TensorFlow whose analyzer still checks (tensorflow-cpu 2.19 was seen to), "
-            "e.g. in its own venv: pip install tensorflow-cpu==2.19.0 edgekit",
+            f"the model analyzer of TensorFlow {version} does not check GPU compatibility "
+            f"(it passes a custom op the GPU delegate never takes: its verdict would be 'all compatible' for any model)",
+            OLD_TF_HINT,
         )
-    text = run_analyzer(path)
     report = parse(text)
     if not report.ops and "Failed to mmap" in text:
         raise EdgekitError(f"TensorFlow's analyzer cannot read {path}", "check that the file is a complete .tflite")
@@ -236,12 +297,13 @@ def check(path: str) -> GpuCheck:
     notes = []
     if any(o.name == "edgetpu-custom-op" for o in report.ops):
         notes.append("compiled for the Edge TPU: its edgetpu-custom-op runs only through libedgetpu; check the CPU model")
-    return GpuCheck(path, f"tensorflow {tf.__version__}", report.ops, notes)
+    return GpuCheck(path, f"tensorflow {version}" + (f" ({python})" if python else ""), report.ops, notes)
 
 
-def report_field(path: str) -> dict | None:
-    """The optional ``gpu`` field for reports: the check's dict, or None where it cannot run here."""
+def report_field(path: str, python: str | None = None) -> dict:
+    """The optional ``gpu`` field for reports: the check's dict, or why it could not run here
+    (``{"available": false, "reason": ...}``), never an unchecked "compatible"."""
     try:
-        return check(path).to_dict()
-    except (EnvironmentMissing, EdgekitError):
-        return None
+        return {"available": True, **check(path, python).to_dict()}
+    except EdgekitError as exc:
+        return {"available": False, "reason": exc.message, "hint": exc.hint}

@@ -28,19 +28,26 @@ def flex_model(path: str) -> None:
 
 
 def fp32_model(path: str) -> None:
-    """A small float CNN with a dynamic batch, converted as a user would (from_keras_model)."""
-    import keras
+    """A small float CNN with a dynamic batch (conv, depthwise, pool, mean, dense, softmax), from a
+    tf.function with constant weights, so any TensorFlow version converts it without Keras."""
+    import numpy as np
     import tensorflow as tf
 
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((32, 32, 3), name="image")
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    h = keras.layers.DepthwiseConv2D(3, padding="same")(h)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    out = keras.layers.Dense(5, activation="softmax")(h)
+    rng = np.random.default_rng(0)
+    w1 = tf.constant(rng.normal(0, 0.2, (3, 3, 3, 8)).astype(np.float32))
+    dw = tf.constant(rng.normal(0, 0.2, (3, 3, 8, 1)).astype(np.float32))
+    fc = tf.constant(rng.normal(0, 0.2, (8, 5)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32, name="image")])
+    def net(x):
+        h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
+        h = tf.nn.depthwise_conv2d(h, dw, [1, 1, 1, 1], "SAME")
+        h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+        h = tf.reduce_mean(h, axis=[1, 2])
+        return tf.nn.softmax(tf.matmul(h, fc))
+
     with open(path, "wb") as f:
-        f.write(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert())
+        f.write(tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()]).convert())
 
 
 def main(out_json: str, models: list[str]) -> None:

@@ -10,9 +10,11 @@ decided by the canary; TF 2.21's does not (measured), and the command must then 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +39,22 @@ def probe(tmp_path_factory, coral_models) -> dict:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
+
+
+# What TensorFlow 2.16.2's analyzer (one that runs the checker) said about the shared models:
+# compatible ops, all ops, the incompatible op names. Measured with `edgekit gpu check --json
+# --analyzer-python <venv with tensorflow-cpu 2.16.2>`; asserted wherever a checking analyzer runs.
+ORACLE_TF_2_16_2 = {
+    "deeplabv3_mnv2_dm05_pascal_quant.tflite": (71, 72, {"ARG_MAX"}),
+    "keras_lstm_mnist_ptq.tflite": (5, 6, {"UNIDIRECTIONAL_SEQUENCE_LSTM"}),
+    "mobilenet_v1_0.25_128_quant.tflite": (31, 31, set()),
+    "mobilenet_v2_1.0_224_quant.tflite": (66, 66, set()),
+    "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite": (37, 38, {"PosenetDecoderOp"}),
+    "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite": (16, 17, {"TFLite_Detection_PostProcess"}),
+    "mobilenet_v1_0.25_128_quant_edgetpu.tflite": (0, 1, {"edgetpu-custom-op"}),
+    "split_concat.tflite": (3, 3, set()),
+}
+DATA = Path(__file__).parent / "data"
 
 
 def _all_models(probe):
@@ -75,37 +93,55 @@ def test_the_analyzer_flags_what_the_gpu_delegate_cannot_take_or_is_detected_as_
 
 def test_gpu_check_refuses_when_the_analyzer_does_not_check(probe, coral_models):
     model = coral_models / MODELS[0]
-    proc = run_cli("gpu", "check", str(model), "--json")
+    proc = run_cli("gpu", "check", str(model), "--json", env={"EDGEKIT_GPU_ANALYZER_PYTHON": ""})
     if probe["analyzer_checks"]:
         assert proc.returncode in (0, 1), proc.stderr
         doc = json.loads(proc.stdout)
         assert doc["ops"] == len(probe["models"][str(model)]["parsed_ops"])
         assert doc["summary"].startswith(f"{doc['compatible_ops']} of {doc['ops']} ops")
     else:
-        line = assert_one_line_error(proc, "does not check GPU compatibility", "custom op")
+        line = assert_one_line_error(proc, "does not check GPU compatibility", "custom op", "--analyzer-python")
         assert proc.returncode == 3, line
         assert proc.stdout == ""  # nothing half-printed, and no TensorFlow start-up lines on stdout
 
 
-def test_parse_reads_the_warning_format_of_model_analyzer():
-    """The format model_analyzer.cc writes when its checker runs (the lines of TF's analyzer_test)."""
-    text = (
-        "Subgraph#0 main(T#0) -> [T#3]\n"
-        "  Op#0 FlexAddV2(T#0, T#1) -> [T#2]\n"
-        "GPU COMPATIBILITY WARNING: Not supported custom op FlexAddV2\n"
-        "  Op#1 ADD(T#2, T#1) -> [T#3]\n"
-        "\nGPU COMPATIBILITY WARNING: Subgraph#0 has GPU delegate compatibility issues at nodes 0 with "
-        "TFLite runtime version 2.9.0\n"
-        "\nTensors of Subgraph#0\n  T#0(x) shape:[1], type:FLOAT32\n"
-    )
+@pytest.mark.parametrize("name,compatible,total,bad", [
+    ("deeplabv3_mnv2_dm05_pascal_quant", 71, 72, {71: "Not supported op ARG_MAX"}),
+    ("keras_lstm_mnist_ptq", 5, 6, {1: "Not supported op UNIDIRECTIONAL_SEQUENCE_LSTM"}),
+])
+def test_parse_real_text_of_a_checking_analyzer(name, compatible, total, bad):
+    """Text TensorFlow 2.16.2's analyzer printed for shared models (tensor lines left out)."""
+    text = (DATA / f"analyzer-tf2.16.2-{name}.txt").read_text()
     report = gpu.parse(text)
-    assert [(o.index, o.name, o.compatible) for o in report.ops] == [(0, "FlexAddV2", False), (1, "ADD", True)]
-    assert report.ops[0].reason == "Not supported custom op FlexAddV2"
-    assert report.flagged_nodes == {0: [0]} and not report.says_compatible
+    assert len(report.ops) == len(re.findall(r"^\s+Op#\d+ ", text, flags=re.M)) == total
+    assert sum(o.compatible for o in report.ops) == compatible
+    assert {o.index: o.reason for o in report.incompatible} == bad
+    assert report.flagged_nodes == {0: sorted(bad)} and not report.says_compatible
     gpu.verify(report)
-    report.ops[1].compatible = False  # a parse that disagrees with the analyzer's node list is refused
+    report.ops[0].compatible = False  # a parse that disagrees with the analyzer's node list is refused
     with pytest.raises(gpu.EdgekitError):
         gpu.verify(report)
+
+
+def test_a_checking_analyzer_matches_the_recorded_verdicts(coral_models):
+    """With $EDGEKIT_GPU_ANALYZER_PYTHON (a venv with tensorflow-cpu 2.16.2) the live verdicts must
+    equal the recorded ones, and the canary must be flagged."""
+    python = os.environ.get("EDGEKIT_GPU_ANALYZER_PYTHON")
+    if not python:
+        pytest.skip("set EDGEKIT_GPU_ANALYZER_PYTHON to a python whose TensorFlow analyzer checks (2.16.2)")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        canary = os.path.join(tmp, "canary.tflite")
+        Path(canary).write_bytes(gpu.canary_model())
+        paths = [canary] + [str(coral_models / m) for m in ORACLE_TF_2_16_2]
+        _, texts = gpu._run_elsewhere(python, paths)
+    assert gpu.canary_flagged(texts[0])
+    for name, text in zip(ORACLE_TF_2_16_2, texts[1:]):
+        report = gpu.parse(text)
+        gpu.verify(report)
+        ok, total, bad = ORACLE_TF_2_16_2[name]
+        assert (sum(o.compatible for o in report.ops), len(report.ops), {o.name for o in report.incompatible}) == (ok, total, bad), name
 
 
 def test_gpu_check_of_a_missing_file_is_one_line_before_tensorflow(tmp_path):
