@@ -190,8 +190,9 @@ def _run_elsewhere(python: str, paths: list[str]) -> tuple[str, list[str]]:
     """(TensorFlow version, one analyzer text per path) from ``python`` running SNIPPET."""
     import subprocess
 
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # its own venv only
     try:
-        proc = subprocess.run([python, "-c", SNIPPET, *paths], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([python, "-c", SNIPPET, *paths], capture_output=True, text=True, timeout=600, env=env)
     except OSError as exc:
         raise EnvironmentMissing(f"cannot run the analyzer python {python} ({exc.strerror})",
                                  "give the path of a python with TensorFlow installed") from None

@@ -54,13 +54,15 @@ def main(out_json: str, models: list[str]) -> None:
     from edgekit.inspect import gpu, load_tflite
     from edgekit.targets.base import capture_native_output
 
+    os.environ.pop(gpu.ENV_PYTHON, None)  # this probe is about the TensorFlow installed here
     gpu._import_tf()
     tmp = tempfile.mkdtemp()
     extra = {"flex": os.path.join(tmp, "flex.tflite"), "fp32": os.path.join(tmp, "fp32.tflite")}
     with capture_native_output():
         flex_model(extra["flex"])
         fp32_model(extra["fp32"])
-    result = {"analyzer_checks": gpu.analyzer_checks(), "models": {}}
+    result = {"analyzer_checks": gpu.analyzer_checks(), "models": {},
+              "report_field": gpu.report_field(models[0]) if models else None}
     for key, path in [(m, m) for m in models] + list(extra.items()):
         text = gpu.run_analyzer(path)
         parsed = gpu.parse(text)

@@ -105,6 +105,15 @@ def test_gpu_check_refuses_when_the_analyzer_does_not_check(probe, coral_models)
         assert proc.stdout == ""  # nothing half-printed, and no TensorFlow start-up lines on stdout
 
 
+def test_report_field_never_says_compatible_unchecked(probe):
+    field = probe["report_field"]
+    assert field["available"] is probe["analyzer_checks"]
+    if field["available"]:
+        assert field["summary"].startswith(f"{field['compatible_ops']} of {field['ops']} ops")
+    else:
+        assert "does not check GPU compatibility" in field["reason"] and "--analyzer-python" in field["hint"]
+
+
 @pytest.mark.parametrize("name,compatible,total,bad", [
     ("deeplabv3_mnv2_dm05_pascal_quant", 71, 72, {71: "Not supported op ARG_MAX"}),
     ("keras_lstm_mnist_ptq", 5, 6, {1: "Not supported op UNIDIRECTIONAL_SEQUENCE_LSTM"}),
@@ -156,6 +165,7 @@ def test_gpu_check_without_tensorflow_is_exit_3(tmp_path):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "tensorflow.py").write_text("raise ImportError('No module named tensorflow (shadowed)')\n")
-    proc = run_cli("gpu", "check", str(CORAL / "models" / MODELS[0]), env={"PYTHONPATH": f"{ROOT}:{shadow}"})
+    proc = run_cli("gpu", "check", str(CORAL / "models" / MODELS[0]),
+                   env={"PYTHONPATH": f"{ROOT}:{shadow}", "EDGEKIT_GPU_ANALYZER_PYTHON": ""})
     line = assert_one_line_error(proc, "TensorFlow", "pip install")
     assert proc.returncode == 3, line

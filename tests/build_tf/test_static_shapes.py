@@ -90,11 +90,18 @@ def test_keras_to_edgetpu_int8_is_static_and_all_compute_ops_map(edgetpu_build):
         assert tpu["status"] == "built"
 
 
-def test_without_anything_asking_for_static_shapes_the_batch_stays_dynamic(mobilenet_files):
-    """Control: fp32 alone keeps the model's own signature (-1 batch), so the traced path is what fixes it."""
+@pytest.fixture(scope="session")
+def dynamic_fp32_build(mobilenet_files):
+    """Control: fp32 alone, nothing asking for static shapes."""
     out = mobilenet_files / "out_fp32"
     proc, report = build_json("--source", str(mobilenet_files / "m.keras"), "-t", "tflite-fp32", "-o", str(out))
     assert report is not None, proc.stderr[-3000:]
+    return report, out
+
+
+def test_without_anything_asking_for_static_shapes_the_batch_stays_dynamic(dynamic_fp32_build):
+    """The model's own signature (-1 batch) is kept, so the traced path is what fixes it."""
+    report, out = dynamic_fp32_build
     entry = _entry(report, "tflite-fp32")
     assert entry["status"] == "built", entry
     assert entry["extra"]["converter_path"] == "from_keras_model"
@@ -102,9 +109,11 @@ def test_without_anything_asking_for_static_shapes_the_batch_stays_dynamic(mobil
 
 
 @pytest.mark.parametrize("source,shape", [("m.keras", "input_layer=1,96,96,3"), ("sm", "1,96,96,3")])
-def test_input_shape_makes_fp32_static_for_keras_and_saved_model(mobilenet_files, source, shape):
-    """Named for the Keras file; unnamed (positional) for the SavedModel, whose export renamed its input."""
-    out = mobilenet_files / f"out_shape_{source.replace('.', '_')}"
+def test_input_shape_makes_fp32_static_for_keras_and_saved_model(mobilenet_files, dynamic_fp32_build, source, shape):
+    """Named for the Keras file; unnamed (positional) for the SavedModel, whose export renamed its input.
+    The Keras build goes into the control's output directory: the dynamic artifact there must
+    not be reused as a cache hit (static shapes are part of the cache key)."""
+    out = dynamic_fp32_build[1] if source == "m.keras" else mobilenet_files / "out_shape_sm"
     proc, report = build_json("--source", str(mobilenet_files / source), "-t", "tflite-fp32",
                               "--input-shape", shape, "-o", str(out))
     assert report is not None, proc.stderr[-3000:]
@@ -114,6 +123,13 @@ def test_input_shape_makes_fp32_static_for_keras_and_saved_model(mobilenet_files
     assert _signatures(out / entry["file"]) == [[1, 96, 96, 3], [1, 10]]
     assert _dynamic_tensors(out / entry["file"]) == []
     assert entry["accuracy"]["cosine"] > 0.9999  # the traced function is the same model
+
+
+def test_static_shapes_option_must_be_a_boolean(mobilenet_files, tmp_path):
+    proc = run_cli("build", "--source", str(mobilenet_files / "m.keras"), "-t", "tflite-fp32",
+                   "--option", "tflite-fp32.static_shapes=maybe", "-o", str(tmp_path / "out"))
+    line = assert_one_line_error(proc, "static_shapes", "true or false")
+    assert proc.returncode == 2, line
 
 
 def test_unknown_input_name_is_one_line_listing_the_real_names_before_tensorflow(mobilenet_files, tmp_path):
