@@ -63,6 +63,9 @@ class Source:
     content_hash: str = ""  # sha256 of the files (or factory code + weights) the model came from
     info: dict = field(default_factory=dict)  # framework versions, parameter count ...
     predict_fn: Callable[[list], list] | None = None
+    # Frozen function traced at given input specs (TF sources): what makes an artifact's signature
+    # static. None for frameworks whose targets fix shapes another way.
+    trace_fn: Callable[[list[InputSpec]], Any] | None = None
 
     def predict(self, arrays: Sequence[Any]) -> list:
         """Run the float model on one batch (one array per input); returns numpy arrays."""
@@ -174,6 +177,9 @@ def load_source(ref: str, kind: str | None = None, inputs: list[InputSpec] | Non
     loader: SourceLoader = SOURCES.get(kind)
     if kind != "factory" and not FACTORY_RE.match(ref) and not os.path.exists(ref):
         raise EdgekitError(f"no such model: {ref}", "check the source path")
+    peek = getattr(loader, "peek_input_names", None)
+    if inputs and peek is not None:  # a wrong --input-shape name fails before the framework loads
+        check_declared_names(inputs, peek(ref) or [], ref)
     return loader.load(ref, inputs, dict(options or {}))
 
 
@@ -206,8 +212,32 @@ def source_name(ref: str) -> str:
     return re.sub(r"[^\w.-]+", "_", base) or "model"
 
 
+def check_declared_names(declared: list[InputSpec] | None, names: Sequence[str], ref: str) -> None:
+    """A declared input name the model does not have is a mistake: say which names it has.
+
+    Called with the names read cheaply from the file (before a framework loads, where the format
+    allows it) and again with the loaded model's own names.
+    """
+    if not declared or not names:
+        return
+    unknown = [d.name for d in declared if d.name and _clean_name(d.name) not in {_clean_name(n) for n in names}]
+    if unknown:
+        raise EdgekitError(
+            f"{ref} has no input named {unknown[0]!r} (its inputs: {', '.join(names)})",
+            f"use one of those names: --input-shape {names[0]}=1,H,W,C",
+        )
+
+
+def _clean_name(name: str) -> str:
+    return name.split(":")[0]
+
+
 def merge_inputs(declared: list[InputSpec] | None, found: list[InputSpec], ref: str) -> list[InputSpec]:
-    """The model's own input signature, with fixed shapes from the spec where it has None dims."""
+    """The model's own input signature, with fixed shapes from the spec where it has None dims.
+
+    Declared shapes are matched by name when they carry one (``--input-shape NAME=...``), else by
+    position; a name the model does not have is an error that lists the real names.
+    """
     if not declared:
         for spec in found:
             if any(d is None or d < 0 for d in spec.shape[1:]):
@@ -216,11 +246,17 @@ def merge_inputs(declared: list[InputSpec] | None, found: list[InputSpec], ref: 
                     "declare fixed shapes with --input-shape NAME=1,224,224,3 or [[inputs]] in edgekit.toml",
                 )
         return [InputSpec(s.name, [1 if (d is None or d < 0) else int(d) for d in s.shape], s.dtype) for s in found]
+    check_declared_names(declared, [f.name for f in found], ref)
     if len(declared) != len(found):
         raise EdgekitError(
             f"the spec declares {len(declared)} inputs but {ref} has {len(found)}",
             f"declare one shape per model input ({', '.join(s.name for s in found)})",
         )
+    if all(d.name for d in declared):
+        by_name = {_clean_name(d.name): d for d in declared}
+        if len(by_name) != len(declared):
+            raise EdgekitError(f"an input of {ref} is declared twice", "declare each input shape once")
+        declared = [by_name[_clean_name(f.name)] for f in found]
     merged = []
     for d, f in zip(declared, found):
         if len(d.shape) != len(f.shape) or any(
@@ -230,5 +266,5 @@ def merge_inputs(declared: list[InputSpec] | None, found: list[InputSpec], ref: 
                 f"declared shape {d.shape} for input {d.name or f.name!r} does not match the model's {f.shape}",
                 "fix the input shape in edgekit.toml or --input-shape",
             )
-        merged.append(InputSpec(f.name, [int(x) for x in d.shape], d.dtype or f.dtype))
+        merged.append(InputSpec(f.name, [int(x) for x in d.shape], f.dtype or d.dtype))  # the model knows its dtype
     return merged

@@ -7,7 +7,9 @@ gives the compact, frozen TFLite graph (see docs/build.md on the ``tf.saved_mode
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import zipfile
 from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
@@ -38,6 +40,45 @@ def weights_hash(model: Any) -> str:
         h.update(str(arr.dtype).encode() + str(arr.shape).encode())
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def peek_input_names(ref: str) -> list[str] | None:
+    """Input names of a ``.keras`` file from its config.json, without importing Keras.
+
+    A functional model lists its input layers (``[name, 0, 0]``, a list of those, or a dict);
+    anything else (``.h5``, Sequential, subclassed) gives None and the check waits for the load.
+    """
+    try:
+        with zipfile.ZipFile(ref) as z:
+            config = json.loads(z.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    layers = (config.get("config") or {}).get("input_layers") if isinstance(config, dict) else None
+    if isinstance(layers, dict):
+        layers = list(layers.values())
+    if isinstance(layers, list) and layers and isinstance(layers[0], str):
+        layers = [layers]
+    if not isinstance(layers, list) or not all(isinstance(l, list) and l and isinstance(l[0], str) for l in layers):
+        return None
+    return [l[0] for l in layers]
+
+
+def trace_keras(model: Any, specs: list[InputSpec]) -> Any:
+    """The model's inference call traced at exactly ``specs`` and frozen (variables -> constants).
+
+    ``from_keras_model`` keeps the model's own signature, so a dynamic batch stays -1 in the
+    artifact's shape_signature whatever shape calibration used; tracing at fixed shapes is what
+    makes the artifact static (the Edge TPU compiler and the GPU delegate need that). Converted
+    without a trackable object: with one, TF 2.21 keeps the weights as variables.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    def call(*xs):
+        return model(xs[0] if len(xs) == 1 else list(xs), training=False)
+
+    sig = [tf.TensorSpec(s.shape, tf.as_dtype(s.dtype), name=s.name) for s in specs]
+    return convert_variables_to_constants_v2(tf.function(call).get_concrete_function(*sig))
 
 
 def keras_source(model: Any, ref: str, kind: str, inputs: list[InputSpec] | None, content_hash: str) -> Source:
@@ -85,11 +126,15 @@ def keras_source(model: Any, ref: str, kind: str, inputs: list[InputSpec] | None
         content_hash=content_hash,
         info={"keras": keras.__version__, "params": int(model.count_params()), "loaded_from": kind},
         predict_fn=predict,
+        trace_fn=lambda specs: trace_keras(model, specs),
     )
 
 
 class KerasLoader(SourceLoader):
     kind = "keras"
+
+    def peek_input_names(self, ref: str) -> list[str] | None:
+        return peek_input_names(ref)
 
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
         keras = import_keras()

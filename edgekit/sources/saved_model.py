@@ -41,6 +41,24 @@ def serving_signature(loaded: Any, ref: str, name: str = SIGNATURE):
     return sigs[name]
 
 
+def trace_signature(tf: Any, sig: Any, names: list[str], specs: list[InputSpec]) -> Any:
+    """The serving signature called at exactly ``specs``, traced and frozen.
+
+    A loaded signature cannot be retraced, so it is wrapped in a new function whose inputs have
+    the fixed shapes; the converter inlines the call and its shape inference makes every tensor
+    static (MobileNetV2: 65 ops, no -1 anywhere, also from an unfrozen tf.saved_model.save).
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    by_name = {s.name: s for s in specs}
+
+    def call(**kwargs):
+        return sig(**kwargs)
+
+    sig_specs = {n: tf.TensorSpec(by_name[n].shape, tf.as_dtype(by_name[n].dtype), name=n) for n in names}
+    return convert_variables_to_constants_v2(tf.function(call).get_concrete_function(**sig_specs))
+
+
 class SavedModelLoader(SourceLoader):
     kind = "saved_model"
 
@@ -79,6 +97,7 @@ class SavedModelLoader(SourceLoader):
             content_hash=hash_path(ref),
             info={"tensorflow": tf.__version__, "signature": sig_name},
             predict_fn=predict,
+            trace_fn=lambda specs: trace_signature(tf, sig, names, specs),
         )
 
 

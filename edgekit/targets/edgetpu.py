@@ -24,6 +24,17 @@ class EdgeTPUTarget(Target):
     source_frameworks = ()  # any: it works from a TFLite artifact, not from the framework model
     option_names = ("source", "from_target", "min_runtime_version", "timeout")
 
+    def static_inputs_from(self, spec) -> set[str]:
+        """The targets of this build whose artifact this one compiles: they must trace static shapes.
+
+        The compiler maps nothing with a dynamic dimension (edgetpu-ops.md R2), so a Keras model
+        with a dynamic batch becomes an Edge TPU model only if its int8 artifact has batch 1.
+        """
+        options = (getattr(spec, "options", None) or {}).get(self.name, {})
+        if options.get("source"):
+            return set()
+        return {str(options.get("from_target", "tflite-int8"))}
+
     def file_name(self, ctx: BuildContext) -> str:
         return f"{ctx.source.name}.edgetpu_edgetpu.tflite"
 

@@ -9,6 +9,12 @@ Conversion paths (TF 2.21 / Keras 3, see docs/build.md):
   serving signature is frozen (variables -> constants) and converted from that concrete function
   with no trackable object, which gives the compact graph; if even that keeps them, the target
   fails and says why instead of shipping a slow model.
+Static shapes: ``from_keras_model``/``from_saved_model`` keep the model's own signature, so a
+dynamic batch stays -1 in the artifact's shape_signature (the Edge TPU compiler and the GPU
+delegate refuse that). With declared input shapes (``--input-shape``, ``[[inputs]]``), option
+``static_shapes = true``, or a later target that compiles this artifact and needs static shapes
+(``edgetpu``), the source's inference function is traced at exactly the build's input shapes
+(dynamic batch -> 1), frozen and converted from that concrete function.
 The converter prints hundreds of lines on the C-level stdout/stderr; they are captured and only
 quoted when the conversion fails.
 """
@@ -112,7 +118,7 @@ class TFLiteTarget(Target):
         self.name = name
         self.mode = mode  # fp32 | fp16 | dynamic | int8 | int16x8
         self.needs_calibration = mode in ("int8", "int16x8")
-        self.option_names = ("io_dtype",) if name in IO_DTYPES else ()
+        self.option_names = (("io_dtype",) if name in IO_DTYPES else ()) + ("static_shapes",)
         if mode == "int8":
             self.option_names += ("allow_float_ops",)
 
@@ -125,19 +131,44 @@ class TFLiteTarget(Target):
             raise EdgekitError(f"{self.name} io_dtype {value!r} is not supported", f"choose one of: {', '.join(allowed)}")
         return value
 
+    def static_reason(self, ctx: BuildContext) -> str | None:
+        """Why this artifact must have static input shapes, or None to keep the model's signature."""
+        option = ctx.options.get("static_shapes")
+        if option is not None and not isinstance(option, bool):
+            raise EdgekitError(f"{self.name} option static_shapes must be true or false, not {option!r}",
+                               f"set [options.{self.name}] static_shapes = true")
+        if option is False:
+            return None
+        if option:
+            return "option static_shapes"
+        if getattr(ctx.spec, "inputs", None):
+            return "declared input shapes"
+        for name in getattr(ctx.spec, "targets", None) or []:
+            other = TARGETS.get(name) if name in TARGETS.names() else None
+            wants = getattr(other, "static_inputs_from", None)
+            if wants is not None and self.name in wants(ctx.spec):
+                return f"{name} needs static shapes"
+        return None
+
     def cache_settings(self, ctx: BuildContext) -> dict:
         tf = import_tf()
+        static = self.static_reason(ctx)
         return {"mode": self.mode, "io_dtype": self.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
-                "calibration_count": len(ctx.calibration) if (self.needs_calibration and ctx.calibration is not None) else None}
+                "calibration_count": len(ctx.calibration) if (self.needs_calibration and ctx.calibration is not None) else None,
+                "static_shapes": [i.to_dict() for i in ctx.source.inputs] if static else None}
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)
         self.io_dtype(ctx)
+        self.static_reason(ctx)
 
     # -- conversion -------------------------------------------------------------------------
     def converters(self, tf: Any, ctx: BuildContext) -> Iterator[tuple[str, Any]]:
         """Converter candidates in order of preference, each with the path's name for the manifest."""
         source = ctx.source
+        if self.static_reason(ctx) and source.trace_fn is not None:
+            yield "traced_static", tf.lite.TFLiteConverter.from_concrete_functions([source.trace_fn(source.inputs)])
+            return
         if source.kind == "keras":
             yield "from_keras_model", tf.lite.TFLiteConverter.from_keras_model(source.model)
         elif source.kind == "saved_model":
@@ -215,6 +246,9 @@ class TFLiteTarget(Target):
             bad = resource_ops(hist)
             if not bad:
                 extra = {"converter_path": path_name, "op_count": sum(hist.values()), "ops": hist}
+                static = self.static_reason(ctx)
+                if static:
+                    extra["static_shapes"] = {"reason": static, "inputs": [i.to_dict() for i in ctx.source.inputs]}
                 if self.mode == "int8":
                     floats = float_compute_ops(model_bytes)
                     extra["float_ops"] = floats
