@@ -50,7 +50,10 @@ def test_append_filter_and_roundtrip(tmp_path):
         with pytest.raises(EdgekitError, match="error result"):
             h.set_baseline(e)
         h.set_baseline(a)
-        assert h.baseline_for("m.tflite", h.run(a).device_key) == a
+        ra = h.run(a)
+        assert ra.series == "/x/m.tflite" and ra.artifact_path == "/x/m.tflite"
+        assert ra.setup == "ai_edge_litert, 1 thread, XNNPACK"
+        assert h.baseline_for("/x/m.tflite", ra.device_key, ra.setup_key) == a
         assert [r.id for r in h.baselines()] == [a] and h.run(a).baseline
 
 
@@ -59,8 +62,8 @@ def test_series_prefers_build_target(tmp_path):
     r2 = copy.deepcopy(r)
     r2["artifact"]["target"] = "tflite-int8"
     with H.History(str(tmp_path / "h.sqlite")) as h:
-        assert h.run(h.append(r)).series == "m.tflite"
-        assert h.run(h.append(r2)).series == "tflite-int8"
+        assert h.run(h.append(r)).series == "/x/m.tflite"
+        assert h.run(h.append(r2)).series == "tflite-int8 in /x"
 
 
 def test_invalid_result_is_rejected(tmp_path):
