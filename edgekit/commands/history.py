@@ -119,7 +119,8 @@ def print_runs(rows, path: str) -> None:
     table = Table(title=term_text(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}"), title_justify="left")
     for col, just in (("run", "right"), ("measured", "left"), ("artifact", "left"), ("sha256", "left"),
                       ("device", "left"), ("runtime", "left"), ("p50", "right"), ("p90", "right"), ("n", "right"), ("", "left")):
-        table.add_column(col, justify=just)
+        # fold, not truncate: two same-named files differ in their directory, which must show.
+        table.add_column(col, justify=just, overflow="fold" if col in ("artifact", "runtime") else "ellipsis")
     for r in rows:
         where = r.artifact_path or r.series
         name = r.artifact_name or os.path.basename(where)

@@ -194,6 +194,11 @@ def _write_error(path: str, exc: BaseException) -> EdgekitError:
         )
     if "full" in text or getattr(exc, "errno", None) == 28:
         return EnvironmentMissing(f"no space left to write the results history {path}", "free disk space, or point --history elsewhere")
+    if "I/O" in text or "readonly" in text or "read-only" in text:
+        return EnvironmentMissing(
+            f"cannot write the results history {path} ({text}: a full disk, a file-size limit or a read-only file system)",
+            "free disk space, or point --history at a writable file",
+        )
     return EnvironmentMissing(
         f"cannot write the results history {path} ({text or type(exc).__name__})",
         "point --history at a writable file",
@@ -224,7 +229,7 @@ class History:
             raise
         except sqlite3.OperationalError as exc:
             self._abandon(existed)
-            if any(w in str(exc) for w in ("locked", "busy", "full")):
+            if any(w in str(exc) for w in ("locked", "busy", "full", "I/O", "readonly")):
                 raise _write_error(self.path, exc) from None
             raise EdgekitError(
                 f"cannot open the results history {self.path} ({exc})",
