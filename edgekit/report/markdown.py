@@ -13,8 +13,10 @@ from edgekit.report import FORMATS, Row
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Characters with a meaning in (GitHub-flavoured) Markdown; '|' also ends a table cell.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>-])")
+# Characters with a meaning inside a line of (GitHub-flavoured) Markdown: emphasis, code, links,
+# strike-through, and '|', which ends a table cell. (Line-start syntax like '#' or '-' cannot
+# occur: every string goes into a table cell or after a fixed prefix.)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def _md(text) -> str:
@@ -23,7 +25,7 @@ def _md(text) -> str:
     punctuation backslash-escaped, line breaks and control characters made visible."""
     s = _CONTROL.sub(lambda m: " " if m.group() in "\n\r\t" else f"\\x{ord(m.group()):02x}", str(text))
     s = html.escape(s, quote=False)  # & < > as entities first; escaping '&' below would break them
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1) if m.group(1) not in "<>" else m.group(1), s)
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def render(results: list[dict], rows: list[Row], title: str) -> str:
