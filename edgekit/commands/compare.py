@@ -38,7 +38,7 @@ def register(sub) -> None:
         epilog="BASELINE and CANDIDATE are result JSON files (from 'edgekit bench -o') or run ids from\n"
         "'edgekit history'. Files holding several results are paired by series (artifact path,\ndevice, runtime settings), or with --pair-by name by file name and device.\n"
         "Examples:\n  edgekit compare base.json new.json\n  edgekit compare 3 7\n"
-        "  edgekit compare --baseline              # latest run of every target that has a baseline\n"
+        "  edgekit compare --baseline              # latest run of every series that has a baseline\n"
         "  edgekit compare --baseline new.json     # new.json against the stored baselines\n\n"
         + textwrap.fill("Verdicts (defaults: --threshold 5%, --confidence 0.95): " + rule() + ".", 100),
     )
