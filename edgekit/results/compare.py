@@ -4,8 +4,9 @@ Two means on a shared machine differ by several percent from one run to the next
 percentage would fail CI on noise. Instead the gate estimates the ratio candidate/baseline of a
 latency percentile (p50 by default) with a *moving-block* bootstrap confidence interval, and calls
 it a regression only when both hold: the estimated slowdown exceeds the threshold, and the whole
-interval lies above 1 (the candidate is slower with the chosen confidence). Blocks (rather than single samples) are
-resampled because samples are taken in time order and a burst of background load slows a run of
+interval lies above 1 (the candidate is slower with the chosen confidence); and "unchanged" only
+when the whole interval lies below 1 + threshold. Blocks (rather than single samples) are resampled
+because samples are taken in time order and a burst of background load slows a run of
 consecutive samples; resampling them one by one would pretend they are independent and make the
 interval too narrow. A one-sided Mann-Whitney U test (normal approximation with tie correction) is
 reported beside it as a second opinion that does not depend on one percentile.
