@@ -255,3 +255,25 @@ def test_history_records_bench_runs_and_gates_against_baseline(repeated_runs, tm
         assert_one_line_error(gate, "regressed")
     else:
         assert_one_line_error(gate, "inconclusive")
+
+
+def test_one_statement_of_the_rule_in_help_footer_and_docs(tmp_path):
+    from tests.conftest import ROOT
+
+    text = C.rule()
+    docs = (ROOT / "docs" / "report.md").read_text()
+    quoted = " ".join(l[2:].strip() for l in docs.splitlines() if l.startswith("> "))
+    assert text in quoted
+    help_text = " ".join(run_cli("compare", "--help", check=True).stdout.split())
+    assert text in help_text
+    r = {"status": "ok", "samples_ms": list(latencies(50, 1.0, 1)), "artifact": {"path": "/m.tflite", "sha256": "a"},
+         "device": {}, "runtime": {}}
+    f = tmp_path / "r.json"
+    from edgekit.harness.stats import summarize
+
+    doc = {"schema": "edgekit.result", "schema_version": 1, "edgekit_version": "0", "created": "2026-01-01T00:00:00+00:00",
+           "platform": {}, "settings": {}, "init_ms": 1.0, "first_inference_ms": 1.0, "memory": {}, "delegates": [],
+           "latency_ms": summarize(r["samples_ms"]), **r}
+    f.write_text(json.dumps(doc))
+    footer = " ".join(run_cli("compare", f, f, check=True).stdout.split())
+    assert text in footer
