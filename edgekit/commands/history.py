@@ -51,7 +51,7 @@ def register(sub) -> None:
     )
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, newest first (default 50; 0 for all)")
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--set-baseline", type=int, metavar="RUN", help="make RUN the baseline of its target on its device")
+    act.add_argument("--set-baseline", type=int, metavar="RUN", help="make RUN the baseline of its series (artifact path, device, runtime settings)")
     act.add_argument("--baselines", action="store_true", help="list the stored baselines")
     act.add_argument("--show", type=int, metavar="RUN", help="print the full result JSON of RUN")
     act.add_argument("--add", nargs="+", metavar="RESULT", help="append result JSON files (e.g. from another machine)")

@@ -199,3 +199,17 @@ def test_a_version_1_history_is_migrated_with_its_baselines(tmp_path):
         assert h.run(h.append(fake_result())).series == "/x/m.tflite"
     with H.History(str(path), create=False) as h:  # opening again is a no-op
         assert len(h.runs()) == 3
+
+
+def test_hostile_names_are_text_in_history_and_compare(tmp_path):
+    """Names parsed as rich markup used to crash or vanish; control bytes reached the terminal."""
+    name = "[/bold]x\x1b[2J.tflite"
+    f = tmp_path / "r.json"
+    r = fake_result(name=name)
+    f.write_text(json.dumps(r))
+    hist = tmp_path / "h.sqlite"
+    run_cli("history", "--history", hist, "--add", f, check=True)
+    out = run_cli("history", "--history", hist, check=True).stdout
+    assert "\x1b" not in out and "[/bold]x\\x1b[2J.tflite" in out
+    cmp = run_cli("compare", f, f)
+    assert cmp.returncode == 0 and "\x1b" not in cmp.stdout and "[/bold]x\\x1b[2J.tflite" in cmp.stdout, cmp.stderr
