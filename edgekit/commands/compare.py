@@ -1,7 +1,11 @@
 """edgekit compare: the CI latency gate. Compares raw samples with a bootstrap CI and Mann-Whitney U.
 
-Exits 1 when a candidate is slower than its baseline by more than --threshold with the chosen
-confidence (the whole confidence interval of the latency ratio lies above 1 + threshold).
+A series is one artifact path (or build target) on one device with one runtime and its settings;
+--baseline pairs each candidate with the baseline of its series, whose artifact may be another
+build (the sha256 change is printed). Results of different paths, settings or devices are compared
+only when asked (two files, or --pair-by name), with the differences printed above the verdict.
+Exit 1 on "regressed", and in --baseline mode also on "inconclusive" (--on-inconclusive pass
+relaxes that).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import textwrap
 
 from edgekit.console import print_json
 from edgekit.errors import CheckFailed, EdgekitError
@@ -23,16 +28,19 @@ def _fraction(text: str) -> float:
 
 
 def register(sub) -> None:
+    from edgekit.results.compare import rule
+
     p = sub.add_parser(
         "compare",
         help="compare two benchmark runs (or the latest runs with their baselines); non-zero on a regression",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="BASELINE and CANDIDATE are result JSON files (from 'edgekit bench -o') or run ids from\n"
-        "'edgekit history'. Files holding several results are paired by target and device.\n"
+        "'edgekit history'. Files holding several results are paired by series (artifact path,\ndevice, runtime settings), or with --pair-by name by file name and device.\n"
         "Examples:\n  edgekit compare base.json new.json\n  edgekit compare 3 7\n"
-        "  edgekit compare --baseline              # latest run of every target that has a baseline\n"
-        "  edgekit compare --baseline new.json     # new.json against the stored baselines",
+        "  edgekit compare --baseline              # latest run of every series that has a baseline\n"
+        "  edgekit compare --baseline new.json     # new.json against the stored baselines\n\n"
+        + textwrap.fill("Verdicts (defaults: --threshold 5%, --confidence 0.95): " + rule() + ".", 100),
     )
     p.add_argument("refs", nargs="*", metavar="RESULT", help="BASELINE CANDIDATE, or with --baseline: CANDIDATE...")
     p.add_argument("--baseline", dest="use_baseline", action="store_true", help="compare with the baselines stored by 'edgekit history --set-baseline'")
@@ -43,6 +51,15 @@ def register(sub) -> None:
     p.add_argument(
         "--no-run-noise", dest="run_noise", action="store_false",
         help="ignore the run-to-run noise measured from repeated baseline runs in the history",
+    )
+    p.add_argument(
+        "--pair-by", choices=["series", "name"], default="series",
+        help="series (default): same artifact path, device and settings; name: the same file name or "
+        "target on the same device, whatever its directory or settings (differences are printed)",
+    )
+    p.add_argument(
+        "--on-inconclusive", choices=["fail", "pass"], default=None,
+        help="exit status for an inconclusive comparison (default: fail with --baseline, pass otherwise)",
     )
     p.add_argument("--json", action="store_true", help="print the comparisons as JSON")
     p.set_defaults(func=run)
@@ -68,14 +85,14 @@ def _load_ref(ref: str, history_path: str | None) -> tuple[list[dict], str]:
 
 
 def _pairs(args) -> list[tuple[dict, dict, str, str]]:
-    from edgekit.results.compare import device_key, pair_results, series_key
+    from edgekit.results.compare import pair_results
     from edgekit.results.history import History
 
     if not args.use_baseline:
         if len(args.refs) != 2:
             raise EdgekitError("compare needs BASELINE and CANDIDATE", "e.g. 'edgekit compare base.json new.json', or use --baseline")
         (base, bref), (cand, cref) = (_load_ref(r, args.history) for r in args.refs)
-        return [(b, c, bref, cref) for b, c in pair_results(base, cand)]
+        return [(b, c, bref, cref) for b, c in pair_results(base, cand, args.pair_by)]
 
     out = []
     with History(args.history, create=False) as h:
@@ -87,35 +104,84 @@ def _pairs(args) -> list[tuple[dict, dict, str, str]]:
         else:
             candidates = []
             for b in h.baselines():
-                latest = h.latest(b.series, b.device_key)
+                latest = h.latest(b.series, b.device_key, b.setup_key)
                 if latest is not None and latest.id != b.id:
                     candidates.append((h.result(latest.id), f"run {latest.id}"))
+            candidates += _unpaired_latest(h, args.pair_by == "name")
             if not candidates:
                 raise EdgekitError(
                     f"no run newer than a baseline in {h.path}",
                     "set one with 'edgekit history --set-baseline RUN', then benchmark again",
                 )
         for cand, cref in candidates:
-            bid = h.baseline_for(series_key(cand), device_key(cand))
-            if bid is None:
-                raise EdgekitError(
-                    f"no baseline for {series_key(cand)} on this device ({device_key(cand)})",
-                    "set one with 'edgekit history --set-baseline RUN' (see 'edgekit history')",
-                )
+            bid = _baseline_id(h, cand, args.pair_by)
             out.append((h.result(bid), cand, f"run {bid}", cref))
     return out
 
 
+def _unpaired_latest(h, pair: bool) -> list[tuple[dict, str]]:
+    """Latest runs of series without a baseline whose name has one on the same device (the same file
+    with other settings, or a same-named file elsewhere): compared with --pair-by name, else named
+    in a warning, so a slow run in a neighbouring series is never passed over in silence."""
+    from edgekit.console import warn
+    from edgekit.results.series import display_name
+
+    bases = h.baselines()
+    keyed = {(b.series, b.device_key, b.setup_key) for b in bases}
+    names = {(display_name(h.result(b.id)), b.device_key) for b in bases}
+    out, seen = [], set()
+    for r in h.runs(status="ok"):
+        key = (r.series, r.device_key, r.setup_key)
+        if key in keyed or key in seen:
+            continue
+        seen.add(key)
+        doc = h.result(r.id)
+        if (display_name(doc), r.device_key) not in names:
+            continue
+        if pair:
+            out.append((doc, f"run {r.id}"))
+        else:
+            warn(f"run {r.id} ({r.artifact_path or r.series}, {r.setup}) has no baseline of its own and was not compared; "
+                 "set one, or pass --pair-by name to compare it with the baseline of the same name")
+    return out
+
+
+def _baseline_id(h, cand: dict, pair_by: str) -> int:
+    """The stored baseline of the candidate's series; with --pair-by name, of its name on its device."""
+    from edgekit.results.series import device_key, display_name, identity, series_key, setup_key, setup_text
+
+    bid = h.baseline_for(series_key(cand), device_key(cand), setup_key(cand))
+    if bid is not None:
+        return bid
+    same_name = [b for b in h.baselines()
+                 if b.device_key == device_key(cand) and display_name(h.result(b.id)) == display_name(cand)]
+    if pair_by == "name" and len(same_name) == 1:
+        return same_name[0].id
+    if pair_by == "name" and same_name:
+        raise EdgekitError(
+            f"{len(same_name)} baselines are named {display_name(cand)} on this device (runs "
+            f"{', '.join(str(b.id) for b in same_name)})", "compare with one of them by run id: 'edgekit compare RUN FILE'",
+        )
+    others = "; ".join(f"run {b.id}: {identity(h.result(b.id))}, {b.setup}" for b in same_name)
+    raise EdgekitError(
+        f"no baseline for {identity(cand)} with {setup_text(cand)} on this device ({device_key(cand)[:6]})"
+        + (f"; baselines of the same name differ in path or settings ({others})" if others else ""),
+        "set one with 'edgekit history --set-baseline RUN'"
+        + (", or pass --pair-by name to compare with it anyway" if same_name else " (see 'edgekit history')"),
+    )
+
+
 def _repeated_runs(history_path: str | None, baseline: dict, limit: int = 20) -> list[dict]:
-    """Recent runs of the baseline's artifact on its device, from the history when there is one."""
-    from edgekit.results.compare import device_key
+    """Recent runs of the baseline's artifact (sha256) with its settings on its device, from the
+    history when there is one; compare_results keeps those recorded before the candidate."""
+    from edgekit.results.compare import device_key, setup_key
     from edgekit.results.history import History, default_path
 
     sha = (baseline.get("artifact") or {}).get("sha256")
     if not sha or not os.path.exists(history_path or default_path()):
         return []
     with History(history_path, create=False) as h:
-        rows = h.runs(sha256=sha, device=device_key(baseline), status="ok", limit=limit)
+        rows = h.runs(sha256=sha, device=device_key(baseline), status="ok", setup=setup_key(baseline), limit=limit * 3)
         return [h.result(r.id) for r in rows]
 
 
@@ -144,6 +210,16 @@ def run(args) -> int:
     else:
         print_comparisons(comparisons)
     bad = [c for c in comparisons if c.regressed]
+    fail_inconclusive = (args.on_inconclusive or ("fail" if args.use_baseline else "pass")) == "fail"
+    unsure = [c for c in comparisons if c.verdict == cmpmod.INCONCLUSIVE]
+    if not bad and unsure and fail_inconclusive:
+        worst = max(unsure, key=lambda c: c.ci_high)
+        raise CheckFailed(
+            f"{len(unsure)} of {len(comparisons)} comparison{'s' if len(comparisons) != 1 else ''} inconclusive at "
+            f"{threshold:.0%} (e.g. {worst.label} {worst.metric} {worst.change_pct:+.1f}%, {worst.confidence:.0%} CI "
+            f"{(worst.ci_low - 1) * 100:+.1f}%..{(worst.ci_high - 1) * 100:+.1f}%): the gate cannot see a {threshold:.0%} change",
+            "more runs (--min-runs/--min-time), a quieter machine or a larger --threshold; --on-inconclusive pass to accept",
+        )
     if bad:
         worst = max(bad, key=lambda c: c.ratio)
         raise CheckFailed(
@@ -156,11 +232,29 @@ def run(args) -> int:
 
 
 def print_comparisons(comparisons) -> None:
+    """What was paired (and how the two differ) above the verdicts, the rule below them."""
     from rich.table import Table
 
+    from edgekit.commands.history import term_text as escape
     from edgekit.console import console, human_ms
+    from edgekit.results.compare import rule
 
-    colors = {"regressed": "bold red", "possible regression": "yellow", "improved": "green", "unchanged": ""}
+    out = console()
+    seen = set()
+    for c in comparisons:
+        if (c.label, c.baseline_ref, c.candidate_ref) in seen:
+            continue
+        seen.add((c.label, c.baseline_ref, c.candidate_ref))
+        noise = (f"; run-to-run noise {c.run_noise:.1%} from {c.noise_runs} runs of the baseline"
+                 if c.run_noise is not None else "")
+        out.print(escape(f"{c.label} ({c.setup}): baseline {c.baseline_ref} {c.baseline_identity} (n={c.n_baseline}), "
+                         f"candidate {c.candidate_ref}" + ("" if c.candidate_identity == c.baseline_identity else f" {c.candidate_identity}")
+                         + f" (n={c.n_candidate}){noise}"))
+        for d in c.differences:
+            out.print(f"  [bold yellow]differs:[/bold yellow] {escape(d)}")
+        for note in c.notes:
+            out.print(f"  [yellow]note:[/yellow] {escape(note)}")
+    colors = {"regressed": "bold red", "inconclusive": "yellow", "improved": "green", "unchanged": ""}
     title = "Latency: bootstrap CI of the ratio, one-sided Mann-Whitney U"
     if any(c.mw_p_value is None for c in comparisons):
         title += " (mean rows: normal CI from the runner's aggregates)"
@@ -172,7 +266,7 @@ def print_comparisons(comparisons) -> None:
         style = colors.get(c.verdict, "")
         verdict = f"[{style}]{c.verdict}[/{style}]" if style else c.verdict
         table.add_row(
-            c.label,
+            escape(c.label),
             c.metric,
             human_ms(c.baseline),
             human_ms(c.candidate),
@@ -181,17 +275,6 @@ def print_comparisons(comparisons) -> None:
             "-" if c.mw_p_value is None else f"{c.mw_p_value:.2g}",
             verdict,
         )
-    out = console()
     out.print(table)
     if comparisons:
-        c0 = comparisons[0]
-        out.print(f"threshold {c0.threshold:.0%}, {c0.confidence:.0%} confidence: 'regressed' means slower by more than {c0.threshold:.0%} with the whole interval above 0%")
-    seen = set()
-    for c in comparisons:
-        if (c.label, c.baseline_ref, c.candidate_ref) in seen:
-            continue
-        seen.add((c.label, c.baseline_ref, c.candidate_ref))
-        noise = f"; run-to-run noise {c.run_noise:.1%} from {c.noise_runs} runs" if c.run_noise is not None else ""
-        out.print(f"{c.label}: baseline {c.baseline_ref} (n={c.n_baseline}), candidate {c.candidate_ref} (n={c.n_candidate}){noise}")
-        for note in c.notes:
-            out.print(f"  [yellow]note:[/yellow] {note}")
+        out.print(escape(rule(comparisons[0].threshold, comparisons[0].confidence)) + ".")

@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 
 from edgekit.console import print_json
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def term_text(text) -> str:
+    """A string from a file, model or device, safe for a rich console: markup escaped, control
+    characters (ESC, CR, ...) shown as \\xNN instead of acting on the terminal."""
+    from rich.markup import escape
+
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+
+
+def _since(text: str) -> str:
+    from edgekit.results.history import parse_since
+    from edgekit.errors import EdgekitError
+
+    try:
+        return parse_since(text)
+    except EdgekitError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.hint}") from None
 
 
 def register(sub) -> None:
@@ -22,10 +44,14 @@ def register(sub) -> None:
     p.add_argument("--sha", dest="sha256", help="only runs of artifacts whose sha256 starts with this")
     p.add_argument("--device", help="only runs on this device (name or fingerprint key prefix)")
     p.add_argument("--status", choices=["ok", "error"], help="only successful or failed runs")
-    p.add_argument("--since", help="only runs measured at or after this ISO date/time")
+    p.add_argument(
+        "--since", type=_since,
+        help="only runs measured at or after this: an ISO date or date-time (local time unless it has an offset), "
+        "today, yesterday, or an age like 30m, 12h, 7d, 2w",
+    )
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, newest first (default 50; 0 for all)")
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--set-baseline", type=int, metavar="RUN", help="make RUN the baseline of its target on its device")
+    act.add_argument("--set-baseline", type=int, metavar="RUN", help="make RUN the baseline of its series (artifact path, device, runtime settings)")
     act.add_argument("--baselines", action="store_true", help="list the stored baselines")
     act.add_argument("--show", type=int, metavar="RUN", help="print the full result JSON of RUN")
     act.add_argument("--add", nargs="+", metavar="RESULT", help="append result JSON files (e.g. from another machine)")
@@ -62,7 +88,8 @@ def run(args) -> int:
             if args.json:
                 print_json(r.to_dict())
             else:
-                print(f"run {r.id} is now the baseline of {r.series} on {r.device_name} ({r.device_key})")
+                print(f"run {r.id} is now the baseline of {r.artifact_path or r.series} (sha256 {(r.artifact_sha256 or '-')[:8]}, "
+                      f"{r.setup}) on {r.device_name} ({r.device_key[:6]})")
             return 0
         if args.baselines:
             rows = h.baselines()
@@ -83,22 +110,33 @@ def run(args) -> int:
 
 
 def print_runs(rows, path: str) -> None:
+    """One row per run; the artifact shows its directory and sha256 prefix, so two files of the
+    same name are never shown as one."""
     from rich.table import Table
 
     from edgekit.console import console, human_ms
 
-    table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}", title_justify="left")
+    table = Table(title=term_text(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}"), title_justify="left")
     for col, just in (("run", "right"), ("measured", "left"), ("artifact", "left"), ("sha256", "left"),
                       ("device", "left"), ("runtime", "left"), ("p50", "right"), ("p90", "right"), ("n", "right"), ("", "left")):
-        table.add_column(col, justify=just)
+        # fold, not truncate: two same-named files differ in their directory, which must show.
+        table.add_column(col, justify=just, overflow="fold" if col in ("artifact", "runtime") else "ellipsis")
     for r in rows:
+        where = r.artifact_path or r.series
+        name = r.artifact_name or os.path.basename(where)
+        target = r.series.split(" in ", 1)[0] if r.series != where else ""
+        label = term_text(name if not target else f"{target} ({name})")
+        directory = os.path.dirname(where)
+        if directory:
+            label += f"\n[dim]{term_text(directory)}[/dim]"
+        setup = term_text(r.setup or r.runtime or "-")
         table.add_row(
             str(r.id),
             r.created.replace("T", " ")[:16],
-            r.series if r.series == r.artifact_name else f"{r.series} ({r.artifact_name})",
-            (r.artifact_sha256 or "-")[:8],
-            f"{r.device_name} {r.device_key[:6]}",
-            r.runtime or "-",
+            label,
+            term_text((r.artifact_sha256 or "-")[:8]),
+            term_text(f"{r.device_name} {r.device_key[:6]}"),
+            term_text(r.runtime or "-") + (f"\n[dim]{setup}[/dim]" if r.setup else ""),
             human_ms(r.p50_ms) if r.status == "ok" else "[red]error[/red]",
             human_ms(r.p90_ms) if r.status == "ok" else "",
             str(r.n or ""),

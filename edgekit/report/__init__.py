@@ -40,6 +40,7 @@ class Row:
 
     artifact: str
     target: str | None
+    path: str | None
     format: str | None
     sha256: str | None
     device: str
@@ -61,10 +62,17 @@ class Row:
     delegate_share: float | None = None  # share of nodes taken by the delegates, 0..1
     accuracy: dict = field(default_factory=dict)  # metric key -> value (numbers only)
     samples: list = field(default_factory=list)
+    where: str = ""  # set by disambiguate(): the directory, when another row has the same name
+
+    @property
+    def short_sha(self) -> str:
+        return (self.sha256 or "")[:8]
 
     @property
     def label(self) -> str:
         base = self.target or self.artifact
+        if self.where:
+            base += f" [{self.short_sha or self.where}]"
         return base if self.device == "host" else f"{base} @ {self.device}"
 
     def accuracy_text(self) -> str:
@@ -109,6 +117,7 @@ def row_for(result: dict) -> Row:
     row = Row(
         artifact=art.get("name") or os.path.basename(str(art.get("path", "?"))),
         target=art.get("target"),
+        path=art.get("path"),
         format=art.get("format"),
         sha256=art.get("sha256"),
         device=dev.get("name") or "?",
@@ -151,15 +160,41 @@ def load_results(paths: list[str]) -> list[dict]:
     return results
 
 
+def disambiguate(rows: list[Row]) -> list[Row]:
+    """Rows whose name another row shares, with another file or build behind it, get their
+    directory (``where``) and a sha256 prefix in their label: two same-named models are never
+    shown as one."""
+    by_name: dict[str, set] = {}
+    for r in rows:
+        by_name.setdefault(r.target or r.artifact, set()).add((r.path, r.sha256))
+    for r in rows:
+        if len(by_name[r.target or r.artifact]) > 1:
+            r.where = os.path.dirname(r.path or "") or "?"
+    return rows
+
+
 def render(results: list[dict], fmt: str = "html", title: str = "edgekit benchmark report") -> str:
     """The report as text in ``fmt`` (a FORMATS name)."""
     renderer = FORMATS.get(fmt)
-    return renderer(results, [row_for(r) for r in results], title)
+    return renderer(results, disambiguate([row_for(r) for r in results]), title)
 
 
 def format_for(output: str | None, fmt: str | None) -> str:
+    """The format from --format, else from -o's suffix, else Markdown to stdout. A suffix that is
+    no report format (``x.pdf``) is an error, not an HTML file under a misleading name; so is a
+    --format that contradicts a known suffix."""
+    suffix = os.path.splitext(output)[1].lower() if output else ""
+    known = ", ".join(sorted(SUFFIX_FORMATS))
     if fmt:
+        if suffix in SUFFIX_FORMATS and SUFFIX_FORMATS[suffix] != fmt:
+            raise EdgekitError(f"-o {output} names a {SUFFIX_FORMATS[suffix]} file but --format is {fmt}",
+                               f"drop one of them, or name the file with a suffix of {fmt}")
         return fmt
     if output:
-        return SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "html")
+        if suffix not in SUFFIX_FORMATS:
+            raise EdgekitError(
+                f"cannot tell the report format from {output!r} (edgekit writes html or md, not {suffix or 'a file without a suffix'})",
+                f"name it with one of {known}, or pass --format html|md",
+            )
+        return SUFFIX_FORMATS[suffix]
     return "md"

@@ -67,7 +67,7 @@ def _table(rows: list[Row]) -> str:
     out.append("</tr></thead><tbody>")
     for r in rows:
         name = r.target or r.artifact
-        sub = " ".join(x for x in (r.format, r.artifact if r.target else "") if x)
+        sub = " ".join(x for x in (r.format, r.artifact if r.target else "", r.short_sha, f"in {r.where}" if r.where else "") if x)
         device = r.device + (" (emulated)" if r.emulated else "")
         cells = [
             f'<td class="l name">{_two(name, sub)}</td>', _cell(device, "l"), _cell(r.runtime, "wrap"),

@@ -4,8 +4,9 @@ Two means on a shared machine differ by several percent from one run to the next
 percentage would fail CI on noise. Instead the gate estimates the ratio candidate/baseline of a
 latency percentile (p50 by default) with a *moving-block* bootstrap confidence interval, and calls
 it a regression only when both hold: the estimated slowdown exceeds the threshold, and the whole
-interval lies above 1 (the candidate is slower with the chosen confidence). Blocks (rather than single samples) are
-resampled because samples are taken in time order and a burst of background load slows a run of
+interval lies above 1 (the candidate is slower with the chosen confidence); and "unchanged" only
+when the whole interval lies below 1 + threshold. Blocks (rather than single samples) are resampled
+because samples are taken in time order and a burst of background load slows a run of
 consecutive samples; resampling them one by one would pretend they are independent and make the
 interval too narrow. A one-sided Mann-Whitney U test (normal approximation with tie correction) is
 reported beside it as a second opinion that does not depend on one percentile.
@@ -15,8 +16,11 @@ machine, memory layout): on a busy 2-core machine the p50 of one unchanged model
 between five runs. So when the history holds repeated runs of the baseline artifact on the same
 device (at least MIN_NOISE_RUNS), the spread of their percentiles is the run-to-run noise, and the
 interval is widened to at least what that noise alone would give (Student t quantile: the spread is
-estimated from few runs). A machine too noisy to resolve the change then yields "possible
-regression" instead of a false alarm, and says why.
+estimated from few runs). Only repeats of the baseline itself count (same sha256, device and
+settings, recorded before the candidate): a candidate never feeds the noise it is judged against,
+or a slow candidate would widen the interval until nothing is significant. A machine too noisy to
+resolve the threshold yields "inconclusive", which fails a ``--baseline`` gate by default: a gate
+that cannot see must not pass silently. The rule in words is :func:`rule`.
 
 Phones measured by benchmark_model / executor_runner have no per-run samples; those results are
 compared on their means with a normal interval from the runner's own standard deviation, under the
@@ -29,8 +33,6 @@ history options) stays fast.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -44,11 +46,25 @@ METRICS = {"p50": 50.0, "p90": 90.0}
 MIN_SAMPLES = 5  # fewer and neither the bootstrap nor the U test says anything
 MIN_NOISE_RUNS = 3  # repeated runs needed before their spread is trusted as run-to-run noise
 
-# Verdicts, from worst to best; only REGRESSED fails the gate.
+# Verdicts. REGRESSED always fails the gate; INCONCLUSIVE fails it in --baseline mode unless relaxed.
 REGRESSED = "regressed"
-POSSIBLE = "possible regression"
+INCONCLUSIVE = "inconclusive"
 UNCHANGED = "unchanged"
 IMPROVED = "improved"
+VERDICTS = (REGRESSED, INCONCLUSIVE, UNCHANGED, IMPROVED)
+
+
+def rule(threshold: float = DEFAULT_THRESHOLD, confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """The verdict rule in words: the one statement --help, the compare footer and docs/report.md use."""
+    t, c = f"{threshold:.0%}", f"{confidence:.0%}"
+    return (
+        f"regressed = the estimate is slower than +{t} and the whole {c} interval of the ratio is above 0%; "
+        f"improved = faster than -{t} with the whole interval below 0%; "
+        f"unchanged = the whole interval is below +{t}; "
+        f"inconclusive = anything else: the interval reaches above +{t} but does not show a regression "
+        f"(too noisy to resolve {t}). The interval is at least as wide as the run-to-run noise of repeated "
+        f"baseline runs (same sha256, device and settings, recorded before the candidate)"
+    )
 
 
 @dataclass
@@ -72,6 +88,10 @@ class Comparison:
     label: str = ""
     baseline_ref: str = ""
     candidate_ref: str = ""
+    baseline_identity: str = ""  # path and sha256 prefix of each side: never just a file name
+    candidate_identity: str = ""
+    setup: str = ""  # the candidate's runtime and settings, in words
+    differences: list[str] = field(default_factory=list)  # what the two sides differ in, printed above the verdict
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -277,13 +297,14 @@ def compare_samples(
 
 
 def _verdict(point: float, lo: float, hi: float, threshold: float) -> str:
+    """See :func:`rule` (the same rule in words)."""
     if point > 1.0 + threshold and lo > 1.0:
         return REGRESSED
-    if point > 1.0 + threshold:
-        return POSSIBLE  # slower beyond the threshold, but noise could explain it
     if point < 1.0 - threshold and hi < 1.0:
         return IMPROVED
-    return UNCHANGED
+    if hi < 1.0 + threshold:
+        return UNCHANGED  # whatever the truth, it is not a slowdown beyond the threshold
+    return INCONCLUSIVE  # the interval reaches past the threshold without showing a regression
 
 
 def _widen(point: float, lo: float, hi: float, confidence: float, noise: float | None, noise_runs: int) -> tuple[float, float]:
@@ -370,40 +391,36 @@ def compare_aggregates(
 
 # --- results ------------------------------------------------------------------------------------
 
+from edgekit.results.series import (  # noqa: E402  (re-exported: the history keys on them)
+    device_key,
+    differences,
+    display_name,
+    full_key,
+    identity,
+    series_key,
+    setup_key,
+    setup_text,
+)
 
-def device_key(result: dict) -> str:
-    """A short stable id of the machine a result was measured on (hash of its fingerprint)."""
-    dev = result.get("device") or {}
-    fp = dev.get("fingerprint") or {}
-    text = json.dumps({"name": dev.get("name"), "fingerprint": fp}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+def baseline_repeats(baseline: dict, candidate: dict, runs: Sequence[dict]) -> list[dict]:
+    """The runs that may measure the run-to-run noise: repeats of the baseline itself.
 
-def series_key(result: dict) -> str:
-    """What a result measures across rebuilds: the build target if known, else the file name.
-
-    The sha256 changes with every rebuild, which is exactly what the gate compares across, so it
-    cannot be the key that pairs a candidate with its baseline.
+    Same sha256, device and settings as the baseline, successful, and recorded before the
+    candidate (the candidate's own history row, and anything measured after it, never count).
     """
-    art = result.get("artifact") or {}
-    return str(art.get("target") or art.get("name") or art.get("path") or "?")
-
-
-def _differences(base: dict, cand: dict) -> list[str]:
-    """Set-up differences that make a latency comparison suspect: said, not hidden."""
-    notes = []
-    if device_key(base) != device_key(cand):
-        notes.append("measured on different devices")
-    for key in ("name", "version", "threads", "xnnpack"):
-        a, b = (base.get("runtime") or {}).get(key), (cand.get("runtime") or {}).get(key)
-        if a != b:
-            notes.append(f"runtime {key} differs ({a} vs {b})")
-    if (base.get("device") or {}).get("emulated") or (cand.get("device") or {}).get("emulated"):
-        notes.append("emulated device: timings show it runs, not how fast")
-    a_sha, b_sha = (base.get("artifact") or {}).get("sha256"), (cand.get("artifact") or {}).get("sha256")
-    if a_sha and a_sha == b_sha:
-        notes.append("same artifact (sha256) in both")
-    return notes
+    want = (baseline.get("artifact") or {}).get("sha256"), device_key(baseline), setup_key(baseline)
+    cand_time = candidate.get("created")
+    out = []
+    for r in runs:
+        if r.get("status") != "ok" or ((r.get("artifact") or {}).get("sha256"), device_key(r), setup_key(r)) != want:
+            continue
+        if cand_time and r.get("created") and str(r["created"]) >= str(cand_time):
+            continue
+        if r is candidate or (r.get("samples_ms") and r.get("samples_ms") == candidate.get("samples_ms")):
+            continue
+        out.append(r)
+    return out
 
 
 def compare_results(
@@ -417,25 +434,20 @@ def compare_results(
     baseline_ref: str = "",
     candidate_ref: str = "",
     repeated: Sequence[dict] = (),
+    seed: int = 0,
 ) -> Comparison:
     """Compare two result documents on their raw ``samples_ms``.
 
-    ``repeated``: other runs of the baseline's artifact on the baseline's device (e.g. from the
-    history); with MIN_NOISE_RUNS or more, their spread sets the run-to-run noise floor.
+    ``repeated``: other runs from the history; :func:`baseline_repeats` keeps those that are
+    repeats of the baseline, and with MIN_NOISE_RUNS or more their spread sets the noise floor.
     """
     for name, r in (("baseline", baseline), ("candidate", candidate)):
         if r.get("status") != "ok":
             err = (r.get("error") or {}).get("message", "no measurement")
             raise EdgekitError(
-                f"the {name} {series_key(r)} is an error result ({err})", "compare two successful benchmark runs"
+                f"the {name} {display_name(r)} is an error result ({err})", "compare two successful benchmark runs"
             )
-    same_runs = [
-        r
-        for r in repeated
-        if r.get("status") == "ok"
-        and (r.get("artifact") or {}).get("sha256") == (baseline.get("artifact") or {}).get("sha256")
-        and device_key(r) == device_key(baseline)
-    ]
+    same_runs = baseline_repeats(baseline, candidate, repeated)
     aggregate = [name for name, r in (("baseline", baseline), ("candidate", candidate))
                  if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only")]
     if aggregate:
@@ -448,7 +460,7 @@ def compare_results(
             threshold=threshold, confidence=confidence, noise=noise, noise_runs=len(same),
         )
     else:
-        same = [r["samples_ms"] for r in same_runs if r.get("samples_ms")]
+        same = [r["samples_ms"] for r in same_runs if len(r.get("samples_ms") or ()) >= MIN_SAMPLES]
         noise = run_noise(same, METRICS.get(metric, 50.0)) if metric in METRICS else None
         cmp = compare_samples(
             baseline["samples_ms"],
@@ -457,40 +469,69 @@ def compare_results(
             threshold=threshold,
             confidence=confidence,
             resamples=resamples,
+            seed=seed,
             noise=noise,
             noise_runs=len(same),
         )
-    cmp.label = series_key(candidate)
+    cmp.label = display_name(candidate)
     cmp.baseline_ref, cmp.candidate_ref = baseline_ref, candidate_ref
-    cmp.notes = _differences(baseline, candidate)
+    cmp.baseline_identity, cmp.candidate_identity = identity(baseline), identity(candidate)
+    cmp.setup = setup_text(candidate)
+    cmp.differences = differences(baseline, candidate)
+    cmp.notes = []
     if aggregate:
         cmp.notes.append(
             f"the {' and '.join(aggregate)} reported aggregates only (no per-run samples): compared on the "
             f"mean{'' if metric == 'mean' else f' instead of the {metric}'} with a normal interval"
-            + ("" if noise is not None else
-               f"; record {MIN_NOISE_RUNS}+ runs of the baseline on this device so run-to-run noise widens it")
         )
-    if noise is not None and math.sqrt(2.0) * noise > threshold / 2:
+    if noise is None:
+        cmp.notes.append(
+            f"no run-to-run noise: {len(same)} earlier run{'s' if len(same) != 1 else ''} of the baseline artifact "
+            f"with these settings on this device (needs {MIN_NOISE_RUNS}), so the interval covers only the runs' "
+            f"own spread; bench the baseline {MIN_NOISE_RUNS}+ times before setting it"
+        )
+    elif math.sqrt(2.0) * noise > threshold / 2:
         cmp.notes.append(
             f"run-to-run noise on this device is {noise:.1%} ({len(same)} runs of the baseline): "
             f"too much to resolve a {threshold:.0%} change; quiet the machine, or raise --threshold"
         )
+    if cmp.verdict == INCONCLUSIVE:
+        cmp.notes.append(
+            f"inconclusive: the {confidence:.0%} interval {(cmp.ci_low - 1) * 100:+.1f}%..{(cmp.ci_high - 1) * 100:+.1f}% "
+            f"reaches past +{threshold:.0%} without showing a regression; more runs (--min-runs, --min-time), "
+            "a quieter machine, or a larger --threshold"
+        )
     return cmp
 
 
-def pair_results(baselines: list[dict], candidates: list[dict]) -> list[tuple[dict, dict]]:
-    """Match candidates to baselines by (series, device); a single pair is matched as given."""
+PAIR_BY = ("series", "name")
+
+
+def _pair_key(result: dict, pair_by: str) -> tuple:
+    if pair_by == "name":
+        return display_name(result), device_key(result)
+    return full_key(result)
+
+
+def pair_results(baselines: list[dict], candidates: list[dict], pair_by: str = "series") -> list[tuple[dict, dict]]:
+    """Match candidates to baselines: one series (path, device, settings) by default, or the same
+    file name / target on the same device with ``pair_by="name"``. One result each is paired as
+    given (the user named both files); every pair's differences are printed above its verdict."""
     if len(baselines) == 1 and len(candidates) == 1:
         return [(baselines[0], candidates[0])]
-    index = {(series_key(r), device_key(r)): r for r in baselines}
-    pairs = []
-    for c in candidates:
-        b = index.get((series_key(c), device_key(c)))
-        if b is not None:
-            pairs.append((b, c))
+    index: dict[tuple, dict] = {}
+    for r in baselines:
+        key = _pair_key(r, pair_by)
+        if key in index and pair_by == "name":
+            raise EdgekitError(
+                f"two baseline results are both {display_name(r)} on one device ({identity(index[key])} and {identity(r)})",
+                "pair by series (the default), or pass the two results to compare as single files",
+            )
+        index[key] = r
+    pairs = [(index[_pair_key(c, pair_by)], c) for c in candidates if _pair_key(c, pair_by) in index]
     if not pairs:
-        raise EdgekitError(
-            "no candidate result matches a baseline result by artifact and device",
-            "compare results of the same targets measured on the same device",
-        )
+        hint = ("results pair when they are of the same artifact path, device and settings; "
+                "--pair-by name pairs the same file name on the same device" if pair_by == "series"
+                else "compare results of the same targets measured on the same device")
+        raise EdgekitError("no candidate result matches a baseline result", hint)
     return pairs

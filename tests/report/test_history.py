@@ -50,7 +50,10 @@ def test_append_filter_and_roundtrip(tmp_path):
         with pytest.raises(EdgekitError, match="error result"):
             h.set_baseline(e)
         h.set_baseline(a)
-        assert h.baseline_for("m.tflite", h.run(a).device_key) == a
+        ra = h.run(a)
+        assert ra.series == "/x/m.tflite" and ra.artifact_path == "/x/m.tflite"
+        assert ra.setup == "ai_edge_litert, 1 thread, XNNPACK"
+        assert h.baseline_for("/x/m.tflite", ra.device_key, ra.setup_key) == a
         assert [r.id for r in h.baselines()] == [a] and h.run(a).baseline
 
 
@@ -59,8 +62,8 @@ def test_series_prefers_build_target(tmp_path):
     r2 = copy.deepcopy(r)
     r2["artifact"]["target"] = "tflite-int8"
     with H.History(str(tmp_path / "h.sqlite")) as h:
-        assert h.run(h.append(r)).series == "m.tflite"
-        assert h.run(h.append(r2)).series == "tflite-int8"
+        assert h.run(h.append(r)).series == "/x/m.tflite"
+        assert h.run(h.append(r2)).series == "tflite-int8 in /x"
 
 
 def test_invalid_result_is_rejected(tmp_path):
@@ -135,3 +138,78 @@ def test_aggregate_only_results_report_and_are_stored(tmp_path):
     f.write_text(json.dumps(agg))
     with H.History(str(tmp_path / "h.sqlite")) as h:
         assert h.run(h.append(agg)).p90_ms is None
+
+
+def test_since_accepts_dates_and_ages_and_rejects_the_rest(tmp_path):
+    hist = tmp_path / "h.sqlite"
+    with H.History(str(hist)) as h:
+        h.append(fake_result(created="2026-01-01T00:00:00+00:00"))
+        h.append(fake_result(name="n.tflite", created="2026-02-01T12:00:00+01:00"))
+    line = assert_one_line_error(run_cli("history", "--history", hist, "--since", "yesterday-ish"), "yesterday-ish")
+    assert "2026-05-01" in line and "7d" in line and "today" in line
+    assert run_cli("history", "--history", hist, "--since", "yesterday-ish").returncode == 2
+
+    def ids(since):
+        return [r["id"] for r in json.loads(run_cli("history", "--history", hist, "--json", "--since", since, check=True).stdout)]
+
+    assert ids("2026-01-15") == [2] and ids("2026-02-01T11:00+00:00") == [2] and ids("2026-02-01T11:30+00:00") == []
+    assert ids("2025-12-31") == [2, 1] and ids("7d") == [] and ids("today") == []
+    assert H.parse_since("2026-02-01T12:00+01:00") == "2026-02-01T11:00:00+00:00"  # stored and compared in UTC
+
+
+V1_DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, recorded TEXT NOT NULL,
+    status TEXT NOT NULL, series TEXT NOT NULL, artifact_name TEXT, artifact_sha256 TEXT, artifact_format TEXT,
+    device_name TEXT, device_key TEXT NOT NULL, transport TEXT, runtime TEXT, p50_ms REAL, p90_ms REAL, n INTEGER,
+    source TEXT, result BLOB NOT NULL);
+CREATE INDEX runs_sha ON runs (artifact_sha256);
+CREATE INDEX runs_series ON runs (series, device_key, created);
+CREATE TABLE baselines (series TEXT NOT NULL, device_key TEXT NOT NULL, run_id INTEGER NOT NULL REFERENCES runs (id),
+    set_at TEXT NOT NULL, PRIMARY KEY (series, device_key));
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+
+def test_a_version_1_history_is_migrated_with_its_baselines(tmp_path):
+    """Version 1 keyed series by file name; opening it recomputes every key from the stored results."""
+    import sqlite3
+    import zlib
+
+    from edgekit.results.series import device_key
+
+    path = tmp_path / "v1.sqlite"
+    docs = [fake_result(), fake_result(sha="cd" * 32)]
+    docs[1]["artifact"]["path"] = "/elsewhere/m.tflite"  # same name, another file: one v1 series
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_DDL)
+        for d in docs:
+            conn.execute(
+                "INSERT INTO runs (created, recorded, status, series, artifact_name, artifact_sha256, device_key, result)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (d["created"], d["created"], "ok", "m.tflite", "m.tflite", d["artifact"]["sha256"], device_key(d),
+                 zlib.compress(json.dumps(d).encode())),
+            )
+        conn.execute("INSERT INTO baselines VALUES ('m.tflite', ?, 1, 'then')", (device_key(docs[0]),))
+    with H.History(str(path), create=False) as h:
+        a, b = h.run(1), h.run(2)
+        assert (a.series, b.series) == ("/x/m.tflite", "/elsewhere/m.tflite")
+        assert a.baseline and not b.baseline and h.baseline_for(a.series, a.device_key, a.setup_key) == 1
+        assert h.baseline_for(b.series, b.device_key, b.setup_key) is None
+        assert h.run(h.append(fake_result())).series == "/x/m.tflite"
+    with H.History(str(path), create=False) as h:  # opening again is a no-op
+        assert len(h.runs()) == 3
+
+
+def test_hostile_names_are_text_in_history_and_compare(tmp_path):
+    """Names parsed as rich markup used to crash or vanish; control bytes reached the terminal."""
+    name = "[/bold]x\x1b[2J.tflite"
+    f = tmp_path / "r.json"
+    r = fake_result(name=name)
+    f.write_text(json.dumps(r))
+    hist = tmp_path / "h.sqlite"
+    run_cli("history", "--history", hist, "--add", f, check=True)
+    out = run_cli("history", "--history", hist, check=True).stdout
+    assert "\x1b" not in out and "[/bold]x\\x1b[2J.tflite" in out
+    cmp = run_cli("compare", f, f)
+    assert cmp.returncode == 0 and "\x1b" not in cmp.stdout and "[/bold]x\\x1b[2J.tflite" in cmp.stdout, cmp.stderr

@@ -142,3 +142,38 @@ def test_report_renders_in_headless_chromium(variant, report_results, error_resu
     assert colors is not None and len(colors) > 100  # text, table and plots, not a blank page
     # The palette's blue (first series) is on the page: the plots were painted, not only laid out.
     assert any(abs(r - 0x1F) < 20 and abs(g - 0x77) < 20 and abs(b - 0xB4) < 20 for _, (r, g, b) in colors)
+
+
+def test_report_format_comes_from_a_known_suffix_only(report_results, tmp_path):
+    """`report -o x.pdf` used to write HTML into x.pdf; an unknown suffix is now one line naming
+    the formats, and a --format that contradicts the suffix is refused."""
+    pdf = tmp_path / "x.pdf"
+    line = assert_one_line_error(run_cli("report", report_results, "-o", pdf), "cannot tell the report format", ".html", ".md")
+    assert not pdf.exists(), line
+    assert_one_line_error(run_cli("report", report_results, "-o", tmp_path / "report"), "without a suffix")
+    assert_one_line_error(run_cli("report", report_results, "-o", tmp_path / "r.md", "--format", "html"), "--format is html")
+    run_cli("report", report_results, "-o", tmp_path / "r.htm", check=True)
+    assert (tmp_path / "r.htm").read_text().startswith("<!DOCTYPE html>")
+    run_cli("report", report_results, "-o", tmp_path / "r.markdown", check=True)
+    assert (tmp_path / "r.markdown").read_text().startswith("## ")
+    run_cli("report", report_results, "-o", tmp_path / "r.txt", "--format", "md", check=True)  # asked for: honoured
+
+
+HOSTILE = "<img src=x onerror=alert(1)>|`x`*[y](z)"
+
+
+def test_hostile_file_name_is_text_in_markdown_and_html(coral_models, tmp_path):
+    """A real benchmark of a real model saved under a name that is HTML and Markdown syntax."""
+    model = tmp_path / f"{HOSTILE}.tflite"
+    shutil.copyfile(coral_models / "mobilenet_v1_0.25_128_quant.tflite", model)
+    out = tmp_path / "r.json"
+    run_cli("bench", model, "--min-runs", "5", "--min-time", "0", "-o", out, check=True)
+    assert json.loads(out.read_text())["artifact"]["name"] == model.name
+    md = run_cli("report", out, "--title", "t <b>|", check=True).stdout
+    assert "<img" not in md and "<b>" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    row = next(l for l in md.splitlines() if "onerror" in l)
+    # The name's '|' is escaped, so the row keeps its 13 cells (14 unescaped separators).
+    assert len(re.findall(r"(?<!\\)\|", row)) == 14, row
+    assert "\\|\\`x\\`\\*\\[y\\](z)" in row
+    html = render([json.loads(out.read_text())], "html")
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
