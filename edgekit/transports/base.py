@@ -26,7 +26,10 @@ every transport without an ``if transport == ...`` branch:
     One measurement of ``artifact`` (default ``spec["artifact"]``, a local path) on the device:
     push what is needed, verify the copy's sha256, run, read the result back, clean up (also on
     failure). Returns a result of schema ``edgekit.result`` (status ok or error) whose
-    ``artifact.path`` is the local path and whose ``device`` block names the profile.
+    ``artifact.path`` is the local path and whose ``device`` block names the profile. A runner
+    killed by a signal or stopped at ``timeout`` is an error result too (one line naming the
+    signal and the format's next step, the device's stderr tail in ``error.log_tail``; see
+    edgekit.transports.crash), so a batch or a pool goes on; only a lost device raises.
 ``close()``
     Release connections (e.g. the SSH ControlMaster). Transports are context managers.
 
@@ -166,10 +169,23 @@ def check_argv(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
-def timeout_error(device: str, what: str, timeout: float | None) -> EdgekitError:
-    return EdgekitError(
+class TimedOut(EdgekitError):
+    """A command on a device outlived its timeout. ``output`` is what it had written (stderr, or
+    the combined output of a native tool) so ``run_worker`` can keep it as the log tail of the
+    error result it returns instead of raising."""
+
+    def __init__(self, message: str, hint: str = "", *, output: str | bytes | None = None, **kw):
+        super().__init__(message, hint, **kw)
+        if isinstance(output, bytes):
+            output = output.decode("utf-8", "replace")
+        self.output = output or ""
+
+
+def timeout_error(device: str, what: str, timeout: float | None, output: str | bytes | None = None) -> TimedOut:
+    return TimedOut(
         f"{what} on device {device!r} did not finish within {timeout or 0:.0f} s",
         "lower --min-time/--min-runs or raise --timeout",
+        output=output,
     )
 
 
