@@ -37,7 +37,7 @@ from edgekit.transports.base import (
     popen,
     timeout_error,
 )
-from edgekit.transports.crash import benchmark_timed_out, failed_result, log_tail, worker_died
+from edgekit.transports.crash import benchmark_timed_out, crash_hint, failed_result, log_tail, worker_died
 from edgekit.transports.host import apply_profile
 
 # One measurement: $1 run dir, $2 "keep" to leave the dir for a later pull, then the runner argv.
@@ -376,8 +376,18 @@ class SSHTransport(Transport):
                 f"device {self.device_name!r} cannot start {self.device.python} ({_tail(proc.stderr)})",
                 "install Python 3 with numpy and a TFLite runtime on the device, or set python in its profile",
             )
-        error = worker_died(spec, proc.returncode, proc.stderr, process="the runner", device=self.device_name,
-                            shell=True, hint="check the device has numpy and the model's runtime installed (rerun with --debug)")
+        if proc.returncode == 255:
+            # _ssh ruled out a lost link; OpenSSH exits 255 without a word when the remote shell
+            # itself died by a signal (its exit-signal message carries the name only at -v).
+            error = EdgekitError(
+                f"the run of {os.path.basename(local)} on device {self.device_name!r} ended without an exit status "
+                "(its shell was killed by a signal)",
+                crash_hint(spec), exit_code=1,
+                details={"exit_status": 255, "device": self.device_name, "log_tail": log_tail(proc.stderr)},
+            )
+        else:
+            error = worker_died(spec, proc.returncode, proc.stderr, process="the runner", device=self.device_name, shell=True,
+                                hint="check the device has numpy and the model's runtime installed (rerun with --debug)")
         return failed_result(spec, error, here=False)
 
     def close(self) -> None:

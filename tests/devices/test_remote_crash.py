@@ -47,10 +47,11 @@ def _loaded(pid: int, run_dir: str) -> bool:
         return False
 
 
-def kill_first_runner(workdir: str, sig: int = signal.SIGSEGV, settle: float = 0.3, deadline: float = 90.0) -> dict:
+def kill_first_runner(workdir: str, sig: int = signal.SIGSEGV, settle: float = 0.3, deadline: float = 90.0,
+                      shell: bool = False) -> dict:
     """Wait until the first run on the device has its runner (the pid RUN_SH wrote to ``pids``)
-    measuring, i.e. its model loaded, then kill that runner with ``sig``. Runs in a thread; the
-    dict says what it did."""
+    measuring, i.e. its model loaded, then kill that runner (or with ``shell``, the run script's
+    shell) with ``sig``. Runs in a thread; the dict says what it did."""
     done: dict = {}
 
     def watch():
@@ -60,14 +61,14 @@ def kill_first_runner(workdir: str, sig: int = signal.SIGSEGV, settle: float = 0
                 path = os.path.join(workdir, d)
                 try:
                     with open(os.path.join(path, "pids")) as f:
-                        runner_pid = int(f.read().split()[1])
+                        shell_pid, runner_pid = (int(x) for x in f.read().split())
                 except (OSError, ValueError, IndexError):
                     continue
                 if not _loaded(runner_pid, path):
                     continue
                 time.sleep(settle)  # into its warmup/timed runs
-                os.kill(runner_pid, sig)
-                done.update(run_dir=d, pid=runner_pid)
+                os.kill(shell_pid if shell else runner_pid, sig)
+                done.update(run_dir=d, pid=shell_pid if shell else runner_pid, runner=runner_pid)
                 return
             time.sleep(0.05)
 
@@ -100,6 +101,23 @@ def test_runner_killed_by_sigsegv_is_an_error_result(sshd, small_model, tmp_path
     assert f"edgekit inspect {small_model}" in line and "--no-xnnpack" in line  # the .tflite record's step
     assert RUN_DIR_PREFIX not in line
     assert run_dirs(profile.workdir) == []  # the run directory went with the run
+
+
+def test_run_script_killed_is_one_line_without_a_status(sshd, small_model, tmp_path):
+    """The remote shell itself dies (SIGKILL): OpenSSH exits 255 without a word (once the orphaned
+    runner, which holds the channel's stderr, has ended); the line says what is known."""
+    profile = profile_from_dict("crashy", sshd.profile(workdir=str(tmp_path / "device-tmp")))
+    spec = bench_spec(str(small_model), warmup=0, min_runs=1, min_time_s=3.0, max_runs=10**9)
+    killer = kill_first_runner(profile.workdir, sig=signal.SIGKILL, shell=True)
+    with open_transport(profile) as t:
+        result = t.run_worker(spec, timeout=120)
+    killer["thread"].join(timeout=5)
+    assert "pid" in killer, "the runner never started on the device"
+    line = error_from_dict(validate(result)["error"]).line()
+    assert line.startswith(f"edgekit: the run of {small_model.name} on device 'crashy' ended without an exit status "
+                           "(its shell was killed by a signal); check the model with 'edgekit inspect")
+    assert result["error"]["exit_status"] == 255 and result["error"]["exit_code"] == 1
+    assert run_dirs(profile.workdir) == []
 
 
 def test_timeout_is_an_error_result_and_stops_the_runner(sshd, small_model, tmp_path):
