@@ -378,7 +378,7 @@ class SSHTransport(Transport):
             )
         if proc.returncode == 255:
             # _ssh ruled out a lost link; OpenSSH exits 255 without a word when the remote shell
-            # itself died by a signal (its exit-signal message carries the name only at -v).
+            # itself died by a signal (the exit-signal message shows only in its debug log, unnamed).
             error = EdgekitError(
                 f"the run of {os.path.basename(local)} on device {self.device_name!r} ended without an exit status "
                 "(its shell was killed by a signal)",
