@@ -145,7 +145,8 @@ def test_timeout_is_an_error_result_and_stops_the_runner(sshd, small_model, tmp_
 @pytest.mark.slow
 def test_crash_on_one_device_keeps_every_other_result(sshd, small_model, coral_models, tmp_path):
     """bench on two devices, two models; the first model's runner on 'crashy' dies by SIGSEGV
-    mid-run: one edgekit line naming the signal, exit 1, and the three other results written."""
+    mid-run: one edgekit line naming the signal, exit 1, and the three other results written;
+    --debug shows the device's log above that line."""
     other = coral_models / "split_concat.tflite"
     devs = tmp_path / "devs"
     crashy_dir = str(tmp_path / "crashy-tmp")
@@ -153,14 +154,16 @@ def test_crash_on_one_device_keeps_every_other_result(sshd, small_model, coral_m
     sshd.write_profile(devs, "steady", workdir=str(tmp_path / "steady-tmp"))
     out = tmp_path / "out"
     killer = kill_first_runner(crashy_dir)
-    proc = run_cli("bench", "--device", "crashy", "--device", "steady", "--devices-dir", devs, small_model, other,
+    proc = run_cli("--debug", "bench", "--device", "crashy", "--device", "steady", "--devices-dir", devs, small_model, other,
                    "--min-time", "1.5", "--warmup", "1", "--threads", "1", "-o", out, "--no-history", timeout=300)
     killer["thread"].join(timeout=5)
     assert "pid" in killer, "the runner never started on crashy"
     assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr and "Fatal Python" not in proc.stderr
+    assert "Traceback" not in proc.stderr
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
     assert len(errors) == 1, proc.stderr
+    log = proc.stderr[proc.stderr.index("--- log tail ---"):proc.stderr.index(errors[0])]
+    assert "Fatal Python error: Segmentation fault" in log and "Fatal Python" not in errors[0]
     assert f"the runner for {small_model.name} on device 'crashy' was killed by SIGSEGV; " in errors[0]
     assert errors[0].endswith("[device crashy]")
     saved = {name: json.loads((out / f"{name}.json").read_text()) for name in ("crashy", "steady")}
