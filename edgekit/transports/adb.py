@@ -32,6 +32,7 @@ from edgekit.transports.base import (
     Transport,
     artifact_remote_name,
     check_argv,
+    last_line as _tail,
     popen,
     timeout_error,
 )
@@ -300,13 +301,6 @@ def _state_problem(serial: str, name: str, state: str) -> tuple[str, str]:
         return (f"Android device {serial} ({name}) has not authorized this computer",
                 "unlock the phone and accept the 'Allow USB debugging' prompt")
     return (f"Android device {serial} ({name}) is {state}", "reconnect the USB cable or run 'adb reconnect'")
-
-
-def _tail(text) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return (lines[-1].strip() if lines else "no message")[:300]
 
 
 # --- result documents built from the native tools -------------------------------------------

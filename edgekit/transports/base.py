@@ -162,6 +162,16 @@ def popen(argv: Sequence[str]) -> subprocess.Popen:
         raise EdgekitError(f"no such program on this machine: {argv[0]}", "install it or fix the path") from None
 
 
+def last_line(text: str | bytes | None, n: int = 300) -> str:
+    """The last non-empty line of a device command's stderr: for failures of file copies and
+    helper commands, whose own last line (``No space left on device``) is the cause. A runner's
+    log is never summarized this way (see edgekit.transports.crash)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
+    return (lines[-1].strip() if lines else "no message")[:n]
+
+
 def check_argv(argv: Sequence[str]) -> list[str]:
     """argv must be a non-empty list of strings: a single string would be split by a shell."""
     if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):

@@ -34,6 +34,7 @@ from edgekit.transports.base import (
     Transport,
     artifact_remote_name,
     check_argv,
+    last_line as _tail,
     popen,
     timeout_error,
 )
@@ -411,13 +412,6 @@ def _is_connection_error(stderr: str) -> bool:
         "ssh:", "connection", "host key", "permission denied", "broken pipe", "client_loop",
         "timed out", "no route", "could not resolve", "kex_exchange", "packet_write", "remote host",
     ))
-
-
-def _tail(text, n: int = 300) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return (lines[-1].strip() if lines else "no message")[:n]
 
 
 TRANSPORTS.register("ssh", SSHTransport)
