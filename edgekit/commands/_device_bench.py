@@ -76,15 +76,13 @@ def run_on_devices(args) -> int:
         raise EdgekitError(f"-o {args.output} is a file; with several devices -o is a directory (one JSON per device)",
                            "give a directory path")
     runs = run_pool(devices, specs, timeout=args.timeout, on_result=show)
-    failures: list[str] = []
+    failures: list[tuple[EdgekitError, str]] = []  # (error, its line tagged with the device)
     per_device: dict[str, list[dict]] = {}
     for run in runs:
         per_device[run.device.name] = run.results
-        for result in run.results:
-            if result.get("status") != "ok":
-                failures.append(error_from_dict(result.get("error") or {}).line() + f" [device {run.device.name}]")
-        if run.error is not None:
-            failures.append(run.error.line() + f" [device {run.device.name}]")
+        errors = [error_from_dict(r.get("error") or {}) for r in run.results if r.get("status") != "ok"]
+        for err in errors + ([run.error] if run.error is not None else []):
+            failures.append((err, err.line() + f" [device {run.device.name}]"))
     if args.json:
         print_json(per_device if several else _one(next(iter(per_device.values()))))
     elif several:
@@ -102,7 +100,12 @@ def run_on_devices(args) -> int:
     if failures:
         if len(failures) == 1 and not several:
             raise _reraise(runs)
-        for line in failures:
+        debug = getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1"
+        for err, line in failures:
+            if debug:  # the device's log tail (a crash's runtime log), kept out of the line
+                from edgekit.cli import print_details
+
+                print_details(err.details)
             print(line, file=sys.stderr)
         return EXIT_FAILED
     return 0

@@ -28,12 +28,15 @@ from edgekit.transports.base import (
     RUN_DIR_PREFIX,
     SHA256_SH,
     STALE_UNOWNED_MINUTES,
+    TimedOut,
     Transport,
     artifact_remote_name,
     check_argv,
+    last_line as _tail,
     popen,
     timeout_error,
 )
+from edgekit.transports.crash import benchmark_timed_out, exit_signal, log_tail, worker_died
 
 ADB_HINT = "install it (apt-get install adb, or Android's platform-tools) and put it on PATH"
 
@@ -102,8 +105,9 @@ class AdbTransport(Transport):
             proc = subprocess.run(argv, capture_output=True, input=input, timeout=timeout,
                                   text=not binary and not isinstance(input, bytes),
                                   stdin=None if input is not None else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise timeout_error(self.device_name, what, timeout) from None
+        except subprocess.TimeoutExpired as exc:
+            caught = (p.decode("utf-8", "replace") if isinstance(p, bytes) else (p or "") for p in (exc.stdout, exc.stderr))
+            raise timeout_error(self.device_name, what, timeout, "".join(caught)) from None
         err = proc.stderr if isinstance(proc.stderr, str) else (proc.stderr or b"").decode("utf-8", "replace")
         if proc.returncode != 0 and ("device '" in err and "not found" in err or "device offline" in err or "no devices" in err):
             raise EnvironmentMissing(
@@ -299,13 +303,6 @@ def _state_problem(serial: str, name: str, state: str) -> tuple[str, str]:
     return (f"Android device {serial} ({name}) is {state}", "reconnect the USB cable or run 'adb reconnect'")
 
 
-def _tail(text) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return (lines[-1].strip() if lines else "no message")[:300]
-
-
 # --- result documents built from the native tools -------------------------------------------
 def base_result(transport: AdbTransport, spec: dict, local: str, runtime: dict) -> dict:
     from edgekit.harness.worker import file_digests
@@ -393,17 +390,58 @@ def result_from_benchmark_model(base: dict, parsed: dict, output: str) -> dict:
     return result
 
 
+# Run a native tool in the run directory ($1; then its argv). The tool is this shell's child, so
+# its death by signal N comes back as status 128 + N from the shell itself (adb shell, protocol v2
+# since Android 7, hands the status on), and "pids" lets remove() (ABORT_SH) stop it after a
+# timeout or a dropped cable.
+TOOL_SH = r"""
+cd "$1" || exit 97
+shift
+"$@" 2>&1 &
+c=$!
+echo "$$ $c" > pids
+wait "$c"
+"""
+
+
+def tool_failure(spec: dict, tool: str, device: str, returncode: int | None, output: str,
+                 timeout: float | None = None) -> EdgekitError | None:
+    """The one line for a native tool that did not end by itself (killed by a signal, or stopped
+    at ``timeout`` when ``returncode`` is None), else None; its output goes to ``log_tail``.
+    ``spec["artifact"]`` is the user's path."""
+    if returncode is None:
+        return benchmark_timed_out(spec, timeout, output, device=device)
+    if exit_signal(returncode, shell=True) is not None:  # adb shell (protocol v2) hands on the status
+        return worker_died(spec, returncode, output, process=tool, device=device, shell=True)
+    return None
+
+
+def run_tool(t: AdbTransport, spec: dict, tool: str, run_dir: str, argv: list[str],
+             timeout: float | None) -> tuple[str, EdgekitError | None]:
+    """(the tool's combined output, the error when it crashed or timed out)."""
+    try:
+        proc = t._sh(TOOL_SH, run_dir, *argv, timeout=timeout)
+    except TimedOut as exc:  # run_worker's finally stops it (pids) and removes the directory
+        return exc.output, tool_failure(spec, tool, t.device_name, None, exc.output, timeout)
+    output = (proc.stdout or "") + (proc.stderr or "")
+    return output, tool_failure(spec, tool, t.device_name, proc.returncode, output)
+
+
 def run_benchmark_model(t: AdbTransport, spec: dict, local: str, remote: str, run_dir: str, timeout: float | None) -> dict:
     d = t.device
     binary = t.ensure_binary(d.benchmark_model if d else None, d.benchmark_model_remote if d else "/data/local/tmp/benchmark_model",
                              "benchmark_model")
     argv = benchmark_model_argv(spec, binary, remote, d.affinity if d else None)
     base = base_result(t, spec, local, {"name": "benchmark_model", "version": None, "delegate": requested_delegate(spec) or ("xnnpack" if spec.get("xnnpack", True) else None)})
-    proc = t._sh('cd "$1" && shift && exec "$@" 2>&1', run_dir, *argv, timeout=timeout)
-    output = (proc.stdout or "") + (proc.stderr or "")
+    output, failure = run_tool(t, dict(spec, artifact=local), "benchmark_model", run_dir, argv, timeout)
     from edgekit.transports.tool_output import parse_benchmark_model
 
-    result = result_from_benchmark_model(base, parse_benchmark_model(output, requested_delegate(spec)), output)
+    if failure is not None:
+        result = dict(base, error=failure.to_dict())
+    else:
+        result = result_from_benchmark_model(base, parse_benchmark_model(output, requested_delegate(spec)), output)
+        if result.get("status") != "ok":
+            result["error"].setdefault("log_tail", log_tail(output))
     result["tool_output_tail"] = output.strip().splitlines()[-12:]
     return result
 
@@ -419,15 +457,18 @@ def run_executor_runner(t: AdbTransport, spec: dict, local: str, remote: str, ru
     if d is not None and d.affinity:
         argv = ["taskset", d.affinity] + argv
     base = base_result(t, spec, local, {"name": "executor_runner", "version": None})
-    proc = t._sh('cd "$1" && shift && exec "$@" 2>&1', run_dir, *argv, timeout=timeout)
-    output = (proc.stdout or "") + (proc.stderr or "")
-    parsed = parse_executor_runner(output)
+    output, failure = run_tool(t, dict(spec, artifact=local), "executor_runner", run_dir, argv, timeout)
     result = dict(base)
     result["tool_output_tail"] = output.strip().splitlines()[-12:]
+    if failure is not None:
+        result["error"] = failure.to_dict()
+        return result
+    parsed = parse_executor_runner(output)
     if not parsed["ok"]:
         result["error"] = {"type": "EdgekitError",
                            "message": f"executor_runner failed on the device: {'; '.join(parsed['errors'][:2]) or _tail(output)}",
-                           "hint": "check the .pte's delegates are built into this executor_runner"}
+                           "hint": "check the .pte's delegates are built into this executor_runner",
+                           "log_tail": log_tail(output)}
         return result
     avg = parsed["avg_ms"]
     result.update({

@@ -26,7 +26,10 @@ every transport without an ``if transport == ...`` branch:
     One measurement of ``artifact`` (default ``spec["artifact"]``, a local path) on the device:
     push what is needed, verify the copy's sha256, run, read the result back, clean up (also on
     failure). Returns a result of schema ``edgekit.result`` (status ok or error) whose
-    ``artifact.path`` is the local path and whose ``device`` block names the profile.
+    ``artifact.path`` is the local path and whose ``device`` block names the profile. A runner
+    killed by a signal or stopped at ``timeout`` is an error result too (one line naming the
+    signal and the format's next step, the device's stderr tail in ``error.log_tail``; see
+    edgekit.transports.crash), so a batch or a pool goes on; only a lost device raises.
 ``close()``
     Release connections (e.g. the SSH ControlMaster). Transports are context managers.
 
@@ -159,6 +162,16 @@ def popen(argv: Sequence[str]) -> subprocess.Popen:
         raise EdgekitError(f"no such program on this machine: {argv[0]}", "install it or fix the path") from None
 
 
+def last_line(text: str | bytes | None, n: int = 300) -> str:
+    """The last non-empty line of a device command's stderr: for failures of file copies and
+    helper commands, whose own last line (``No space left on device``) is the cause. A runner's
+    log is never summarized this way (see edgekit.transports.crash)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
+    return (lines[-1].strip() if lines else "no message")[:n]
+
+
 def check_argv(argv: Sequence[str]) -> list[str]:
     """argv must be a non-empty list of strings: a single string would be split by a shell."""
     if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):
@@ -166,10 +179,23 @@ def check_argv(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
-def timeout_error(device: str, what: str, timeout: float | None) -> EdgekitError:
-    return EdgekitError(
+class TimedOut(EdgekitError):
+    """A command on a device outlived its timeout. ``output`` is what it had written (stderr, or
+    the combined output of a native tool) so ``run_worker`` can keep it as the log tail of the
+    error result it returns instead of raising."""
+
+    def __init__(self, message: str, hint: str = "", *, output: str | bytes | None = None, **kw):
+        super().__init__(message, hint, **kw)
+        if isinstance(output, bytes):
+            output = output.decode("utf-8", "replace")
+        self.output = output or ""
+
+
+def timeout_error(device: str, what: str, timeout: float | None, output: str | bytes | None = None) -> TimedOut:
+    return TimedOut(
         f"{what} on device {device!r} did not finish within {timeout or 0:.0f} s",
         "lower --min-time/--min-runs or raise --timeout",
+        output=output,
     )
 
 

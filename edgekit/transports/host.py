@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,15 @@ from typing import Sequence
 from edgekit.errors import EdgekitError
 from edgekit.transports import TRANSPORTS
 from edgekit.transports.base import RUN_DIR_PREFIX, Transport, check_argv, popen
+# The crash/timeout wording is shared by every transport; these names are also imported from here.
+from edgekit.transports.crash import (  # noqa: F401
+    LOG_TAIL_LINES,
+    benchmark_timed_out,
+    describe_exit,
+    failed_result,
+    log_tail,
+    worker_died,
+)
 
 _PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,78 +38,6 @@ def worker_env() -> dict:
     env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with status {returncode}"
-
-
-LOG_TAIL_LINES = 40
-_PY_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit))(?::\s*(.*))?$")
-
-
-def log_tail(text: str | bytes | None, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last lines a worker wrote to stderr: the runtime's own log, kept for --debug and the
-    result JSON, never put into the one-line message (it mixes unrelated warnings, e.g. a
-    library's load warning, with the cause)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return [l.rstrip() for l in (text or "").strip().splitlines()[-lines:]]
-
-
-def worker_died(spec: dict, returncode: int, stderr: str | None) -> EdgekitError:
-    """The one line for a worker that ended without writing a result.
-
-    Killed by a signal: the signal and the format's own next step (``Runtime.crash_hint`` of the
-    artifact's format). Exited otherwise: the Python exception it died of, when its traceback
-    shows one. The whole stderr tail goes to the error's details, not to the message.
-    """
-    name = os.path.basename(spec["artifact"])
-    tail = log_tail(stderr)
-    details: dict = {"exit_status": returncode, "log_tail": tail}
-    if returncode < 0:
-        try:
-            signame = signal.Signals(-returncode).name
-        except ValueError:
-            signame = f"signal {-returncode}"
-        details["signal"] = signame
-        hint = _crash_hint(spec)
-        threads, cores = spec.get("threads"), os.cpu_count() or 1
-        if isinstance(threads, int) and threads > cores:
-            hint = f"it ran {threads} threads on {cores} cores: try --threads {cores}; or " + hint
-        return EdgekitError(f"the runtime process for {name} was killed by {signame}", hint,
-                            exit_code=1, details=details)
-    cause = next((m for m in (_PY_EXCEPTION.match(l.strip()) for l in reversed(tail)) if m), None)
-    reason = f" ({cause.group(0)[:200]})" if cause else ""
-    return EdgekitError(f"the runtime process for {name} exited with status {returncode} without a result{reason}",
-                        "rerun with --debug to see its log", exit_code=1, details=details)
-
-
-def _crash_hint(spec: dict) -> str:
-    from edgekit.runtimes import RUNTIMES
-
-    fmt = spec.get("format")
-    try:
-        runtime = RUNTIMES.get(fmt) if fmt else None
-    except EdgekitError:
-        runtime = None
-    hint = getattr(runtime, "crash_hint", None) or "rerun with --debug to see the runtime's log"
-    return hint.replace("{model}", spec["artifact"])
-
-
-def failed_result(spec: dict, error: EdgekitError) -> dict:
-    """An error result for a measurement that produced none (crash, timeout): the fields every
-    result has, so batches, pools and -o treat it like any other failure."""
-    from edgekit.harness.worker import DEFAULTS, base_result
-
-    result = base_result({**DEFAULTS, **spec}, spec["artifact"], spec.get("format"), None, None)
-    result["error"] = error.to_dict()
-    return result
 
 
 def apply_profile(spec: dict, transport: Transport) -> dict:
@@ -201,12 +136,7 @@ class HostTransport(Transport):
                     cmd, env=worker_env(), capture_output=True, text=True, timeout=timeout, cwd=tmp, preexec_fn=preexec
                 )
             except subprocess.TimeoutExpired as exc:
-                name = os.path.basename(spec["artifact"])
-                return failed_result(spec, EdgekitError(
-                    f"the benchmark of {name} did not finish within {timeout:.0f} s",
-                    "lower --min-time/--min-runs or raise --timeout",
-                    exit_code=1, details={"log_tail": log_tail(exc.stderr)},
-                ))
+                return failed_result(spec, benchmark_timed_out(spec, timeout, exc.stderr))
             if not os.path.exists(out_path):
                 return failed_result(spec, worker_died(spec, proc.returncode, proc.stderr))
             with open(out_path, encoding="utf-8") as f:

@@ -30,12 +30,15 @@ from edgekit.transports.base import (
     RUN_DIR_PREFIX,
     SHA256_SH,
     STALE_UNOWNED_MINUTES,
+    TimedOut,
     Transport,
     artifact_remote_name,
     check_argv,
+    last_line as _tail,
     popen,
     timeout_error,
 )
+from edgekit.transports.crash import benchmark_timed_out, crash_hint, failed_result, log_tail, worker_died
 from edgekit.transports.host import apply_profile
 
 # One measurement: $1 run dir, $2 "keep" to leave the dir for a later pull, then the runner argv.
@@ -147,8 +150,8 @@ class SSHTransport(Transport):
         try:
             proc = subprocess.run(argv, input=input, stdin=stdin, capture_output=True, timeout=timeout,
                                   text=not binary and not isinstance(input, bytes))
-        except subprocess.TimeoutExpired:
-            raise timeout_error(self.device_name, what, timeout) from None
+        except subprocess.TimeoutExpired as exc:
+            raise timeout_error(self.device_name, what, timeout, exc.stderr) from None
         if proc.returncode == 255:
             err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
             if _is_connection_error(err):
@@ -338,9 +341,14 @@ class SSHTransport(Transport):
                     "the transfer was corrupted or the device's disk is full or failing; run again",
                 )
             keep = "keep" if local_outputs else "nokeep"
-            proc = self._sh(RUN_SH, run_dir, keep, *self.runner_argv(), input=json.dumps(remote_spec),
-                            timeout=timeout, what="the benchmark")
-            result = self._read_result(proc, local)
+            mine = dict(spec, artifact=local)  # messages name the user's file, not the device's copy
+            try:
+                proc = self._sh(RUN_SH, run_dir, keep, *self.runner_argv(), input=json.dumps(remote_spec),
+                                timeout=timeout, what="the benchmark")
+            except TimedOut as exc:  # the finally below stops the runner and removes its directory
+                return failed_result(mine, benchmark_timed_out(mine, timeout, exc.output, device=self.device_name),
+                                     here=False)
+            result = self._read_result(proc, mine)
             if local_outputs and result.get("status") == "ok":
                 self.pull(remote_spec["save_outputs"], local_outputs)
                 result["outputs_file"] = local_outputs
@@ -348,7 +356,10 @@ class SSHTransport(Transport):
         finally:
             self.remove(run_dir)
 
-    def _read_result(self, proc: subprocess.CompletedProcess, local: str) -> dict:
+    def _read_result(self, proc: subprocess.CompletedProcess, spec: dict) -> dict:
+        """The runner's result; a runner that wrote none is an error result (killed by a signal:
+        RUN_SH's shell hands on 128 + N) with the device's stderr tail in ``error.log_tail``."""
+        local = spec["artifact"]
         out = (proc.stdout or "").strip()
         if out:
             try:
@@ -358,19 +369,27 @@ class SSHTransport(Transport):
             if isinstance(result, dict) and "status" in result:
                 result["artifact"]["path"] = local  # the worker saw the device's copy
                 result["artifact"]["name"] = os.path.basename(local)
+                if result.get("status") != "ok" and isinstance(result.get("error"), dict):
+                    result["error"].setdefault("log_tail", log_tail(proc.stderr))
                 return result
-        err = _tail(proc.stderr)
-        if proc.returncode == 127 or "not found" in err:
+        if proc.returncode == 127:  # the shell's own "python: not found" is the whole story
             raise EnvironmentMissing(
-                f"device {self.device_name!r} cannot start {self.device.python} ({err})",
+                f"device {self.device_name!r} cannot start {self.device.python} ({_tail(proc.stderr)})",
                 "install Python 3 with numpy and a TFLite runtime on the device, or set python in its profile",
             )
-        from edgekit.transports.host import describe_exit
-
-        raise EdgekitError(
-            f"the runner on device {self.device_name!r} {describe_exit(proc.returncode)} without a result ({err})",
-            "check the device has numpy and the model's runtime installed (rerun with --debug)",
-        )
+        if proc.returncode == 255:
+            # _ssh ruled out a lost link; OpenSSH exits 255 without a word when the remote shell
+            # itself died by a signal (the exit-signal message shows only in its debug log, unnamed).
+            error = EdgekitError(
+                f"the run of {os.path.basename(local)} on device {self.device_name!r} ended without an exit status "
+                "(its shell was killed by a signal)",
+                crash_hint(spec), exit_code=1,
+                details={"exit_status": 255, "device": self.device_name, "log_tail": log_tail(proc.stderr)},
+            )
+        else:
+            error = worker_died(spec, proc.returncode, proc.stderr, process="the runner", device=self.device_name, shell=True,
+                                hint="check the device has numpy and the model's runtime installed (rerun with --debug)")
+        return failed_result(spec, error, here=False)
 
     def close(self) -> None:
         if self._master:
@@ -393,13 +412,6 @@ def _is_connection_error(stderr: str) -> bool:
         "ssh:", "connection", "host key", "permission denied", "broken pipe", "client_loop",
         "timed out", "no route", "could not resolve", "kex_exchange", "packet_write", "remote host",
     ))
-
-
-def _tail(text, n: int = 300) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return (lines[-1].strip() if lines else "no message")[:n]
 
 
 TRANSPORTS.register("ssh", SSHTransport)

@@ -143,8 +143,8 @@ def test_timeout_stops_the_remote_runner_and_cleans_up(local_ssh, small_model):
     spec = bench_spec(str(small_model), warmup=0, min_runs=1, min_time_s=60.0)
     with open_transport(local_ssh) as t:
         t0 = time.monotonic()
-        with pytest.raises(EdgekitError, match="did not finish within"):
-            t.run_worker(spec, timeout=4)
+        result = t.run_worker(spec, timeout=4)  # an error result, so a batch or a pool goes on
+        assert result["status"] == "error" and "did not finish within 4 s" in result["error"]["message"]
         assert time.monotonic() - t0 < 30
     time.sleep(0.5)
     assert run_dirs(local_ssh) == []
