@@ -318,6 +318,26 @@ def _check_data_path(what: str, flag: str, path: str | None) -> None:
         raise EdgekitError(f"cannot read the {what} {path} (permission denied)", "make it readable")
 
 
+def sample_count(path: str) -> int | None:
+    """How many samples a data file or image folder holds, read cheaply (array headers, file
+    names); None when it cannot tell without loading (the loader then reports)."""
+    from edgekit.calibration import image_files
+
+    try:
+        if os.path.isdir(path):
+            return len(image_files(path)[0])
+        import numpy as np
+
+        if path.lower().endswith(".npy"):
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            return int(arr.shape[0]) if arr.ndim else 1
+        with np.load(path, allow_pickle=False) as z:
+            counts = [int(z[k].shape[0]) if z[k].ndim else 1 for k in z.files]
+        return min(counts) if counts else 0
+    except Exception:
+        return None
+
+
 def validate_paths(spec: BuildSpec) -> None:
     """Every path and count of the spec, checked before a framework is imported: a typo must not
     cost a TensorFlow start-up (6.5 s) before it is reported."""
@@ -336,6 +356,14 @@ def validate_paths(spec: BuildSpec) -> None:
                 "give --calibration-count >= 1 and --eval-count >= 0",
             )
         _check_data_path(what, flag, spec.resolve(d.path) if d.path else None)
+    cal = spec.calibration
+    if cal is not None and cal.path and spec.evaluation is None and cal.eval_count > 0:
+        n = sample_count(spec.resolve(cal.path))
+        if n is not None and n < 2:
+            raise EdgekitError(
+                f"{spec.resolve(cal.path)} holds {n} sample(s): too few to split into calibration and held-out evaluation",
+                "give at least 2 samples (100+ to calibrate, 50+ to evaluate), or a separate --evaluation set",
+            )
     out = os.path.abspath(spec.resolve(spec.outdir) or DEFAULT_OUTDIR)
     probe = out
     while not os.path.exists(probe):
