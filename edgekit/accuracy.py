@@ -114,9 +114,11 @@ def _constant(ref: np.ndarray, cand: np.ndarray) -> bool:
 def output_kind(reference: np.ndarray, name: str = "", labels: np.ndarray | None = None, declared: str | None = None) -> str:
     """What one output holds, which decides the metrics that mean something for it.
 
-    [N, C] outputs are class scores when their rows are probabilities (in [0, 1]), when the name
-    says so (logits, probs, predictions ...) or when labels in [0, C) are given; other [N, D]
-    outputs are embeddings. [N, ...] with two or more further axes are dense maps; the rest values.
+    For [N, C] outputs, in order: a name that says so (embedding, features, pool ... / logits,
+    probs, predictions ...); rows that are probabilities (all in [0, 1]) or labels in [0, C) given:
+    class scores; L2-normalised rows, or non-negative values above 1 (ReLU/pooled features):
+    embedding; signed values otherwise (logits): class scores. [N, T, D] named like an embedding
+    is an embedding; other outputs with two or more axes after N are dense maps; the rest values.
     ``declared`` (``[output_kinds]`` / ``--output-kind``) wins over the guess.
     """
     if declared:
@@ -124,18 +126,26 @@ def output_kind(reference: np.ndarray, name: str = "", labels: np.ndarray | None
             raise EdgekitError(f"unknown output kind {declared!r}", f"choose one of: {', '.join(OUTPUT_KINDS)}")
         return declared
     r = np.asarray(reference)
+    low = (name or "").lower()
+    embed_hint = any(h in low for h in _EMBED_HINTS)
     if r.ndim == 2 and r.shape[1] > 1:
-        low = (name or "").lower()
-        if any(h in low for h in _EMBED_HINTS):
+        if embed_hint:
             return "embedding"
-        if r.size and np.all(np.isfinite(r)) and r.min() >= 0 and r.max() <= 1:
-            return "classification"
         if any(h in low for h in _CLASS_HINTS):
+            return "classification"
+        finite = bool(r.size) and bool(np.all(np.isfinite(r)))
+        if finite and r.min() >= 0 and r.max() <= 1:
             return "classification"
         if labels is not None:
             lab = np.asarray(labels).reshape(-1)
             if lab.dtype.kind in "iu" and lab.size and lab.min() >= 0 and lab.max() < r.shape[1]:
                 return "classification"
+        if finite:
+            norms = np.linalg.norm(r.astype(np.float64), axis=1)
+            if np.allclose(norms, 1.0, atol=1e-3) or r.min() >= 0:
+                return "embedding"
+        return "classification"
+    if r.ndim == 3 and embed_hint:
         return "embedding"
     if r.ndim >= 4 or (r.ndim == 3 and r.shape[1] > 1 and r.shape[2] > 1):
         return "dense"

@@ -74,16 +74,14 @@ def load_data_sets(spec, source, progress) -> tuple[Any, Any, list[str]]:
         data = cal_mod.load_data(_resolved_data(spec, c), source.inputs, spec.base_dir, progress)
         held_out = 0 if spec.evaluation is not None else c.eval_count
         cal, ev = cal_mod.split(data, c.count, held_out, c.seed)
-        asked = f"{c.count} calibration" + (f" + {held_out} held out" if held_out else "")
+        asked = f"{c.count} calibration" + (f" + {held_out} held-out" if held_out else "")
         got = f"{len(cal)} went to calibration" + (f", {len(ev)} were held out for evaluation" if ev is not None else "")
         if len(cal) < c.count or (ev is not None and len(ev) < held_out):
-            warnings.append(f"{len(data)} samples in {data.source or 'the data'} (asked for {asked}): {got}")
+            warnings.append(f"{data.source or 'the data'} has {len(data)} samples, fewer than the {asked} asked for: {got}")
     if spec.evaluation is not None:
         e = spec.evaluation
         data = cal_mod.load_data(_resolved_data(spec, e), source.inputs, spec.base_dir, progress)
         ev = data.subset(range(min(len(data), max(1, e.eval_count))))
-        if len(ev) < e.eval_count:
-            warnings.append(f"{len(data)} samples in {data.source or 'the evaluation data'} (asked for {e.eval_count}): all held out for evaluation")
     if ev is None:
         ev = cal_mod.random_data(source.inputs, RANDOM_EVAL_SAMPLES, seed=1)
         ev.source = "random (no evaluation data given)"

@@ -72,7 +72,8 @@ def test_class_scores_get_top_k_embeddings_nn_and_dense_maps_pixel_agreement():
     assert d["outputs"][0]["kind"] == "classification" and d["top1_agreement"] == 1.0 and d["accuracy"] == 100.0
 
     emb = RNG.normal(size=(40, 64)).astype(np.float32)
-    d = accuracy.compare([emb], [emb + 0.01 * RNG.normal(size=emb.shape).astype(np.float32)], output_names=["embedding"])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)  # L2-normalised rows: an embedding, whatever its name
+    d = accuracy.compare([emb], [emb + 0.001 * RNG.normal(size=emb.shape).astype(np.float32)], output_names=["embedding"])
     assert d["outputs"][0]["kind"] == "embedding" and "top1_agreement" not in d and d["nn_agreement"] == 1.0
     shuffled = emb[RNG.permutation(40)]  # every sample's neighbour changes
     assert accuracy.compare([emb], [shuffled])["nn_agreement"] < 0.2
@@ -83,6 +84,10 @@ def test_class_scores_get_top_k_embeddings_nn_and_dense_maps_pixel_agreement():
     flipped = seg.copy()
     flipped[:, :4] = -flipped[:, :4]  # half the rows of each map get another argmax (almost surely)
     assert 0.4 < accuracy.compare([seg], [flipped])["pixel_agreement"] < 0.75
+    # signed scores without a name or labels are logits: class scores
+    assert accuracy.compare([REF], [REF], output_names=["output_0"])["outputs"][0]["kind"] == "classification"
+    relu = np.abs(REF) * 3  # non-negative features above 1 (ReLU, pooling)
+    assert accuracy.compare([relu], [relu], output_names=["output_0"])["outputs"][0]["kind"] == "embedding"
     # a declared kind wins over the guess
     assert accuracy.compare([emb], [emb], output_names=["e"], output_kinds={"e": "classification"})["top1_agreement"] == 1.0
 
