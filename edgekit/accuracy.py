@@ -24,9 +24,13 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
+
+from typing import TYPE_CHECKING
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the quick cache path never loads it
+    import numpy as np
 
 # Drift sanity defaults (docs/build.md): below FAIL_COSINE an artifact is failed without any
 # threshold; below WARN_COSINE it is built with a warning. [drift] in edgekit.toml overrides them.
@@ -55,6 +59,7 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
+    import numpy as np
     a = np.asarray(a, dtype=np.float64)
     return a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
 
@@ -62,6 +67,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
 def output_drift(reference: np.ndarray, candidate: np.ndarray) -> dict:
     """Cosine similarity (per sample, then the worst), max abs error, SNR (dB) and the facts the
     sanity verdict needs (finite, all zero, constant) of one output. Strict JSON values only."""
+    import numpy as np
     ref, cand = _flat(reference), _flat(candidate)
     if ref.shape != cand.shape:
         raise EdgekitError(f"output shapes differ: float {list(ref.shape)} vs artifact {list(cand.shape)}", "")
@@ -100,6 +106,7 @@ def output_drift(reference: np.ndarray, candidate: np.ndarray) -> dict:
 def _constant(ref: np.ndarray, cand: np.ndarray) -> bool:
     """The artifact gives one value everywhere, or the same output for every sample, while the
     float model's output varies: a collapsed conversion, whatever its cosine says."""
+    import numpy as np
     if not cand.size or not np.all(np.isfinite(cand)):
         return False
     if np.ptp(cand) == 0 and np.ptp(ref) > 0:
@@ -121,6 +128,7 @@ def output_kind(reference: np.ndarray, name: str = "", labels: np.ndarray | None
     is an embedding; other outputs with two or more axes after N are dense maps; the rest values.
     ``declared`` (``[output_kinds]`` / ``--output-kind``) wins over the guess.
     """
+    import numpy as np
     if declared:
         if declared not in OUTPUT_KINDS:
             raise EdgekitError(f"unknown output kind {declared!r}", f"choose one of: {', '.join(OUTPUT_KINDS)}")
@@ -159,6 +167,7 @@ def is_classifier(output: np.ndarray) -> bool:
 
 def topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int) -> float:
     """Share of samples whose float top-1 class is among the artifact's top-k."""
+    import numpy as np
     k = min(k, reference.shape[1])
     ref_top1 = np.argmax(reference, axis=1)
     cand_topk = np.argsort(-candidate, axis=1, kind="stable")[:, :k]
@@ -168,12 +177,14 @@ def topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int) -> floa
 def nn_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None:
     """Share of samples whose nearest neighbour (cosine, among the other evaluation samples) is the
     same sample for the artifact as for the float model; None with fewer than 3 samples."""
+    import numpy as np
     ref, cand = _flat(reference), _flat(candidate)
     n = ref.shape[0]
     if n < 3:
         return None
 
     def nearest(x: np.ndarray) -> np.ndarray:
+        import numpy as np
         norm = np.linalg.norm(x, axis=1, keepdims=True)
         unit = x / np.where(norm > 0, norm, 1.0)
         sim = unit @ unit.T
@@ -187,6 +198,7 @@ def pixel_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | Non
     """Share of positions whose argmax over the channel axis agrees (segmentation maps, heatmaps
     with several channels); None for single-channel maps, where only SNR/cosine apply. The channel
     axis is the last one unless the second is smaller (NCHW)."""
+    import numpy as np
     r, c = np.asarray(reference), np.asarray(candidate)
     if r.ndim < 3:
         return None
@@ -209,6 +221,7 @@ def compare(
     over outputs (what thresholds check); top-k and accuracy come from the first class-score
     output, nn/pixel agreement from the first embedding/dense output. Accuracies are in percent.
     """
+    import numpy as np
     if len(reference) != len(candidate):
         raise EdgekitError(
             f"the artifact has {len(candidate)} outputs, the float model {len(reference)}", "check the conversion"
@@ -245,6 +258,7 @@ def compare(
 
 
 def _kind_metrics(o: dict, r: np.ndarray, c: np.ndarray, labels: np.ndarray | None) -> None:
+    import numpy as np
     kind = o["kind"]
     if kind == "classification":
         r2, c2 = _flat(r), _flat(c)
