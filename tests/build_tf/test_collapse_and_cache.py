@@ -33,7 +33,7 @@ def collapsed(tmp_path_factory):
     args = ["build", "--source", COLLAPSE, "-t", "tflite-fp32", "-t", "tflite-int8", "--calibration", str(work / "cal.npy"),
             "--evaluation", str(work / "eval.npy"), "-o", str(work / "out")]
     first = run_cli(*args)  # no --json: the table, the progress lines, stderr a pipe
-    second = run_cli(*args)
+    second = run_cli("--debug", *args)  # the rebuild, with the build log shown
     return work, first, second
 
 
@@ -70,6 +70,11 @@ def test_framework_logs_stay_in_the_build_log_and_progress_is_one_line_per_step(
     doc = _manifest(work / "out")
     assert doc["source"]["build_log"]["file"] == "build.log" and (work / "out" / "build.log").exists()
     assert "samples eval/cal" in first.stdout and "60/120" in first.stdout
+
+
+def test_debug_shows_the_build_log(collapsed):
+    _, _, second = collapsed
+    assert "--- build log (framework and converter output) ---" in second.stderr
 
 
 def test_too_few_samples_to_split_is_one_line_before_tensorflow(tmp_path):

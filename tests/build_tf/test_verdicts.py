@@ -194,3 +194,36 @@ def test_input_keys_hash_bytes_and_refuse_what_only_running_code_knows(tmp_path)
     np.save(tmp_path / "cal.npy", np.ones((4, 16), np.float32))
     assert input_keys(spec) != keys  # the calibration bytes changed
     assert input_keys(BuildSpec(source="pkg.mod:fn", targets=["tflite-fp32"], base_dir=str(tmp_path))) is None
+
+
+def test_a_short_split_says_how_many_went_where(tmp_path):
+    from types import SimpleNamespace
+
+    from edgekit.build import load_data_sets
+    from edgekit.build_console import StepProgress
+    from edgekit.calibration import DataSpec
+    from edgekit.sources import InputSpec
+    from edgekit.spec import BuildSpec
+
+    np.save(tmp_path / "five.npy", RNG.normal(size=(5, 16)).astype(np.float32))
+    spec = BuildSpec(source="m.keras", calibration=DataSpec(path=str(tmp_path / "five.npy")), base_dir=str(tmp_path))
+    source = SimpleNamespace(inputs=[InputSpec("x", [1, 16])])
+    cal, ev, warnings = load_data_sets(spec, source, StepProgress())
+    assert (len(cal), len(ev)) == (3, 2)
+    assert any("has 5 samples" in w and "3 went to calibration, 2 were held out for evaluation" in w for w in warnings), warnings
+
+
+def test_report_and_sidecar_carry_the_sample_counts_and_the_drift_warning():
+    from edgekit.package import _drift_summary
+    from edgekit.report import row_for
+
+    acc = accuracy.compare([REF[:2]], [with_cosine(REF[:2], 0.8)])
+    acc.update(calibration_samples=3, sanity={"verdict": "warn", "reasons": ["output 'y' cosine 0.8000 < 0.9: large drift"]},
+               sample_warnings=accuracy.sample_warnings(2, 3))
+    result = {"status": "ok", "artifact": {"name": "m.tflite"}, "device": {"name": "host"}, "runtime": {},
+              "latency_ms": {"p50": 1.0}, "accuracy": acc}
+    text = row_for(result).accuracy_text()
+    assert "(n=2)" in text and "large drift" in text and "only 3 samples" in text
+    side = _drift_summary(ArtifactEntry(target="t", status="built", accuracy=acc))
+    assert side["evaluation_samples"] == 2 and side["calibration_samples"] == 3 and side["verdict"] == "warn"
+    assert len(side["sample_warnings"]) == 2
