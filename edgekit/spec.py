@@ -372,7 +372,8 @@ def validate_paths(spec: BuildSpec) -> None:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise EdgekitError(f"the output directory {out} is under a file ({probe})", "choose another -o/--outdir")
+        where = "is a file" if probe == out else f"is under a file ({probe})"
+        raise EdgekitError(f"the output directory {out} {where}", "choose another -o/--outdir")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise EdgekitError(f"cannot write to {probe} (permission denied or read-only)", "choose a writable -o/--outdir")
     from edgekit.targets import TARGETS

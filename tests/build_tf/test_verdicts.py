@@ -227,3 +227,28 @@ def test_report_and_sidecar_carry_the_sample_counts_and_the_drift_warning():
     side = _drift_summary(ArtifactEntry(target="t", status="built", accuracy=acc))
     assert side["evaluation_samples"] == 2 and side["calibration_samples"] == 3 and side["verdict"] == "warn"
     assert len(side["sample_warnings"]) == 2
+
+
+def test_paths_and_counts_are_checked_before_anything_loads(tmp_path):
+    from edgekit.calibration import DataSpec
+    from edgekit.errors import EdgekitError
+    from edgekit.spec import BuildSpec, validate_paths
+
+    (tmp_path / "m.keras").write_bytes(b"m")
+    (tmp_path / "afile").write_bytes(b"x")
+    np.save(tmp_path / "one.npy", np.zeros((1, 16), np.float32))
+    base = dict(source="m.keras", targets=["tflite-int8"], base_dir=str(tmp_path))
+    cases = [
+        (BuildSpec(**base), "needs calibration data"),
+        (BuildSpec(**{**base, "source": "gone.keras"}), "no such model"),
+        (BuildSpec(**base, calibration=DataSpec(path="no.npz")), "no such calibration data"),
+        (BuildSpec(**base, calibration=DataSpec(path="afile")), "cannot read calibration data"),
+        (BuildSpec(**base, calibration=DataSpec(path="one.npy")), "too few to split"),
+        (BuildSpec(**{**base, "outdir": "afile/out"}, calibration=DataSpec(random=True)), "is under a file"),
+        (BuildSpec(**{**base, "outdir": "afile"}, calibration=DataSpec(random=True)), "is a file"),
+        (BuildSpec(**base, calibration=DataSpec(random=True), options={"tflite-int8": {"bogus": 1}}), "no option 'bogus'"),
+    ]
+    for spec, needle in cases:
+        with pytest.raises(EdgekitError, match=needle):
+            validate_paths(spec)
+    validate_paths(BuildSpec(**base, calibration=DataSpec(path="one.npy"), evaluation=DataSpec(path="one.npy")))
