@@ -365,17 +365,14 @@ def validate_paths(spec: BuildSpec) -> None:
                 "give at least 2 samples (100+ to calibrate, 50+ to evaluate), or a separate --evaluation set",
             )
     out = os.path.abspath(spec.resolve(spec.outdir) or DEFAULT_OUTDIR)
-    probe = out
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        where = "is a file" if probe == out else f"is under a file ({probe})"
-        raise EdgekitError(f"the output directory {out} {where}", "choose another -o/--outdir")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise EdgekitError(f"cannot write to {probe} (permission denied or read-only)", "choose a writable -o/--outdir")
+    import errno
+
+    from edgekit.artifacts import MANIFEST_NAME, check_writable
+    from edgekit.errors import os_error
+
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise os_error(FileExistsError(errno.EEXIST, "File exists", out), out)
+    check_writable(os.path.join(out, MANIFEST_NAME))  # under a file, permissions, read-only: one line now
     from edgekit.targets import TARGETS
 
     for t in spec.targets:

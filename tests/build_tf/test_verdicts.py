@@ -244,8 +244,8 @@ def test_paths_and_counts_are_checked_before_anything_loads(tmp_path):
         (BuildSpec(**base, calibration=DataSpec(path="no.npz")), "no such calibration data"),
         (BuildSpec(**base, calibration=DataSpec(path="afile")), "cannot read calibration data"),
         (BuildSpec(**base, calibration=DataSpec(path="one.npy")), "too few to split"),
-        (BuildSpec(**{**base, "outdir": "afile/out"}, calibration=DataSpec(random=True)), "is under a file"),
-        (BuildSpec(**{**base, "outdir": "afile"}, calibration=DataSpec(random=True)), "is a file"),
+        (BuildSpec(**{**base, "outdir": "afile/out"}, calibration=DataSpec(random=True)), "afile is a file, not a directory"),
+        (BuildSpec(**{**base, "outdir": "afile"}, calibration=DataSpec(random=True)), "afile is a file, not a directory"),
         (BuildSpec(**base, calibration=DataSpec(random=True), options={"tflite-int8": {"bogus": 1}}), "no option 'bogus'"),
     ]
     for spec, needle in cases:
