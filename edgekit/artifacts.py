@@ -31,6 +31,12 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def temp_prefix() -> str:
+    """``.tmp-PID-``: a temporary file names its owner, so a later build can tell a leftover of a
+    killed process (pid gone) from a file another running process is still writing."""
+    return f".tmp-{os.getpid()}-"
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file beside it and a rename.
 
@@ -46,7 +52,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     tmp = None
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=os.path.basename(path), dir=directory)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -69,8 +75,10 @@ def _discard(tmp: str | None) -> None:
             pass
 
 
-def atomic_write_json(path: str, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_default) + "\n").encode("utf-8"))
+def atomic_write_json(path: str, obj: Any, strict: bool = False) -> None:
+    """``strict``: refuse NaN/Infinity (not JSON; strict readers reject them) instead of writing them."""
+    text = json.dumps(obj, indent=2, default=_default, allow_nan=not strict)
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def check_writable(path: str) -> str:
@@ -107,7 +115,7 @@ def temp_path_for(path: str) -> str:
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=os.path.basename(path), dir=directory)
     except OSError as exc:
         raise os_error(exc, path) from None
     os.close(fd)
@@ -199,7 +207,14 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        atomic_write_json(self.path, self.to_dict())
+        """Strict JSON: a non-finite number left anywhere becomes null with a note in ``notes``."""
+        from edgekit.accuracy import strict_json
+
+        notes: list[str] = []
+        doc = strict_json(self.to_dict(), notes=notes)
+        if notes:
+            doc["notes"] = sorted(set(doc.get("notes") or []) | {f"{n} (not JSON; recorded as null)" for n in notes})
+        atomic_write_json(self.path, doc, strict=True)
 
     def to_dict(self) -> dict:
         return {

@@ -28,7 +28,8 @@ from edgekit import __version__
 from edgekit.errors import EdgekitError
 
 VERIFY_TIMEOUT_S = float(os.environ.get("EDGEKIT_VERIFY_TIMEOUT", "900"))
-RANDOM_EVAL_SAMPLES = 32
+RANDOM_EVAL_SAMPLES = 50  # no data given: drift on this many random inputs (>= the sample warning level)
+BUILD_LOG = "build.log"
 OK_STATUSES = ("built", "cached")
 
 
@@ -73,6 +74,10 @@ def load_data_sets(spec, source, progress) -> tuple[Any, Any, list[str]]:
         data = cal_mod.load_data(_resolved_data(spec, c), source.inputs, spec.base_dir, progress)
         held_out = 0 if spec.evaluation is not None else c.eval_count
         cal, ev = cal_mod.split(data, c.count, held_out, c.seed)
+        asked = f"{c.count} calibration" + (f" + {held_out} held-out" if held_out else "")
+        got = f"{len(cal)} went to calibration" + (f", {len(ev)} were held out for evaluation" if ev is not None else "")
+        if len(cal) < c.count or (ev is not None and len(ev) < held_out):
+            warnings.append(f"{data.source or 'the data'} has {len(data)} samples, fewer than the {asked} asked for: {got}")
     if spec.evaluation is not None:
         e = spec.evaluation
         data = cal_mod.load_data(_resolved_data(spec, e), source.inputs, spec.base_dir, progress)
@@ -122,7 +127,9 @@ def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeou
 
     from edgekit.transports.host import describe_exit, worker_env
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-verify-") as tmp:
+    from edgekit.build_cache import verify_dir_prefix
+
+    with tempfile.TemporaryDirectory(prefix=verify_dir_prefix()) as tmp:  # owner pid in the name
         data = os.path.join(tmp, "inputs.npz")
         np.savez(data, **{f"input_{i}": a for i, a in enumerate(ev.inputs)})
         spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
@@ -270,56 +277,145 @@ def _error(exc: BaseException, target: str) -> dict:
 
 
 class Orchestrator:
-    """Runs one BuildSpec. Public for tests and the Python API; use ``build()``."""
+    """Runs one BuildSpec. Public for tests and the Python API; use ``build()``.
 
-    def __init__(self, spec, *, force: bool = False, progress: bool = False, debug: bool = False):
+    ``progress``: "bars", "lines", "off" (or True/False for bars/off). ``capture``: keep what the
+    frameworks write to fds 1/2 off the terminal, in OUTDIR/build.log (``debug`` prints it).
+    """
+
+    def __init__(self, spec, *, force: bool = False, progress: bool | str = False, debug: bool = False, capture: bool = True):
         self.spec = spec
         self.force = force
-        self.show_progress = progress
+        self.progress_mode = {True: "bars", False: "off"}.get(progress, progress) if isinstance(progress, bool) else str(progress)
         self.debug = debug
+        self.capture = capture
+        self.swept: list[str] = []
 
     def run(self) -> BuildReport:
+        from edgekit import build_cache
         from edgekit import spec as spec_mod
+        from edgekit.build_console import CapturedTerminal, StepProgress
+
+        spec = self.spec
+        spec_mod.validate(spec)  # targets and options exist
+        spec_mod.validate_paths(spec)  # every path, count and option: before any framework import
+        started = time.time()
+        outdir = os.path.abspath(spec.resolve(spec.outdir))
+        build_cache.sweep_verify_dirs()
+        self.swept = build_cache.sweep_outdir(outdir, started)
+        quick = None if self.force else self._quick(outdir)
+        if quick is not None:
+            return quick
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any factory imports TensorFlow
+        term = CapturedTerminal(self.capture)
+        report = None
+        try:
+            with term:
+                with StepProgress(self.progress_mode, term.terminal) as progress:
+                    report = self._full(outdir, progress)
+        finally:
+            self._keep_log(outdir, term, report)
+        return report
+
+    # -- the quick path: nothing imported, nothing loaded ----------------------------------------
+    def _quick(self, outdir: str) -> BuildReport | None:
+        """Every target answered from the manifest when the input keys (bytes of everything the
+        user gave, tool versions) match and each file still has its sha256; else None."""
+        from edgekit import build_cache
+        from edgekit.artifacts import MANIFEST_NAME, Manifest, sha256_file
+
+        if not os.path.exists(os.path.join(outdir, MANIFEST_NAME)):
+            return None
+        keys = build_cache.input_keys(self.spec)
+        if keys is None:
+            return None
+        try:
+            manifest = Manifest.load(outdir)
+        except EdgekitError:
+            return None
+        entries = []
+        for name in self.spec.targets:
+            old = manifest.entries.get(name)
+            if old is None or old.status not in OK_STATUSES or not old.file or old.extra.get("input_key") != keys[name]:
+                return None
+            path = os.path.join(outdir, old.file)
+            if not os.path.isfile(path) or os.path.getsize(path) != old.size_bytes or sha256_file(path) != old.sha256:
+                return None
+            if old.accuracy is None and not old.extra.get("not_run"):
+                return None
+            entry = self._judge(name, old, old.accuracy, fresh=False) if old.accuracy else old
+            if entry.status not in OK_STATUSES:
+                return None  # judged broken now: the full path rebuilds it and says why
+            entries.append(entry)
+        for e in entries:
+            e.status = "cached"
+            manifest.entries[e.target] = e
+        manifest.save()
+        return BuildReport(outdir, manifest, entries, warnings=list(manifest.source.get("warnings") or []))
+
+    # -- the full path -----------------------------------------------------------------------------
+    def _full(self, outdir: str, progress) -> BuildReport:
+        from edgekit import build_cache
         from edgekit.artifacts import Manifest
         from edgekit.sources import load_source
         from edgekit.targets import TARGETS
-        from edgekit.targets.base import BuildContext, Progress
+        from edgekit.targets.base import BuildContext
 
         spec = self.spec
-        spec_mod.validate(spec)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any factory imports TensorFlow
-        outdir = os.path.abspath(spec.resolve(spec.outdir))
         targets = [TARGETS.get(name) for name in spec.targets]
-        with Progress(self.show_progress) as progress:
-            task = progress.task("loading source model", 1)
-            source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs)
-            task.done()
-            cal, ev, warnings = load_data_sets(spec, source, progress)
-            contexts = []
-            for target in targets:
-                ctx = BuildContext(source, spec, target.name, dict(spec.options.get(target.name, {})), cal, outdir, progress)
-                target.check(ctx)
-                contexts.append(ctx)
-            for w in warnings:
-                from edgekit.console import warn
-
-                warn(w)
-            reference = reference_outputs(source, ev, progress)
-            os.makedirs(outdir, exist_ok=True)
-            manifest = Manifest.load(outdir)
-            manifest.source = {
-                **source.describe(),
-                "spec": spec.to_dict(),
-                "edgekit_version": __version__,
-                "evaluation": ev.describe(),
-            }
-            report = BuildReport(outdir, manifest, warnings=warnings)
-            for target, ctx in zip(targets, contexts):
-                entry = self._one(target, ctx, source, cal, ev, reference, manifest, progress)
-                report.entries.append(entry)
-                manifest.put(entry)
-                progress.note(_line(entry))
+        task = progress.task("loading source model", 1)
+        source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs)
+        task.done()
+        cal, ev, warnings = load_data_sets(spec, source, progress)
+        contexts = []
+        for target in targets:
+            ctx = BuildContext(source, spec, target.name, dict(spec.options.get(target.name, {})), cal, outdir, progress)
+            target.check(ctx)
+            contexts.append(ctx)
+        if self.swept:
+            warnings.append(f"removed {len(self.swept)} temporary file(s) left in {outdir} by killed builds")
+        for w in warnings:
+            progress.warn(w)
+        reference = reference_outputs(source, ev, progress)
+        os.makedirs(outdir, exist_ok=True)
+        manifest = Manifest.load(outdir)
+        manifest.source = {
+            **source.describe(),
+            "spec": spec.to_dict(),
+            "edgekit_version": __version__,
+            "evaluation": ev.describe(),
+            "calibration": cal.describe() if cal is not None else None,
+            "warnings": [w for w in warnings if not w.startswith("removed ")],
+        }
+        keys = build_cache.input_keys(spec) or {}
+        report = BuildReport(outdir, manifest, warnings=warnings)
+        for target, ctx in zip(targets, contexts):
+            entry = self._one(target, ctx, source, cal, ev, reference, manifest, progress)
+            if entry.status in OK_STATUSES and keys.get(target.name):
+                entry.extra = {**entry.extra, "input_key": keys[target.name]}
+            else:
+                entry.extra.pop("input_key", None)
+            report.entries.append(entry)
+            manifest.put(entry)
+            progress.note(_line(entry))
         return report
+
+    def _keep_log(self, outdir: str, term, report) -> None:
+        """OUTDIR/build.log gets what the frameworks printed; the manifest names it; --debug shows it."""
+        from edgekit.artifacts import atomic_write_bytes
+
+        text = term.text
+        if self.debug and text.strip():
+            sys.stderr.write("--- build log (framework and converter output) ---\n" + text + "\n--- end of build log ---\n")
+        if not os.path.isdir(outdir) or not term.enabled:
+            return
+        try:
+            atomic_write_bytes(os.path.join(outdir, BUILD_LOG), text.encode("utf-8"))
+        except OSError:
+            return
+        if report is not None:
+            report.manifest.source["build_log"] = {"file": BUILD_LOG, "lines": text.count("\n")}
+            report.manifest.save()
 
     def _one(self, target, ctx, source, cal, ev, reference, manifest, progress):
         from edgekit.artifacts import ArtifactEntry, now_iso, sha256_file, temp_path_for
@@ -333,15 +429,16 @@ class Orchestrator:
             {"source": source.content_hash, "target": target.name, "settings": settings, "calibration": cal_info and cal_info["sha256"],
              "inputs": [i.to_dict() for i in source.inputs], "edgekit": __version__}
         )
-        eval_key = _hash_json({"evaluation": ev.sha256(), "thresholds": self.spec.thresholds_for(target.name)})
+        eval_key = _hash_json({"evaluation": ev.sha256(), "thresholds": self.spec.thresholds_for(target.name),
+                               "drift": self.spec.drift_limits(), "kinds": self.spec.output_kinds})
         final = os.path.join(ctx.outdir, target.file_name(ctx))
         old = manifest.entries.get(target.name)
         if not self.force and old is not None and old.status in OK_STATUSES and old.cache_key == key and old.file:
             old_path = os.path.join(ctx.outdir, old.file)
             if os.path.exists(old_path) and sha256_file(old_path) == old.sha256:
-                if old.extra.get("evaluation_key") == eval_key:
+                if old.extra.get("evaluation_key") == eval_key and (old.accuracy or old.extra.get("not_run")):
                     old.status = "cached"
-                    return old
+                    return self._judge(target.name, old, old.accuracy, fresh=False) if old.accuracy else old
                 entry = ArtifactEntry.from_dict(old.to_dict())
                 return self._verify_and_record(target, ctx, entry, old_path, ev, reference, eval_key, publish_from=None)
         entry = ArtifactEntry(target=target.name, status="failed", format=target.format, cache_key=key,
@@ -356,7 +453,7 @@ class Orchestrator:
             entry.quantization = out.quantization
             entry.tool_versions = out.tool_versions
             entry.warnings = list(ctx.warnings) + list(out.warnings)
-            entry.extra = dict(out.extra)
+            entry.extra = {**dict(out.extra), "build_warnings": list(entry.warnings)}
             if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
                 raise EdgekitError(f"{target.name} wrote no artifact", "this is a bug in the target")
         except BaseException as exc:
@@ -366,7 +463,7 @@ class Orchestrator:
             if self.debug:
                 import traceback
 
-                traceback.print_exc()
+                traceback.print_exc()  # into the build log, which --debug prints
             _unlink(tmp)
             entry.build_time_s = round(time.perf_counter() - t0, 3)
             entry.warnings = list(ctx.warnings)
@@ -393,7 +490,7 @@ class Orchestrator:
             checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs])
             task.done()
             values = _match_outputs(reference, checked["values"])
-            drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names)
+            drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names, self.spec.output_kinds)
         except Exception as exc:
             if publish_from:
                 _unlink(publish_from)
@@ -410,7 +507,6 @@ class Orchestrator:
                 )
             return entry
         drift["evaluation"] = ev.describe()
-        entry.accuracy = drift
         entry.inputs = checked.get("inputs", [])
         entry.outputs = checked.get("outputs", [])
         rt = checked.get("runtime") or {}
@@ -423,16 +519,44 @@ class Orchestrator:
         entry.sha256 = sha256_file(final)
         entry.size_bytes = os.path.getsize(final)
         entry.extra = {**entry.extra, "evaluation_key": eval_key}
-        misses = accuracy.check_thresholds(drift, self.spec.thresholds_for(target.name))
-        if misses:
+        return self._judge(target.name, entry, drift, fresh=bool(publish_from))
+
+    def _judge(self, target_name: str, entry, drift: dict, fresh: bool):
+        """Status, error and warnings from the drift record alone: the sanity verdict (no
+        threshold needed), then the user's thresholds, then the sample-count warnings. Used for
+        fresh and cached artifacts alike, so a broken artifact is never "cached" into success."""
+        from edgekit import accuracy
+
+        limits = self.spec.drift_limits()
+        drift = dict(drift)
+        verdict, reasons = accuracy.sanity(drift, limits["fail_below"], limits["warn_below"])
+        n_cal = (entry.calibration or {}).get("count")
+        drift["calibration_samples"] = n_cal
+        drift["sanity"] = {"verdict": verdict, "reasons": reasons, **limits}
+        drift["sample_warnings"] = accuracy.sample_warnings(int(drift.get("samples") or 0), n_cal)
+        entry.accuracy = accuracy.strict_json(drift)
+        build_warnings = entry.extra.get("build_warnings", entry.warnings if fresh else [])
+        drift_warnings = [f"drift: {r}" for r in reasons] if verdict == "warn" else []
+        entry.warnings = list(build_warnings) + drift_warnings + list(drift["sample_warnings"])
+        misses = accuracy.check_thresholds(drift, self.spec.thresholds_for(target_name))
+        if verdict == "fail":
+            entry.status = "failed"
+            entry.error = {
+                "type": "DriftSanity",
+                "message": f"{target_name} is broken: " + "; ".join(reasons)
+                + f" (on {drift.get('samples')} held-out samples)",
+                "hint": "the artifact is kept for inspection but must not ship; check the calibration data and the "
+                "model's normalisation statistics (e.g. BatchNorm), or choose another target",
+            }
+        elif misses:
             entry.status = "failed"
             entry.error = {
                 "type": "CheckFailed",
-                "message": f"{target.name} missed accuracy thresholds: " + "; ".join(misses),
+                "message": f"{target_name} missed accuracy thresholds: " + "; ".join(misses),
                 "hint": "the artifact is kept for inspection; relax the threshold or change the target's settings",
             }
         else:
-            entry.status = "built" if publish_from else "cached"
+            entry.status = "built" if fresh else "cached"
             entry.error = None
         return entry
 
@@ -448,12 +572,12 @@ def _unlink(path: str | None) -> None:
 def _line(entry) -> str:
     if entry.status in OK_STATUSES:
         return f"{entry.target}: {entry.status} {entry.file}"
-    return f"{entry.target}: [red]FAILED[/red] {(entry.error or {}).get('message', '')}"
+    return f"{entry.target}: FAILED {(entry.error or {}).get('message', '')}"
 
 
-def build(spec, *, force: bool = False, progress: bool = False, debug: bool = False) -> BuildReport:
+def build(spec, *, force: bool = False, progress: bool | str = False, debug: bool = False, capture: bool = True) -> BuildReport:
     """Build every target of ``spec`` (a BuildSpec); see the module docstring."""
-    return Orchestrator(spec, force=force, progress=progress, debug=debug).run()
+    return Orchestrator(spec, force=force, progress=progress, debug=debug, capture=capture).run()
 
 
 if __name__ == "__main__":

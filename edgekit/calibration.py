@@ -17,9 +17,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-import numpy as np
+
+from typing import TYPE_CHECKING
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the quick cache path never loads it
+    import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm")
 INPUT_KEYS = ("x", "inputs", "input", "images", "data", "features")
@@ -91,6 +95,7 @@ class Dataset:
         )
 
     def sha256(self) -> str:
+        import numpy as np
         h = hashlib.sha256()
         for a in self.inputs:
             a = np.ascontiguousarray(a)
@@ -145,6 +150,7 @@ def load_data(spec: DataSpec, inputs: Sequence[Any], base_dir: str | None = None
 
 def random_data(inputs: Sequence[Any], n: int, seed: int = 0) -> Dataset:
     """Uniform noise in [-1, 1]: only for smoke builds, never representative of real inputs."""
+    import numpy as np
     rng = np.random.default_rng(seed)
     arrays = [rng.uniform(-1.0, 1.0, size=(n, *spec.shape[1:])).astype(spec.dtype) for spec in inputs]
     return Dataset(arrays, None, "random", True)
@@ -159,6 +165,7 @@ def _pick_key(keys: list[str], wanted: Iterable[str]) -> str | None:
 
 
 def _from_numpy(path: str, inputs: Sequence[Any]) -> Dataset:
+    import numpy as np
     try:
         if path.lower().endswith(".npy"):
             arr = np.load(path, allow_pickle=False)
@@ -221,6 +228,7 @@ def image_files(folder: str) -> tuple[list[str], list[int] | None, list[str]]:
 
 
 def preprocess_image(path: str, spec: Any, pre: Preprocess) -> np.ndarray:
+    import numpy as np
     from PIL import Image
 
     layout = _image_layout(spec, pre)
@@ -248,6 +256,7 @@ def preprocess_image(path: str, spec: Any, pre: Preprocess) -> np.ndarray:
 
 
 def _from_images(folder: str, inputs: Sequence[Any], pre: Preprocess, progress: Any = None) -> Dataset:
+    import numpy as np
     if len(inputs) != 1:
         raise EdgekitError(f"an image folder feeds one input, the model has {len(inputs)}", "use a .npz or a generator")
     files, labels, classes = image_files(folder)
@@ -264,6 +273,7 @@ def _from_images(folder: str, inputs: Sequence[Any], pre: Preprocess, progress: 
 
 
 def _from_generator(ref: str, inputs: Sequence[Any], limit: int) -> Dataset:
+    import numpy as np
     from edgekit.sources.factory import call_factory
 
     items = call_factory(ref, "calibration generator")
@@ -311,6 +321,7 @@ def _from_generator(ref: str, inputs: Sequence[Any], limit: int) -> Dataset:
 
 def validate(data: Dataset, inputs: Sequence[Any]) -> Dataset:
     """Shapes, dtypes and finiteness, checked once here so no converter ever sees bad samples."""
+    import numpy as np
     fixed = []
     for arr, spec in zip(data.inputs, inputs):
         arr = np.asarray(arr)
@@ -349,6 +360,7 @@ def validate(data: Dataset, inputs: Sequence[Any]) -> Dataset:
 
 def split(data: Dataset, count: int, eval_count: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
     """Shuffle once, then hold out evaluation samples first and calibrate on the rest (disjoint)."""
+    import numpy as np
     n = len(data)
     if eval_count <= 0:
         return data.subset(range(min(count, n))), None

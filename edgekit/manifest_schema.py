@@ -44,12 +44,35 @@ _ACCURACY = {
         "top5_agreement": {"type": "number"},
         "accuracy": {"type": "number"},
         "reference_accuracy": {"type": "number"},
+        "nn_agreement": {"type": "number"},
+        "pixel_agreement": {"type": "number"},
+        "calibration_samples": {"type": ["integer", "null"]},
+        "sample_warnings": {"type": "array", "items": {"type": "string"}},
+        "sanity": {
+            "type": "object",
+            "required": ["verdict", "reasons", "fail_below", "warn_below"],
+            "properties": {
+                "verdict": {"enum": ["ok", "warn", "fail"]},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "fail_below": {"type": "number"},
+                "warn_below": {"type": "number"},
+            },
+        },
         "outputs": {
             "type": "array",
             "items": {
                 "type": "object",
                 "required": ["name", "cosine", "max_abs_error", "snr_db"],
-                "properties": {"name": {"type": "string"}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["classification", "embedding", "dense", "values"]},
+                    "cosine": {"type": _NUM},
+                    "max_abs_error": {"type": _NUM},
+                    "snr_db": {"type": _NUM},
+                    "finite": {"type": "boolean"},
+                    "all_zero": {"type": "boolean"},
+                    "constant": {"type": "boolean"},
+                },
             },
         },
     },
@@ -135,10 +158,23 @@ def _check(value: Any, schema: dict, path: str, problems: list[str]) -> None:
             _check(item, schema["items"], f"{path}[{i}]", problems)
 
 
+def _non_finite(value: Any, path: str, problems: list[str]) -> None:
+    """NaN/Infinity are not JSON (strict readers reject the tokens); the manifest writes null."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        problems.append(f"{path}: {value} is not strict JSON (write null and a note)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _non_finite(v, f"{path}.{k}", problems)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _non_finite(v, f"{path}[{i}]", problems)
+
+
 def validate_manifest(data: dict) -> list[str]:
     """Every schema violation in a manifest document, plus the cross-field rules; [] when valid."""
     problems: list[str] = []
     _check(data, MANIFEST_SCHEMA, "$", problems)
+    _non_finite(data, "$", problems)
     for i, entry in enumerate(data.get("artifacts") or []):
         if not isinstance(entry, dict):
             continue

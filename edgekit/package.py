@@ -306,6 +306,7 @@ def sidecar(item: Item, dest_name: str, sha256: str, normalization: dict | None,
         ),
         "labels": ({"file": labels_file, "count": len(labels or [])} if labels_file else None),
         "accuracy": entry.accuracy if entry and entry.accuracy else None,
+        "drift": _drift_summary(entry),
         "load": {"android": pack.android, "ios": pack.ios},
         "metadata_embedded": False,
         "edgekit_version": __version__,
@@ -319,6 +320,22 @@ def sidecar(item: Item, dest_name: str, sha256: str, normalization: dict | None,
 
             warn(f"{labels_file} has {len(labels)} labels, {dest_name} outputs {n_classes} classes")
     return doc
+
+
+def _drift_summary(entry) -> dict | None:
+    """How far the app can trust the accuracy figures: on how many samples they rest (evaluation
+    and calibration), the build's sanity verdict and its warnings. None without a build record."""
+    acc = entry.accuracy if entry and entry.accuracy else None
+    if not acc:
+        return None
+    sanity = acc.get("sanity") or {}
+    return {
+        "evaluation_samples": acc.get("samples"),
+        "calibration_samples": acc.get("calibration_samples"),
+        "verdict": sanity.get("verdict"),
+        "warnings": list(sanity.get("reasons") or []) if sanity.get("verdict") == "warn" else [],
+        "sample_warnings": list(acc.get("sample_warnings") or []),
+    }
 
 
 # --- writing layouts -----------------------------------------------------------------------------

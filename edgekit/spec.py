@@ -21,6 +21,13 @@ Example (every key also has a flag on ``edgekit build``)::
     [thresholds]                         # every target; see edgekit.accuracy.THRESHOLDS
     min_cosine = 0.98
 
+    [drift]                              # sanity verdict without thresholds (defaults shown)
+    fail_below = 0.5                     # cosine below this: the artifact is failed
+    warn_below = 0.9                     # cosine below this: built with a warning
+
+    [output_kinds]                       # optional: what an output holds, when the guess is wrong
+    embedding = "embedding"              # output name -> classification | embedding | dense | values
+
     [options.tflite-int8]                # one target's options, and its own thresholds
     io_dtype = "int8"
     thresholds = { max_accuracy_drop = 1.0 }
@@ -45,7 +52,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_OUTDIR = "out"
-TOP_KEYS = {"source", "source_kind", "targets", "outdir", "inputs", "calibration", "evaluation", "thresholds", "options"}
+TOP_KEYS = {
+    "source", "source_kind", "targets", "outdir", "inputs", "calibration", "evaluation", "thresholds", "options",
+    "drift", "output_kinds",
+}
+DRIFT_KEYS = ("fail_below", "warn_below")
 
 
 @dataclass
@@ -60,6 +71,8 @@ class BuildSpec:
     thresholds: dict[str, float] = field(default_factory=dict)
     options: dict[str, dict] = field(default_factory=dict)  # per target, without "thresholds"
     target_thresholds: dict[str, dict] = field(default_factory=dict)
+    drift: dict[str, float] = field(default_factory=dict)  # fail_below / warn_below (accuracy.sanity)
+    output_kinds: dict[str, str] = field(default_factory=dict)  # output name -> kind
     base_dir: str = "."  # where relative paths start (the spec file's directory)
 
     def resolve(self, path: str | None) -> str | None:
@@ -82,7 +95,15 @@ class BuildSpec:
             "thresholds": dict(self.thresholds),
             "options": {k: dict(v) for k, v in self.options.items()},
             "target_thresholds": {k: dict(v) for k, v in self.target_thresholds.items()},
+            "drift": self.drift_limits(),
+            "output_kinds": dict(self.output_kinds),
         }
+
+    def drift_limits(self) -> dict:
+        """The sanity floor and warning level in force (defaults from edgekit.accuracy)."""
+        from edgekit.accuracy import FAIL_COSINE, WARN_COSINE
+
+        return {"fail_below": self.drift.get("fail_below", FAIL_COSINE), "warn_below": self.drift.get("warn_below", WARN_COSINE)}
 
 
 def _data_dict(d: DataSpec | None) -> dict | None:
@@ -176,6 +197,32 @@ def _thresholds(where: str, raw: Any) -> dict:
     return {k: float(v) for k, v in raw.items()}
 
 
+def _drift(where: str, raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise _err(where, "[drift] must be a table", "write [drift] fail_below = 0.5")
+    for k, v in raw.items():
+        if k not in DRIFT_KEYS:
+            raise _err(where, f"unknown [drift] key {k!r}", f"keys: {', '.join(DRIFT_KEYS)}")
+        _typed(where, k, v, (int, float))
+        if not 0 <= float(v) <= 1:
+            raise _err(where, f"[drift] {k} = {v} is not a cosine between 0 and 1", "e.g. fail_below = 0.5")
+    out = {k: float(v) for k, v in raw.items()}
+    if out.get("fail_below", 0) > out.get("warn_below", 1):
+        raise _err(where, "[drift] fail_below is above warn_below", "the floor must not exceed the warning level")
+    return out
+
+
+def _output_kinds(where: str, raw: Any) -> dict:
+    from edgekit.accuracy import OUTPUT_KINDS
+
+    if not isinstance(raw, dict):
+        raise _err(where, "[output_kinds] must be a table", 'write [output_kinds] NAME = "embedding"')
+    for k, v in raw.items():
+        if v not in OUTPUT_KINDS:
+            raise _err(where, f"output kind {v!r} of {k!r} is unknown", f"choose one of: {', '.join(OUTPUT_KINDS)}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def from_dict(data: dict, where: str = "edgekit.toml", base_dir: str = ".") -> BuildSpec:
     unknown = set(data) - TOP_KEYS
     if unknown:
@@ -207,6 +254,10 @@ def from_dict(data: dict, where: str = "edgekit.toml", base_dir: str = ".") -> B
         spec.evaluation = _data(f"{where} [evaluation]", data["evaluation"])
     if "thresholds" in data:
         spec.thresholds = _thresholds(where, data["thresholds"])
+    if "drift" in data:
+        spec.drift = _drift(where, data["drift"])
+    if "output_kinds" in data:
+        spec.output_kinds = _output_kinds(where, data["output_kinds"])
     for target, opts in (data.get("options") or {}).items():
         if not isinstance(opts, dict):
             raise _err(where, f"[options.{target}] must be a table", "write [options.NAME] key = value")
@@ -250,3 +301,88 @@ def validate(spec: BuildSpec) -> None:
         # options for a known target that is not selected this time are fine (-t picks a subset)
         if t not in TARGETS:
             raise EdgekitError(f"options given for unknown target {t!r}", f"choose from: {', '.join(TARGETS.names())}")
+
+
+def _check_data_path(what: str, flag: str, path: str | None) -> None:
+    if not path:
+        return
+    if not os.path.exists(path):
+        raise EdgekitError(f"no such {what}: {path}", f"check {flag} (a .npy/.npz file, an image folder or module:function)")
+    if os.path.isdir(path):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise EdgekitError(f"cannot read the {what} folder {path} (permission denied)", "make it readable")
+        return
+    if not path.lower().endswith((".npy", ".npz")):
+        raise EdgekitError(f"cannot read {what} from {path}", f"{flag} takes a .npy/.npz file, an image folder or module:function")
+    if not os.access(path, os.R_OK):
+        raise EdgekitError(f"cannot read the {what} {path} (permission denied)", "make it readable")
+
+
+def sample_count(path: str) -> int | None:
+    """How many samples a data file or image folder holds, read cheaply (array headers, file
+    names); None when it cannot tell without loading (the loader then reports)."""
+    from edgekit.calibration import image_files
+
+    try:
+        if os.path.isdir(path):
+            return len(image_files(path)[0])
+        import numpy as np
+
+        if path.lower().endswith(".npy"):
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            return int(arr.shape[0]) if arr.ndim else 1
+        with np.load(path, allow_pickle=False) as z:
+            counts = [int(z[k].shape[0]) if z[k].ndim else 1 for k in z.files]
+        return min(counts) if counts else 0
+    except Exception:
+        return None
+
+
+def validate_paths(spec: BuildSpec) -> None:
+    """Every path and count of the spec, checked before a framework is imported: a typo must not
+    cost a TensorFlow start-up (6.5 s) before it is reported."""
+    src = spec.resolve(spec.source)
+    if src and not (FACTORY_RE.match(spec.source or "") and not os.path.exists(src)):
+        if not os.path.exists(src):
+            raise EdgekitError(f"no such model: {src}", "check --source / source in edgekit.toml")
+        if not os.access(src, os.R_OK):
+            raise EdgekitError(f"cannot read the model {src} (permission denied)", "make it readable")
+    for d, what, flag in ((spec.calibration, "calibration data", "--calibration"), (spec.evaluation, "evaluation data", "--evaluation")):
+        if d is None:
+            continue
+        if d.count < 1 or d.eval_count < 0:
+            raise EdgekitError(
+                f"calibration count {d.count} / eval count {d.eval_count} are out of range",
+                "give --calibration-count >= 1 and --eval-count >= 0",
+            )
+        _check_data_path(what, flag, spec.resolve(d.path) if d.path else None)
+    cal = spec.calibration
+    if cal is not None and cal.path and spec.evaluation is None and cal.eval_count > 0:
+        n = sample_count(spec.resolve(cal.path))
+        if n is not None and n < 2:
+            raise EdgekitError(
+                f"{spec.resolve(cal.path)} holds {n} sample(s): too few to split into calibration and held-out evaluation",
+                "give at least 2 samples (100+ to calibrate, 50+ to evaluate), or a separate --evaluation set",
+            )
+    out = os.path.abspath(spec.resolve(spec.outdir) or DEFAULT_OUTDIR)
+    import errno
+
+    from edgekit.artifacts import MANIFEST_NAME, check_writable
+    from edgekit.errors import os_error
+
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise os_error(FileExistsError(errno.EEXIST, "File exists", out), out)
+    check_writable(os.path.join(out, MANIFEST_NAME))  # under a file, permissions, read-only: one line now
+    from edgekit.targets import TARGETS
+
+    for t in spec.targets:
+        target = TARGETS.get(t)
+        names = getattr(target, "option_names", None)
+        unknown = sorted(set(spec.options.get(t, {})) - set(names or ())) if names is not None else []
+        if unknown:
+            raise EdgekitError(f"target {t} has no option {unknown[0]!r}", f"its options are: {', '.join(names) or 'none'}")
+        if getattr(target, "needs_calibration", False) and spec.calibration is None:
+            raise EdgekitError(
+                f"target {t} needs calibration data",
+                "pass --calibration FILE.npz|DIR|module:function, or --random-calibration (not representative)",
+            )

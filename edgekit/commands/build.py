@@ -32,6 +32,10 @@ def register(sub) -> None:
     cal.add_argument("--seed", type=int, help="seed of the calibration/evaluation split")
     p.add_argument("--option", action="append", metavar="TARGET.KEY=VALUE", help="a target option, e.g. tflite-int8.io_dtype=uint8")
     p.add_argument("--threshold", action="append", metavar="[TARGET.]NAME=VALUE", help="e.g. min_cosine=0.99 or tflite-int8.max_accuracy_drop=1")
+    p.add_argument("--output-kind", action="append", metavar="OUTPUT=KIND",
+                   help="what an output holds when the guess is wrong: classification, embedding, dense, values")
+    p.add_argument("--drift-floor", type=float, metavar="COSINE", help="cosine below which an artifact fails (default 0.5)")
+    p.add_argument("--drift-warn", type=float, metavar="COSINE", help="cosine below which it is built with a warning (default 0.9)")
     p.add_argument("--force", action="store_true", help="rebuild even when the cached artifact matches")
     p.add_argument("--list-targets", action="store_true", help="list the target names and exit")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
@@ -134,7 +138,19 @@ def spec_from_args(args: argparse.Namespace):
             raise EdgekitError(f"bad --threshold {item!r}", "write --threshold min_cosine=0.99")
         table = spec_mod._thresholds("--threshold", {name: _value(val)})
         (per_target.setdefault(target, {}) if dot else thresholds).update(table)
-    return replace(spec, options=options, thresholds=thresholds, target_thresholds=per_target)
+    drift = dict(spec.drift)
+    if args.drift_floor is not None:
+        drift["fail_below"] = args.drift_floor
+    if args.drift_warn is not None:
+        drift["warn_below"] = args.drift_warn
+    drift = spec_mod._drift("--drift-floor/--drift-warn", drift)
+    kinds = dict(spec.output_kinds)
+    for item in args.output_kind or []:
+        name, eq, kind = item.rpartition("=")
+        if not eq or not name:
+            raise EdgekitError(f"bad --output-kind {item!r}", "write --output-kind OUTPUT_NAME=embedding")
+        kinds.update(spec_mod._output_kinds("--output-kind", {name: kind}))
+    return replace(spec, options=options, thresholds=thresholds, target_thresholds=per_target, drift=drift, output_kinds=kinds)
 
 
 def run(args) -> int:
@@ -153,12 +169,19 @@ def run(args) -> int:
     spec = spec_from_args(args)
     debug = bool(getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1")
     with _stdout_to_stderr(args.json):  # libraries print to stdout; --json output must stay parseable
-        report = build(spec, force=args.force, progress=not args.json and sys.stderr.isatty(), debug=debug)
+        report = build(spec, force=args.force, progress=progress_mode(args.json), debug=debug)
     if args.json:
         print_json(report.to_dict())
     else:
         print_table(report)
     return 0 if report.ok else EXIT_FAILED
+
+
+def progress_mode(json_output: bool) -> str:
+    """Bars on a terminal, one line per step into a pipe or file (``build 2>&1 | tee``), none with --json."""
+    if json_output:
+        return "off"
+    return "bars" if sys.stderr.isatty() else "lines"
 
 
 class _stdout_to_stderr:
@@ -187,30 +210,49 @@ class _stdout_to_stderr:
         return False
 
 
+def agreement_text(acc: dict) -> str:
+    """The agreement metric that fits the output: top-1 (class scores), nearest neighbour
+    (embeddings) or per-pixel argmax (dense maps)."""
+    for key, label in (("top1_agreement", "top-1"), ("nn_agreement", "NN"), ("pixel_agreement", "pixel")):
+        if acc.get(key) is not None:
+            return f"{label} {acc[key]:.1%}"
+    return "-"
+
+
+def samples_text(acc: dict) -> str:
+    cal = acc.get("calibration_samples")
+    return f"{acc.get('samples', '-')}/{cal if cal is not None else '-'}"
+
+
 def print_table(report) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from edgekit.console import console, human_bytes
 
-    table = Table(title=f"edgekit build -> {report.outdir}", show_lines=False)
-    for col in ("target", "status", "file", "size", "cosine", "SNR dB", "top-1 agr.", "accuracy", "build s"):
+    table = Table(title=f"edgekit build -> {escape(report.outdir)}", show_lines=False)
+    for col in ("target", "status", "file", "size", "cosine", "SNR dB", "agreement", "accuracy", "samples eval/cal", "build s"):
         table.add_column(col, justify="right" if col not in ("target", "status", "file") else "left")
     for e in report.entries:
         acc = e.accuracy or {}
         status = {"built": "[green]built[/green]", "cached": "[cyan]cached[/cyan]"}.get(e.status, "[red]failed[/red]")
+        if e.status in ("built", "cached") and (acc.get("sanity") or {}).get("verdict") == "warn":
+            status += " [yellow](drift)[/yellow]"
 
         def f(v, fmt):
             return "-" if v is None else format(v, fmt)
 
+        snr = "exact" if acc.get("snr_exact") else f(acc.get("snr_db"), ".1f")
         table.add_row(
-            e.target,
+            escape(e.target),
             status,
-            e.file or "-",
+            escape(e.file or "-"),
             human_bytes(e.size_bytes),
             f(acc.get("cosine"), ".5f"),
-            f(acc.get("snr_db"), ".1f"),
-            f(acc.get("top1_agreement"), ".1%"),
+            snr,
+            agreement_text(acc),
             f(acc.get("accuracy"), ".2f") + ("%" if acc.get("accuracy") is not None else ""),
+            samples_text(acc) if acc else "-",
             f(e.build_time_s, ".1f"),
         )
     out = console()

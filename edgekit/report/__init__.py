@@ -61,6 +61,8 @@ class Row:
     delegates: str = ""
     delegate_share: float | None = None  # share of nodes taken by the delegates, 0..1
     accuracy: dict = field(default_factory=dict)  # metric key -> value (numbers only)
+    accuracy_samples: int | None = None  # held-out samples the drift figures rest on
+    accuracy_warning: str | None = None  # the build's drift warning (large drift, few samples)
     samples: list = field(default_factory=list)
     where: str = ""  # set by disambiguate(): the directory, when another row has the same name
 
@@ -82,7 +84,12 @@ class Row:
                 parts.append(f"{label} {fmt(self.accuracy[key])}")
             if len(parts) == 2:
                 break
-        return ", ".join(parts)
+        text = ", ".join(parts)
+        if text and self.accuracy_samples is not None:
+            text += f" (n={self.accuracy_samples})"
+        if text and self.accuracy_warning:
+            text += f"; warning: {self.accuracy_warning}"
+        return text
 
 
 def _delegates(result: dict) -> tuple[str, float | None]:
@@ -137,6 +144,12 @@ def row_for(result: dict) -> Row:
     row.peak_rss = (result.get("memory") or {}).get("peak_rss_bytes")
     row.delegates, row.delegate_share = _delegates(result)
     row.accuracy = _accuracy(result)
+    acc = result.get("accuracy") or {}
+    if isinstance(acc.get("samples"), int) and row.accuracy:
+        row.accuracy_samples = acc["samples"]
+    sanity = acc.get("sanity") if isinstance(acc.get("sanity"), dict) else {}
+    notes = (list(sanity.get("reasons") or []) if sanity.get("verdict") == "warn" else []) + list(acc.get("sample_warnings") or [])
+    row.accuracy_warning = "; ".join(str(n) for n in notes) or None
     row.samples = list(result.get("samples_ms") or [])
     return row
 

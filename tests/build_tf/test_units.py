@@ -94,7 +94,8 @@ def test_missing_and_unreadable_data(tmp_path):
 def test_drift_metrics_have_known_values():
     ref = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]], np.float32)
     same = accuracy.compare([ref], [ref.copy()], labels=np.array([0, 1]))
-    assert same["cosine"] == pytest.approx(1.0) and same["max_abs_error"] == 0 and same["snr_db"] == float("inf")
+    assert same["cosine"] == pytest.approx(1.0) and same["max_abs_error"] == 0
+    assert same["snr_db"] is None and same["snr_exact"] is True  # infinite SNR: strict JSON null plus a flag
     assert same["top1_agreement"] == 1.0 and same["accuracy"] == 100.0 and same["accuracy_drop"] == 0
     noisy = ref + np.array([[0.1, 0, 0], [0, 0, 0]], np.float32)  # signal 5, noise 0.01 -> 26.99 dB
     d = accuracy.compare([ref], [noisy])
