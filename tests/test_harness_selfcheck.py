@@ -9,14 +9,12 @@ inputs) and on XNNPACK, and a transformer-style encoder with an embedding over i
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from edgekit import api
 from edgekit.errors import CheckFailed
 from edgekit.results import schema
-from tests.conftest import CORAL, run_cli
+from tests.conftest import CORAL
 
 pytest.importorskip("ai_edge_litert")
 
@@ -87,9 +85,6 @@ def test_transformer_with_embedding_benches_and_profiles(pte_models):
     r = api.bench(path, threads=1, warmup=3, min_runs=20, min_time_s=0.0)
     assert r["input_specs"][0]["dtype"] == "int64"
     assert r["method"]["output_check"]["status"] == "ok"
-    proc = run_cli("bench", path, "--min-runs", "5", "--min-time", "0", "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["status"] == "ok"
     from edgekit.torchkit.profile import profile_pte
 
     prof = profile_pte(path, runs=3)
