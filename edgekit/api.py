@@ -81,12 +81,15 @@ def bench_spec(
     input_shapes: Sequence[str] | dict | None = None,
     output_check: bool = True,
 ) -> dict:
-    """The worker spec for one measurement: the one document host and device runners both read."""
+    """The worker spec for one measurement: the one document host and device runners both read.
+
+    ``max_time_s`` is the artifact's time budget (default 20 s, or 1.5x ``min_time_s`` when that is
+    longer): a slow model stops after at least 5 timed runs once the next would overrun it."""
     from edgekit.runtimes import detect_format
 
-    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s)
+    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s,
+                       max_time_s=max_time_s)
     require_model_file(path)
-    check_run_settings(min_time_s=min_time_s, max_time_s=max_time_s)
     if max_time_s is None:  # the default budget never cuts into an explicit --min-time
         max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
     return {

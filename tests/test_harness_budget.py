@@ -95,3 +95,11 @@ def test_schema_reads_version_1_and_2_only(coral_models):
         schema.validate(future)
     with pytest.raises(schema.SchemaError, match="notes"):
         schema.validate(dict(r, notes="x"))
+
+
+def test_the_summary_prints_the_notes_and_the_import(coral_models):
+    proc = run_cli("bench", coral_models / "mobilenet_v2_1.0_224_quant.tflite", "--threads", "1",
+                   "--min-runs", "100000", "--min-time", "0", "--max-time", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Note: time budget reached (--max-time 0.3 s)" in proc.stdout
+    assert "runtime import" in proc.stdout

@@ -36,9 +36,9 @@ def register(sub) -> None:
     p.add_argument("--min-runs", type=int, default=50, help="measure at least this many runs (default 50)")
     p.add_argument("--min-time", type=float, default=2.0, help="and for at least this many seconds (default 2)")
     p.add_argument("--max-runs", type=int, default=100_000, help="stop after this many runs")
-    p.add_argument("--max-time", type=float, default=20.0,
-                   help="time budget per artifact in seconds (default 20): a slow model stops early, "
-                        "with at least 5 runs, and the result says so")
+    p.add_argument("--max-time", type=float, default=None,
+                   help="time budget per artifact in seconds (default 20, or 1.5x --min-time): a slow model "
+                        "stops early, with at least 5 runs, and the result says so")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", dest="input_file", help="inputs from .npy (one input) or .npz (keyed by input name)")
     src.add_argument("--image", help="an image, resized and converted to the input's shape and dtype")
@@ -306,7 +306,13 @@ def print_summary(result: dict) -> None:
     if extra:
         out.print(extra)
     mem = result.get("memory") or {}
-    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))})")
+    imported = f", runtime import {human_bytes(mem['runtime_import_rss_bytes'])}" if mem.get("runtime_import_rss_bytes") else ""
+    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))}{imported})")
+    from rich.markup import escape  # notes quote tensor names from the model: markup and control bytes escaped
+
+    for note in result.get("notes") or []:
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(note))
+        out.print(f"  [yellow]Note: {escape(safe)}[/yellow]")
     advice = spread_advice(result)
     if advice:
         out.print(f"  [yellow]Warning: {advice}[/yellow]")

@@ -43,7 +43,7 @@ DEFAULTS = {
     "min_runs": 50,
     "min_time_s": 2.0,
     "max_runs": 100_000,
-    "max_time_s": 20.0,
+    "max_time_s": None,  # None: 20 s, or 1.5x min_time_s when that is longer (see api.bench_spec)
     "input_shapes": {},
     "output_check": True,
     "inputs": {"kind": "random", "seed": 0},
@@ -454,6 +454,8 @@ def _user_facing(error: dict, spec: dict) -> dict:
 def run_spec(spec: dict) -> dict:
     """Measure, turning every failure into a result with status "error" (never an exception)."""
     spec = {**DEFAULTS, **spec}
+    if spec.get("max_time_s") is None:
+        spec["max_time_s"] = max(20.0, 1.5 * float(spec.get("min_time_s") or 0.0))
     try:
         return measure(spec)
     except EdgekitError as exc:
