@@ -161,3 +161,26 @@ def ptl_model(tmp_path_factory):
     (entry,) = report.entries
     assert entry.status == "built", entry
     return str(out / entry.file)
+
+
+def test_check_names_the_output_the_size_and_the_place_of_a_difference(coral_models):
+    """A known injected difference on a real session's outputs: found exactly, tolerance honoured."""
+    import numpy as np
+
+    from edgekit.harness.worker import check_repeat
+    from edgekit.runtimes.base import RunOptions
+    from edgekit.runtimes.litert import TFLiteRuntime
+
+    session = TFLiteRuntime().load(str(coral_models / "mobilenet_v1_0.25_128_quant.tflite"), RunOptions(threads=1))
+    session.set_inputs([np.zeros(session.inputs[0].shape, dtype=session.inputs[0].dtype)])
+    session.invoke()
+    reference = [np.array(o, copy=True) for o in session.outputs()]
+    assert check_repeat(reference, session.outputs(), session, "m", runs=2)["max_abs_diff"] == 0.0
+    moved = [o.copy() for o in reference]
+    moved[0].flat[7] = np.uint8(moved[0].flat[7] + 3)  # three quantization steps at flat index 7
+    with pytest.raises(CheckFailed, match=r"'MobilenetV1/Predictions/Reshape_1' max abs difference 3 at flat index 7"):
+        check_repeat(reference, moved, session, "m", runs=2)
+    session.repeat_tolerance = (0.0, 3.0)
+    assert check_repeat(reference, moved, session, "m", runs=2)["max_abs_diff"] == 3.0
+    with pytest.raises(CheckFailed, match="uint8\\[1, 1001\\], then float32"):
+        check_repeat(reference, [moved[0].astype(np.float32)], session, "m", runs=2)

@@ -118,7 +118,7 @@ def _shape_notes(session, options) -> tuple[dict, list[str]]:
         sig = s.shape_signature or s.shape
         if list(sig) != list(s.shape) or s.name in options.input_shapes:
             shapes[s.name] = list(s.shape)
-        if dynamic(s) and s.name not in options.input_shapes and list(s.shape) == [d if d > 0 else 1 for d in sig]:
+        if dynamic(s) and s.name not in options.input_shapes and not options.inferred_shapes:
             notes.append(
                 f"input {s.name!r} is dynamic {list(sig)} and ran at its placeholder shape {list(s.shape)}; "
                 f"pass --input-shape {s.name}=... (or --input data) to measure at a real size"
@@ -359,6 +359,9 @@ def check_repeat(reference, outputs, session, name: str, runs: int) -> dict:
 
     rtol, atol = session.repeat_tolerance
     worst = 0.0
+    if len(reference) != len(outputs):
+        raise CheckFailed(f"{name} returned {len(reference)} outputs on the first run and {len(outputs)} on the last",
+                          "the runtime or model keeps state between runs: report it with the model")
     for i, (ref, out) in enumerate(zip(reference, outputs)):
         out = np.asarray(out)
         label = session.outputs_spec[i].name if i < len(session.outputs_spec) else f"output_{i}"
