@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
-BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0}
+BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0, "max_time_s": 20.0}
 # The most interpreter threads bench accepts. Far more threads than cores only measures the
 # scheduler, and absurd counts (--threads 100000) make runtimes segfault creating their pools,
 # which would then be blamed on the model. 256 covers every phone, board and server CPU.
@@ -16,7 +16,8 @@ MAX_THREADS = 256
 
 
 def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs: int = 1,
-                       max_runs: int = 100_000, min_time_s: float = 0.0, timeout: float | None = None) -> None:
+                       max_runs: int = 100_000, min_time_s: float = 0.0, timeout: float | None = None,
+                       max_time_s: float | None = None) -> None:
     """The sanity limits of a measurement's settings, checked before any worker starts, so a
     mistyped flag is one line (exit 2) instead of a runtime crash or a silently changed run."""
     if threads is not None and not 1 <= threads <= MAX_THREADS:
@@ -34,6 +35,32 @@ def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs:
     if timeout is not None and not timeout > 0:
         raise EdgekitError(f"--timeout must be a positive number of seconds, not {timeout:g}",
                            "use e.g. --timeout 900")
+    if max_time_s is not None:
+        if not max_time_s > 0:
+            raise EdgekitError(f"--max-time must be positive, not {max_time_s:g}",
+                               f"omit it for {BENCH_DEFAULTS['max_time_s']:g} s")
+        if max_time_s < min_time_s:
+            raise EdgekitError(f"--max-time {max_time_s:g} is below --min-time {min_time_s:g}",
+                               "the time budget must leave room for the minimum time: raise --max-time")
+
+
+def parse_input_shapes(items: Sequence[str] | dict | None) -> dict[str, list[int]]:
+    """``["audio=1,16000", "mask=1,16"]`` (repeatable --input-shape) -> {"audio": [1, 16000], ...}."""
+    from edgekit.runtimes.base import parse_shape
+
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return {str(k): parse_shape(",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in items.items()}
+    out: dict[str, list[int]] = {}
+    for item in items:
+        name, sep, dims = str(item).rpartition("=")
+        if not sep or not name:
+            raise EdgekitError(f"--input-shape {item!r} is not NAME=DIMS", "write it like --input-shape audio=1,16000")
+        if name in out:
+            raise EdgekitError(f"--input-shape gives {name!r} twice", "give each input's shape once")
+        out[name] = parse_shape(dims)
+    return out
 
 
 def bench_spec(
@@ -46,16 +73,25 @@ def bench_spec(
     min_runs: int = BENCH_DEFAULTS["min_runs"],
     min_time_s: float = BENCH_DEFAULTS["min_time_s"],
     max_runs: int = 100_000,
+    max_time_s: float | None = None,
     inputs: dict | None = None,
     save_outputs: str | None = None,
     device_selector: str | None = None,
     runtime_options: dict | None = None,
+    input_shapes: Sequence[str] | dict | None = None,
+    output_check: bool = True,
 ) -> dict:
-    """The worker spec for one measurement: the one document host and device runners both read."""
+    """The worker spec for one measurement: the one document host and device runners both read.
+
+    ``max_time_s`` is the artifact's time budget (default 20 s, or 1.5x ``min_time_s`` when that is
+    longer): a slow model stops after at least 5 timed runs once the next would overrun it."""
     from edgekit.runtimes import detect_format
 
-    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s)
+    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s,
+                       max_time_s=max_time_s)
     require_model_file(path)
+    if max_time_s is None:  # the default budget never cuts into an explicit --min-time
+        max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
     return {
         "artifact": os.path.abspath(path),
         "format": detect_format(path),
@@ -66,6 +102,9 @@ def bench_spec(
         "min_runs": min_runs,
         "min_time_s": min_time_s,
         "max_runs": max_runs,
+        "max_time_s": float(max_time_s),
+        "input_shapes": parse_input_shapes(input_shapes),
+        "output_check": bool(output_check),
         "inputs": inputs or {"kind": "random", "seed": 0},
         "save_outputs": save_outputs,
         "device_selector": device_selector,
@@ -112,13 +151,12 @@ def bench(
     check_run_settings(timeout=timeout)
     spec = bench_spec(path, **options)
     if device:
-        import tempfile
-
         from edgekit.devices import get_device
+        from edgekit.harness.lifetime import owned_tempdir
         from edgekit.pool import run_on_device
 
         profile = get_device(device, devices_dir)
-        with tempfile.TemporaryDirectory(prefix="edgekit-input-") as tmp:
+        with owned_tempdir("input") as tmp:
             spec = image_decoded_here(spec, tmp)
             run = run_on_device(profile, [spec], timeout=timeout)
         if run.error is not None:
@@ -187,10 +225,9 @@ def classify(
     **options: Any,
 ) -> dict:
     """Run a classifier once and decode its top-k (outputs dequantized)."""
-    import tempfile
-
     import numpy as np
 
+    from edgekit.harness.lifetime import owned_tempdir
     from edgekit.harness.inputs import dequantize
     from edgekit.runtimes.base import TensorSpec
 
@@ -203,7 +240,7 @@ def classify(
     else:
         raise EdgekitError("nothing to classify", "pass --image FILE (or --input FILE.npy)")
     label_list = read_labels(labels) if labels else None
-    with tempfile.TemporaryDirectory(prefix="edgekit-out-") as tmp:
+    with owned_tempdir("out") as tmp:
         out = os.path.join(tmp, "outputs.npz")
         result = bench(path, inputs=src, save_outputs=out, warmup=0, min_runs=1, min_time_s=0.0, max_runs=1, **options)
         with np.load(out) as data:

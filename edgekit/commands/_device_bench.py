@@ -38,6 +38,7 @@ def run_on_devices(args) -> int:
         min_runs=args.min_runs, min_time_s=args.min_time, max_runs=args.max_runs,
         inputs=inputs_from_args(args), device_selector=args.device_selector,
         runtime_options={"delegate": args.delegate} if args.delegate else None,
+        max_time_s=args.max_time, input_shapes=args.input_shapes, output_check=args.output_check,
     )
     specs = [api.bench_spec(model, **options) for model in args.models]
     several = len(devices) > 1

@@ -20,6 +20,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--edgetpu-device", dest="device_selector", default=None, help="Edge TPU to use: usb, usb:0, pci:0")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on one measurement after this many seconds")
+    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
+                   help="run a (dynamic) input at this shape, e.g. audio=1,16000; repeatable; "
+                        "--input arrays also set the shape of dynamic inputs")
+    p.add_argument("--no-output-check", dest="output_check", action="store_false",
+                   help="skip the self-check that the last run reproduces the first run's outputs "
+                        "(for models that keep state between calls)")
 
 
 def register(sub) -> None:
@@ -30,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--min-runs", type=int, default=50, help="measure at least this many runs (default 50)")
     p.add_argument("--min-time", type=float, default=2.0, help="and for at least this many seconds (default 2)")
     p.add_argument("--max-runs", type=int, default=100_000, help="stop after this many runs")
+    p.add_argument("--max-time", type=float, default=None,
+                   help="time budget per artifact in seconds (default 20, or 1.5x --min-time): a slow model "
+                        "stops early, with at least 5 runs, and the result says so")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", dest="input_file", help="inputs from .npy (one input) or .npz (keyed by input name)")
     src.add_argument("--image", help="an image, resized and converted to the input's shape and dtype")
@@ -77,8 +86,11 @@ def run(args) -> int:
         min_runs=args.min_runs,
         min_time_s=args.min_time,
         max_runs=args.max_runs,
+        max_time_s=args.max_time,
         inputs=inputs_from_args(args),
         device_selector=args.device_selector,
+        input_shapes=args.input_shapes,
+        output_check=args.output_check,
     )
     write_error = None  # the last -o write that failed (a full disk): retried after every model
     for row in rows:
@@ -123,7 +135,8 @@ def check_args(args) -> None:
     from edgekit.errors import EdgekitError
 
     api.check_run_settings(threads=args.threads, warmup=args.warmup, min_runs=args.min_runs,
-                           max_runs=args.max_runs, min_time_s=args.min_time, timeout=args.timeout)
+                           max_runs=args.max_runs, min_time_s=args.min_time, timeout=args.timeout,
+                           max_time_s=args.max_time)
     for model in args.models:
         if not os.path.lexists(model):
             raise EdgekitError(f"no such file: {model}", "check the model path; nothing was measured")
@@ -293,7 +306,13 @@ def print_summary(result: dict) -> None:
     if extra:
         out.print(extra)
     mem = result.get("memory") or {}
-    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))})")
+    imported = f", runtime import {human_bytes(mem['runtime_import_rss_bytes'])}" if mem.get("runtime_import_rss_bytes") else ""
+    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))}{imported})")
+    from rich.markup import escape  # notes quote tensor names from the model: markup and control bytes escaped
+
+    for note in result.get("notes") or []:
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(note))
+        out.print(f"  [yellow]Note: {escape(safe)}[/yellow]")
     advice = spread_advice(result)
     if advice:
         out.print(f"  [yellow]Warning: {advice}[/yellow]")

@@ -36,6 +36,8 @@ def run(args) -> int:
         xnnpack=args.xnnpack,
         provider=args.provider,
         device_selector=args.device_selector,
+        input_shapes=args.input_shapes,
+        output_check=args.output_check,
         timeout=args.timeout,
         device=args.device,
         devices_dir=args.devices_dir,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -124,12 +125,19 @@ def write_pyz(path: str | os.PathLike, entries: list[tuple[str, bytes]] | None =
     return path
 
 
+# Device pools call runner_pyz() from one thread per device; CPython 3.11's ast.parse is not safe
+# to run concurrently ("SystemError: AST constructor recursion depth mismatch" was seen with two
+# device threads), so the bundle is built by one thread at a time.
+_BUILD_LOCK = threading.Lock()
+
+
 def runner_pyz() -> str:
     """The path of the cached runner for the current code (built on first use)."""
-    entries = _entries()
-    digest = content_hash(entries)
-    path = cache_dir() / f"runner-{digest[:16]}.pyz"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_pyz(path, entries)
-    return str(path)
+    with _BUILD_LOCK:
+        entries = _entries()
+        digest = content_hash(entries)
+        path = cache_dir() / f"runner-{digest[:16]}.pyz"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_pyz(path, entries)
+        return str(path)

@@ -72,12 +72,14 @@ def check_inputs(specs: Sequence[TensorSpec], arrays: Sequence[np.ndarray], orig
         sig = spec.shape_signature or want
         if list(arr.shape) != want and len(arr.shape) == len(want) - 1 and want[0] == 1:
             arr = arr[None, ...]  # a single sample without its batch dimension
-        if len(arr.shape) != len(want) or any(
+        if list(arr.shape) != want and (len(arr.shape) != len(want) or any(
             s != a and s != -1 for s, a in zip(sig, arr.shape)
-        ):
+        )):
+            expected = f"{want}" + (f" (signature {sig})" if list(sig) != want else "")
             raise EdgekitError(
-                f"input {spec.name!r} from {origin} has shape {list(arr.shape)}, the model expects {sig}",
-                "reshape the data to the model's input shape (see 'edgekit inspect')",
+                f"input {spec.name!r} from {origin} has shape {list(arr.shape)}, the model expects {expected}",
+                "reshape the data to the model's input shape (see 'edgekit inspect'), "
+                f"or run at the data's shape with --input-shape {spec.name}={','.join(map(str, arr.shape))}",
             )
         dtype = np.dtype(spec.dtype)
         if arr.dtype != dtype:
@@ -117,6 +119,26 @@ def load_array_file(path: str, specs: Sequence[TensorSpec]) -> list[np.ndarray]:
                 "key the .npz by input name, or give exactly one array per input",
             )
     return check_inputs(specs, arrays, path)
+
+
+def array_shapes(path: str) -> dict:
+    """Shapes of the arrays in an --input file, by position and (for a .npz) by key, read before
+    the model is loaded so a dynamic input can be resized to them before allocation. Positions
+    come first so a key that names an input wins over its position. Unreadable files give {}:
+    load_array_file reports them properly once the model is loaded."""
+    try:
+        if path.endswith(".npy"):
+            return {0: list(np.load(path, mmap_mode="r", allow_pickle=False).shape)}
+        with np.load(path, allow_pickle=False) as data:
+            if isinstance(data, np.ndarray):
+                return {0: list(data.shape)}
+            keys = list(data.keys())
+            shapes = {k: list(data[k].shape) for k in keys}
+    except Exception:
+        return {}
+    out: dict = {i: shapes[k] for i, k in enumerate(keys)}
+    out.update(shapes)
+    return out
 
 
 def image_to_array(path: str, spec: TensorSpec, normalize: str | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ the standard library only and never imports edgekit. Two modes:
     Print the facts: OS, architecture, Python, installed runtime packages, pycoral (and whether it
     is Coral's or the unrelated PyPI program of the same name), libedgetpu and its runtime version,
     edgetpu_compiler, adb, attached Edge TPUs, udev rules.
-``python probe.py --load PATH --format tflite|edgetpu|pte|ptl [--provider NAME]``
+``python probe.py --load PATH --format tflite|edgetpu|pte|ptl [--provider NAME] [--input-shape NAME=DIMS]``
     Try to load one model with the runtime the worker would use, and report the runtime's own
     error. This is the most trustworthy check there is (the error a user would hit, e.g. "Didn't
     find op for builtin opcode 'FULLY_CONNECTED' version '12'"), so doctor runs it in a process of
@@ -266,18 +266,39 @@ def _tflite_interpreter(provider: str | None):
     return None, provider, "no TFLite runtime is installed"
 
 
-def load_tflite(path: str, provider: str | None, edgetpu: bool) -> dict:
+def parse_input_shapes(items: list[str] | None) -> dict:
+    """["audio=1,16000"] -> {"audio": [1, 16000]} (the worker's --input-shape, parsed without edgekit)."""
+    out: dict = {}
+    for item in items or []:
+        name, _, dims = item.rpartition("=")
+        out[name] = [int(d) for d in re.split(r"[,x]", dims) if d.strip()]
+    return out
+
+
+def load_tflite(path: str, provider: str | None, edgetpu: bool, input_shapes: dict | None = None) -> dict:
     mod, name, error = _tflite_interpreter(provider)
     result: dict = {"runtime": name, "ok": False}
     if mod is None:
         result["error"] = error
         return result
+    interpreter = None
     try:
         delegates = []
         if edgetpu:
             lib = LIBEDGETPU_NAMES[{"Linux": 0, "Darwin": 1}.get(platform.system(), 2)]
             delegates = [mod.load_delegate(lib)]
         interpreter = mod.Interpreter(model_path=path, experimental_delegates=delegates or None)
+        details = interpreter.get_input_details()
+        # Dynamic inputs: what the worker would run at (resized before allocation, like the worker).
+        result["dynamic_inputs"] = {d["name"]: [int(x) for x in d.get("shape_signature", d["shape"])]
+                                    for d in details if any(int(x) < 0 for x in d.get("shape_signature", d["shape"]))}
+        for d in details:
+            if d["name"] in (input_shapes or {}):
+                interpreter.resize_tensor_input(d["index"], input_shapes[d["name"]], strict=False)
+        unknown = sorted(set(input_shapes or {}) - {d["name"] for d in details})
+        if unknown:
+            result["error"] = f"no input named {unknown[0]!r}; the inputs are {', '.join(d['name'] for d in details)}"
+            return result
         interpreter.allocate_tensors()
         result["ok"] = True
         result["ops"] = len(interpreter._get_ops_details()) if hasattr(interpreter, "_get_ops_details") else None
@@ -314,12 +335,12 @@ def load_ptl(path: str) -> dict:
     return result
 
 
-def load(path: str, fmt: str, provider: str | None = None) -> dict:
+def load(path: str, fmt: str, provider: str | None = None, input_shapes: dict | None = None) -> dict:
     if fmt == "pte":
         return load_pte(path)
     if fmt == "ptl":
         return load_ptl(path)
-    return load_tflite(path, provider, edgetpu=(fmt == "edgetpu"))
+    return load_tflite(path, provider, edgetpu=(fmt == "edgetpu"), input_shapes=input_shapes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="PATH")
     parser.add_argument("--format", default="tflite", choices=("tflite", "edgetpu", "pte", "ptl"))
     parser.add_argument("--provider", default=None)
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
+                        help="resize a (dynamic) input before allocating, as the worker does")
     args = parser.parse_args(argv)
     try:
-        out = load(args.load, args.format, args.provider) if args.load else facts()
+        shapes = parse_input_shapes(args.input_shape)
+        out = load(args.load, args.format, args.provider, shapes) if args.load else facts()
     except Exception:  # a probe bug must still come back as data, not a silent failure
         out = {"probe_error": traceback.format_exc(limit=3)[-800:]}
     sys.stdout.write(MARKER + json.dumps(out) + "\n")

@@ -3,12 +3,25 @@
 Every result keeps the raw per-run latencies, so a later comparison can run a statistical test
 instead of comparing two means. Bump SCHEMA_VERSION when a field changes meaning; readers check it.
 Standard library only: the on-device runner builds results with this module.
+
+Version 2 (edgekit's harness self-check) changed two meanings and added fields; version 1 files
+still load:
+
+* ``latency_ms.throughput_per_s`` is timed runs / their wall time (or 1000 / mean), no longer
+  1000 / p50, which overstated skewed distributions many times over.
+* ``memory.model_rss_bytes`` excludes importing the runtime (``memory.runtime_import_rss_bytes``);
+  ``rss_before_load_bytes`` is taken after the import.
+* new, optional: ``method`` (how the runs were made: inputs re-set per run, the output self-check,
+  why the loop stopped, resized input shapes), ``notes`` (a list of sentences, e.g. the time budget
+  cut the runs), ``settings.max_time_s``, ``settings.input_shapes``, ``settings.output_check``.
 """
 
 from __future__ import annotations
 
 SCHEMA = "edgekit.result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this code reads: every change so far only added fields or refined a figure.
+READABLE_VERSIONS = (1, 2)
 
 # Top-level keys every result has, whatever its status; tests and readers rely on them.
 REQUIRED_KEYS = (
@@ -37,9 +50,10 @@ def validate(result: dict) -> dict:
         raise SchemaError("a result is a JSON object")
     if result.get("schema") != SCHEMA:
         raise SchemaError(f"not an edgekit result (schema={result.get('schema')!r})")
-    if result.get("schema_version") != SCHEMA_VERSION:
+    if result.get("schema_version") not in READABLE_VERSIONS:
         raise SchemaError(
-            f"result schema version {result.get('schema_version')} is not {SCHEMA_VERSION}"
+            f"result schema version {result.get('schema_version')} is not one this edgekit reads "
+            f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade edgekit"
         )
     missing = [k for k in REQUIRED_KEYS if k not in result]
     if result.get("status") == "ok":
@@ -57,6 +71,10 @@ def validate(result: dict) -> dict:
             missing.append("error")
     else:
         raise SchemaError(f"unknown status {result.get('status')!r}")
+    if "notes" in result and not isinstance(result["notes"], list):
+        raise SchemaError("notes is a list of sentences")
+    if "method" in result and not isinstance(result["method"], dict):
+        raise SchemaError("method is an object")
     if missing:
         raise SchemaError(f"result lacks {', '.join(missing)}")
     return result

@@ -25,7 +25,8 @@ from typing import Any
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.runtimes import RUNTIMES
 from edgekit.runtimes.base import RunOptions, Session
-from edgekit.runtimes.litert import TFLiteRuntime, TFLiteSession, delegate_coverage, translate_load_error
+from edgekit.runtimes.litert import (TFLiteRuntime, TFLiteSession, delegate_coverage, dynamic_shape_error, resize_inputs,
+                                     translate_load_error)
 
 LIBRARY_ENV = "EDGEKIT_LIBEDGETPU"  # a full path to a libedgetpu build, overriding the default name
 INSTALL_HINT = (
@@ -134,6 +135,10 @@ class EdgeTPURuntime(TFLiteRuntime):
         info["delegate"] = library_name()
         return info
 
+    def import_runtime(self, options: RunOptions) -> None:
+        if options.provider or pycoral_make_interpreter() is None:
+            super().import_runtime(options)
+
     def delegates_for(self, module: Any, options: RunOptions) -> list:
         return [load_edgetpu_delegate(module, options)]
 
@@ -145,19 +150,24 @@ class EdgeTPURuntime(TFLiteRuntime):
         if make_interpreter is None:
             return super().load(path, options)
         device = check_selector(options.device)
+        allocating = None
         t0 = time.perf_counter()
         try:
             interp = make_interpreter(path, device=device) if device else make_interpreter(path)
             t1 = time.perf_counter()
+            allocating = interp
+            resize_inputs(interp, options)
             interp.allocate_tensors()
             t2 = time.perf_counter()
-        except ValueError:
+        except ValueError as exc:
+            if allocating is not None:
+                raise dynamic_shape_error(allocating, options, path, exc) or translate_load_error(exc, path) from None
             raise EnvironmentMissing(
                 f"pycoral found no usable Edge TPU{' at ' + device if device else ''} for {os.path.basename(path)}",
                 "plug in the Coral USB Accelerator (or check /dev/apex_0) and run 'edgekit devices'",
             ) from None
         except (RuntimeError, OSError) as exc:
-            raise translate_load_error(exc, path) from None
+            raise dynamic_shape_error(allocating, options, path, exc) or translate_load_error(exc, path) from None
         session = TFLiteSession(interp, path)
         session.load_phases_ms = {"load": (t1 - t0) * 1e3, "allocate": (t2 - t1) * 1e3}
         session.delegates = self.coverage(interp, options)

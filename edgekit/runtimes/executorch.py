@@ -6,6 +6,13 @@ a program is loaded; calling it after an XNNPACK program is loaded segfaulted (m
 Quantized programs left on portable kernels need the quantized kernel library registered
 (``import executorch.kernels.quantized``), at export and here at run time.
 
+Inputs are consumed: a method's memory plan gives the storage of its inputs to intermediates, so
+after one ``execute()`` the input buffers hold garbage. Executing again without setting the inputs
+runs on that garbage (measured, executorch 1.5.1: a conv net's outputs moved by up to 5e-2 on
+portable kernels; a model with an embedding aborted in ``op_embedding.cpp`` on the second run).
+The session says so (``inputs_consumed``), and the harness re-sets the inputs before every run,
+outside the timed span.
+
 Delegation is read from the .pte itself (edgekit.torchkit.pte), so any .pte, not only edgekit's,
 reports which ops stayed on portable kernels. Per-op profiling (ETDump) is opt-in through
 ``RunOptions.extra["etdump_path"]``: the event tracer stays off for normal timings, and the debug
@@ -21,7 +28,7 @@ from typing import Any, Sequence
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
 from edgekit.runtimes import RUNTIMES
-from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
+from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan_shapes, with_shapes
 
 INSTALL_HINT = "install the PyTorch extra: pip install 'edgekit[torch]' (torch 2.13.0 + executorch 1.5.1)"
 
@@ -99,12 +106,16 @@ class PteSession(Session):
         self.delegates = []
         self.load_phases_ms = {}
         self._tensors: list[Any] = []
+        self.inputs_consumed = True
 
     def set_inputs(self, arrays: Sequence[Any]) -> None:
         import numpy as np
 
         self._tensors = [self._torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
         self.method.set_inputs(self._tensors)
+
+    def reset_inputs(self) -> None:
+        self.method.set_inputs(self._tensors)  # copies into the planned input buffers again
 
     def invoke(self) -> None:
         self.method.execute()
@@ -134,6 +145,17 @@ class ExecuTorchRuntime(Runtime):
         if not self.providers():
             raise EnvironmentMissing("the ExecuTorch runtime is not installed", INSTALL_HINT)
         return {"name": "executorch", "version": _version()}
+
+    def import_runtime(self, options: RunOptions) -> None:
+        try:
+            import torch  # noqa: F401  (the session's tensors; the bulk of the import's memory)
+            from executorch.extension.pybindings import portable_lib  # noqa: F401
+        except ImportError:
+            return  # load() raises the one-line error
+        try:
+            import executorch.kernels.quantized  # noqa: F401
+        except Exception:
+            pass
 
     def load(self, path: str, options: RunOptions) -> Session:
         if options.provider not in (None, "executorch"):
@@ -178,6 +200,11 @@ class ExecuTorchRuntime(Runtime):
         if failure is not None:
             raise translate_load_error(failure, path, log) from None
         session = PteSession(program, method, path, etdump_path)
+        # Sizes are fixed at export (upper bounds for dynamic dims); a smaller or other shape is
+        # applied when the inputs are set, and a static tensor then refuses it with its own error.
+        session.inputs = with_shapes(session.inputs, plan_shapes(session.inputs, options.input_shapes))
+        if options.extra.get("reset_inputs") is False:  # diagnosis only: shows what the re-set prevents
+            session.inputs_consumed = False
         session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3,
                                   "load_method": (t2 - t1) * 1e3}
         try:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
 from edgekit.runtimes import RUNTIMES
-from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
+from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, dynamic, plan_shapes
 
 # provider name -> (module holding Interpreter, how to read its version)
 PROVIDERS: dict[str, str] = {
@@ -135,6 +135,10 @@ class TFLiteSession(Session):
     def invoke(self) -> None:
         self.interp.invoke()
 
+    def reset_state(self) -> bool:
+        self.interp.reset_all_variables()
+        return True
+
     def outputs(self) -> list[Any]:
         return [self.interp.get_tensor(d["index"]) for d in self._out]
 
@@ -165,6 +169,12 @@ class TFLiteRuntime(Runtime):
         name = self._choose(options)
         return {"name": name, "version": provider_version(name)}
 
+    def import_runtime(self, options: RunOptions) -> None:
+        try:
+            _import_provider(self._choose(options))
+        except ImportError:
+            pass  # load() raises the one-line error
+
     def delegates_for(self, module: Any, options: RunOptions) -> list:
         """Delegates to hand the interpreter; the Edge TPU runtime adds libedgetpu here."""
         return []
@@ -189,18 +199,21 @@ class TFLiteRuntime(Runtime):
         if delegates:
             kwargs["experimental_delegates"] = delegates
         failure: BaseException | None = None
+        interp = allocating = None
         t0 = t1 = t2 = time.perf_counter()
         with native_stderr() as cap:
             try:
                 interp = Interpreter(**kwargs)
                 t1 = time.perf_counter()
+                allocating = interp
+                resize_inputs(interp, options)
                 interp.allocate_tensors()
                 t2 = time.perf_counter()
             except (ValueError, RuntimeError, OSError) as exc:
                 failure = exc
         log = cap.text
         if failure is not None:
-            raise translate_load_error(failure, path, log) from None
+            raise dynamic_shape_error(allocating, options, path, failure, log) or translate_load_error(failure, path, log) from None
         session = TFLiteSession(interp, path)
         session.load_phases_ms = {
             "import": (t0 - t_import) * 1e3,
@@ -210,6 +223,49 @@ class TFLiteRuntime(Runtime):
         session.log = log
         session.delegates = self.coverage(interp, options)
         return session
+
+
+def resize_inputs(interp: Any, options: RunOptions) -> dict[int, list[int]]:
+    """Resize inputs to the shapes asked for (or given by --input arrays) BEFORE the first
+    allocate_tensors: delegates are prepared at allocation, and XNNPACK prepared for a dynamic
+    model's placeholder shape (often [1, 1]) can fail outright ("failed to reshape runtime")."""
+    if not options.input_shapes and not options.inferred_shapes:
+        return {}
+    details = interp.get_input_details()
+    plan = plan_shapes([_spec(d) for d in details], options.input_shapes, options.inferred_shapes)
+    for i, shape in plan.items():
+        interp.resize_tensor_input(details[i]["index"], shape, strict=False)
+    return plan
+
+
+def dynamic_shape_error(interp: Any, options: RunOptions, path: str, exc: BaseException, log: str = "") -> EdgekitError | None:
+    """A model with dynamic inputs that fails to allocate at its placeholder shape: say which
+    inputs are dynamic and how to give the shape to run at (None when that is not the case:
+    ``interp`` is None unless the failure came from resizing or allocating)."""
+    text = f"{exc} {log}"
+    if interp is None or _UNRESOLVED.search(text) or _NO_OP_VERSION.search(text):
+        return None
+    try:
+        specs = [_spec(d) for d in interp.get_input_details()]
+    except Exception:
+        return None
+    open_inputs = [s for s in specs if dynamic(s) and s.name not in options.input_shapes]
+    detail = first_line(exc, 160)
+    if not open_inputs:
+        if not (options.input_shapes or options.inferred_shapes):
+            return None
+        shapes = ", ".join(f"{s.name}={','.join(map(str, s.shape))}" for s in specs)
+        return EdgekitError(
+            f"the TFLite runtime failed to prepare {path} at the input shapes {shapes} ({detail})",
+            "check the shapes against the model's input signature ('edgekit inspect' shows it)",
+        )
+    first = open_inputs[0]
+    example = ",".join(str(d) if d > 0 else "N" for d in (first.shape_signature or first.shape))
+    desc = ", ".join(f"{s.name!r} {s.shape_signature} (placeholder {s.shape})" for s in open_inputs)
+    return EdgekitError(
+        f"{path} has dynamic input shapes ({desc}) and cannot be prepared at the placeholder shape ({detail})",
+        f"give the shape to run at with --input-shape {first.name}={example} (N: the real sizes), or real data with --input",
+    )
 
 
 def delegate_coverage(interp: Any, delegate_name: str = "XNNPACK") -> list[dict]:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.runtimes import RUNTIMES
-from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec
+from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan_shapes, with_shapes
 
 METADATA_NAME = "edgekit.json"
 INSTALL_HINT = "install PyTorch: pip install 'edgekit[torch]' (torch 2.13.0)"
@@ -101,8 +101,16 @@ class PtlRuntime(Runtime):
 
         return {"name": "torch.jit.mobile", "version": version("torch")}
 
+    def import_runtime(self, options: RunOptions) -> None:
+        try:
+            import torch  # noqa: F401
+            from torch.jit.mobile import _load_for_lite_interpreter  # noqa: F401
+        except ImportError:
+            pass  # load() raises the one-line error
+
     def load(self, path: str, options: RunOptions) -> Session:
         specs = _input_specs(path, options)
+        specs = with_shapes(specs, plan_shapes(specs, options.input_shapes))
         t_import = time.perf_counter()
         try:
             import torch

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
@@ -67,7 +66,9 @@ def profile_pte(path: str, *, etrecord: str | None = None, runs: int = 20, threa
         etrecord = path + ".etrecord"
     if etrecord is not None and not os.path.exists(etrecord):
         raise EdgekitError(f"no such ETRecord: {etrecord}", "build the target with --option TARGET.etrecord=true")
-    with tempfile.TemporaryDirectory(prefix="edgekit-etdump-") as tmp:
+    from edgekit.harness.lifetime import owned_tempdir
+
+    with owned_tempdir("etdump") as tmp:
         etdump = os.path.join(tmp, "run.etdp")
         result = api.bench(path, threads=threads, warmup=2, min_runs=max(1, runs), min_time_s=0.0, max_runs=max(1, runs),
                            runtime_options={"etdump_path": etdump}, timeout=timeout)

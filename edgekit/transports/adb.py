@@ -365,7 +365,7 @@ def result_from_benchmark_model(base: dict, parsed: dict, output: str) -> dict:
         "n": steady["count"], "min": steady["min"], "p50": steady.get("median"), "p90": None, "p99": None,
         "max": steady["max"], "mean": avg, "std": steady.get("std"), "cv": (steady.get("std") or 0.0) / avg if avg else 0.0,
         "trimmed_mean": None, "p5": steady.get("p5"), "p95": steady.get("p95"),
-        "throughput_per_s": 1000.0 / (steady.get("median") or avg) if (steady.get("median") or avg) else None,
+        "throughput_per_s": 1000.0 / avg if avg else None,  # schema v2: 1000 / mean, never 1 / p50
         "aggregate_only": True, "source": "benchmark_model",
     }
     mem = parsed.get("memory_mb") or {}

@@ -125,12 +125,17 @@ class HostTransport(Transport):
                     f"this machine has CPUs 0-{(os.cpu_count() or 1) - 1}",
                 )
             preexec = lambda: os.sched_setaffinity(0, cpus)  # noqa: E731
-        with tempfile.TemporaryDirectory(prefix="edgekit-run-") as tmp:
+        from edgekit.harness.lifetime import owned_tempdir
+
+        # The run directory carries this process's pid, and the worker dies with this process and
+        # removes it (edgekit.harness.lifetime): a kill -9 of edgekit leaves nothing running.
+        with owned_tempdir("run") as tmp:
             spec_path = os.path.join(tmp, "spec.json")
             out_path = os.path.join(tmp, "result.json")
             with open(spec_path, "w", encoding="utf-8") as f:
                 json.dump(spec, f)
-            cmd = [self.python, "-m", "edgekit.harness.worker", "--spec", spec_path, "--out", out_path]
+            cmd = [self.python, "-m", "edgekit.harness.worker", "--spec", spec_path, "--out", out_path,
+                   "--parent-pid", str(os.getpid()), "--owned-dir", tmp]
             try:
                 proc = subprocess.run(
                     cmd, env=worker_env(), capture_output=True, text=True, timeout=timeout, cwd=tmp, preexec_fn=preexec
