@@ -18,12 +18,15 @@ import inspect as _pyinspect
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgekit.console import safe
 from edgekit.errors import EdgekitError, require_model_file
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 # BuiltinOperator value that marks "the real code is in the 32-bit builtin_code field".
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 CUSTOM_BUILTIN = 32
+# Element counts saturate here (2**62): far above any real tensor, small enough to stay a machine int.
+ELEMENTS_CAP = 1 << 62
 
 # schema TensorType -> numpy dtype name (the names results and runtimes use everywhere else)
 _NUMPY_DTYPE = {
@@ -81,16 +84,27 @@ class TensorInfo:
         return bool(self.shape_signature) and any(d < 0 for d in self.shape_signature)
 
     @property
+    def dynamic_dims(self) -> list[int]:
+        """Axes whose size is decided at run time (-1 in ``shape_signature``); ``shape`` holds a placeholder."""
+        return [i for i, d in enumerate(self.shape_signature or []) if d < 0]
+
+    @property
     def elements(self) -> int:
+        """Element count, saturated at ELEMENTS_CAP: a corrupt shape of 200,000 huge dimensions must not
+        become a 6-million-digit integer (quadratic work) just to be summed into a parameter count."""
         n = 1
         for d in self.shape:
-            n *= max(int(d), 0)
+            d = int(d)
+            if d <= 0:
+                return 0
+            n = min(n * d, ELEMENTS_CAP)
         return n
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["quantization"] = self.quantization.to_dict() if self.quantization else None
         d["constant"] = self.is_constant
+        d["dynamic_dims"] = self.dynamic_dims
         return d
 
 
@@ -291,31 +305,41 @@ def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
 def load(path: str) -> TFLiteModel:
     """Parse ``path``; every problem a user can cause becomes one EdgekitError."""
     require_model_file(path, "a .tflite file")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except PermissionError:
+        raise EdgekitError(f"cannot read {safe(path, markup=False)}: permission denied",
+                           "check the file's permissions (chmod +r) or run as its owner") from None
+    except OSError as exc:
+        raise EdgekitError(f"cannot read {safe(path, markup=False)}: {exc.strerror or type(exc).__name__}",
+                           "check the path and the disk") from None
+    return parse_bytes(data, path)
+
+
+def parse_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModel:
+    """Parse a model held in memory; ``path`` only names it in messages. Never raises anything but
+    EdgekitError: a flatbuffer has no checksum, so any exception from the accessors means corruption."""
+    shown = safe(path, markup=False)
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise EdgekitError(
-            f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)",
+            f"{shown} is not a TFLite model (no TFL3 flatbuffer identifier)",
             "pass a .tflite file; a truncated download also loses the header, so re-download or rebuild it",
         )
     try:
         return _parse(path, data)
     except EdgekitError:
         raise
-    except Exception as exc:  # struct.error, IndexError, _Corrupt, UnicodeDecodeError ...
-        raise EdgekitError(
-            f"{path} is a truncated or corrupt TFLite flatbuffer ({type(exc).__name__}: {str(exc)[:120]})",
-            "rebuild or re-download the model",
-        ) from None
-
-
-def parse_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModel:
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", "pass a .tflite file")
-    try:
-        return _parse(path, data)
-    except Exception as exc:
-        raise EdgekitError(f"{path} is a truncated or corrupt TFLite flatbuffer ({exc})", "rebuild it") from None
+    except RecursionError:
+        reason = "RecursionError"
+    except MemoryError:
+        reason = "MemoryError: a length field claims more than this machine can hold"
+    except Exception as exc:  # struct.error, IndexError, _Corrupt, UnicodeDecodeError, ValueError ...
+        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+    raise EdgekitError(
+        f"{shown} is a truncated or corrupt TFLite flatbuffer ({safe(reason, markup=False)})",
+        "rebuild or re-download the model",
+    )
 
 
 def _parse(path: str, data: bytes) -> TFLiteModel:
@@ -390,7 +414,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
             )
         for op in ops:
             for t in op.inputs + op.outputs:
-                if t >= len(tensors):
+                if t >= len(tensors) or t < -1:  # -1 is the schema's "optional input omitted"
                     raise _Corrupt(f"operator {op.index} refers to tensor {t} of {len(tensors)}")
         subgraphs.append(
             SubgraphInfo(
