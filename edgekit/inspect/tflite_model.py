@@ -101,11 +101,14 @@ class TensorInfo:
         return n
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["quantization"] = self.quantization.to_dict() if self.quantization else None
-        d["constant"] = self.is_constant
-        d["dynamic_dims"] = self.dynamic_dims
-        return d
+        # Written out rather than dataclasses.asdict: asdict deep-copies every list and was most of
+        # the time of `inspect --json` on a model with tens of thousands of tensors and operators.
+        return {
+            "index": self.index, "name": self.name, "shape": self.shape, "shape_signature": self.shape_signature,
+            "dtype": self.dtype, "buffer": self.buffer, "data_bytes": self.data_bytes, "is_variable": self.is_variable,
+            "quantization": self.quantization.to_dict() if self.quantization else None, "values": self.values,
+            "constant": self.is_constant, "dynamic_dims": self.dynamic_dims,
+        }
 
 
 @dataclass
@@ -121,7 +124,11 @@ class OperatorInfo:
     custom_options_bytes: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "index": self.index, "name": self.name, "builtin_code": self.builtin_code, "custom": self.custom,
+            "version": self.version, "inputs": self.inputs, "outputs": self.outputs, "options": self.options,
+            "custom_options_bytes": self.custom_options_bytes,
+        }
 
 
 @dataclass
@@ -280,8 +287,9 @@ def _option_getters(cls) -> list[str]:
     return _OPTIONS_CACHE[key]
 
 
-def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
-    kind = op.BuiltinOptionsType()
+def _read_options(op, kind: int, tfl, option_names: dict[int, str]) -> dict[str, Any]:
+    from edgekit.inspect import fastfields
+
     if not kind:
         return {}
     cls_name = option_names.get(kind)
@@ -289,6 +297,9 @@ def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
     table = op.BuiltinOptions()
     if cls is None or table is None:
         return {"_type": cls_name or f"options_{kind}"}
+    fields = fastfields.layout(cls)
+    if fields is not None:  # the common case: scalars and numeric vectors, one struct call each
+        return {"_type": cls_name, **fastfields.read_all(table.Bytes, table.Pos, fields)}
     obj = cls()
     obj.Init(table.Bytes, table.Pos)
     out: dict[str, Any] = {"_type": cls_name}
@@ -347,9 +358,14 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     import tflite as tfl
     from tflite.utils import BUILTIN_OPCODE2NAME
 
+    from edgekit.inspect import fastfields
+
     limit = len(data)
     buf = bytearray(data)
     model = tfl.Model.GetRootAs(buf, 0)
+    op_fields = fastfields.layout(tfl.Operator, partial=True)
+    op_slot = fastfields.slot(tfl.SubGraph, "Operators")
+    custom_slot = fastfields.slot(tfl.Operator, "CustomOptions")
     type_names = _enum_names(tfl.TensorType)
     option_names = _enum_names(tfl.BuiltinOptions)
 
@@ -393,12 +409,21 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
         for t in range(_checked_length(sg.TensorsLength(), limit)):
             tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, small))
         ops: list[OperatorInfo] = []
-        for o in range(_checked_length(sg.OperatorsLength(), limit)):
-            op = sg.Operators(o)
-            idx = int(op.OpcodeIndex())
+        # Operators are read through fastfields (one struct call per field): a model can have tens
+        # of thousands, and the generated accessors cost ~90 us each (issue 15: seconds per inspect).
+        op_vec = sg._tab.Offset(op_slot)
+        first, n_ops = fastfields.vector_span(buf, sg._tab.Pos + op_vec, 4) if op_vec else (0, 0)
+        for o in range(_checked_length(n_ops, limit)):
+            pos = fastfields.table_at(buf, first + 4 * o)
+            idx = int(fastfields.read(buf, pos, op_fields["OpcodeIndex"]))
             if idx >= len(opcodes):
                 raise _Corrupt(f"operator {o} refers to op code {idx} of {len(opcodes)}")
             code, name, custom, version = opcodes[idx]
+            kind = int(fastfields.read(buf, pos, op_fields["BuiltinOptionsType"]))
+            op = None
+            if kind and not custom:
+                op = tfl.Operator()
+                op.Init(buf, pos)
             ops.append(
                 OperatorInfo(
                     index=o,
@@ -406,10 +431,10 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
                     builtin_code=code,
                     custom=custom,
                     version=version,
-                    inputs=[int(x) for x in (op.InputsAsNumpy() if op.InputsLength() else [])],
-                    outputs=[int(x) for x in (op.OutputsAsNumpy() if op.OutputsLength() else [])],
-                    options=_read_options(op, tfl, option_names) if not custom else {},
-                    custom_options_bytes=int(op.CustomOptionsLength()),
+                    inputs=_int_list(fastfields.read(buf, pos, op_fields["InputsAsNumpy"])),
+                    outputs=_int_list(fastfields.read(buf, pos, op_fields["OutputsAsNumpy"])),
+                    options=_read_options(op, kind, tfl, option_names) if op is not None else {},
+                    custom_options_bytes=_vector_len(buf, pos, custom_slot),
                 )
             )
         for op in ops:
@@ -464,6 +489,17 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
         metadata=metadata,
         buffers=len(buffer_sizes),
     )
+
+
+def _int_list(value) -> list[int]:
+    return value.tolist() if hasattr(value, "tolist") else []
+
+
+def _vector_len(buf: bytearray, pos: int, slot: int) -> int:
+    from edgekit.inspect import fastfields
+
+    o = fastfields.field_offset(buf, pos, slot)
+    return fastfields.vector_span(buf, pos + o, 1)[1] if o else 0
 
 
 def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], small: dict[int, bytes]) -> TensorInfo:
