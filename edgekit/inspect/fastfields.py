@@ -46,12 +46,18 @@ class Field:
 _LAYOUTS: dict[tuple[type, bool], dict[str, Field] | None] = {}
 
 
+_SLOTS: dict[tuple[type, str], int] = {}
+
+
 def slot(cls, getter: str) -> int:
-    """The vtable offset a generated getter reads (``Offset(N)`` in its source)."""
-    m = _OFFSET.search(inspect.getsource(getattr(cls, getter)))
-    if not m:
-        raise LookupError(f"{cls.__name__}.{getter} reads no vtable slot")
-    return int(m.group(1))
+    """The vtable offset a generated getter reads (``Offset(N)`` in its source), learned once."""
+    key = (cls, getter)
+    if key not in _SLOTS:
+        m = _OFFSET.search(inspect.getsource(getattr(cls, getter)))
+        if not m:
+            raise LookupError(f"{cls.__name__}.{getter} reads no vtable slot")
+        _SLOTS[key] = int(m.group(1))
+    return _SLOTS[key]
 
 
 def layout(cls, partial: bool = False) -> dict[str, Field] | None:

@@ -17,7 +17,7 @@ NAME_LIMIT = 80  # characters of a tensor/op/subgraph name in a table cell
 TEXT_LIMIT = 200  # characters of a description or other free text
 SHAPE_DIMS = 8  # dimensions of a shape written out before "... (N dims)"
 LIST_LIMIT = 20  # items of a comma-separated list (custom ops, signatures' names, metadata)
-ROW_LIMIT = 500  # rows of one operators/tensors table
+ROW_LIMIT = 300  # rows of one operators/tensors table (rich lays out ~1 ms per row); --all lifts it
 IO_LIMIT = 50  # rows of one inputs-and-outputs table
 SUBGRAPH_LIMIT = 50  # subgraphs rendered in full
 
@@ -59,10 +59,11 @@ def _joined(items: Iterable[str], limit: int = LIST_LIMIT) -> str:
 
 def _more(table, shown: int, total: int, what: str) -> None:
     if total > shown:
-        table.add_row("", f"[dim]... {total - shown:,} more {what} (edgekit inspect --json lists all)[/dim]")
+        table.add_row("", f"[dim]... {total - shown:,} more {what} (--all or --json lists all)[/dim]")
 
 
-def render(info: dict, *, tensors: bool = False, out=None) -> None:
+def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = False) -> None:
+    """Print the summary and per-subgraph tables; ``all_rows`` shows every operator and tensor."""
     from rich.table import Table
 
     out = out or console()
@@ -111,7 +112,7 @@ def render(info: dict, *, tensors: bool = False, out=None) -> None:
         )
 
     for sg in info["subgraphs"][:SUBGRAPH_LIMIT]:
-        _render_subgraph(out, sg, tensors, Table)
+        _render_subgraph(out, sg, tensors, Table, None if all_rows else ROW_LIMIT)
     if len(info["subgraphs"]) > SUBGRAPH_LIMIT:
         out.print(f"... {len(info['subgraphs']) - SUBGRAPH_LIMIT:,} more subgraphs (edgekit inspect --json lists all)")
     for sig in info["signatures"][:LIST_LIMIT]:
@@ -126,7 +127,7 @@ def render(info: dict, *, tensors: bool = False, out=None) -> None:
         ))
 
 
-def _render_subgraph(out, sg: dict, tensors: bool, Table) -> None:
+def _render_subgraph(out, sg: dict, tensors: bool, Table, row_limit: int | None) -> None:
     title = f"subgraph {sg['index']}" + (f" ({_name(sg['name'])})" if sg["name"] else "")
     io = Table(title=f"{title}: inputs and outputs", title_justify="left")
     for col in ("", "name", "shape", "signature", "dtype", "quantization"):
@@ -142,7 +143,7 @@ def _render_subgraph(out, sg: dict, tensors: bool, Table) -> None:
     ops = Table(title=f"{title}: operators", title_justify="left")
     for col, just in (("#", "right"), ("op", "left"), ("ver", "right"), ("inputs", "left"), ("outputs", "left"), ("MACs", "right")):
         ops.add_column(col, justify=just)
-    for op in sg["operators"][:ROW_LIMIT]:
+    for op in sg["operators"][:row_limit]:
         name = _name(op["name"]) + (" \\[custom]" if op["custom"] else "")
         ins = " ".join(_shape(s) for s in op["input_shapes"][:SHAPE_DIMS])
         if len(op["input_shapes"]) > SHAPE_DIMS:
@@ -151,17 +152,17 @@ def _render_subgraph(out, sg: dict, tensors: bool, Table) -> None:
         if len(op["output_shapes"]) > SHAPE_DIMS:
             outs += f" ... ({len(op['output_shapes']):,} outputs)"
         ops.add_row(str(op["index"]), name, str(op["version"]), ins, outs, _macs(op["macs"]))
-    _more(ops, min(len(sg["operators"]), ROW_LIMIT), len(sg["operators"]), "operators")
+    _more(ops, len(sg["operators"][:row_limit]), len(sg["operators"]), "operators")
     out.print(ops)
     if tensors:
         tt = Table(title=f"{title}: tensors", title_justify="left")
         for col in ("#", "name", "shape", "signature", "dtype", "const", "quantization"):
             tt.add_column(col)
-        for t in sg["tensors"][:ROW_LIMIT]:
+        for t in sg["tensors"][:row_limit]:
             tt.add_row(
                 str(t["index"]), _name(t["name"]), _shape(t["shape"], t.get("dynamic_dims", ())),
                 _shape(t["shape_signature"]), _name(t["dtype"]),
                 human_bytes(t["data_bytes"]) if t["constant"] else "", _quant(t["quantization"]),
             )
-        _more(tt, min(len(sg["tensors"]), ROW_LIMIT), len(sg["tensors"]), "tensors")
+        _more(tt, len(sg["tensors"][:row_limit]), len(sg["tensors"]), "tensors")
         out.print(tt)

@@ -365,6 +365,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     model = tfl.Model.GetRootAs(buf, 0)
     op_fields = fastfields.layout(tfl.Operator, partial=True)
     op_slot = fastfields.slot(tfl.SubGraph, "Operators")
+    tensor_slot = fastfields.slot(tfl.SubGraph, "Tensors")
     custom_slot = fastfields.slot(tfl.Operator, "CustomOptions")
     type_names = _enum_names(tfl.TensorType)
     option_names = _enum_names(tfl.BuiltinOptions)
@@ -406,8 +407,10 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     for s in range(_checked_length(model.SubgraphsLength(), limit)):
         sg = model.Subgraphs(s)
         tensors: list[TensorInfo] = []
-        for t in range(_checked_length(sg.TensorsLength(), limit)):
-            tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, small))
+        t_vec = sg._tab.Offset(tensor_slot)
+        first, n_tensors = fastfields.vector_span(buf, sg._tab.Pos + t_vec, 4) if t_vec else (0, 0)
+        for t in range(_checked_length(n_tensors, limit)):
+            tensors.append(_tensor(buf, fastfields.table_at(buf, first + 4 * t), t, tfl, type_names, buffer_sizes, small))
         ops: list[OperatorInfo] = []
         # Operators are read through fastfields (one struct call per field): a model can have tens
         # of thousands, and the generated accessors cost ~90 us each (issue 15: seconds per inspect).
@@ -502,29 +505,44 @@ def _vector_len(buf: bytearray, pos: int, slot: int) -> int:
     return fastfields.vector_span(buf, pos + o, 1)[1] if o else 0
 
 
-def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], small: dict[int, bytes]) -> TensorInfo:
-    shape = [int(x) for x in t.ShapeAsNumpy()] if t.ShapeLength() else []
-    sig = [int(x) for x in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
-    dtype = _NUMPY_DTYPE.get(type_names.get(int(t.Type()), ""), type_names.get(int(t.Type()), f"type_{t.Type()}").lower())
-    buffer = int(t.Buffer())
+def _tensor(buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str], buffer_sizes: list[int],
+            small: dict[int, bytes]) -> TensorInfo:
+    """One tensor, read through fastfields like the operators (a model can have tens of thousands)."""
+    from edgekit.inspect import fastfields as F
+
+    tf = F.layout(tfl.Tensor, partial=True)
+    shape = _int_list(F.read(buf, pos, tf["ShapeAsNumpy"]))
+    sig = _int_list(F.read(buf, pos, tf["ShapeSignatureAsNumpy"])) or None
+    code = int(F.read(buf, pos, tf["Type"]))
+    dtype = _NUMPY_DTYPE.get(type_names.get(code, ""), type_names.get(code, f"type_{code}").lower())
+    buffer = int(F.read(buf, pos, tf["Buffer"]))
     if buffer >= len(buffer_sizes) and buffer_sizes:
         raise _Corrupt(f"tensor {index} refers to buffer {buffer} of {len(buffer_sizes)}")
     data_bytes = buffer_sizes[buffer] if 0 < buffer < len(buffer_sizes) else 0
+    name = ""
+    o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Name"))
+    if o:
+        start, count = F.vector_span(buf, pos + o, 1)
+        name = bytes(buf[start:start + count]).decode("utf-8", errors="replace")
     quant = None
-    q = t.Quantization()
+    q = None
+    o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Quantization"))
+    if o:
+        q = tfl.QuantizationParameters()
+        q.Init(buf, F.table_at(buf, pos + o))
     if q is not None and q.ScaleLength():
         scales = [float(x) for x in q.ScaleAsNumpy()]
         zps = [int(x) for x in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [0] * len(scales)
         quant = Quantization(scales=scales, zero_points=zps, quantized_dimension=int(q.QuantizedDimension()))
     return TensorInfo(
         index=index,
-        name=_str(t.Name()),
+        name=name,
         shape=shape,
         shape_signature=sig,
         dtype=dtype,
         buffer=buffer,
         data_bytes=data_bytes,
-        is_variable=bool(t.IsVariable()),
+        is_variable=bool(F.read(buf, pos, tf["IsVariable"])),
         quantization=quant,
         values=_small_values(small.get(buffer), dtype) if buffer else None,
     )
