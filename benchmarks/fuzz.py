@@ -115,8 +115,9 @@ class Mutator:
     BYTE_KINDS = ("flip", "smash", "int", "truncate", "splice")
     FIELD_KINDS = ("name", "op_io", "index", "shape", "opcode", "many_ops", "options", "quant", "sig_meta")
 
-    def __init__(self, seed: int = 0, paths: list[Path] | None = None):
-        self.seed = seed
+    def __init__(self, seed: int = 0, paths: list[Path] | None = None,
+                 many: tuple[int, ...] = (2_000, 10_000, 20_000)):
+        self.seed, self.many = seed, many  # many: operator counts of the many_ops mutation
         self.sources = []
         for p in paths or sources():
             data = p.read_bytes()
@@ -280,14 +281,14 @@ class Mutator:
     def _many_ops(self, rng, src):
         def mutate(rng, s, m, sg):
             if sg.operators:
-                n = rng.choice([2_000, 10_000, 20_000])
+                n = rng.choice(self.many)
                 small = [op for op in sg.operators if op.customOptions is None or len(op.customOptions) < 1024]
                 if not small:  # an Edge TPU graph: one op carrying MBs of executable; copy it without them
                     small = [copy.copy(sg.operators[0])]
                     small[0].customOptions = None
                 sg.operators = [copy.copy(rng.choice(small)) for _ in range(n)]
             if rng.random() < 0.5 and sg.tensors:
-                sg.tensors = sg.tensors + [copy.copy(sg.tensors[0]) for _ in range(rng.choice([5_000, 20_000]))]
+                sg.tensors = sg.tensors + [copy.copy(sg.tensors[0]) for _ in range(rng.choice(self.many[-2:]))]
         return self._field(rng, src, mutate)
 
     def _options(self, rng, src):
