@@ -153,3 +153,11 @@ def test_unreadable_model_is_one_line(tmp_path):
     path = conv_model().save(tmp_path / "locked.tflite")
     path.chmod(0)
     assert_one_line_error(run_cli("inspect", path), "permission denied")
+
+
+def test_warnings_show_control_characters_as_escapes(capsys):
+    from edgekit.console import warn
+
+    warn("labels\x1b[2J.txt has 3 labels\nforged line")
+    err = capsys.readouterr().err
+    assert err == "edgekit: warning: labels\\x1b[2J.txt has 3 labels\\nforged line\n"
