@@ -8,6 +8,8 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="a .tflite file (CPU or Edge TPU compiled)")
     p.add_argument("--json", action="store_true", help="print everything as JSON (includes all tensors)")
     p.add_argument("--tensors", action="store_true", help="also list every tensor in the table output")
+    p.add_argument("--all", dest="all_rows", action="store_true",
+                   help="no row limit: list every operator and tensor (tables stop at 300 rows by default)")
     p.set_defaults(func=run)
 
 
@@ -21,5 +23,5 @@ def run(args) -> int:
         return 0
     from edgekit.inspect.report import render
 
-    render(info, tensors=args.tensors)
+    render(info, tensors=args.tensors, all_rows=args.all_rows)
     return 0

@@ -21,10 +21,21 @@ def load_tflite(path: str):
 
 def describe(path: str) -> dict:
     """Everything ``edgekit inspect --json`` prints, as one JSON-ready dict."""
-    from edgekit.inspect import edgetpu_compiled, macs
     from edgekit.inspect.tflite_model import load
 
-    model = load(path)
+    return _describe(load(path), os.path.abspath(path))
+
+
+def describe_bytes(data: bytes, name: str = "<bytes>") -> dict:
+    """``describe`` of a model held in memory (the fuzz campaign's entry: no temp file per case)."""
+    from edgekit.inspect.tflite_model import parse_bytes
+
+    return _describe(parse_bytes(data, name), name)
+
+
+def _describe(model, path: str) -> dict:
+    from edgekit.inspect import edgetpu_compiled, macs
+
     est = macs.estimate(model)
     count, nbytes = model.params()
     op_counts: dict[str, int] = {}
@@ -37,7 +48,7 @@ def describe(path: str) -> dict:
             d = op.to_dict()
             d["macs"] = est.per_op.get(op.index) if sg.index == 0 else None
             d["input_shapes"] = [sg.tensors[i].shape if i >= 0 else None for i in op.inputs]
-            d["output_shapes"] = [sg.tensors[i].shape for i in op.outputs]
+            d["output_shapes"] = [sg.tensors[i].shape if i >= 0 else None for i in op.outputs]
             ops.append(d)
         subgraphs.append(
             {
@@ -53,7 +64,7 @@ def describe(path: str) -> dict:
     from dataclasses import asdict
 
     return {
-        "path": os.path.abspath(path),
+        "path": path,
         "file_bytes": model.file_bytes,
         "format": "tflite",
         "schema_version": model.schema_version,

@@ -3,7 +3,13 @@
 MACs divide into latency to give achieved MAC/s, the number that tells whether a device runs a
 model near its compute limit. Only the ops that dominate compute in vision and language models are
 counted; every other op is listed by name so nobody mistakes the estimate for a full count.
-A dynamic dimension (-1 in the shape signature) is counted at the size stored in ``shape``.
+A dynamic dimension (-1 in the shape signature) is counted at the size stored in ``shape`` (the
+converter's placeholder, often 1); ``counted_at`` lists those inputs so the figure is never read as
+the cost at the sizes a user will feed.
+
+Every counter reads operands through ``_operand``: a corrupt or hand-made file can give an op fewer
+inputs or outputs than its kind has, or shapes no real model has (rank 200,000, 2**31-1 per axis);
+such an op is "not counted", never an exception and never a huge-integer computation.
 """
 
 from __future__ import annotations
@@ -15,16 +21,27 @@ from typing import Callable
 from edgekit.inspect.tflite_model import OperatorInfo, SubgraphInfo, TFLiteModel
 
 
+# No TFLite kernel takes tensors above rank 8 (XNNPACK stops at 6); beyond that a shape is corrupt.
+MAX_RANK = 8
+
+
 def _shape(sg: SubgraphInfo, idx: int) -> list[int] | None:
     if idx < 0 or idx >= len(sg.tensors):
         return None
     shape = sg.tensors[idx].shape
-    return shape if shape and all(d > 0 for d in shape) else None
+    if not shape or len(shape) > MAX_RANK:
+        return None
+    return shape if all(d > 0 for d in shape) else None
+
+
+def _operand(sg: SubgraphInfo, indices: list[int], position: int) -> list[int] | None:
+    """Shape of the op's ``position``-th input or output, None when the op has no such operand."""
+    return _shape(sg, indices[position]) if position < len(indices) else None
 
 
 def _conv2d(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
     # output [N, OH, OW, OC], filter [OC, KH, KW, IC / groups]: each output element is KH*KW*ICg MACs
-    out, w = _shape(sg, op.outputs[0]), _shape(sg, op.inputs[1])
+    out, w = _operand(sg, op.outputs, 0), _operand(sg, op.inputs, 1)
     if out is None or w is None or len(w) != 4:
         return None
     return prod(out) * w[1] * w[2] * w[3]
@@ -32,7 +49,7 @@ def _conv2d(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
 
 def _depthwise(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
     # output [N, OH, OW, C*M], filter [1, KH, KW, C*M]: each output element is KH*KW MACs
-    out, w = _shape(sg, op.outputs[0]), _shape(sg, op.inputs[1])
+    out, w = _operand(sg, op.outputs, 0), _operand(sg, op.inputs, 1)
     if out is None or w is None or len(w) != 4:
         return None
     return prod(out) * w[1] * w[2]
@@ -40,7 +57,7 @@ def _depthwise(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
 
 def _fully_connected(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
     # filter [units, K]; every output element is one K-long dot product
-    out, w = _shape(sg, op.outputs[0]), _shape(sg, op.inputs[1])
+    out, w = _operand(sg, op.outputs, 0), _operand(sg, op.inputs, 1)
     if out is None or w is None or len(w) != 2:
         return None
     return prod(out) * w[1]
@@ -49,9 +66,7 @@ def _fully_connected(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
 def _transpose_conv(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
     # inputs: (output_shape, filter [OC, KH, KW, IC], input [N, H, W, IC]); each input element is
     # scattered into KH*KW*OC outputs
-    if len(op.inputs) < 3:
-        return None
-    w, x = _shape(sg, op.inputs[1]), _shape(sg, op.inputs[2])
+    w, x = _operand(sg, op.inputs, 1), _operand(sg, op.inputs, 2)
     if w is None or x is None or len(w) != 4:
         return None
     return prod(x) * w[0] * w[1] * w[2]
@@ -59,7 +74,7 @@ def _transpose_conv(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
 
 def _batch_matmul(sg: SubgraphInfo, op: OperatorInfo) -> int | None:
     # A [..., M, K] (or [..., K, M] with adj_x), output [..., M, N]: each output element is K MACs
-    a, out = _shape(sg, op.inputs[0]), _shape(sg, op.outputs[0])
+    a, out = _operand(sg, op.inputs, 0), _operand(sg, op.outputs, 0)
     if a is None or out is None or len(a) < 2:
         return None
     k = a[-2] if op.options.get("AdjX") else a[-1]
@@ -90,6 +105,8 @@ class MacEstimate:
     by_type: dict[str, int] = field(default_factory=dict)
     not_counted: dict[str, int] = field(default_factory=dict)  # op name -> how many were not counted
     heavy_not_counted: list[str] = field(default_factory=list)
+    # inputs with dynamic dimensions, with the stored shape the estimate used for them
+    counted_at: list[dict] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -103,12 +120,19 @@ class MacEstimate:
             "not_counted": self.not_counted,
             "heavy_not_counted": self.heavy_not_counted,
             "counted_types": sorted(COUNTERS),
+            "counted_at": self.counted_at,
         }
 
 
 def estimate(model: TFLiteModel) -> MacEstimate:
     """MACs of every subgraph (control-flow bodies counted once each)."""
     est = MacEstimate()
+    for sg in model.subgraphs[:1]:
+        for i in sg.inputs:
+            t = sg.tensors[i] if 0 <= i < len(sg.tensors) else None
+            if t is not None and t.dynamic:
+                est.counted_at.append({"tensor": t.index, "name": t.name, "shape": t.shape,
+                                       "shape_signature": t.shape_signature, "dynamic_dims": t.dynamic_dims})
     for sg in model.subgraphs:
         for op in sg.operators:
             counter = COUNTERS.get(op.name) if not op.custom else None

@@ -18,12 +18,15 @@ import inspect as _pyinspect
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgekit.console import safe
 from edgekit.errors import EdgekitError, require_model_file
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 # BuiltinOperator value that marks "the real code is in the 32-bit builtin_code field".
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 CUSTOM_BUILTIN = 32
+# Element counts saturate here (2**62): far above any real tensor, small enough to stay a machine int.
+ELEMENTS_CAP = 1 << 62
 
 # schema TensorType -> numpy dtype name (the names results and runtimes use everywhere else)
 _NUMPY_DTYPE = {
@@ -81,17 +84,31 @@ class TensorInfo:
         return bool(self.shape_signature) and any(d < 0 for d in self.shape_signature)
 
     @property
+    def dynamic_dims(self) -> list[int]:
+        """Axes whose size is decided at run time (-1 in ``shape_signature``); ``shape`` holds a placeholder."""
+        return [i for i, d in enumerate(self.shape_signature or []) if d < 0]
+
+    @property
     def elements(self) -> int:
+        """Element count, saturated at ELEMENTS_CAP: a corrupt shape of 200,000 huge dimensions must not
+        become a 6-million-digit integer (quadratic work) just to be summed into a parameter count."""
         n = 1
         for d in self.shape:
-            n *= max(int(d), 0)
+            d = int(d)
+            if d <= 0:
+                return 0
+            n = min(n * d, ELEMENTS_CAP)
         return n
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["quantization"] = self.quantization.to_dict() if self.quantization else None
-        d["constant"] = self.is_constant
-        return d
+        # Written out rather than dataclasses.asdict: asdict deep-copies every list and was most of
+        # the time of `inspect --json` on a model with tens of thousands of tensors and operators.
+        return {
+            "index": self.index, "name": self.name, "shape": self.shape, "shape_signature": self.shape_signature,
+            "dtype": self.dtype, "buffer": self.buffer, "data_bytes": self.data_bytes, "is_variable": self.is_variable,
+            "quantization": self.quantization.to_dict() if self.quantization else None, "values": self.values,
+            "constant": self.is_constant, "dynamic_dims": self.dynamic_dims,
+        }
 
 
 @dataclass
@@ -107,7 +124,11 @@ class OperatorInfo:
     custom_options_bytes: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "index": self.index, "name": self.name, "builtin_code": self.builtin_code, "custom": self.custom,
+            "version": self.version, "inputs": self.inputs, "outputs": self.outputs, "options": self.options,
+            "custom_options_bytes": self.custom_options_bytes,
+        }
 
 
 @dataclass
@@ -266,8 +287,9 @@ def _option_getters(cls) -> list[str]:
     return _OPTIONS_CACHE[key]
 
 
-def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
-    kind = op.BuiltinOptionsType()
+def _read_options(op, kind: int, tfl, option_names: dict[int, str]) -> dict[str, Any]:
+    from edgekit.inspect import fastfields
+
     if not kind:
         return {}
     cls_name = option_names.get(kind)
@@ -275,6 +297,9 @@ def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
     table = op.BuiltinOptions()
     if cls is None or table is None:
         return {"_type": cls_name or f"options_{kind}"}
+    fields = fastfields.layout(cls)
+    if fields is not None:  # the common case: scalars and numeric vectors, one struct call each
+        return {"_type": cls_name, **fastfields.read_all(table.Bytes, table.Pos, fields)}
     obj = cls()
     obj.Init(table.Bytes, table.Pos)
     out: dict[str, Any] = {"_type": cls_name}
@@ -291,31 +316,41 @@ def _read_options(op, tfl, option_names: dict[int, str]) -> dict[str, Any]:
 def load(path: str) -> TFLiteModel:
     """Parse ``path``; every problem a user can cause becomes one EdgekitError."""
     require_model_file(path, "a .tflite file")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except PermissionError:
+        raise EdgekitError(f"cannot read {safe(path, markup=False)}: permission denied",
+                           "check the file's permissions (chmod +r) or run as its owner") from None
+    except OSError as exc:
+        raise EdgekitError(f"cannot read {safe(path, markup=False)}: {exc.strerror or type(exc).__name__}",
+                           "check the path and the disk") from None
+    return parse_bytes(data, path)
+
+
+def parse_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModel:
+    """Parse a model held in memory; ``path`` only names it in messages. Never raises anything but
+    EdgekitError: a flatbuffer has no checksum, so any exception from the accessors means corruption."""
+    shown = safe(path, markup=False)
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise EdgekitError(
-            f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)",
+            f"{shown} is not a TFLite model (no TFL3 flatbuffer identifier)",
             "pass a .tflite file; a truncated download also loses the header, so re-download or rebuild it",
         )
     try:
         return _parse(path, data)
     except EdgekitError:
         raise
-    except Exception as exc:  # struct.error, IndexError, _Corrupt, UnicodeDecodeError ...
-        raise EdgekitError(
-            f"{path} is a truncated or corrupt TFLite flatbuffer ({type(exc).__name__}: {str(exc)[:120]})",
-            "rebuild or re-download the model",
-        ) from None
-
-
-def parse_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModel:
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", "pass a .tflite file")
-    try:
-        return _parse(path, data)
-    except Exception as exc:
-        raise EdgekitError(f"{path} is a truncated or corrupt TFLite flatbuffer ({exc})", "rebuild it") from None
+    except RecursionError:
+        reason = "RecursionError"
+    except MemoryError:
+        reason = "MemoryError: a length field claims more than this machine can hold"
+    except Exception as exc:  # struct.error, IndexError, _Corrupt, UnicodeDecodeError, ValueError ...
+        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+    raise EdgekitError(
+        f"{shown} is a truncated or corrupt TFLite flatbuffer ({safe(reason, markup=False)})",
+        "rebuild or re-download the model",
+    )
 
 
 def _parse(path: str, data: bytes) -> TFLiteModel:
@@ -323,9 +358,15 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     import tflite as tfl
     from tflite.utils import BUILTIN_OPCODE2NAME
 
+    from edgekit.inspect import fastfields
+
     limit = len(data)
     buf = bytearray(data)
     model = tfl.Model.GetRootAs(buf, 0)
+    op_fields = fastfields.layout(tfl.Operator, partial=True)
+    op_slot = fastfields.slot(tfl.SubGraph, "Operators")
+    tensor_slot = fastfields.slot(tfl.SubGraph, "Tensors")
+    custom_slot = fastfields.slot(tfl.Operator, "CustomOptions")
     type_names = _enum_names(tfl.TensorType)
     option_names = _enum_names(tfl.BuiltinOptions)
 
@@ -366,15 +407,26 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     for s in range(_checked_length(model.SubgraphsLength(), limit)):
         sg = model.Subgraphs(s)
         tensors: list[TensorInfo] = []
-        for t in range(_checked_length(sg.TensorsLength(), limit)):
-            tensors.append(_tensor(sg.Tensors(t), t, type_names, buffer_sizes, small))
+        t_vec = sg._tab.Offset(tensor_slot)
+        first, n_tensors = fastfields.vector_span(buf, sg._tab.Pos + t_vec, 4) if t_vec else (0, 0)
+        for t in range(_checked_length(n_tensors, limit)):
+            tensors.append(_tensor(buf, fastfields.table_at(buf, first + 4 * t), t, tfl, type_names, buffer_sizes, small))
         ops: list[OperatorInfo] = []
-        for o in range(_checked_length(sg.OperatorsLength(), limit)):
-            op = sg.Operators(o)
-            idx = int(op.OpcodeIndex())
+        # Operators are read through fastfields (one struct call per field): a model can have tens
+        # of thousands, and the generated accessors cost ~90 us each (issue 15: seconds per inspect).
+        op_vec = sg._tab.Offset(op_slot)
+        first, n_ops = fastfields.vector_span(buf, sg._tab.Pos + op_vec, 4) if op_vec else (0, 0)
+        for o in range(_checked_length(n_ops, limit)):
+            pos = fastfields.table_at(buf, first + 4 * o)
+            idx = int(fastfields.read(buf, pos, op_fields["OpcodeIndex"]))
             if idx >= len(opcodes):
                 raise _Corrupt(f"operator {o} refers to op code {idx} of {len(opcodes)}")
             code, name, custom, version = opcodes[idx]
+            kind = int(fastfields.read(buf, pos, op_fields["BuiltinOptionsType"]))
+            op = None
+            if kind and not custom:
+                op = tfl.Operator()
+                op.Init(buf, pos)
             ops.append(
                 OperatorInfo(
                     index=o,
@@ -382,15 +434,15 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
                     builtin_code=code,
                     custom=custom,
                     version=version,
-                    inputs=[int(x) for x in (op.InputsAsNumpy() if op.InputsLength() else [])],
-                    outputs=[int(x) for x in (op.OutputsAsNumpy() if op.OutputsLength() else [])],
-                    options=_read_options(op, tfl, option_names) if not custom else {},
-                    custom_options_bytes=int(op.CustomOptionsLength()),
+                    inputs=_int_list(fastfields.read(buf, pos, op_fields["InputsAsNumpy"])),
+                    outputs=_int_list(fastfields.read(buf, pos, op_fields["OutputsAsNumpy"])),
+                    options=_read_options(op, kind, tfl, option_names) if op is not None else {},
+                    custom_options_bytes=_vector_len(buf, pos, custom_slot),
                 )
             )
         for op in ops:
             for t in op.inputs + op.outputs:
-                if t >= len(tensors):
+                if t >= len(tensors) or t < -1:  # -1 is the schema's "optional input omitted"
                     raise _Corrupt(f"operator {op.index} refers to tensor {t} of {len(tensors)}")
         subgraphs.append(
             SubgraphInfo(
@@ -442,29 +494,55 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
     )
 
 
-def _tensor(t, index: int, type_names: dict[int, str], buffer_sizes: list[int], small: dict[int, bytes]) -> TensorInfo:
-    shape = [int(x) for x in t.ShapeAsNumpy()] if t.ShapeLength() else []
-    sig = [int(x) for x in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
-    dtype = _NUMPY_DTYPE.get(type_names.get(int(t.Type()), ""), type_names.get(int(t.Type()), f"type_{t.Type()}").lower())
-    buffer = int(t.Buffer())
+def _int_list(value) -> list[int]:
+    return value.tolist() if hasattr(value, "tolist") else []
+
+
+def _vector_len(buf: bytearray, pos: int, slot: int) -> int:
+    from edgekit.inspect import fastfields
+
+    o = fastfields.field_offset(buf, pos, slot)
+    return fastfields.vector_span(buf, pos + o, 1)[1] if o else 0
+
+
+def _tensor(buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str], buffer_sizes: list[int],
+            small: dict[int, bytes]) -> TensorInfo:
+    """One tensor, read through fastfields like the operators (a model can have tens of thousands)."""
+    from edgekit.inspect import fastfields as F
+
+    tf = F.layout(tfl.Tensor, partial=True)
+    shape = _int_list(F.read(buf, pos, tf["ShapeAsNumpy"]))
+    sig = _int_list(F.read(buf, pos, tf["ShapeSignatureAsNumpy"])) or None
+    code = int(F.read(buf, pos, tf["Type"]))
+    dtype = _NUMPY_DTYPE.get(type_names.get(code, ""), type_names.get(code, f"type_{code}").lower())
+    buffer = int(F.read(buf, pos, tf["Buffer"]))
     if buffer >= len(buffer_sizes) and buffer_sizes:
         raise _Corrupt(f"tensor {index} refers to buffer {buffer} of {len(buffer_sizes)}")
     data_bytes = buffer_sizes[buffer] if 0 < buffer < len(buffer_sizes) else 0
+    name = ""
+    o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Name"))
+    if o:
+        start, count = F.vector_span(buf, pos + o, 1)
+        name = bytes(buf[start:start + count]).decode("utf-8", errors="replace")
     quant = None
-    q = t.Quantization()
+    q = None
+    o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Quantization"))
+    if o:
+        q = tfl.QuantizationParameters()
+        q.Init(buf, F.table_at(buf, pos + o))
     if q is not None and q.ScaleLength():
         scales = [float(x) for x in q.ScaleAsNumpy()]
         zps = [int(x) for x in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [0] * len(scales)
         quant = Quantization(scales=scales, zero_points=zps, quantized_dimension=int(q.QuantizedDimension()))
     return TensorInfo(
         index=index,
-        name=_str(t.Name()),
+        name=name,
         shape=shape,
         shape_signature=sig,
         dtype=dtype,
         buffer=buffer,
         data_bytes=data_bytes,
-        is_variable=bool(t.IsVariable()),
+        is_variable=bool(F.read(buf, pos, tf["IsVariable"])),
         quantization=quant,
         values=_small_values(small.get(buffer), dtype) if buffer else None,
     )
