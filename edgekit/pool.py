@@ -90,8 +90,13 @@ def run_on_device(
     """Run specs one after another on one device under its lock."""
     from edgekit.transports.base import open_transport
 
+    from edgekit.devices import require_ready
+
     run = DeviceRun(device)
     try:
+        # A device-bound profile (a Coral USB Accelerator on the host transport) must not quietly
+        # measure the host CPU: refuse before taking the lock when what it needs is missing.
+        require_ready(device, [spec.get("format") for spec in specs])
         with device_lock(device) as waited:
             with open_transport(device) as transport:
                 for spec in specs:
