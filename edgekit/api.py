@@ -92,9 +92,20 @@ def bench_spec(
     require_model_file(path)
     if max_time_s is None:  # the default budget never cuts into an explicit --min-time
         max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
+    fmt = detect_format(path)
+    if device_selector is not None:
+        from edgekit.devices import check_edgetpu_selector
+
+        check_edgetpu_selector(device_selector)
+        if fmt != "edgetpu":  # it would be ignored, and the run would look like an Edge TPU figure
+            raise EdgekitError(
+                f"--edgetpu-device {device_selector} applies to Edge TPU models, and {os.path.basename(path)} "
+                f"is a {fmt} model without Edge TPU ops",
+                "drop --edgetpu-device for it, or compile it first ('edgekit edgetpu compile')",
+            )
     return {
         "artifact": os.path.abspath(path),
-        "format": detect_format(path),
+        "format": fmt,
         "threads": threads,
         "xnnpack": xnnpack,
         "provider": provider,
