@@ -31,8 +31,6 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "devices"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MASK_RE = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")
 _OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")
-# pycoral's device strings: "usb", "usb:N", "pci", "pci:N", ":N" (the N-th Edge TPU of any kind).
-_SELECTOR_RE = re.compile(r"^(usb|pci)(:\d+)?$|^:\d+$")
 
 
 @dataclass
@@ -299,10 +297,12 @@ def get_device(name: str, extra_dirs: Sequence[str] = ()) -> DeviceProfile:
 
 
 def check_edgetpu_selector(text: str) -> str:
-    """An Edge TPU selector as pycoral spells it, or a clear error."""
-    if not isinstance(text, str) or not _SELECTOR_RE.match(text):
-        raise EdgekitError(f"{text!r} is not an Edge TPU selector", "use usb, usb:0, pci, pci:0 or :0 (the first of any kind)")
-    return text
+    """An Edge TPU selector as pycoral spells it (the rule lives in edgekit/runtimes/edgetpu.py)."""
+    from edgekit.runtimes.edgetpu import check_selector
+
+    if not isinstance(text, str) or not text:
+        raise EdgekitError(f"unknown Edge TPU device {text!r}", "use usb, usb:0, pci, pci:0 or :0")
+    return check_selector(text)
 
 
 def selector_matches(selector: str | None, tpus: Sequence[dict]) -> bool:

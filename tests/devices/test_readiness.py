@@ -101,8 +101,8 @@ def test_edgetpu_device_on_a_cpu_model_is_rejected(small_model, coral_models):
     r = run_cli("run", small_model, "--image", coral_models.parent / "images" / "parrot.jpg", "--edgetpu-device", "usb:0")
     assert r.returncode == 2 and "without Edge TPU ops" in r.stderr
     r = run_cli("bench", coral_models / "mobilenet_v1_0.25_128_quant_edgetpu.tflite", "--edgetpu-device", "usb7")
-    assert_one_line_error(r, "'usb7' is not an edge tpu selector")
-    with pytest.raises(EdgekitError, match="not an Edge TPU selector"):
+    assert_one_line_error(r, "unknown Edge TPU device 'usb7'")
+    with pytest.raises(EdgekitError, match="unknown Edge TPU device"):
         from edgekit.devices import profile_from_dict
 
         profile_from_dict("tpu", {"transport": "host", "edgetpu_device": "usb-0"}, "tpu.toml")
