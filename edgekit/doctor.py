@@ -370,7 +370,7 @@ def check_tflite(path: str, facts: dict, python: str, provider: str | None, edge
     return problems, info
 
 
-def check_edgetpu(path: str, facts: dict, info: dict, selector: str | None = None) -> list[Problem]:
+def check_edgetpu(path: str, facts: dict, info: dict) -> list[Problem]:
     problems: list[Problem] = []
     needed = edgetpu_package_runtime_version(path)
     info["edgetpu_runtime_version_needed"] = needed
@@ -390,13 +390,13 @@ def check_edgetpu(path: str, facts: dict, info: dict, selector: str | None = Non
                 f"({lib.get('package_version') or lib.get('path')}) is runtime version {have}",
                 fixes,
             ))
-    return edgetpu_presence_problems(facts, selector, "an _edgetpu model needs") + problems
+    return edgetpu_presence_problems(facts, None, "an _edgetpu model needs") + problems
 
 
 def edgetpu_presence_problems(facts: dict, selector: str | None, who: str) -> list[Problem]:
     """libedgetpu installed, an Edge TPU attached (answering to ``selector``) and openable.
 
-    ``who`` starts the sentence ("an _edgetpu model needs", "device 'coral-usb-accelerator' needs")."""
+    ``who`` starts the sentence ("an _edgetpu model needs", "the profile needs")."""
     from edgekit.devices import selector_matches
 
     problems: list[Problem] = []
@@ -508,9 +508,8 @@ def _load_problem(result: dict, name: str, facts: dict, python: str) -> Problem 
 
 
 def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True) -> dict:
-    from edgekit.runtimes import detect_format
-
     from edgekit.devices import needs_edgetpu
+    from edgekit.runtimes import detect_format
 
     facts = device.facts()
     fmt = detect_format(path)

@@ -102,6 +102,7 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     ssh_profiles = [p for p in profiles.values() if p.transport == "ssh"]
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(ssh_profiles)))) as pool:
         ssh_states = dict(zip([p.name for p in ssh_profiles], pool.map(lambda p: probe_ssh(p, timeout), ssh_profiles))) if probe else {}
+    host_facts: dict | None = None
     for name, p in sorted(profiles.items()):
         if not probe:
             state = {"state": "not probed", "detail": None}
@@ -110,7 +111,11 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
         elif p.transport == "adb":
             state = adb_state(p, adb_devices, adb_error)
         else:
-            state = host_state(p, readiness(p))
+            if host_facts is None:  # one probe of this machine for every host profile
+                from edgekit.harness import probe as host_probe
+
+                host_facts = {"edgetpu_devices": host_probe.edgetpu_devices(), "libedgetpu": host_probe.libedgetpu_info()}
+            state = host_state(p, readiness(p, host_facts))
         configured.append({
             "name": name, "transport": p.transport, "address": p.address, "arch": p.arch,
             "emulated": p.emulated, "description": p.description, "source": p.source, **state,
