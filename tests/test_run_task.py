@@ -126,3 +126,19 @@ def test_logits_need_labels_softmax_does_not():
     # sigmoid scores (multi-label): in [0, 1] but summing to 3, not a softmax
     sig = np.array([[0.9, 0.8, 0.7, 0.6, 0.0]], dtype=np.float32)
     assert decode.decode([sig], [_spec("sig", sig.shape)])["task"] == "summary"
+
+
+def test_names_from_the_model_are_text_on_the_terminal(capsys):
+    """Tensor names and labels come from files: markup is not interpreted, ESC is shown, not sent."""
+    from edgekit.commands.run import print_answer
+
+    out = {"artifact": {"name": "m[/bold].tflite"}, "latency_ms": 1.0, "task": "summary", "why": "2 outputs [red]x",
+           "outputs": [{"name": "boxes[/bold]\x1b[2J", "shape": [1, 4], "dtype": "float32", "dequantized": False,
+                        "min": 0.0, "max": 1.0, "mean": 0.5, "argmax": [0, 3]}]}
+    print_answer(out)
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\\x1b[2J" in text and "boxes[/bold]" in text and "[red]x" in text
+    out.update(task="classify", top_k=[{"index": 1, "score": 0.9, "label": "[bold]cat\x07"}])
+    print_answer(out)
+    text = capsys.readouterr().out
+    assert "\x07" not in text and "[bold]cat\\x07" in text

@@ -149,14 +149,11 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     return {"configured": configured, "discovered": discovered, "notes": notes}
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
-
-
 def _safe(text) -> str:
-    """Strings from profiles and devices: rich markup escaped, control bytes shown as escapes."""
-    from rich.markup import escape
+    """Strings from models, files and devices on the terminal: one rule (commands/history.term_text)."""
+    from edgekit.commands.history import term_text
 
-    return escape(str(text).translate(_CONTROL))
+    return term_text(text)
 
 
 def run(args) -> int:

@@ -71,14 +71,11 @@ def run(args) -> int:
     return 0
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+def _term(text) -> str:
+    """Strings from models, files and devices on the terminal: one rule (commands/history.term_text)."""
+    from edgekit.commands.history import term_text
 
-
-def _term(text: str) -> str:
-    """A string from a model or file, safe for a terminal: rich markup escaped, control bytes shown."""
-    from rich.markup import escape
-
-    return escape(str(text).translate(_CONTROL))
+    return term_text(text)
 
 
 def _number(value) -> str:
