@@ -88,9 +88,8 @@ def run_on_device(
     on_result: Callable[[DeviceProfile, dict], None] | None = None,
 ) -> DeviceRun:
     """Run specs one after another on one device under its lock."""
-    from edgekit.transports.base import open_transport
-
     from edgekit.devices import require_ready
+    from edgekit.transports.base import open_transport
 
     run = DeviceRun(device)
     try:
