@@ -150,10 +150,10 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
 
 
 def _safe(text) -> str:
-    """Strings from models, files and devices on the terminal: one rule (commands/history.term_text)."""
-    from edgekit.commands.history import term_text
+    """Strings from models, files and devices on the terminal: one rule (console.safe)."""
+    from edgekit.console import safe
 
-    return term_text(text)
+    return safe(text)
 
 
 def run(args) -> int:

@@ -72,10 +72,10 @@ def run(args) -> int:
 
 
 def _term(text) -> str:
-    """Strings from models, files and devices on the terminal: one rule (commands/history.term_text)."""
-    from edgekit.commands.history import term_text
+    """Strings from models, files and devices on the terminal: one rule (console.safe)."""
+    from edgekit.console import safe
 
-    return term_text(text)
+    return safe(text)
 
 
 def _number(value) -> str:
