@@ -92,9 +92,20 @@ def bench_spec(
     require_model_file(path)
     if max_time_s is None:  # the default budget never cuts into an explicit --min-time
         max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
+    fmt = detect_format(path)
+    if device_selector is not None:
+        from edgekit.devices import check_edgetpu_selector
+
+        check_edgetpu_selector(device_selector)
+        if fmt != "edgetpu":  # it would be ignored, and the run would look like an Edge TPU figure
+            raise EdgekitError(
+                f"--edgetpu-device {device_selector} applies to Edge TPU models, and {os.path.basename(path)} "
+                f"is a {fmt} model without Edge TPU ops",
+                "drop --edgetpu-device for it, or compile it first ('edgekit edgetpu compile')",
+            )
     return {
         "artifact": os.path.abspath(path),
-        "format": detect_format(path),
+        "format": fmt,
         "threads": threads,
         "xnnpack": xnnpack,
         "provider": provider,
@@ -214,7 +225,7 @@ def read_labels(path: str) -> list[str]:
     return [l.strip() for l in lines]
 
 
-def classify(
+def run_model(
     path: str,
     *,
     image: str | None = None,
@@ -222,13 +233,15 @@ def classify(
     labels: str | None = None,
     top_k: int = 5,
     normalize: str | None = None,
+    task: str = "auto",
     **options: Any,
 ) -> dict:
-    """Run a classifier once and decode its top-k (outputs dequantized)."""
+    """Run a model once and say what came out (edgekit/decode.py): a classifier's top-k when the
+    output is one vector of class scores, else a summary per output; ``why`` gives the evidence."""
     import numpy as np
 
+    from edgekit import decode
     from edgekit.harness.lifetime import owned_tempdir
-    from edgekit.harness.inputs import dequantize
     from edgekit.runtimes.base import TensorSpec
 
     if image and input_file:
@@ -238,26 +251,29 @@ def classify(
     elif input_file:
         src = {"kind": "file", "path": os.path.abspath(input_file)}
     else:
-        raise EdgekitError("nothing to classify", "pass --image FILE (or --input FILE.npy)")
+        raise EdgekitError("nothing to run", "pass --image FILE (or --input FILE.npy)")
+    if top_k < 1:
+        raise EdgekitError(f"--top-k must be at least 1, not {top_k}", "e.g. --top-k 5")
+    if task not in decode.TASKS:
+        raise EdgekitError(f"unknown task {task!r}", "use --task " + ", ".join(decode.TASKS))
     label_list = read_labels(labels) if labels else None
     with owned_tempdir("out") as tmp:
         out = os.path.join(tmp, "outputs.npz")
         result = bench(path, inputs=src, save_outputs=out, warmup=0, min_runs=1, min_time_s=0.0, max_runs=1, **options)
         with np.load(out) as data:
             outputs = [data[f"output_{i}"] for i in range(len(data.files))]
-    spec = TensorSpec(**result["output_specs"][0])
-    scores = dequantize(outputs[0], spec).reshape(-1)
-    k = max(1, min(top_k, scores.size))
-    order = np.argsort(-scores, kind="stable")[:k]
-    top = []
-    for idx in order:
-        label = label_list[idx] if label_list and idx < len(label_list) else None
-        top.append({"index": int(idx), "score": float(scores[idx]), "label": label})
-    if label_list and len(label_list) != scores.size:
+    specs = [TensorSpec(**s) for s in result["output_specs"]]
+    answer = decode.decode(outputs, specs, task=task, k=top_k, labels=label_list)
+    if answer.get("warning"):
         from edgekit.console import warn
 
-        warn(f"{labels} has {len(label_list)} labels, the model outputs {scores.size} classes")
-    return {"artifact": result["artifact"], "top_k": top, "latency_ms": result["first_inference_ms"], "result": result}
+        warn(f"{labels}: {answer['warning']}")
+    return {"artifact": result["artifact"], **answer, "latency_ms": result["first_inference_ms"], "result": result}
+
+
+def classify(path: str, **kwargs: Any) -> dict:
+    """Run a classifier once and decode its top-k; refuses outputs that are not class scores."""
+    return run_model(path, **{"task": "classify", **kwargs})
 
 
 def build(spec: Any = None, *, force: bool = False, progress: bool = False, **overrides: Any):

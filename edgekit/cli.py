@@ -11,8 +11,10 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 import traceback
+from typing import Sequence
 
 from edgekit import __version__
 from edgekit.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError, os_error, user_os_errno
@@ -43,18 +45,96 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"edgekit.commands.{info.name}")
         module.register(sub)
+    mirror_global_flags(parser)
     return parser
 
 
+# A token that is a value, not an option, although it starts with '-': a negative number or a
+# list of numbers ("-1,1", "-0.5", "-.5", "-3", "-1e-3"). argparse treats only plain negative
+# numbers as values, so `--scale -1,1` ended in "expected one argument".
+_VALUE_LIKE = re.compile(r"^-(\.?\d)")
+_ZERO_ARG = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
+             argparse._AppendConstAction, argparse._CountAction, argparse._HelpAction, argparse._VersionAction)
+
+
+def _takes_one_value(action: argparse.Action) -> bool:
+    return bool(action.option_strings) and not isinstance(action, _ZERO_ARG) and action.nargs in (None, "?", 1)
+
+
+def _option(parser: argparse.ArgumentParser, token: str) -> argparse.Action | None:
+    """The action ``token`` names in ``parser``, resolving unique abbreviations as argparse does."""
+    actions = parser._option_string_actions
+    if token in actions:
+        return actions[token]
+    if token.startswith("--") and parser.allow_abbrev:
+        found = {id(a): a for s, a in actions.items() if s.startswith(token)}
+        if len(found) == 1:
+            return next(iter(found.values()))
+    return None
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def attach_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """Join an option and a following value that starts with '-' (``--scale -1,1`` ->
+    ``--scale=-1,1``), driven by the parser's own actions: only options that take a value, in
+    the (sub)parser the token belongs to, and only values that look like numbers, so a missing
+    value (``--labels --top-k 3``) is still reported by argparse."""
+    out: list[str] = []
+    current = parser
+    i = 0
+    argv = list(argv)
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        if token.startswith("-") and "=" not in token and len(token) > 1:
+            action = _option(current, token)
+            if action is not None and _takes_one_value(action) and i + 1 < len(argv):
+                value = argv[i + 1]
+                if _VALUE_LIKE.match(value) and _option(current, value) is None:
+                    out.append(f"{token}={value}" if token.startswith("--") else token + value)
+                    i += 2
+                    continue
+                if not value.startswith("-"):  # the option's value: never a subcommand name
+                    out += [token, value]
+                    i += 2
+                    continue
+        elif not token.startswith("-"):
+            sub = _subparsers(current)
+            if sub is not None and token in sub.choices:
+                current = sub.choices[token]
+        out.append(token)
+        i += 1
+    return out
+
+
+def mirror_global_flags(parser: argparse.ArgumentParser, flags: Sequence[argparse.Action] | None = None) -> None:
+    """Accept the top-level flags (``--debug``) after a subcommand too (``edgekit bench --debug``).
+
+    The copies default to SUPPRESS, so a flag given before the subcommand is not reset by the
+    subparser's default. Only on/off flags are global; nested subcommands get them as well."""
+    if flags is None:
+        flags = [a for a in parser._actions if isinstance(a, argparse._StoreTrueAction)]
+    sub = _subparsers(parser)
+    for child in (sub.choices.values() if sub is not None else ()):
+        for flag in flags:
+            if not any(s in child._option_string_actions for s in flag.option_strings):
+                child.add_argument(*flag.option_strings, dest=flag.dest, action="store_true",
+                                   default=argparse.SUPPRESS, help=flag.help)
+        mirror_global_flags(child, flags)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse already printed its usage message
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
-    debug = args.debug or os.environ.get("EDGEKIT_DEBUG") == "1"
+    debug = getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1"
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -372,9 +372,35 @@ def open_deployer(device: str | None, to: str | None, devices_dirs: Sequence[str
     if not directory:
         transport.close()
         raise EdgekitError("no deploy directory for this machine", "pass --to DIR (or set deploy_dir in the device profile)")
-    if kind == "host":
-        directory = os.path.abspath(os.path.expanduser(directory))
+    try:
+        if kind == "host":
+            directory = os.path.abspath(os.path.expanduser(directory))
+        else:
+            directory = device_home_path(transport, directory, profile.name)
+    except BaseException:
+        transport.close()
+        raise
     return transport, Deployer(transport, directory, kind)
+
+
+def device_home_path(transport, directory: str, device: str) -> str:
+    """``~`` and ``~/x`` in a device-side directory mean the device user's home, as in a shell.
+
+    The deploy scripts get the directory as a quoted argument, so no shell ever expands it: without
+    this, ``--to '~/x'`` created a directory literally named ``~`` in the login directory. The home
+    is asked of the device (``$HOME`` there), never assumed from this machine."""
+    if directory != "~" and not directory.startswith("~/"):
+        if directory.startswith("~"):
+            raise EdgekitError(f"cannot deploy to {directory!r}: only ~ and ~/... (the login user's home) are understood",
+                               "give the path of that user's home directly, e.g. --to /home/NAME/models")
+        return directory
+    proc = transport.run(["sh", "-c", 'printf "%s" "$HOME"'], timeout=60)
+    home = (proc.stdout or "").strip() if proc.returncode == 0 else ""
+    if not home.startswith("/"):
+        raise EdgekitError(f"device {device!r} reports no home directory for {directory!r}",
+                           "pass an absolute --to (e.g. /tmp/edgekit-deploy), or set deploy_dir in the profile")
+    rest = directory[2:].strip("/")
+    return home if not rest else home.rstrip("/") + "/" + rest
 
 
 def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None = None, *,

@@ -5,7 +5,15 @@ the project's ``devices/`` directory (shipped kinds: host, raspberry-pi-4, ...),
 ``$XDG_CONFIG_HOME/edgekit/devices`` (``~/.config/edgekit/devices``), ``$EDGEKIT_DEVICES_DIR``
 (``os.pathsep``-separated) and ``--devices-dir``. A profile's name is its file name without
 ``.toml``. Files are validated strictly (unknown keys, wrong types, missing host): a typo in a key
-must not silently fall back to a default and benchmark the wrong thing.
+must not silently fall back to a default and benchmark the wrong thing. A broken file breaks only
+its own name: commands that use it fail with its one-line reason, every other command warns once
+and goes on with the valid profiles (one typo must not take down every device).
+
+Readiness (``readiness``/``require_ready``): a profile bound to an accelerator (an Edge TPU:
+``edgetpu_device`` or the ``edgetpu`` delegate) is ``ready`` only when this machine's probe finds
+an attached Edge TPU matching its selector and libedgetpu. On the host transport nothing else
+would stop a benchmark from quietly measuring the host CPU instead, so such a profile refuses to
+run without them (exit 3), and refuses models without Edge TPU ops (exit 2).
 """
 
 from __future__ import annotations
@@ -166,6 +174,11 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
         for item in data.get(key, []):
             if item not in known:
                 raise _bad(source, f"unknown {key[:-1]} {item!r}", f"use any of: {', '.join(known)}")
+    if "edgetpu_device" in data:
+        try:
+            check_edgetpu_selector(data["edgetpu_device"])
+        except EdgekitError as exc:
+            raise _bad(source, exc.message, exc.hint) from None
     for opt in data.get("ssh_options", []):
         if not isinstance(opt, str) or not _OPTION_RE.match(opt):
             raise _bad(source, f"ssh option {opt!r} is not of the form Key=Value", 'write e.g. ssh_options = ["ProxyJump=gateway"]')
@@ -197,6 +210,9 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
         raise EdgekitError(f"no such device profile: {path}", "check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise _bad(path, f"is not valid TOML ({exc})", "fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _bad(path, f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})",
+                   "check its permissions, or remove it") from None
     return profile_from_dict(Path(path).stem, data, path)
 
 
@@ -215,26 +231,59 @@ def search_dirs(extra: Iterable[str] = ()) -> list[Path]:
     return dirs
 
 
-def load_devices(extra_dirs: Sequence[str] = ()) -> dict[str, DeviceProfile]:
-    """All profiles by name; a directory given explicitly must exist."""
+def scan_devices(extra_dirs: Sequence[str] = ()) -> tuple[dict[str, DeviceProfile], dict[str, EdgekitError]]:
+    """(valid profiles by name, broken profiles' errors by name); a later file of the same name,
+    valid or broken, replaces an earlier one (a broken user override must not silently fall back
+    to the shipped profile). A directory given explicitly must exist."""
     for d in extra_dirs:
         if not os.path.isdir(d):
             raise EdgekitError(f"no such devices directory: {d}", "check the path given to --devices-dir")
     found: dict[str, DeviceProfile] = {}
+    broken: dict[str, EdgekitError] = {}
     for d in search_dirs(extra_dirs):
         if not d.is_dir():
             continue
         for path in sorted(d.glob("*.toml")):
-            profile = load_profile(path)
+            try:
+                profile = load_profile(path)
+            except EdgekitError as exc:
+                found.pop(path.stem, None)
+                broken[path.stem] = exc
+                continue
+            broken.pop(profile.name, None)
             found[profile.name] = profile
+    return found, broken
+
+
+_WARNED: set[str] = set()
+
+
+def warn_broken(broken: dict[str, EdgekitError]) -> None:
+    """One warning per broken file per process, for commands that do not use it."""
+    from edgekit.console import warn
+
+    for name, exc in sorted(broken.items()):
+        if exc.message not in _WARNED:
+            _WARNED.add(exc.message)
+            warn(f"skipped {exc.message} (device {name!r} is unusable until that is fixed)")
+
+
+def load_devices(extra_dirs: Sequence[str] = (), *, warn: bool = True) -> dict[str, DeviceProfile]:
+    """All valid profiles by name; broken ones are skipped with one warning each."""
+    found, broken = scan_devices(extra_dirs)
+    if warn:
+        warn_broken(broken)
     return found
 
 
 def get_device(name: str, extra_dirs: Sequence[str] = ()) -> DeviceProfile:
-    """One profile by name, or a clear error listing the known ones."""
+    """One profile by name, or a clear error: its own file's problem, or the known names."""
     if name.endswith(".toml") and os.path.exists(name):
         return load_profile(name)
-    devices = load_devices(extra_dirs)
+    devices, broken = scan_devices(extra_dirs)
+    if name in broken:
+        raise broken[name]
+    warn_broken(broken)
     if name not in devices:
         close = difflib.get_close_matches(name, list(devices), n=1)
         raise EdgekitError(
@@ -242,3 +291,75 @@ def get_device(name: str, extra_dirs: Sequence[str] = ()) -> DeviceProfile:
             f"configured devices: {', '.join(sorted(devices)) or 'none'}; add {name}.toml to {user_dir()} or pass --devices-dir",
         )
     return devices[name]
+
+
+# --- Edge TPU selectors and readiness -------------------------------------------------------------
+
+
+def check_edgetpu_selector(text: str) -> str:
+    """An Edge TPU selector as pycoral spells it (the rule lives in edgekit/runtimes/edgetpu.py)."""
+    from edgekit.runtimes.edgetpu import check_selector
+
+    if not isinstance(text, str) or not text:
+        raise EdgekitError(f"unknown Edge TPU device {text!r}", "use usb, usb:0, pci, pci:0 or :0")
+    return check_selector(text)
+
+
+def selector_matches(selector: str | None, tpus: Sequence[dict]) -> bool:
+    """Does an attached Edge TPU answer to ``selector``? (``tpus``: probe.edgetpu_devices().)"""
+    kind, _, index = (selector or "").partition(":")
+    pool = [t for t in tpus if not kind or t.get("type") == kind]
+    return bool(pool) and (not index or int(index) < len(pool))
+
+
+def needs_edgetpu(profile: DeviceProfile) -> bool:
+    """Is the profile bound to an Edge TPU (a Coral accelerator or board), not a general CPU?"""
+    return bool(profile.edgetpu_device) or "edgetpu" in profile.delegates
+
+
+def readiness(profile: DeviceProfile, facts: dict | None = None) -> dict:
+    """What the profile needs and what is missing, from the probe's facts (``harness/probe.py``:
+    the same evidence doctor reports). Only host-transport profiles are checked here; remote
+    devices are judged by their own probe (``edgekit doctor --device``).
+
+    Returns {"needs": [...], "missing": [...], "ready": bool | None} (None: not checked here)."""
+    if not needs_edgetpu(profile):
+        return {"needs": [], "missing": [], "ready": True if profile.transport == "host" else None}
+    needs = [f"an attached Edge TPU ({profile.edgetpu_device or 'any'})", "libedgetpu"]
+    if profile.transport != "host":
+        return {"needs": needs, "missing": [], "ready": None}
+    if facts is None:
+        from edgekit.harness import probe
+
+        facts = {"edgetpu_devices": probe.edgetpu_devices(), "libedgetpu": probe.libedgetpu_info()}
+    missing = []
+    tpus = facts.get("edgetpu_devices") or []
+    if not tpus:
+        missing.append("no Edge TPU is attached (no USB 1a6e:089a / 18d1:9302, no /dev/apex_*)")
+    elif not selector_matches(profile.edgetpu_device, tpus):
+        kinds = ", ".join(sorted({str(t.get("type")) for t in tpus}))
+        missing.append(f"no Edge TPU answers to {profile.edgetpu_device!r} ({len(tpus)} attached: {kinds})")
+    if not facts.get("libedgetpu"):
+        missing.append("libedgetpu (the Edge TPU runtime) is not installed")
+    return {"needs": needs, "missing": missing, "ready": not missing}
+
+
+def require_ready(profile: DeviceProfile, formats: Sequence[str] = (), facts: dict | None = None) -> None:
+    """Refuse to run on a device-bound profile that would silently measure the host instead."""
+    from edgekit.errors import EnvironmentMissing
+
+    state = readiness(profile, facts)
+    if state["missing"]:
+        raise EnvironmentMissing(
+            f"device {profile.name!r} needs {' and '.join(state['needs'])}, but " + " and ".join(state["missing"]),
+            f"attach the accelerator and install libedgetpu1-std ('edgekit doctor --device {profile.name}' "
+            "lists the commands), or use --device host for this machine's CPU",
+        )
+    if needs_edgetpu(profile) and profile.transport == "host":
+        cpu = sorted({f for f in formats if f != "edgetpu"})
+        if cpu:
+            raise EdgekitError(
+                f"device {profile.name!r} is an Edge TPU, but a {cpu[0]} model has no Edge TPU ops and would "
+                "run on this machine's CPU",
+                "compile it for the Edge TPU ('edgekit edgetpu compile MODEL.tflite') or use --device host",
+            )

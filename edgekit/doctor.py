@@ -94,10 +94,11 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
 class Device:
     """A transport plus the device's Python: everything doctor, provision and deploy run through."""
 
-    def __init__(self, transport, python: str, name: str):
+    def __init__(self, transport, python: str, name: str, profile=None):
         self.transport = transport
         self.python = python
         self.name = name
+        self.profile = profile  # the DeviceProfile (None: this machine without a profile)
         self._facts: dict | None = None
 
     @classmethod
@@ -114,7 +115,7 @@ class Device:
         python = profile.python
         if profile.transport == "host" and python == "python3":
             python = sys.executable  # the default means "the Python running edgekit" on this machine
-        return cls(open_transport(profile), python, profile.name)
+        return cls(open_transport(profile), python, profile.name, profile)
 
     def close(self) -> None:
         self.transport.close()
@@ -377,15 +378,7 @@ def check_edgetpu(path: str, facts: dict, info: dict) -> list[Problem]:
     osi = facts.get("os", {})
     pkg = (lib or {}).get("package") or "libedgetpu1-std"
     sudo = "" if osi.get("uid") == 0 else "sudo "
-    if not lib:
-        fixes = []
-        if osi.get("apt"):
-            fixes.append(Fix(CORAL_APT_SETUP if sudo else CORAL_APT_SETUP.replace("sudo ", ""), "apt", sudo=bool(sudo)))
-            fixes.append(Fix(f"{sudo}apt-get install -y libedgetpu1-std", "apt", sudo=bool(sudo)))
-        else:
-            fixes.append(Fix("install the Edge TPU runtime for this OS from https://coral.ai/software/#edgetpu-runtime", "manual"))
-        problems.append(Problem("no-libedgetpu", "an _edgetpu model needs the Edge TPU runtime (libedgetpu), which is not installed", fixes))
-    else:
+    if lib:
         have = lib.get("runtime_version")
         info["libedgetpu_runtime_version"] = have
         if needed is not None and have is not None and have < needed:
@@ -397,10 +390,37 @@ def check_edgetpu(path: str, facts: dict, info: dict) -> list[Problem]:
                 f"({lib.get('package_version') or lib.get('path')}) is runtime version {have}",
                 fixes,
             ))
+    return edgetpu_presence_problems(facts, None, "an _edgetpu model needs") + problems
+
+
+def edgetpu_presence_problems(facts: dict, selector: str | None, who: str) -> list[Problem]:
+    """libedgetpu installed, an Edge TPU attached (answering to ``selector``) and openable.
+
+    ``who`` starts the sentence ("an _edgetpu model needs", "the profile needs")."""
+    from edgekit.devices import selector_matches
+
+    problems: list[Problem] = []
+    lib = facts.get("libedgetpu")
+    osi = facts.get("os", {})
+    sudo = "" if osi.get("uid") == 0 else "sudo "
+    if not lib:
+        fixes = []
+        if osi.get("apt"):
+            fixes.append(Fix(CORAL_APT_SETUP if sudo else CORAL_APT_SETUP.replace("sudo ", ""), "apt", sudo=bool(sudo)))
+            fixes.append(Fix(f"{sudo}apt-get install -y libedgetpu1-std", "apt", sudo=bool(sudo)))
+        else:
+            fixes.append(Fix("install the Edge TPU runtime for this OS from https://coral.ai/software/#edgetpu-runtime", "manual"))
+        problems.append(Problem("no-libedgetpu", f"{who} the Edge TPU runtime (libedgetpu), which is not installed", fixes))
     devices = facts.get("edgetpu_devices") or []
+    plug = Fix("plug in the Coral USB Accelerator (a USB 3 port) or install the PCIe/M.2 driver (gasket-dkms)", "manual")
     if not devices:
         problems.append(Problem("no-edgetpu", "no Edge TPU is attached (no USB accelerator 1a6e:089a / 18d1:9302, no /dev/apex_*)",
-                                [Fix("plug in the Coral USB Accelerator (a USB 3 port) or install the PCIe/M.2 driver (gasket-dkms)", "manual")]))
+                                [plug]))
+    elif selector and not selector_matches(selector, devices):
+        kinds = ", ".join(sorted({str(d.get("type")) for d in devices}))
+        problems.append(Problem("no-edgetpu", f"no Edge TPU answers to {selector!r} ({len(devices)} attached: {kinds})",
+                                [Fix("set edgetpu_device in the device profile (or --edgetpu-device) to an attached one, "
+                                     "e.g. usb:0", "manual"), plug]))
     elif not any(d.get("writable") for d in devices) and osi.get("uid") != 0:
         problems.append(Problem(
             "edgetpu-permission", "an Edge TPU is attached but this user cannot open it",
@@ -437,9 +457,14 @@ def check_ptl(facts: dict, python: str) -> tuple[list[Problem], dict]:
     return [Problem("no-torch", "a .ptl model needs PyTorch's lite interpreter (torch), which is not installed", fixes)], info
 
 
-def device_problems(facts: dict, python: str) -> list[Problem]:
-    """Problems that concern the device whatever the artifact."""
+def device_problems(facts: dict, python: str, profile=None) -> list[Problem]:
+    """Problems that concern the device whatever the artifact: a profile bound to an Edge TPU is
+    not ready without one (and libedgetpu), whatever model is checked on it."""
+    from edgekit.devices import needs_edgetpu
+
     problems = []
+    if profile is not None and needs_edgetpu(profile):
+        problems += edgetpu_presence_problems(facts, profile.edgetpu_device, "the profile needs")
     pycoral = facts.get("pycoral")
     if pycoral and not pycoral.get("genuine"):
         problems.append(Problem(
@@ -483,14 +508,26 @@ def _load_problem(result: dict, name: str, facts: dict, python: str) -> Problem 
 
 
 def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True) -> dict:
+    from edgekit.devices import needs_edgetpu
     from edgekit.runtimes import detect_format
 
     facts = device.facts()
     fmt = detect_format(path)
     problems, info = FORMAT_CHECKS[fmt](path, facts, device.python, provider)
+    profile = device.profile
+    bound = profile is not None and needs_edgetpu(profile)
+    if bound:  # the device-level check reports the accelerator itself once, not per artifact
+        problems = [p for p in problems if p.code not in ("no-libedgetpu", "no-edgetpu", "edgetpu-permission")]
+        if fmt != "edgetpu" and profile.transport == "host":
+            problems.append(Problem(
+                "no-edgetpu-ops",
+                f"the model has no Edge TPU ops: on device {profile.name!r} it would run on this machine's CPU, not the Edge TPU",
+                [Fix(f"edgekit edgetpu compile {shlex.quote(path)}", "manual"),
+                 Fix("or check it with --device host (this machine's CPU)", "manual")]))
     load = None
     blocking = {"no-tflite-runtime", "no-executorch", "no-torch", "no-libedgetpu", "no-edgetpu"}
-    if try_load and not any(p.code in blocking for p in problems):
+    device_blocked = bound and any(p.code in blocking for p in device_problems(facts, device.python, profile))
+    if try_load and not device_blocked and not any(p.code in blocking for p in problems):
         remote_name = "model" + {"edgetpu": "_edgetpu.tflite", "tflite": ".tflite"}.get(fmt, "." + fmt)
         args = ["--load", path, "--format", fmt] + (["--provider", provider] if provider else [])
         load = device.probe(*args, files=[(path, remote_name)])
@@ -516,10 +553,13 @@ def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_
             "device": dev.name,
             "python": dev.python,
             "facts": facts,
-            "problems": [p.to_dict() for p in device_problems(facts, dev.python)],
+            "problems": [p.to_dict() for p in device_problems(facts, dev.python, dev.profile)],
             "artifacts": [check_artifact(dev, p, provider, try_load) for p in artifacts],
         }
-    report["ok"] = all(a["ok"] for a in report["artifacts"])
+    report["device_ok"] = not any(p["severity"] == "error" for p in report["problems"])
+    for art in report["artifacts"]:  # an artifact cannot run on a device that is not ready
+        art["ok"] = art["ok"] and report["device_ok"]
+    report["ok"] = report["device_ok"] and all(a["ok"] for a in report["artifacts"])
     return report
 
 

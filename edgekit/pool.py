@@ -88,10 +88,14 @@ def run_on_device(
     on_result: Callable[[DeviceProfile, dict], None] | None = None,
 ) -> DeviceRun:
     """Run specs one after another on one device under its lock."""
+    from edgekit.devices import require_ready
     from edgekit.transports.base import open_transport
 
     run = DeviceRun(device)
     try:
+        # A device-bound profile (a Coral USB Accelerator on the host transport) must not quietly
+        # measure the host CPU: refuse before taking the lock when what it needs is missing.
+        require_ready(device, [spec.get("format") for spec in specs])
         with device_lock(device) as waited:
             with open_transport(device) as transport:
                 for spec in specs:

@@ -72,12 +72,22 @@ def adb_state(profile, adb_devices: list[dict] | None, adb_error: str | None) ->
     return {"state": "ambiguous", "detail": f"{len(ready)} devices attached; set serial in the profile"}
 
 
+def host_state(profile, state: dict) -> dict:
+    """A host-transport profile is ready only when what it needs is here (an Edge TPU profile: the
+    accelerator and libedgetpu); the machine itself always is."""
+    if state["missing"]:
+        return {"state": "missing", "detail": "; ".join(state["missing"])}
+    if state["needs"]:
+        return {"state": "ready", "detail": "this machine, with " + " and ".join(state["needs"])}
+    return {"state": "ready", "detail": "this machine"}
+
+
 def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     """The data behind the listing (also what --json prints)."""
-    from edgekit.devices import load_devices
+    from edgekit.devices import readiness, scan_devices
     from edgekit.errors import EdgekitError
 
-    profiles = load_devices(devices_dir)
+    profiles, broken = scan_devices(devices_dir)
     adb_devices, adb_error = None, None
     notes: list[str] = []
     if probe:
@@ -92,6 +102,7 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     ssh_profiles = [p for p in profiles.values() if p.transport == "ssh"]
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(ssh_profiles)))) as pool:
         ssh_states = dict(zip([p.name for p in ssh_profiles], pool.map(lambda p: probe_ssh(p, timeout), ssh_profiles))) if probe else {}
+    host_facts: dict | None = None
     for name, p in sorted(profiles.items()):
         if not probe:
             state = {"state": "not probed", "detail": None}
@@ -100,11 +111,20 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
         elif p.transport == "adb":
             state = adb_state(p, adb_devices, adb_error)
         else:
-            state = {"state": "ready", "detail": "this machine"}
+            if host_facts is None:  # one probe of this machine for every host profile
+                from edgekit.harness import probe as host_probe
+
+                host_facts = {"edgetpu_devices": host_probe.edgetpu_devices(), "libedgetpu": host_probe.libedgetpu_info()}
+            state = host_state(p, readiness(p, host_facts))
         configured.append({
             "name": name, "transport": p.transport, "address": p.address, "arch": p.arch,
             "emulated": p.emulated, "description": p.description, "source": p.source, **state,
         })
+    for name, exc in sorted(broken.items()):
+        configured.append({"name": name, "transport": "-", "address": None, "arch": "-", "emulated": False,
+                           "description": None, "source": None, "state": "broken", "detail": exc.message})
+        notes.append(f"{name!r} is skipped, only commands that use it fail ({exc.hint})")
+    configured.sort(key=lambda d: d["name"])
     known_serials = {p.serial for p in profiles.values() if p.serial}
     discovered = []
     for d in adb_devices or []:
@@ -129,6 +149,13 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     return {"configured": configured, "discovered": discovered, "notes": notes}
 
 
+def _safe(text) -> str:
+    """Strings from models, files and devices on the terminal: one rule (console.safe)."""
+    from edgekit.console import safe
+
+    return safe(text)
+
+
 def run(args) -> int:
     from edgekit.console import print_json
 
@@ -144,21 +171,22 @@ def run(args) -> int:
     table = Table(title="Configured devices")
     for col in ("name", "transport", "address", "arch", "state", "detail"):
         table.add_column(col)
-    colors = {"ready": "green", "reachable": "green"}
+    colors = {"ready": "green", "reachable": "green", "broken": "red", "missing": "red"}
     for d in data["configured"]:
         color = colors.get(d["state"], "yellow")
         name = d["name"] + (" (emulated)" if d["emulated"] else "")
-        table.add_row(name, d["transport"], d["address"] or "", d["arch"], f"[{color}]{d['state']}[/{color}]", d["detail"] or "")
+        table.add_row(*(_safe(v) for v in (name, d["transport"], d["address"] or "", d["arch"])),
+                      f"[{color}]{_safe(d['state'])}[/{color}]", _safe(d["detail"] or ""))
     out.print(table)
     if data["discovered"]:
         found = Table(title="Discovered, not configured")
         for col in ("kind", "id", "state", "detail"):
             found.add_column(col)
         for d in data["discovered"]:
-            found.add_row(d["kind"], d["id"], d["state"], d["detail"])
+            found.add_row(*(_safe(d[k]) for k in ("kind", "id", "state", "detail")))
         out.print(found)
     else:
         out.print("Discovered, not configured: none")
     for note in data["notes"]:
-        out.print(f"[yellow]note:[/yellow] {note}")
+        out.print(f"[yellow]note:[/yellow] {_safe(note)}")
     return 0

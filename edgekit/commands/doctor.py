@@ -30,15 +30,21 @@ def run(args) -> int:
     if not report["ok"]:
         from edgekit.errors import CheckFailed
 
+        where = f"device {report['device']!r}" if args.device else "this machine"
+        fix = f"apply the fixes listed above, or run 'edgekit provision{' --device ' + args.device if args.device else ''}'"
+        if not report.get("device_ok", True):
+            errors = [p for p in report["problems"] if p.get("severity") == "error"]
+            count = f"; none of {len(report['artifacts'])} artifact(s) can run there" if report["artifacts"] else ""
+            more = "" if len(errors) == 1 else f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+            raise CheckFailed(f"{where} is not ready: {errors[0]['message']}{more}{count}", fix)
         bad = [a for a in report["artifacts"] if not a["ok"]]
         problems = bad[0]["problems"]
         first = next((p for p in problems if p.get("severity") == "error"), problems[0] if problems else {})
         reason = first.get("message") or first.get("code") or "see the report above"
-        where = f"device {report['device']!r}" if args.device else "this machine"
         raise CheckFailed(
             f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} "
             f"({bad[0]['name']}: {reason})",
-            f"apply the fixes listed above, or run 'edgekit provision{' --device ' + args.device if args.device else ''}'",
+            fix,
         )
     return 0
 
@@ -76,6 +82,9 @@ def print_report(report: dict) -> None:
     out.print(f"  adb:             {adb['version'] if adb else '-'}")
     tpus = f.get("edgetpu_devices") or []
     out.print(f"  Edge TPUs:       {', '.join(d.get('node') or d.get('id', d['type']) for d in tpus) or 'none attached'}")
+    if report.get("problems"):
+        verdict = "[green]ready[/green]" if report.get("device_ok", True) else "[red]not ready[/red]"
+        out.print(f"  Device:          {verdict}")
     for problem in report.get("problems", []):
         _print_problem(out, problem)
     for art in report["artifacts"]:
@@ -91,6 +100,8 @@ def print_report(report: dict) -> None:
             out.print(f"  loaded on the device with {load.get('runtime')}")
         for problem in art["problems"]:
             _print_problem(out, problem)
+        if not art["ok"] and not report.get("device_ok", True):
+            out.print("  [red]the device is not ready (see above)[/red]")
 
 
 def _print_problem(out, problem: dict) -> None:
