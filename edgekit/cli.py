@@ -144,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
             print_details(exc.details)
-        print(exc.line(), file=sys.stderr)
+        from edgekit.console import safe
+
+        # Error lines quote paths and model strings: show their control characters as escapes.
+        print(safe(exc.line(), markup=False), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgekit: interrupted; what was still running was not written (finished results were)", file=sys.stderr)

@@ -275,13 +275,14 @@ def spread_advice(result: dict) -> str | None:
 
 def print_summary(result: dict) -> None:
     """The terminal view of one result, laid out like hyperfine's."""
-    from edgekit.console import console
+    from edgekit.console import console, safe
 
     out = console()
     a, rt, lat = result["artifact"], result["runtime"], result["latency_ms"]
     dev = result.get("device", {})
-    where = "" if dev.get("name") in (None, "host") else f" on {dev['name']}"
-    out.print(f"[bold]Benchmark:[/bold] {a['name']}{where}")
+    # File and device names are the user's (or a device's) text: never rich markup, never raw bytes.
+    where = "" if dev.get("name") in (None, "host") else f" on {safe(dev['name'])}"
+    out.print(f"[bold]Benchmark:[/bold] {safe(a['name'])}{where}")
     out.print(
         f"  Model:       {a.get('format')}, {human_bytes(a.get('size_bytes'))} "
         f"(gzip {human_bytes(a.get('gzip_bytes'))}), sha256 {a.get('sha256', '')[:12]}"
