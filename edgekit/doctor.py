@@ -507,7 +507,8 @@ def _load_problem(result: dict, name: str, facts: dict, python: str) -> Problem 
                    [Fix("run 'edgekit inspect' on the model and check the runtime above", "manual")])
 
 
-def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True) -> dict:
+def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True,
+                   input_shapes: dict | None = None) -> dict:
     from edgekit.devices import needs_edgetpu
     from edgekit.runtimes import detect_format
 
@@ -530,6 +531,9 @@ def check_artifact(device: Device, path: str, provider: str | None = None, try_l
     if try_load and not device_blocked and not any(p.code in blocking for p in problems):
         remote_name = "model" + {"edgetpu": "_edgetpu.tflite", "tflite": ".tflite"}.get(fmt, "." + fmt)
         args = ["--load", path, "--format", fmt] + (["--provider", provider] if provider else [])
+        # A model with dynamic inputs loads only at a concrete shape (the probe resizes, then allocates).
+        for name, dims in (input_shapes or {}).items():
+            args += ["--input-shape", f"{name}={','.join(map(str, dims))}"]
         load = device.probe(*args, files=[(path, remote_name)])
         problem = _load_problem(load, os.path.basename(path), facts, device.python)
         if problem is not None:
@@ -540,8 +544,15 @@ def check_artifact(device: Device, path: str, provider: str | None = None, try_l
 
 
 def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (),
-           provider: str | None = None, try_load: bool = True) -> dict:
-    """The report behind ``edgekit doctor``: the device's facts and, per artifact, ok or problems + fixes."""
+           provider: str | None = None, try_load: bool = True, input_shapes=None) -> dict:
+    """The report behind ``edgekit doctor``: the device's facts and, per artifact, ok or problems + fixes.
+
+    ``input_shapes`` (``["audio=1,16000"]`` or a dict) resizes dynamic inputs before the load check,
+    as ``edgekit bench --input-shape`` does.
+    """
+    from edgekit.api import parse_input_shapes
+
+    shapes = parse_input_shapes(input_shapes)
     for path in artifacts:
         if not os.path.isfile(path):
             raise EdgekitError(f"no such file: {path}", "check the artifact path")
@@ -554,7 +565,7 @@ def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_
             "python": dev.python,
             "facts": facts,
             "problems": [p.to_dict() for p in device_problems(facts, dev.python, dev.profile)],
-            "artifacts": [check_artifact(dev, p, provider, try_load) for p in artifacts],
+            "artifacts": [check_artifact(dev, p, provider, try_load, shapes) for p in artifacts],
         }
     report["device_ok"] = not any(p["severity"] == "error" for p in report["problems"])
     for art in report["artifacts"]:  # an artifact cannot run on a device that is not ready

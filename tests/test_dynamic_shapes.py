@@ -157,3 +157,17 @@ def test_parse_input_shapes():
     assert api.parse_input_shapes(["serving_default_x:0=1,3", "y=2x2"]) == {"serving_default_x:0": [1, 3], "y": [2, 2]}
     with pytest.raises(EdgekitError, match="twice"):
         api.parse_input_shapes(["a=1", "a=2"])
+
+
+def test_doctor_loads_a_dynamic_model_at_the_given_shape(dyn_model):
+    """doctor's load check fails at the placeholder shape and passes with --input-shape (issue 13, item 5)."""
+    bad = run_cli("doctor", dyn_model, "--json")
+    report = json.loads(bad.stdout)
+    assert bad.returncode == 1 and not report["artifacts"][0]["ok"]
+    assert "reshape runtime" in json.dumps(report["artifacts"][0]["problems"])
+    good = run_cli("doctor", dyn_model, "--input-shape", "audio=1,1280", "--json")
+    report = json.loads(good.stdout)
+    assert good.returncode == 0, good.stderr
+    assert report["artifacts"][0]["ok"] and report["artifacts"][0]["load"].get("error") is None
+    wrong = run_cli("doctor", dyn_model, "--input-shape", "speech=1,1280")
+    assert_one_line_error(wrong, "speech", "audio")

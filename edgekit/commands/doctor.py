@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
     p.add_argument("--runtime", dest="provider", default=None, help="TFLite runtime to check: ai_edge_litert, tflite_runtime, tensorflow")
     p.add_argument("--no-load", dest="try_load", action="store_false", help="skip loading each model on the device (static checks only)")
+    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
+                   help="load models with dynamic inputs at this shape (repeatable), as bench does")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -22,7 +24,8 @@ def run(args) -> int:
     from edgekit.console import print_json
 
     report = doctor.doctor(args.device, args.artifacts, devices_dirs=args.devices_dir,
-                           provider=args.provider, try_load=args.try_load)
+                           provider=args.provider, try_load=args.try_load,
+                           input_shapes=args.input_shapes)
     if args.json:
         print_json(report)
     else:
