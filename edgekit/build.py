@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -127,9 +126,9 @@ def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeou
 
     from edgekit.transports.host import describe_exit, worker_env
 
-    from edgekit.build_cache import verify_dir_prefix
+    from edgekit.harness.lifetime import owned_tempdir
 
-    with tempfile.TemporaryDirectory(prefix=verify_dir_prefix()) as tmp:  # owner pid in the name
+    with owned_tempdir("verify") as tmp:  # edgekit-verify-PID-*: swept by later runs once PID is gone
         data = os.path.join(tmp, "inputs.npz")
         np.savez(data, **{f"input_{i}": a for i, a in enumerate(ev.inputs)})
         spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
@@ -301,7 +300,9 @@ class Orchestrator:
         spec_mod.validate_paths(spec)  # every path, count and option: before any framework import
         started = time.time()
         outdir = os.path.abspath(spec.resolve(spec.outdir))
-        build_cache.sweep_verify_dirs()
+        from edgekit.harness.lifetime import sweep_stale
+
+        sweep_stale()  # edgekit-<kind>-PID-* temp dirs (verify, run, ...) of dead processes
         self.swept = build_cache.sweep_outdir(outdir, started)
         quick = None if self.force else self._quick(outdir)
         if quick is not None:

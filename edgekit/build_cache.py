@@ -21,23 +21,20 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from typing import Any
 
 from edgekit import __version__
+from edgekit.harness.lifetime import pid_alive  # stdlib only: one liveness rule for every pid-named leftover
 
 # Distributions whose version changes a converted or verified artifact.
 VERSIONED_DISTRIBUTIONS = (
     "tensorflow", "tensorflow-cpu", "tf-keras", "keras", "ai-edge-litert", "tflite-runtime",
     "torch", "executorch", "torchao", "numpy", "pillow", "coremltools",
 )
-VERIFY_PREFIX = "edgekit-verify-"
 LEGACY_TMP_AGE_S = 3600.0  # ".tmp-*" names without a pid (older edgekit): removed after an hour
 _TMP_RE = re.compile(r"^\.tmp-(\d+)-")
-_VERIFY_RE = re.compile(r"^" + re.escape(VERIFY_PREFIX) + r"(\d+)-")
 
 
 def versions() -> dict:
@@ -105,22 +102,6 @@ def input_keys(spec, env_versions: dict | None = None) -> dict[str, str] | None:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return True
-    return True
-
-
 def sweep_outdir(outdir: str, started: float | None = None) -> list[str]:
     """Remove ``.tmp-PID-*`` files whose owner process is gone (a killed build's half-written
     artifacts), and pid-less ``.tmp-*`` of older versions last touched over an hour before
@@ -143,7 +124,7 @@ def sweep_outdir(outdir: str, started: float | None = None) -> list[str]:
             continue
         m = _TMP_RE.match(name)
         if m:
-            stale = not _pid_alive(int(m.group(1)))
+            stale = not pid_alive(int(m.group(1)))
         else:
             stale = st.st_mtime < started - LEGACY_TMP_AGE_S
         if stale and getattr(os, "getuid", lambda: st.st_uid)() == st.st_uid:
@@ -152,36 +133,4 @@ def sweep_outdir(outdir: str, started: float | None = None) -> list[str]:
                 removed.append(name)
             except OSError:
                 pass
-    return removed
-
-
-def verify_dir_prefix() -> str:
-    return f"{VERIFY_PREFIX}{os.getpid()}-"
-
-
-def sweep_verify_dirs(tmpdir: str | None = None) -> list[str]:
-    """Remove ``edgekit-verify-PID-*`` directories in TMPDIR whose owner is gone and that belong
-    to this user (never a symlink, never another user's)."""
-    tmpdir = tmpdir or tempfile.gettempdir()
-    removed: list[str] = []
-    try:
-        names = os.listdir(tmpdir)
-    except OSError:
-        return removed
-    for name in names:
-        m = _VERIFY_RE.match(name)
-        if not m or _pid_alive(int(m.group(1))):
-            continue
-        path = os.path.join(tmpdir, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if os.path.islink(path) or not os.path.isdir(path):
-            continue
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path):
-            removed.append(name)
     return removed

@@ -15,7 +15,8 @@ import pytest
 
 from edgekit import accuracy
 from edgekit.artifacts import ArtifactEntry, Manifest
-from edgekit.build_cache import input_keys, sweep_outdir, sweep_verify_dirs
+from edgekit.build_cache import input_keys, sweep_outdir
+from edgekit.harness.lifetime import sweep_stale
 from edgekit.build_console import StepProgress
 from edgekit.manifest_schema import validate_manifest
 
@@ -178,7 +179,7 @@ def test_sweep_of_verify_dirs_keeps_live_owners_and_symlinks(tmp_path):
     target = tmp_path / "elsewhere"
     target.mkdir()
     (tmp_path / f"edgekit-verify-{dead}-link").symlink_to(target)
-    assert sweep_verify_dirs(str(tmp_path)) == [stale.name]
+    assert [os.path.basename(p) for p in sweep_stale(str(tmp_path))] == [stale.name]
     assert live.exists() and target.exists()
 
 
