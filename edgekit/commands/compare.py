@@ -235,7 +235,7 @@ def print_comparisons(comparisons) -> None:
     """What was paired (and how the two differ) above the verdicts, the rule below them."""
     from rich.table import Table
 
-    from edgekit.commands.history import term_text as escape
+    from edgekit.console import safe as escape
     from edgekit.console import console, human_ms
     from edgekit.results.compare import rule
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from edgekit.console import safe  # names and reasons come from the model file
+
 
 def register(sub) -> None:
     p = sub.add_parser("gpu", help="TFLite GPU delegate: per-op compatibility check (offline)", description=__doc__)
@@ -25,11 +27,6 @@ def _usage(parser) -> int:
     return 2
 
 
-def _safe(text: str) -> str:
-    """Op names and reasons come from the model file: no control characters on the terminal."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
-
-
 def run_check(args) -> int:
     from edgekit.console import print_json
     from edgekit.inspect import gpu
@@ -49,9 +46,9 @@ def run_check(args) -> int:
     if not result.fully_compatible:
         from edgekit.errors import CheckFailed
 
-        names = ", ".join(sorted({_safe(o.name) for o in result.incompatible}))
+        names = ", ".join(sorted({safe(o.name, markup=False) for o in result.incompatible}))
         raise CheckFailed(
-            f"{_safe(os.path.basename(args.model))} is not fully GPU-delegate compatible "
+            f"{safe(os.path.basename(args.model), markup=False)} is not fully GPU-delegate compatible "
             f"({result.compatible_count} of {result.total} ops; {names} would run on the CPU)",
             "replace those ops, move them to the end of the graph (post-processing), or accept the CPU fallback",
         )
@@ -59,25 +56,23 @@ def run_check(args) -> int:
 
 
 def _render(result, show_ops: bool) -> None:
-    from rich.markup import escape
-
     from edgekit.console import console
 
     out = console()
     style = "green" if result.fully_compatible else "yellow"
-    out.print(_safe(result.summary()), markup=False, highlight=False, style=style)
+    out.print(safe(result.summary(), markup=False), markup=False, highlight=False, style=style)
     for o in result.incompatible:
-        out.print(f"  #{o.index} {_safe(o.name)}" + (f" (subgraph {o.subgraph})" if o.subgraph else "")
-                  + f": {_safe(o.reason or '')}", markup=False, highlight=False)
+        out.print(f"  #{o.index} {safe(o.name, markup=False)}" + (f" (subgraph {o.subgraph})" if o.subgraph else "")
+                  + f": {safe(o.reason or '', markup=False)}", markup=False, highlight=False)
     for note in result.notes:
-        out.print(f"note: {_safe(note)}", markup=False, highlight=False)
+        out.print(f"note: {safe(note, markup=False)}", markup=False, highlight=False)
     if show_ops:
         from rich.table import Table
 
         table = Table("subgraph", "#", "op", "GPU", "reason")
         for o in result.ops:
-            table.add_row(str(o.subgraph), str(o.index), escape(_safe(o.name)), "yes" if o.compatible else "no",
-                          escape(_safe(o.reason or "")))
+            table.add_row(str(o.subgraph), str(o.index), safe(o.name), "yes" if o.compatible else "no",
+                          safe(o.reason or ""))
         out.print(table)
     out.print(f"analyzer: {result.analyzer} (tf.lite.experimental.Analyzer, gpu_compatibility=True)",
               markup=False, highlight=False, style="dim")

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 
-from edgekit.console import print_json
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def term_text(text) -> str:
-    """A string from a file, model or device, safe for a rich console: markup escaped, control
-    characters (ESC, CR, ...) shown as \\xNN instead of acting on the terminal."""
-    from rich.markup import escape
-
-    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+from edgekit.console import print_json, safe
 
 
 def _since(text: str) -> str:
@@ -116,7 +105,7 @@ def print_runs(rows, path: str) -> None:
 
     from edgekit.console import console, human_ms
 
-    table = Table(title=term_text(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}"), title_justify="left")
+    table = Table(title=safe(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}"), title_justify="left")
     for col, just in (("run", "right"), ("measured", "left"), ("artifact", "left"), ("sha256", "left"),
                       ("device", "left"), ("runtime", "left"), ("p50", "right"), ("p90", "right"), ("n", "right"), ("", "left")):
         # fold, not truncate: two same-named files differ in their directory, which must show.
@@ -125,18 +114,18 @@ def print_runs(rows, path: str) -> None:
         where = r.artifact_path or r.series
         name = r.artifact_name or os.path.basename(where)
         target = r.series.split(" in ", 1)[0] if r.series != where else ""
-        label = term_text(name if not target else f"{target} ({name})")
+        label = safe(name if not target else f"{target} ({name})")
         directory = os.path.dirname(where)
         if directory:
-            label += f"\n[dim]{term_text(directory)}[/dim]"
-        setup = term_text(r.setup or r.runtime or "-")
+            label += f"\n[dim]{safe(directory)}[/dim]"
+        setup = safe(r.setup or r.runtime or "-")
         table.add_row(
             str(r.id),
             r.created.replace("T", " ")[:16],
             label,
-            term_text((r.artifact_sha256 or "-")[:8]),
-            term_text(f"{r.device_name} {r.device_key[:6]}"),
-            term_text(r.runtime or "-") + (f"\n[dim]{setup}[/dim]" if r.setup else ""),
+            safe((r.artifact_sha256 or "-")[:8]),
+            safe(f"{r.device_name} {r.device_key[:6]}"),
+            safe(r.runtime or "-") + (f"\n[dim]{setup}[/dim]" if r.setup else ""),
             human_ms(r.p50_ms) if r.status == "ok" else "[red]error[/red]",
             human_ms(r.p90_ms) if r.status == "ok" else "",
             str(r.n or ""),
