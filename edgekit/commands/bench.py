@@ -92,6 +92,8 @@ def run(args) -> int:
         input_shapes=args.input_shapes,
         output_check=args.output_check,
     )
+    from edgekit.results.history import record
+
     write_error = None  # the last -o write that failed (a full disk): retried after every model
     for row in rows:
         with _status(f"benchmarking {row.label}", quiet=args.json):
@@ -99,7 +101,7 @@ def run(args) -> int:
         if row.ok:
             # -o first, then the history, then the screen: a failure of one never loses the others.
             write_error = save_progress(rows, args, several)
-            _record(row.result, args)
+            record([row.result], args)  # a history that cannot be written is a warning there
             if not args.json:
                 print_summary(row.result)
         elif several:  # one model alone: its error is the command's one line (below)
@@ -191,21 +193,6 @@ def save_progress(rows, args, several: bool):
             print(exc.line(), file=sys.stderr)
         return exc
     return None
-
-
-def _record(result: dict, args) -> None:
-    """Append one result to the history. The result is already in -o and on screen, so a
-    history that cannot be written (locked, disk full, damaged) is a warning here."""
-    import sqlite3
-
-    from edgekit.results.history import record
-
-    try:
-        record([result], args)
-    except (sqlite3.Error, OSError) as exc:
-        from edgekit.console import warn
-
-        warn(f"the result of {result['artifact']['name']} was not recorded in the history ({type(exc).__name__}: {exc})")
 
 
 def report_failure(row, args) -> None:
