@@ -15,75 +15,20 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edgekit.build_console import StepProgress
     from edgekit.calibration import Dataset
     from edgekit.sources import Source
     from edgekit.spec import BuildSpec
 
 
-class ProgressTask:
-    """One progress bar; ``advance`` is cheap so targets may call it per calibration sample."""
+def _no_progress() -> "StepProgress":
+    """Silent progress for a context built outside the orchestrator (tests, direct API use)."""
+    from edgekit.build_console import StepProgress
 
-    def __init__(self, progress: Any = None, task_id: Any = None):
-        self._progress = progress
-        self._id = task_id
-
-    def advance(self, n: int = 1) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._id, n)
-
-    def update(self, **kwargs: Any) -> None:
-        if self._progress is not None:
-            self._progress.update(self._id, **kwargs)
-
-    def done(self) -> None:
-        if self._progress is not None:
-            task = self._progress.tasks[[t.id for t in self._progress.tasks].index(self._id)]
-            if task.total is not None:
-                self._progress.update(self._id, completed=task.total)
-
-
-class Progress:
-    """Progress bars (rich, on stderr) or nothing; targets and the orchestrator use only ``task``."""
-
-    def __init__(self, enabled: bool = False):
-        self._rich = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
-
-            from edgekit.console import console
-
-            self._rich = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console(stderr=True),
-                transient=False,
-            )
-
-    def __enter__(self) -> "Progress":
-        if self._rich is not None:
-            self._rich.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> bool:
-        if self._rich is not None:
-            self._rich.__exit__(*exc)
-        return False
-
-    def task(self, description: str, total: int | None = None) -> ProgressTask:
-        if self._rich is None:
-            return ProgressTask()
-        return ProgressTask(self._rich, self._rich.add_task(description, total=total))
-
-    def note(self, text: str) -> None:
-        """A line above the bars (e.g. "tflite-int8: built"); silent when progress is off."""
-        if self._rich is not None:
-            self._rich.console.print(text)
+    return StepProgress("off")
 
 
 @dataclass
@@ -96,7 +41,7 @@ class BuildContext:
     options: dict  # this target's options from the spec ([options.<target>] / --option)
     calibration: "Dataset | None"  # calibration samples (never the held-out evaluation samples)
     outdir: str
-    progress: Progress = field(default_factory=Progress)
+    progress: "StepProgress" = field(default_factory=_no_progress)  # the orchestrator's (build_console)
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, message: str) -> None:
