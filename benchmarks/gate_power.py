@@ -130,7 +130,7 @@ def main() -> int:
         sets = collect(args.models.split(","), [int(t) for t in args.threads.split(",")], args.runs, args.min_time)
         print(f"benchmarked in {time.time() - t0:.0f} s", file=sys.stderr)
         if args.save:
-            from edgekit.artifacts import atomic_write_json
+            from edgekit.build.artifacts import atomic_write_json
 
             atomic_write_json(args.save, sets)
     header = "| set | runs x samples | run-to-run noise | " + " | ".join(factor_label(f) for f in FACTORS) + " |"

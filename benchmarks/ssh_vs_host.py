@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgekit.api import bench_spec  # noqa: E402
-from edgekit.devices import profile_from_dict  # noqa: E402
+from edgekit.devices.profiles import profile_from_dict  # noqa: E402
 from edgekit.transports.base import open_transport  # noqa: E402
 from edgekit.transports.host import HostTransport  # noqa: E402
 from tests.conftest import CORAL  # noqa: E402

@@ -108,7 +108,7 @@ def main() -> int:
     import torch
 
     from edgekit import api
-    from edgekit.calibration import DataSpec
+    from edgekit.build.calibration import DataSpec
     from examples.torch_digits.digits import prepare
 
     out = []

@@ -94,7 +94,7 @@ def bench_spec(
         max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
     fmt = detect_format(path)
     if device_selector is not None:
-        from edgekit.devices import check_edgetpu_selector
+        from edgekit.devices.profiles import check_edgetpu_selector
 
         check_edgetpu_selector(device_selector)
         if fmt != "edgetpu":  # it would be ignored, and the run would look like an Edge TPU figure
@@ -136,7 +136,7 @@ def enrich(result: dict) -> dict:
         p50 = result["latency_ms"]["p50"]
         if macs and p50:
             result["model"]["mac_per_s"] = macs / (p50 / 1e3)
-    from edgekit.artifacts import find_manifest_entry
+    from edgekit.build.artifacts import find_manifest_entry
 
     entry = find_manifest_entry(result["artifact"]["path"])
     if entry is not None:
@@ -156,15 +156,15 @@ def bench(
     **options: Any,
 ) -> dict:
     """Measure ``path`` in a fresh worker process on this machine, or on the configured ``device``
-    (a profile name, see edgekit.devices); returns the result document."""
+    (a profile name, see edgekit.devices.profiles); returns the result document."""
     from edgekit.transports.host import HostTransport
 
     check_run_settings(timeout=timeout)
     spec = bench_spec(path, **options)
     if device:
-        from edgekit.devices import get_device
+        from edgekit.devices.profiles import get_device
         from edgekit.harness.lifetime import owned_tempdir
-        from edgekit.pool import run_on_device
+        from edgekit.devices.pool import run_on_device
 
         profile = get_device(device, devices_dir)
         with owned_tempdir("input") as tmp:
@@ -236,11 +236,11 @@ def run_model(
     task: str = "auto",
     **options: Any,
 ) -> dict:
-    """Run a model once and say what came out (edgekit/decode.py): a classifier's top-k when the
+    """Run a model once and say what came out (edgekit/results/decode.py): a classifier's top-k when the
     output is one vector of class scores, else a summary per output; ``why`` gives the evidence."""
     import numpy as np
 
-    from edgekit import decode
+    from edgekit.results import decode
     from edgekit.harness.lifetime import owned_tempdir
     from edgekit.runtimes.base import TensorSpec
 
@@ -282,8 +282,8 @@ def build(spec: Any = None, *, force: bool = False, progress: bool = False, **ov
     ``overrides`` are BuildSpec fields (source=..., targets=[...], outdir=...); returns a
     BuildReport whose ``ok`` is False when any target failed or missed a threshold.
     """
-    from edgekit import spec as spec_mod
-    from edgekit.build import build as _build
+    from edgekit.build import spec as spec_mod
+    from edgekit.build.orchestrator import build as _build
 
     if spec is None:
         spec = spec_mod.BuildSpec(base_dir=os.getcwd())

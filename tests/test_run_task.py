@@ -12,7 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from edgekit import api, decode
+from edgekit import api
+from edgekit.results import decode
 from edgekit.runtimes.base import TensorSpec
 from tests.conftest import assert_one_line_error, run_cli
 

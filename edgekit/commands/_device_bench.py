@@ -3,7 +3,7 @@
 Kept apart from commands/bench.py (which measures on this machine) so the pool logic stays in one
 place; bench.py hands over when --device is given. With one device the output is what a host run
 prints; with several, devices run concurrently (one benchmark per device at a time, see
-edgekit.pool), each device's summaries print as its results arrive, and ``-o DIR`` gets one JSON
+edgekit.devices.pool), each device's summaries print as its results arrive, and ``-o DIR`` gets one JSON
 file per device.
 """
 
@@ -25,12 +25,12 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
 
 def run_on_devices(args) -> int:
     from edgekit import api
-    from edgekit.artifacts import atomic_write_json
+    from edgekit.build.artifacts import atomic_write_json
     from edgekit.commands.bench import inputs_from_args, print_summary
     from edgekit.console import print_json
-    from edgekit.devices import get_device
+    from edgekit.devices.profiles import get_device
     from edgekit.errors import EXIT_FAILED, EdgekitError, error_from_dict
-    from edgekit.pool import run_pool
+    from edgekit.devices.pool import run_pool
 
     devices = [get_device(name, args.devices_dir) for name in args.device]
     options = dict(

@@ -146,7 +146,7 @@ def check_args(args) -> None:
             raise EdgekitError(f"{model} is a directory, not a model file",
                                "pass .tflite, .pte or .ptl files; nothing was measured")
     if args.output and not (args.device and len(args.device) > 1):  # several devices: -o is a directory
-        from edgekit.artifacts import check_writable
+        from edgekit.build.artifacts import check_writable
 
         check_writable(args.output)
 
@@ -182,7 +182,7 @@ def save_progress(rows, args, several: bool):
     end), so the batch goes on: the results still reach the history and the screen."""
     if not args.output:
         return None
-    from edgekit.artifacts import atomic_write_json
+    from edgekit.build.artifacts import atomic_write_json
     from edgekit.errors import EdgekitError
 
     done = [r.result for r in rows if r.ok]

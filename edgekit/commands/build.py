@@ -67,8 +67,8 @@ def spec_from_args(args: argparse.Namespace):
     import os
     from dataclasses import replace
 
-    from edgekit import spec as spec_mod
-    from edgekit.calibration import DataSpec
+    from edgekit.build import spec as spec_mod
+    from edgekit.build.calibration import DataSpec
     from edgekit.errors import EdgekitError
 
     spec = spec_mod.load_spec(args.spec) if args.spec else spec_mod.BuildSpec(base_dir=os.getcwd())
@@ -164,7 +164,7 @@ def run(args) -> int:
 
         print("\n".join(TARGETS.names()))
         return 0
-    from edgekit.build import build
+    from edgekit.build.orchestrator import build
 
     spec = spec_from_args(args)
     debug = bool(getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1")

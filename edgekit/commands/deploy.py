@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgekit import deploy
+    from edgekit.ship import deploy
     from edgekit.console import human_bytes, print_json
     from edgekit.errors import EdgekitError
 

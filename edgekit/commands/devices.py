@@ -84,7 +84,7 @@ def host_state(profile, state: dict) -> dict:
 
 def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     """The data behind the listing (also what --json prints)."""
-    from edgekit.devices import readiness, scan_devices
+    from edgekit.devices.profiles import readiness, scan_devices
     from edgekit.errors import EdgekitError
 
     profiles, broken = scan_devices(devices_dir)

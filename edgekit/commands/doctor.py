@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit import doctor
+    from edgekit.devices import doctor
     from edgekit.console import print_json
 
     report = doctor.doctor(args.device, args.artifacts, devices_dirs=args.devices_dir,

@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit import package as pk
+    from edgekit.ship import package as pk
 
     items = pk.collect(args.inputs, args.targets)
     norm = pk.normalization_from_args(args.normalize, args.mean, args.std)

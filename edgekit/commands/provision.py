@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from edgekit.console import print_json
-    from edgekit.provision import provision
+    from edgekit.devices.provision import provision
 
     result = provision(args.device, args.artifacts, dry_run=args.dry_run, sudo=args.sudo,
                        devices_dirs=args.devices_dir, provider=args.provider)

@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit.artifacts import atomic_write_bytes
+    from edgekit.build.artifacts import atomic_write_bytes
     from edgekit.report import format_for, load_results, render
 
     fmt = format_for(args.output, args.fmt)

@@ -19,7 +19,7 @@ def preflight_path(model: str, out_dir: str) -> str:
 
 def write_preflight(model: str, out_dir: str):
     """Run the preflight and write its JSON into ``out_dir``; returns (Preflight, path)."""
-    from edgekit.artifacts import atomic_write_json
+    from edgekit.build.artifacts import atomic_write_json
     from edgekit.edgetpu.preflight import check
 
     pre = check(model)
@@ -61,7 +61,7 @@ def compile_with_preflight(
     segments: int | None = None,
     timeout: float = 180.0,
 ) -> dict:
-    from edgekit.artifacts import atomic_write_json
+    from edgekit.build.artifacts import atomic_write_json
     from edgekit.edgetpu.compiler import compile_model
 
     pre, pre_path = write_preflight(model, out_dir)

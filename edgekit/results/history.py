@@ -125,7 +125,7 @@ def default_path(start: str | None = None) -> str:
 
 
 def _now() -> str:
-    from edgekit.artifacts import now_iso
+    from edgekit.build.artifacts import now_iso
 
     return now_iso()
 

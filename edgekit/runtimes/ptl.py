@@ -43,7 +43,7 @@ def _input_specs(path: str, options: RunOptions) -> list[TensorSpec]:
     meta = read_metadata(path)
     if meta and meta.get("inputs"):
         return [TensorSpec(name=i["name"], shape=list(i["shape"]), dtype=i.get("dtype", "float32")) for i in meta["inputs"]]
-    from edgekit.artifacts import find_manifest_entry
+    from edgekit.build.artifacts import find_manifest_entry
 
     entry = find_manifest_entry(path)
     if entry is not None and entry.inputs:

@@ -1,7 +1,7 @@
 """The interface every build target implements, and what the orchestrator hands it.
 
 One mechanism for every framework: a Target turns a loaded Source (Keras, SavedModel, PyTorch ...)
-into one artifact file. The orchestrator (edgekit/build.py) owns everything around that: the cache,
+into one artifact file. The orchestrator (edgekit/build/orchestrator.py) owns everything around that: the cache,
 temporary paths, verification in a worker process, accuracy drift, the manifest. A target only
 says what it needs (``source_frameworks``, ``needs_calibration``), what decides its output
 (``cache_settings``) and how to write the file (``build``). Numpy and the standard library only
@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.build_console import StepProgress
-    from edgekit.calibration import Dataset
+    from edgekit.build.console import StepProgress
+    from edgekit.build.calibration import Dataset
     from edgekit.sources import Source
-    from edgekit.spec import BuildSpec
+    from edgekit.build.spec import BuildSpec
 
 
 def _no_progress() -> "StepProgress":
     """Silent progress for a context built outside the orchestrator (tests, direct API use)."""
-    from edgekit.build_console import StepProgress
+    from edgekit.build.console import StepProgress
 
     return StepProgress("off")
 

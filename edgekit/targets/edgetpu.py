@@ -46,7 +46,7 @@ class EdgeTPUTarget(Target):
             if not os.path.isfile(path):
                 raise EdgekitError(f"edgetpu source {path} does not exist", "set [options.edgetpu] source to a .tflite file")
             return path
-        from edgekit.artifacts import Manifest
+        from edgekit.build.artifacts import Manifest
 
         wanted = ctx.options.get("from_target", "tflite-int8")
         entry = Manifest.load(ctx.outdir).entries.get(wanted)
@@ -58,7 +58,7 @@ class EdgeTPUTarget(Target):
         return os.path.join(ctx.outdir, entry.file)
 
     def cache_settings(self, ctx: BuildContext) -> dict:
-        from edgekit.artifacts import sha256_file
+        from edgekit.build.artifacts import sha256_file
         from edgekit.edgetpu.compiler import find_compiler
 
         src = self.source_artifact(ctx)

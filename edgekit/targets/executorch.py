@@ -67,7 +67,7 @@ class ExecuTorchTarget(Target):
                 "tools": tool_versions("torchao", *self.extra_tools)}
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
-        from edgekit.artifacts import atomic_write_bytes
+        from edgekit.build.artifacts import atomic_write_bytes
         from edgekit.torchkit import delegation, pt2e
         from edgekit.torchkit.export import as_tensors, example_inputs, exported
         from edgekit.torchkit.lower import lower

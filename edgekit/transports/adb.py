@@ -140,7 +140,7 @@ class AdbTransport(Transport):
                                "check the phone's free space and that the directory is writable")
 
     def pull(self, remote: str, local: str) -> None:
-        from edgekit.artifacts import temp_path_for
+        from edgekit.build.artifacts import temp_path_for
 
         tmp = temp_path_for(local)
         try:
@@ -191,7 +191,7 @@ class AdbTransport(Transport):
         return remote
 
     def run_worker(self, spec: dict, artifact: str | None = None, timeout: float | None = None) -> dict:
-        from edgekit.artifacts import sha256_file
+        from edgekit.build.artifacts import sha256_file
         from edgekit.transports.host import apply_profile
 
         spec = apply_profile(spec, self)

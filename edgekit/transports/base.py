@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Sequence
 from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.devices import DeviceProfile
+    from edgekit.devices.profiles import DeviceProfile
 
 # Every directory mkdtemp() makes starts with this, so a sweep never touches anything else.
 RUN_DIR_PREFIX = "edgekit-run."

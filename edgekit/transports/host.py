@@ -106,7 +106,7 @@ class HostTransport(Transport):
             pass
 
     def sha256(self, path: str) -> str | None:
-        from edgekit.artifacts import sha256_file
+        from edgekit.build.artifacts import sha256_file
 
         return sha256_file(path) if os.path.isfile(path) else None
 

@@ -272,7 +272,7 @@ class SSHTransport(Transport):
         proc = self._sh('cat -- "$1"', remote, binary=True, timeout=self.transfer_timeout, what=f"the copy of {remote}")
         if proc.returncode != 0:
             raise EdgekitError(f"cannot read {remote} on device {self.device_name!r} ({_tail(proc.stderr)})", "check the path")
-        from edgekit.artifacts import atomic_write_bytes
+        from edgekit.build.artifacts import atomic_write_bytes
 
         atomic_write_bytes(local, proc.stdout)
 
@@ -311,7 +311,7 @@ class SSHTransport(Transport):
         return argv
 
     def run_worker(self, spec: dict, artifact: str | None = None, timeout: float | None = None) -> dict:
-        from edgekit.artifacts import sha256_file
+        from edgekit.build.artifacts import sha256_file
         from edgekit.harness.bundle import runner_pyz
 
         spec = apply_profile(spec, self)

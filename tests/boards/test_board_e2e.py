@@ -162,7 +162,7 @@ def test_deploy_puts_verified_artifacts_on_the_board(board, board_cli, digits_ar
     proc = board_cli("deploy", "--device", DEVICE, "--verify")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # What is on the board is byte for byte what was built here.
-    from edgekit.artifacts import sha256_file
+    from edgekit.build.artifacts import sha256_file
 
     listing = board.ssh("cd ~ && find . -path '*current*' -name '*.tflite' | head -20; "
                         "for f in $(find -L . -path '*current/*.tflite'); do sha256sum \"$f\"; done", check=True)

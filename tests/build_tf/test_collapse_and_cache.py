@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgekit.manifest_schema import validate_manifest
+from edgekit.build.manifest_schema import validate_manifest
 from tests.build_tf.conftest import FIVE, build_json, need_tf
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 

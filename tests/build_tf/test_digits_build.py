@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from edgekit.manifest_schema import validate_manifest
+from edgekit.build.manifest_schema import validate_manifest
 from tests.build_tf.conftest import FIVE, build_json
 
 pytestmark = pytest.mark.tf

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from edgekit.manifest_schema import validate_manifest
+from edgekit.build.manifest_schema import validate_manifest
 from tests.build_tf.conftest import build_json, need_tf
 from tests.conftest import assert_one_line_error, run_cli
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekit import accuracy
-from edgekit.calibration import DataSpec, Preprocess, load_data, split
+from edgekit.build import accuracy
+from edgekit.build.calibration import DataSpec, Preprocess, load_data, split
 from edgekit.errors import EdgekitError
-from edgekit.manifest_schema import validate_manifest
+from edgekit.build.manifest_schema import validate_manifest
 from edgekit.sources import InputSpec, detect_kind
-from edgekit.spec import from_dict, parse_input_shape, validate
+from edgekit.build.spec import from_dict, parse_input_shape, validate
 
 X16 = [InputSpec("x", [1, 16])]
 IMG = [InputSpec("img", [1, 4, 6, 3])]

@@ -13,12 +13,12 @@ import time
 import numpy as np
 import pytest
 
-from edgekit import accuracy
-from edgekit.artifacts import ArtifactEntry, Manifest
-from edgekit.build_cache import input_keys, sweep_outdir
+from edgekit.build import accuracy
+from edgekit.build.artifacts import ArtifactEntry, Manifest
+from edgekit.build.cache import input_keys, sweep_outdir
 from edgekit.harness.lifetime import sweep_stale
-from edgekit.build_console import StepProgress
-from edgekit.manifest_schema import validate_manifest
+from edgekit.build.console import StepProgress
+from edgekit.build.manifest_schema import validate_manifest
 
 RNG = np.random.default_rng(0)
 REF = RNG.normal(size=(60, 10)).astype(np.float32)  # values that vary per sample and element
@@ -123,8 +123,8 @@ def test_sample_warnings_name_the_counts():
 
 
 def test_judge_fails_a_collapsed_artifact_also_when_cached(tmp_path):
-    from edgekit.build import Orchestrator
-    from edgekit.spec import BuildSpec
+    from edgekit.build.orchestrator import Orchestrator
+    from edgekit.build.spec import BuildSpec
 
     drift = accuracy.compare([REF], [np.zeros_like(REF)])
     old = ArtifactEntry(target="tflite-int8", status="built", calibration={"count": 3}, accuracy=drift)
@@ -184,8 +184,8 @@ def test_sweep_of_verify_dirs_keeps_live_owners_and_symlinks(tmp_path):
 
 
 def test_input_keys_hash_bytes_and_refuse_what_only_running_code_knows(tmp_path):
-    from edgekit.calibration import DataSpec
-    from edgekit.spec import BuildSpec
+    from edgekit.build.calibration import DataSpec
+    from edgekit.build.spec import BuildSpec
 
     (tmp_path / "m.keras").write_bytes(b"model")
     np.save(tmp_path / "cal.npy", np.zeros((4, 16), np.float32))
@@ -200,11 +200,11 @@ def test_input_keys_hash_bytes_and_refuse_what_only_running_code_knows(tmp_path)
 def test_a_short_split_says_how_many_went_where(tmp_path):
     from types import SimpleNamespace
 
-    from edgekit.build import load_data_sets
-    from edgekit.build_console import StepProgress
-    from edgekit.calibration import DataSpec
+    from edgekit.build.orchestrator import load_data_sets
+    from edgekit.build.console import StepProgress
+    from edgekit.build.calibration import DataSpec
     from edgekit.sources import InputSpec
-    from edgekit.spec import BuildSpec
+    from edgekit.build.spec import BuildSpec
 
     np.save(tmp_path / "five.npy", RNG.normal(size=(5, 16)).astype(np.float32))
     spec = BuildSpec(source="m.keras", calibration=DataSpec(path=str(tmp_path / "five.npy")), base_dir=str(tmp_path))
@@ -215,7 +215,7 @@ def test_a_short_split_says_how_many_went_where(tmp_path):
 
 
 def test_report_and_sidecar_carry_the_sample_counts_and_the_drift_warning():
-    from edgekit.package import _drift_summary
+    from edgekit.ship.package import _drift_summary
     from edgekit.report import row_for
 
     acc = accuracy.compare([REF[:2]], [with_cosine(REF[:2], 0.8)])
@@ -231,9 +231,9 @@ def test_report_and_sidecar_carry_the_sample_counts_and_the_drift_warning():
 
 
 def test_paths_and_counts_are_checked_before_anything_loads(tmp_path):
-    from edgekit.calibration import DataSpec
+    from edgekit.build.calibration import DataSpec
     from edgekit.errors import EdgekitError
-    from edgekit.spec import BuildSpec, validate_paths
+    from edgekit.build.spec import BuildSpec, validate_paths
 
     (tmp_path / "m.keras").write_bytes(b"m")
     (tmp_path / "afile").write_bytes(b"x")

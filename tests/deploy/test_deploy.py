@@ -89,8 +89,8 @@ def test_hash_mismatch_on_the_device_is_detected_and_repaired(ssh_device, artifa
 
 def test_copy_corrupted_in_transit_is_refused(ssh_device, artifacts, tmp_path):
     """A link that alters bytes: the hash taken on the device catches it and current stays put."""
-    from edgekit import deploy
-    from edgekit.devices import get_device
+    from edgekit.ship import deploy
+    from edgekit.devices.profiles import get_device
     from edgekit.errors import CheckFailed
     from edgekit.transports.base import open_transport
 
@@ -157,7 +157,7 @@ def test_interrupted_deploy_leaves_previous_version_current(ssh_device, artifact
 
 def test_host_directory_deploy_and_adb_style_pointer(tmp_path, artifacts):
     """The host transport (a local directory), and text-file pointers as used on Android storage."""
-    from edgekit import deploy
+    from edgekit.ship import deploy
     from edgekit.transports import TRANSPORTS
 
     model, blob = artifacts

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.deploy import device_home_path
+from edgekit.ship.deploy import device_home_path
 from edgekit.errors import EdgekitError
 from tests.conftest import assert_one_line_error, run_cli
 

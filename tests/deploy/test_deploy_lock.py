@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import deploy
-from edgekit.deploy_lock import deploy_lock
+from edgekit.ship import deploy
+from edgekit.ship.lock import deploy_lock
 from edgekit.transports import TRANSPORTS
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
@@ -94,7 +94,7 @@ def test_lock_dies_with_its_holder(tmp_path, two_models):
     to = tmp_path / "dir"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from edgekit.deploy_lock import deploy_lock; from edgekit.transports import TRANSPORTS\n"
+         "import sys, time; from edgekit.ship.lock import deploy_lock; from edgekit.transports import TRANSPORTS\n"
          "with TRANSPORTS.get('host')(None) as t, deploy_lock(t, sys.argv[1]):\n"
          "    print('held', flush=True); time.sleep(600)", str(to)],
         stdout=subprocess.PIPE, text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -130,7 +130,7 @@ def test_no_flock_on_the_device_deploys_unlocked_and_says_so(tmp_path, two_model
 def test_ssh_lock_is_released_when_the_connection_drops(ssh_device, two_models, tmp_path):
     """Over SSH the lock lives in a shell on the device; killing edgekit's ssh client (a lost link)
     must end that shell and free the directory for the next deploy."""
-    from edgekit.devices import get_device
+    from edgekit.devices.profiles import get_device
     from edgekit.transports.base import open_transport
 
     server, devices = ssh_device

@@ -58,7 +58,7 @@ def test_doctor_host_models_and_edgetpu_fixes(coral_models):
 
 def test_doctor_libedgetpu_too_old_from_facts(coral_models):
     """The comparison itself, on facts as the probe reports them for a board with libedgetpu 12."""
-    from edgekit.doctor import check_tflite
+    from edgekit.devices.doctor import check_tflite
 
     facts = json.loads(subprocess.run([sys.executable, str(PROBE)], capture_output=True, text=True).stdout.split(" ", 1)[1])
     facts["libedgetpu"] = {"path": "/usr/lib/aarch64-linux-gnu/libedgetpu.so.1", "runtime_version": 12,

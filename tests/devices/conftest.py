@@ -28,7 +28,7 @@ def devices_dir(sshd, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def local_ssh(sshd, devices_dir):
-    from edgekit.devices import get_device
+    from edgekit.devices.profiles import get_device
 
     return get_device("local-ssh", [str(devices_dir)])
 

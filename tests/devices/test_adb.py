@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.devices import profile_from_dict
+from edgekit.devices.profiles import profile_from_dict
 from edgekit.results.schema import validate
 from edgekit.transports.adb import benchmark_model_argv, parse_devices, result_from_benchmark_model
 from edgekit.transports.tool_output import parse_benchmark_model, parse_executor_runner

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from edgekit.api import bench_spec
-from edgekit.devices import profile_from_dict
-from edgekit.pool import device_lock, lock_key, run_on_device, run_pool
+from edgekit.devices.profiles import profile_from_dict
+from edgekit.devices.pool import device_lock, lock_key, run_on_device, run_pool
 from edgekit.results.schema import validate
 from tests.conftest import run_cli
 from tests.sshd import SSHServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.devices import SHIPPED_DIR, get_device, load_devices, load_profile, profile_from_dict
+from edgekit.devices.profiles import SHIPPED_DIR, get_device, load_devices, load_profile, profile_from_dict
 from edgekit.errors import EdgekitError
 from tests.conftest import assert_one_line_error, run_cli
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edgekit.devices import get_device, load_devices, readiness, require_ready, scan_devices, selector_matches
+from edgekit.devices.profiles import get_device, load_devices, readiness, require_ready, scan_devices, selector_matches
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.harness import probe
 from tests.conftest import assert_one_line_error, run_cli
@@ -103,7 +103,7 @@ def test_edgetpu_device_on_a_cpu_model_is_rejected(small_model, coral_models):
     r = run_cli("bench", coral_models / "mobilenet_v1_0.25_128_quant_edgetpu.tflite", "--edgetpu-device", "usb7")
     assert_one_line_error(r, "unknown Edge TPU device 'usb7'")
     with pytest.raises(EdgekitError, match="unknown Edge TPU device"):
-        from edgekit.devices import profile_from_dict
+        from edgekit.devices.profiles import profile_from_dict
 
         profile_from_dict("tpu", {"transport": "host", "edgetpu_device": "usb-0"}, "tpu.toml")
 

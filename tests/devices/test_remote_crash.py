@@ -21,7 +21,7 @@ import time
 import pytest
 
 from edgekit.api import bench_spec
-from edgekit.devices import profile_from_dict
+from edgekit.devices.profiles import profile_from_dict
 from edgekit.errors import error_from_dict
 from edgekit.results.schema import validate
 from edgekit.transports.adb import tool_failure

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from edgekit.api import bench_spec
-from edgekit.devices import profile_from_dict
+from edgekit.devices.profiles import profile_from_dict
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.results.schema import validate
 from edgekit.transports.base import RUN_DIR_PREFIX, open_transport
@@ -41,7 +41,7 @@ def test_run_quotes_every_argument(local_ssh):
 
 
 def test_push_pull_sha256_mkdtemp_remove(local_ssh, tmp_path, small_model):
-    from edgekit.artifacts import sha256_file
+    from edgekit.build.artifacts import sha256_file
 
     with open_transport(local_ssh) as t:
         d = t.mkdtemp()

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from edgekit.artifacts import ArtifactEntry, Manifest
+from edgekit.build.artifacts import ArtifactEntry, Manifest
 from tests.conftest import assert_one_line_error, run_cli
 
 CPU = "mobilenet_v1_0.25_128_quant"
@@ -71,7 +71,7 @@ def build_dir(coral_models, tmp_path):
         "scale": "0,1", "channel_order": "rgb", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}}})
     for target, model in (("tflite-int8", CPU), ("lstm-int8", LSTM)):
         shutil.copyfile(coral_models / f"{model}.tflite", out / f"{model}.tflite")
-        from edgekit.package import Item, _tflite_specs
+        from edgekit.ship.package import Item, _tflite_specs
 
         ins, outs = _tflite_specs(str(out / f"{model}.tflite"))
         m.put(ArtifactEntry(target=target, status="built", format="tflite", file=f"{model}.tflite",

@@ -38,7 +38,7 @@ def error_result(coral_models, history_dir):
 
 @pytest.fixture(scope="session")
 def with_accuracy(report_results, history_dir):
-    """The real results with the accuracy block a build manifest would attach (edgekit.accuracy keys)."""
+    """The real results with the accuracy block a build manifest would attach (edgekit.build.accuracy keys)."""
     results = json.loads(report_results.read_text())
     for r, (cos, top1) in zip(results, ((0.999, 1.0), (0.995, 0.98), (0.97, 0.91))):
         r["accuracy"] = {"cosine": cos, "top1_agreement": top1, "snr_db": 30.0, "max_abs_error": 0.01}

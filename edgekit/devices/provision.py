@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edgekit.doctor import Device, Fix, all_fixes, doctor, litert_fixes, tflite_runtime_of
+from edgekit.devices.doctor import Device, Fix, all_fixes, doctor, litert_fixes, tflite_runtime_of
 
 SYSTEM_KINDS = ("apt", "udev")
 
@@ -59,7 +59,7 @@ def provision(device: str | None, artifacts: Sequence[str] = (), *, dry_run: boo
     after = None
     if not dry_run and any(s["action"] == "ran" for s in steps):
         after = doctor(device, artifacts, devices_dirs=devices_dirs, provider=provider)
-    return {"schema": "edgekit.provision", "device": report["device"], "dry_run": dry_run, "steps": steps,
+    return {"schema": "edgekit.devices.provision", "device": report["device"], "dry_run": dry_run, "steps": steps,
             "failed": failed, "before_ok": report["ok"], "after_ok": after["ok"] if after else None,
             "after": after}
 

@@ -24,7 +24,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from edgekit import __version__
-from edgekit.artifacts import MANIFEST_NAME, ArtifactEntry, Manifest, atomic_write_bytes, atomic_write_json, sha256_file, temp_path_for
+from edgekit.build.artifacts import MANIFEST_NAME, ArtifactEntry, Manifest, atomic_write_bytes, atomic_write_json, sha256_file, temp_path_for
 from edgekit.errors import EdgekitError
 
 SIDECAR_SCHEMA = "edgekit.model-sidecar"
@@ -109,7 +109,7 @@ class Item:
 
 def collect(inputs: list[str], targets: list[str] | None = None) -> list[Item]:
     """Artifact files and build output directories -> items; ``targets`` filters manifest entries."""
-    from edgekit.artifacts import find_manifest_entry
+    from edgekit.build.artifacts import find_manifest_entry
     from edgekit.runtimes import detect_format
 
     items: list[Item] = []

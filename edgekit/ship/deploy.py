@@ -16,7 +16,7 @@ renamed into store/; the version directory is assembled under a temporary name a
 complete; ``current`` is replaced last, with rename(2), which is atomic. A deploy cut off at any
 point (link lost, Ctrl-C, power) therefore leaves ``current`` pointing at the previous complete
 version; its leftovers have temporary names and are swept by a later deploy. Deploys and rollbacks
-to one directory take turns (edgekit.deploy_lock), whichever machine runs them.
+to one directory take turns (edgekit.ship.lock), whichever machine runs them.
 
 On Android (adb) app storage has no symlinks, so the pointers are text files (``CURRENT``,
 ``PREVIOUS``) holding the version name, replaced the same way (written to a temporary name,
@@ -35,12 +35,12 @@ import tempfile
 from dataclasses import dataclass
 from typing import Sequence
 
-from edgekit.deploy_lock import DEFAULT_WAIT_S
+from edgekit.ship.lock import DEFAULT_WAIT_S
 from edgekit.errors import CheckFailed, EdgekitError
 
 DEFAULT_DIR = "edgekit-deploy"  # relative: the login directory on SSH devices
 ADB_DEFAULT_DIR = "/data/local/tmp/edgekit-deploy"
-DEPLOY_SCHEMA = "edgekit.deploy"
+DEPLOY_SCHEMA = "edgekit.ship.deploy"
 KEEP_VERSIONS = 3  # newest versions kept (the new current and the previous one always are)
 STALE_TMP_MINUTES = 60  # temporary names older than this belong to a deploy that died
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
@@ -140,7 +140,7 @@ class LocalArtifact:
 
 def collect(paths: Sequence[str]) -> list[LocalArtifact]:
     """Hash the artifacts and find their manifest entries; refuse what would be ambiguous on the device."""
-    from edgekit.artifacts import find_manifest_entry, sha256_file
+    from edgekit.build.artifacts import find_manifest_entry, sha256_file
 
     if not paths:
         raise EdgekitError("no artifacts to deploy", "pass .tflite/.pte/.ptl files, e.g. out/model_int8.tflite")
@@ -243,10 +243,10 @@ class Deployer:
         report["bytes_sent"] += art.size
 
     def locked(self, wait: float):
-        """The directory's deploy lock (edgekit.deploy_lock) for one deploy or rollback."""
+        """The directory's deploy lock (edgekit.ship.lock) for one deploy or rollback."""
         import sys
 
-        from edgekit.deploy_lock import deploy_lock
+        from edgekit.ship.lock import deploy_lock
 
         def note(holder: str) -> None:  # progress, not a warning: the wait may well end in success
             print(f"waiting up to {wait:g} s for another deploy to {self.dir} ({holder})", file=sys.stderr, flush=True)
@@ -291,7 +291,7 @@ class Deployer:
         return report
 
     def _push_manifest(self, remote: str, version: str, artifacts: Sequence[LocalArtifact]) -> None:
-        from edgekit.artifacts import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, now_iso
+        from edgekit.build.artifacts import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, now_iso
 
         doc = {
             "schema": MANIFEST_SCHEMA,
@@ -361,7 +361,7 @@ def open_deployer(device: str | None, to: str | None, devices_dirs: Sequence[str
     from edgekit.transports import TRANSPORTS
 
     if device:
-        from edgekit.devices import get_device
+        from edgekit.devices.profiles import get_device
         from edgekit.transports.base import open_transport
 
         profile = get_device(device, devices_dirs)

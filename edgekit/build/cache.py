@@ -66,7 +66,7 @@ def _hash_ref(path: str | None, spec) -> str | None:
 
 def _data_key(d, spec) -> Any:
     """A DataSpec's settings plus the bytes of its file/folder; None for generators."""
-    from edgekit.spec import _data_dict
+    from edgekit.build.spec import _data_dict
 
     if d is None:
         return ""

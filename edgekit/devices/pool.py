@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from edgekit.devices import DeviceProfile
+from edgekit.devices.profiles import DeviceProfile
 from edgekit.errors import EdgekitError
 
 
@@ -88,7 +88,7 @@ def run_on_device(
     on_result: Callable[[DeviceProfile, dict], None] | None = None,
 ) -> DeviceRun:
     """Run specs one after another on one device under its lock."""
-    from edgekit.devices import require_ready
+    from edgekit.devices.profiles import require_ready
     from edgekit.transports.base import open_transport
 
     run = DeviceRun(device)

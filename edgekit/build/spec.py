@@ -18,7 +18,7 @@ Example (every key also has a flag on ``edgekit build``)::
     scale = "0,1"                        # 0,1 | -1,1 | 0,255, then optional mean/std
     channel_order = "rgb"
 
-    [thresholds]                         # every target; see edgekit.accuracy.THRESHOLDS
+    [thresholds]                         # every target; see edgekit.build.accuracy.THRESHOLDS
     min_cosine = 0.98
 
     [drift]                              # sanity verdict without thresholds (defaults shown)
@@ -42,7 +42,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from edgekit.calibration import DataSpec, Preprocess
+from edgekit.build.calibration import DataSpec, Preprocess
 from edgekit.errors import EdgekitError
 from edgekit.sources import FACTORY_RE, InputSpec
 
@@ -100,8 +100,8 @@ class BuildSpec:
         }
 
     def drift_limits(self) -> dict:
-        """The sanity floor and warning level in force (defaults from edgekit.accuracy)."""
-        from edgekit.accuracy import FAIL_COSINE, WARN_COSINE
+        """The sanity floor and warning level in force (defaults from edgekit.build.accuracy)."""
+        from edgekit.build.accuracy import FAIL_COSINE, WARN_COSINE
 
         return {"fail_below": self.drift.get("fail_below", FAIL_COSINE), "warn_below": self.drift.get("warn_below", WARN_COSINE)}
 
@@ -186,7 +186,7 @@ def _data(where: str, raw: Any) -> DataSpec:
 
 
 def _thresholds(where: str, raw: Any) -> dict:
-    from edgekit.accuracy import THRESHOLDS
+    from edgekit.build.accuracy import THRESHOLDS
 
     if not isinstance(raw, dict):
         raise _err(where, "thresholds must be a table", "write [thresholds] min_cosine = 0.99")
@@ -213,7 +213,7 @@ def _drift(where: str, raw: Any) -> dict:
 
 
 def _output_kinds(where: str, raw: Any) -> dict:
-    from edgekit.accuracy import OUTPUT_KINDS
+    from edgekit.build.accuracy import OUTPUT_KINDS
 
     if not isinstance(raw, dict):
         raise _err(where, "[output_kinds] must be a table", 'write [output_kinds] NAME = "embedding"')
@@ -321,7 +321,7 @@ def _check_data_path(what: str, flag: str, path: str | None) -> None:
 def sample_count(path: str) -> int | None:
     """How many samples a data file or image folder holds, read cheaply (array headers, file
     names); None when it cannot tell without loading (the loader then reports)."""
-    from edgekit.calibration import image_files
+    from edgekit.build.calibration import image_files
 
     try:
         if os.path.isdir(path):
@@ -367,7 +367,7 @@ def validate_paths(spec: BuildSpec) -> None:
     out = os.path.abspath(spec.resolve(spec.outdir) or DEFAULT_OUTDIR)
     import errno
 
-    from edgekit.artifacts import MANIFEST_NAME, check_writable
+    from edgekit.build.artifacts import MANIFEST_NAME, check_writable
     from edgekit.errors import os_error
 
     if os.path.lexists(out) and not os.path.isdir(out):

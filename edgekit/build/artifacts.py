@@ -208,7 +208,7 @@ class Manifest:
 
     def save(self) -> None:
         """Strict JSON: a non-finite number left anywhere becomes null with a note in ``notes``."""
-        from edgekit.accuracy import strict_json
+        from edgekit.build.accuracy import strict_json
 
         notes: list[str] = []
         doc = strict_json(self.to_dict(), notes=notes)

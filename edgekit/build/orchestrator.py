@@ -4,12 +4,12 @@ For each target, in order: cache check (content hash of source, calibration data
 settings; ``force`` rebuilds), build to a temporary path, then LOAD AND INVOKE the artifact on the
 held-out samples in a separate worker process (converters emit files that cannot be allocated or
 output NaN, and runtimes can crash the process), compare its outputs with the float source model
-(edgekit.accuracy), check thresholds, publish atomically and record a manifest entry. A target that
+(edgekit.build.accuracy), check thresholds, publish atomically and record a manifest entry. A target that
 fails is recorded with its reason and never stops or removes the others; an artifact that misses
 a threshold is kept but marked failed. Framework-agnostic: TensorFlow and PyTorch targets go
 through the same code.
 
-The verification worker is this module: ``python -m edgekit.build --verify SPEC.json``.
+The verification worker is this module: ``python -m edgekit.build.orchestrator --verify SPEC.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ OK_STATUSES = ("built", "cached")
 @dataclass
 class BuildReport:
     outdir: str
-    manifest: Any  # edgekit.artifacts.Manifest
+    manifest: Any  # edgekit.build.artifacts.Manifest
     entries: list = field(default_factory=list)  # ArtifactEntry of this run, in target order
     warnings: list[str] = field(default_factory=list)
 
@@ -59,7 +59,7 @@ def _hash_json(obj: Any) -> str:
 
 def load_data_sets(spec, source, progress) -> tuple[Any, Any, list[str]]:
     """(calibration, evaluation, warnings): disjoint sets, evaluation never calibrated on."""
-    from edgekit import calibration as cal_mod
+    from edgekit.build import calibration as cal_mod
 
     warnings: list[str] = []
     cal = ev = None
@@ -137,7 +137,7 @@ def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeou
             json.dump(spec, f)
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "edgekit.build", "--verify", spec_path],
+                [sys.executable, "-m", "edgekit.build.orchestrator", "--verify", spec_path],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -291,9 +291,9 @@ class Orchestrator:
         self.swept: list[str] = []
 
     def run(self) -> BuildReport:
-        from edgekit import build_cache
-        from edgekit import spec as spec_mod
-        from edgekit.build_console import CapturedTerminal, StepProgress
+        from edgekit.build import cache as build_cache
+        from edgekit.build import spec as spec_mod
+        from edgekit.build.console import CapturedTerminal, StepProgress
 
         spec = self.spec
         spec_mod.validate(spec)  # targets and options exist
@@ -322,8 +322,8 @@ class Orchestrator:
     def _quick(self, outdir: str) -> BuildReport | None:
         """Every target answered from the manifest when the input keys (bytes of everything the
         user gave, tool versions) match and each file still has its sha256; else None."""
-        from edgekit import build_cache
-        from edgekit.artifacts import MANIFEST_NAME, Manifest, sha256_file
+        from edgekit.build import cache as build_cache
+        from edgekit.build.artifacts import MANIFEST_NAME, Manifest, sha256_file
 
         if not os.path.exists(os.path.join(outdir, MANIFEST_NAME)):
             return None
@@ -356,8 +356,8 @@ class Orchestrator:
 
     # -- the full path -----------------------------------------------------------------------------
     def _full(self, outdir: str, progress) -> BuildReport:
-        from edgekit import build_cache
-        from edgekit.artifacts import Manifest
+        from edgekit.build import cache as build_cache
+        from edgekit.build.artifacts import Manifest
         from edgekit.sources import load_source
         from edgekit.targets import TARGETS
         from edgekit.targets.base import BuildContext
@@ -403,7 +403,7 @@ class Orchestrator:
 
     def _keep_log(self, outdir: str, term, report) -> None:
         """OUTDIR/build.log gets what the frameworks printed; the manifest names it; --debug shows it."""
-        from edgekit.artifacts import atomic_write_bytes
+        from edgekit.build.artifacts import atomic_write_bytes
 
         text = term.text
         if self.debug and text.strip():
@@ -419,7 +419,7 @@ class Orchestrator:
             report.manifest.save()
 
     def _one(self, target, ctx, source, cal, ev, reference, manifest, progress):
-        from edgekit.artifacts import ArtifactEntry, now_iso, sha256_file, temp_path_for
+        from edgekit.build.artifacts import ArtifactEntry, now_iso, sha256_file, temp_path_for
 
         cal_info = cal.describe() if (cal is not None and target.needs_calibration) else None
         try:
@@ -474,8 +474,8 @@ class Orchestrator:
         return self._verify_and_record(target, ctx, entry, final, ev, reference, eval_key, publish_from=tmp)
 
     def _verify_and_record(self, target, ctx, entry, final, ev, reference, eval_key, publish_from):
-        from edgekit import accuracy
-        from edgekit.artifacts import sha256_file
+        from edgekit.build import accuracy
+        from edgekit.build.artifacts import sha256_file
 
         path = publish_from or final
         if entry.extra.get("not_run"):
@@ -526,7 +526,7 @@ class Orchestrator:
         """Status, error and warnings from the drift record alone: the sanity verdict (no
         threshold needed), then the user's thresholds, then the sample-count warnings. Used for
         fresh and cached artifacts alike, so a broken artifact is never "cached" into success."""
-        from edgekit import accuracy
+        from edgekit.build import accuracy
 
         limits = self.spec.drift_limits()
         drift = dict(drift)
@@ -584,5 +584,5 @@ def build(spec, *, force: bool = False, progress: bool | str = False, debug: boo
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--verify":
         raise SystemExit(_verify_main(sys.argv[2]))
-    print("usage: python -m edgekit.build --verify SPEC.json", file=sys.stderr)
+    print("usage: python -m edgekit.build.orchestrator --verify SPEC.json", file=sys.stderr)
     raise SystemExit(2)

@@ -108,7 +108,7 @@ class Device:
 
         if not name:
             return cls(TRANSPORTS.get("host")(None), sys.executable, "host")
-        from edgekit.devices import get_device
+        from edgekit.devices.profiles import get_device
         from edgekit.transports.base import open_transport
 
         profile = get_device(name, devices_dirs)
@@ -397,7 +397,7 @@ def edgetpu_presence_problems(facts: dict, selector: str | None, who: str) -> li
     """libedgetpu installed, an Edge TPU attached (answering to ``selector``) and openable.
 
     ``who`` starts the sentence ("an _edgetpu model needs", "the profile needs")."""
-    from edgekit.devices import selector_matches
+    from edgekit.devices.profiles import selector_matches
 
     problems: list[Problem] = []
     lib = facts.get("libedgetpu")
@@ -460,7 +460,7 @@ def check_ptl(facts: dict, python: str) -> tuple[list[Problem], dict]:
 def device_problems(facts: dict, python: str, profile=None) -> list[Problem]:
     """Problems that concern the device whatever the artifact: a profile bound to an Edge TPU is
     not ready without one (and libedgetpu), whatever model is checked on it."""
-    from edgekit.devices import needs_edgetpu
+    from edgekit.devices.profiles import needs_edgetpu
 
     problems = []
     if profile is not None and needs_edgetpu(profile):
@@ -509,7 +509,7 @@ def _load_problem(result: dict, name: str, facts: dict, python: str) -> Problem 
 
 def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True,
                    input_shapes: dict | None = None) -> dict:
-    from edgekit.devices import needs_edgetpu
+    from edgekit.devices.profiles import needs_edgetpu
     from edgekit.runtimes import detect_format
 
     facts = device.facts()
@@ -559,7 +559,7 @@ def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_
     with Device.open(device, devices_dirs) as dev:
         facts = dev.facts()
         report = {
-            "schema": "edgekit.doctor",
+            "schema": "edgekit.devices.doctor",
             "schema_version": 1,
             "device": dev.name,
             "python": dev.python,
