@@ -28,7 +28,7 @@ from typing import Sequence
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 
-PROBE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness", "probe.py")
+PROBE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "probe.py")
 PROBE_MARKER = "EDGEKIT-PROBE "
 
 # Architectures (platform.machine()) with ai-edge-litert wheels on PyPI; elsewhere there is none.

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from edgekit.errors import EdgekitError
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "devices"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "devices"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MASK_RE = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")
 _OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")

@@ -20,6 +20,7 @@ def test_tilde_goes_to_the_device_users_home_not_a_literal_dir(ssh_device, coral
     model = coral_models / "mobilenet_v1_0.25_128_quant.tflite"
     sub = f".cache/edgekit-test/deploy-home-{uuid.uuid4().hex[:8]}"
     probe = run_cli("doctor", "--device", "dev", "--devices-dir", devices, "--json", "--no-load")
+    assert probe.returncode == 0, probe.stderr + probe.stdout
     home = json.loads(probe.stdout)["facts"]["home"]  # the device's own answer (a loopback device here)
     literal = Path(home) / "~"
     existed = literal.exists()

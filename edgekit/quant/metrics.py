@@ -1,0 +1,98 @@
+"""Per-layer quantization error: how far a quantized layer's output is from the float layer's.
+
+A layer's *carried* error is the error of its output against the float model's output at the same
+place; part of it arrives from the layers before. What a user can act on is the error a layer
+*adds*: its carried error minus the worst carried error among its inputs (in SNR terms, the dB it
+loses). Layers are ranked by that, so one bad early layer does not make every later layer look bad.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence, TypedDict
+
+import numpy as np
+
+
+class LayerError(TypedDict, total=False):
+    name: str  # the backend's tensor/node name
+    source_name: str  # the name the user knows: Keras layer name or PyTorch module path
+    op: str  # op type (CONV_2D, aten.linear, ...)
+    depth: int  # position in topological order, for plots by depth
+    inputs: list[str]  # names of the layers feeding this one (for the added error)
+    snr_db: float  # 10*log10(signal power / error power); higher is better
+    cosine: float
+    max_abs: float
+    rel_error: float  # ||q - f|| / ||f||
+    added_db: float  # SNR lost at this layer (carried minus the best of its inputs; >= 0)
+
+
+#: SNR reported for an exact match (an infinite SNR is not valid JSON).
+EXACT_SNR_DB = 200.0
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """SNR (dB), cosine, max abs and relative error of ``candidate`` against ``reference``.
+
+    Computed in float64 over all elements. A zero reference with a zero candidate is an exact match;
+    a constant-zero candidate against a non-zero reference has cosine 0 (not NaN).
+    """
+    f = np.asarray(reference, dtype=np.float64).ravel()
+    q = np.asarray(candidate, dtype=np.float64).ravel()
+    if f.shape != q.shape:
+        raise ValueError(f"shapes differ: {f.shape} vs {q.shape}")
+    err = q - f
+    sig = float(np.dot(f, f))
+    noise = float(np.dot(err, err))
+    if noise == 0.0:
+        snr = EXACT_SNR_DB
+    elif sig == 0.0:
+        snr = -EXACT_SNR_DB
+    else:
+        snr = float(min(EXACT_SNR_DB, max(-EXACT_SNR_DB, 10.0 * np.log10(sig / noise))))
+    nf, nq = float(np.sqrt(sig)), float(np.linalg.norm(q))
+    if nf == 0.0 and nq == 0.0:
+        cos = 1.0
+    elif nf == 0.0 or nq == 0.0:
+        cos = 0.0
+    else:
+        cos = float(np.dot(f, q) / (nf * nq))
+    return {
+        "snr_db": snr,
+        "cosine": cos,
+        "max_abs": float(np.max(np.abs(err))) if err.size else 0.0,
+        "rel_error": float(np.sqrt(noise) / nf) if nf > 0 else (0.0 if noise == 0.0 else float("inf")),
+    }
+
+
+def compare_batches(references: Sequence[np.ndarray], candidates: Sequence[np.ndarray]) -> dict[str, float]:
+    """:func:`compare` over several samples at once (concatenated), so one sample cannot dominate."""
+    if len(references) != len(candidates) or not references:
+        raise ValueError("need the same, non-zero number of reference and candidate samples")
+    return compare(
+        np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in references]),
+        np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in candidates]),
+    )
+
+
+def with_added_error(layers: Iterable[LayerError]) -> list[LayerError]:
+    """Fill ``added_db`` for each layer from its inputs' SNR (layers without known inputs: the
+    previous layer in depth order). Returns the layers in depth order."""
+    ordered = sorted(layers, key=lambda l: l.get("depth", 0))
+    by_name = {l["name"]: l for l in ordered}
+    prev: LayerError | None = None
+    for layer in ordered:
+        feeders = [by_name[i] for i in layer.get("inputs", []) if i in by_name]
+        if not feeders and prev is not None and "inputs" not in layer:
+            feeders = [prev]
+        incoming = min((f["snr_db"] for f in feeders), default=EXACT_SNR_DB)
+        layer["added_db"] = max(0.0, float(incoming) - float(layer["snr_db"])) if feeders else max(
+            0.0, EXACT_SNR_DB - float(layer["snr_db"])
+        )
+        prev = layer
+    return ordered
+
+
+def rank_layers(layers: Iterable[LayerError]) -> list[LayerError]:
+    """Layers worst first: by the SNR they add, then by the SNR they carry (lower is worse)."""
+    filled = with_added_error(layers)
+    return sorted(filled, key=lambda l: (-l["added_db"], l["snr_db"]))
