@@ -1,4 +1,4 @@
-"""TFLite targets from TensorFlow/Keras sources: fp32, fp16, dynamic-range, full int8, int16x8.
+"""The TensorFlow/Keras converter of the TFLite targets (CONVERTERS["tf"]): fp32, fp16, dynamic, int8, int16x8.
 
 Conversion paths (TF 2.21 / Keras 3, see docs/build.md):
 - Keras models convert with ``TFLiteConverter.from_keras_model``: frozen weights, compact graph.
@@ -26,11 +26,8 @@ import os
 from typing import Any, Iterator
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
-from edgekit.targets import TARGETS
-from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
-
-RESOURCE_VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
-IO_DTYPES = {"tflite-int8": ("int8", "uint8", "float32"), "tflite-int16x8": ("float32", "int16")}
+from edgekit.targets.base import BuildContext, BuildOutput, capture_native_output
+from edgekit.targets.tflite import CONVERTERS, TFLiteTarget, check_full_integer, op_histogram, resource_ops
 
 
 def import_tf():
@@ -42,55 +39,6 @@ def import_tf():
             f"TensorFlow cannot be imported ({exc})", "install it: pip install 'edgekit[tf]' (tensorflow-cpu 2.21)"
         ) from None
     return tf
-
-
-def op_histogram(model_bytes: bytes) -> dict[str, int]:
-    """Operator name -> count over all subgraphs, read from the flatbuffer (pure Python `tflite`)."""
-    import tflite
-
-    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
-    hist: dict[str, int] = {}
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
-        for i in range(sg.OperatorsLength()):
-            code = model.OperatorCodes(sg.Operators(i).OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            if names.get(builtin) == "CUSTOM":
-                name = (code.CustomCode() or b"CUSTOM").decode()
-            else:
-                name = names.get(builtin, f"OP_{builtin}")
-            hist[name] = hist.get(name, 0) + 1
-    return dict(sorted(hist.items()))
-
-
-def float_compute_ops(model_bytes: bytes) -> dict[str, int]:
-    """Ops of the main graph that read or write float32 tensors, besides QUANTIZE/DEQUANTIZE.
-
-    TFLITE_BUILTINS_INT8 does not guarantee a full-integer model: TF 2.21 silently keeps an op
-    without an int8 kernel (CUMSUM, COS, ATAN2 ...) in float between DEQUANTIZE/QUANTIZE pairs,
-    which an Edge TPU or an integer-only DSP cannot run.
-    """
-    import tflite
-
-    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
-    sg = model.Subgraphs(0)
-    found: dict[str, int] = {}
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-        if name in ("QUANTIZE", "DEQUANTIZE"):
-            continue
-        tensors = [int(t) for t in list(op.InputsAsNumpy()) + list(op.OutputsAsNumpy()) if int(t) >= 0]
-        if any(sg.Tensors(t).Type() == tflite.TensorType.FLOAT32 for t in tensors):
-            found[name] = found.get(name, 0) + 1
-    return found
-
-
-def resource_ops(hist: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in hist.items() if k in RESOURCE_VARIABLE_OPS}
 
 
 def _first_error_line(text: str) -> str:
@@ -109,64 +57,31 @@ def frozen_signature(tf: Any, loaded: Any, signature: str = "serving_default"):
     return convert_variables_to_constants_v2(loaded.signatures[signature])
 
 
-class TFLiteTarget(Target):
-    format = "tflite"
-    suffix = ".tflite"
-    source_frameworks = ("tf",)
+class TFConverter:
+    """TFLiteConverter (TF 2.21 / Keras 3) behind the TFLite targets; ``target`` is the TFLiteTarget."""
 
-    def __init__(self, name: str, mode: str):
-        self.name = name
-        self.mode = mode  # fp32 | fp16 | dynamic | int8 | int16x8
-        self.needs_calibration = mode in ("int8", "int16x8")
-        self.option_names = (("io_dtype",) if name in IO_DTYPES else ()) + ("static_shapes",)
-        if mode == "int8":
-            self.option_names += ("allow_float_ops",)
+    framework = "tf"
+    name = "tensorflow"
+    modes = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 
-    def io_dtype(self, ctx: BuildContext) -> str:
-        if self.name not in IO_DTYPES:
-            return "float32"
-        allowed = IO_DTYPES[self.name]
-        value = str(ctx.options.get("io_dtype", allowed[0]))
-        if value not in allowed:
-            raise EdgekitError(f"{self.name} io_dtype {value!r} is not supported", f"choose one of: {', '.join(allowed)}")
-        return value
+    def check(self, target: TFLiteTarget, ctx: BuildContext) -> None:
+        if "quantizer" in ctx.options:  # litert-torch's choice between two quantizers; TF has one
+            known = ", ".join(o for o in target.option_names if o != "quantizer")
+            raise EdgekitError(f"target {target.name} has no option 'quantizer' for a TensorFlow source",
+                               f"its options are: {known}")
 
-    def static_reason(self, ctx: BuildContext) -> str | None:
-        """Why this artifact must have static input shapes, or None to keep the model's signature."""
-        option = ctx.options.get("static_shapes")
-        if option is not None and not isinstance(option, bool):
-            raise EdgekitError(f"{self.name} option static_shapes must be true or false, not {option!r}",
-                               f"set [options.{self.name}] static_shapes = true")
-        if option is False:
-            return None
-        if option:
-            return "option static_shapes"
-        if getattr(ctx.spec, "inputs", None):
-            return "declared input shapes"
-        for name in getattr(ctx.spec, "targets", None) or []:
-            other = TARGETS.get(name) if name in TARGETS.names() else None
-            wants = getattr(other, "static_inputs_from", None)
-            if wants is not None and self.name in wants(ctx.spec):
-                return f"{name} needs static shapes"
-        return None
-
-    def cache_settings(self, ctx: BuildContext) -> dict:
+    def cache_settings(self, target: TFLiteTarget, ctx: BuildContext) -> dict:
         tf = import_tf()
-        static = self.static_reason(ctx)
-        return {"mode": self.mode, "io_dtype": self.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
-                "calibration_count": len(ctx.calibration) if (self.needs_calibration and ctx.calibration is not None) else None,
+        static = target.static_reason(ctx)
+        return {"mode": target.mode, "io_dtype": target.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
+                "calibration_count": len(ctx.calibration) if (target.needs_calibration and ctx.calibration is not None) else None,
                 "static_shapes": [i.to_dict() for i in ctx.source.inputs] if static else None}
 
-    def check(self, ctx: BuildContext) -> None:
-        super().check(ctx)
-        self.io_dtype(ctx)
-        self.static_reason(ctx)
-
     # -- conversion -------------------------------------------------------------------------
-    def converters(self, tf: Any, ctx: BuildContext) -> Iterator[tuple[str, Any]]:
+    def converters(self, tf: Any, target: TFLiteTarget, ctx: BuildContext) -> Iterator[tuple[str, Any]]:
         """Converter candidates in order of preference, each with the path's name for the manifest."""
         source = ctx.source
-        if self.static_reason(ctx) and source.trace_fn is not None:
+        if target.static_reason(ctx) and source.trace_fn is not None:
             yield "traced_static", tf.lite.TFLiteConverter.from_concrete_functions([source.trace_fn(source.inputs)])
             return
         if source.kind == "keras":
@@ -178,11 +93,11 @@ class TFLiteTarget(Target):
                 [frozen_signature(tf, source.model, sig)]
             )
         else:
-            raise EdgekitError(f"{self.name} cannot convert a {source.kind} source", "use a Keras model or a SavedModel")
+            raise EdgekitError(f"{target.name} cannot convert a {source.kind} source", "use a Keras model or a SavedModel")
 
-    def representative(self, ctx: BuildContext):
+    def representative(self, target: TFLiteTarget, ctx: BuildContext):
         data = ctx.calibration
-        task = ctx.progress.task(f"calibration: {self.name} ({len(data)} samples)", len(data))
+        task = ctx.progress.task(f"calibration: {target.name} ({len(data)} samples)", len(data))
 
         def gen():
             for i in range(len(data)):
@@ -191,30 +106,31 @@ class TFLiteTarget(Target):
 
         return gen
 
-    def configure(self, tf: Any, conv: Any, ctx: BuildContext) -> dict:
+    def configure(self, tf: Any, conv: Any, target: TFLiteTarget, ctx: BuildContext) -> dict:
         """Apply this target's quantization to ``conv``; returns the manifest's quantization dict."""
-        q: dict = {"mode": self.mode}
-        if self.mode == "fp32":
+        mode = target.mode
+        q: dict = {"mode": mode}
+        if mode == "fp32":
             q.update(weights="float32", activations="float32")
-        elif self.mode == "fp16":
+        elif mode == "fp16":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.target_spec.supported_types = [tf.float16]
             q.update(weights="float16", activations="float32")
-        elif self.mode == "dynamic":
+        elif mode == "dynamic":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             q.update(weights="int8 (dynamic range)", activations="float32, int8 at run time where kernels allow")
-        elif self.mode == "int8":
-            io = self.io_dtype(ctx)
+        elif mode == "int8":
+            io = target.io_dtype(ctx)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = self.representative(ctx)
+            conv.representative_dataset = self.representative(target, ctx)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = getattr(tf, io)
             conv.inference_output_type = getattr(tf, io)
             q.update(weights="int8 per-channel", activations="int8", io_dtype=io, calibration_samples=len(ctx.calibration))
-        elif self.mode == "int16x8":
-            io = self.io_dtype(ctx)
+        elif mode == "int16x8":
+            io = target.io_dtype(ctx)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = self.representative(ctx)
+            conv.representative_dataset = self.representative(target, ctx)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
             if io == "int16":
                 conv.inference_input_type = tf.int16
@@ -222,14 +138,14 @@ class TFLiteTarget(Target):
             q.update(weights="int8", activations="int16", io_dtype=io, calibration_samples=len(ctx.calibration))
         return q
 
-    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+    def convert(self, target: TFLiteTarget, ctx: BuildContext, out_path: str) -> BuildOutput:
         import keras
 
         tf = import_tf()
         warnings: list[str] = []
         tried: list[str] = []
-        for path_name, conv in self.converters(tf, ctx):
-            quant = self.configure(tf, conv, ctx)
+        for path_name, conv in self.converters(tf, target, ctx):
+            quant = self.configure(tf, conv, target, ctx)
             with capture_native_output() as cap:
                 try:
                     model_bytes = conv.convert()
@@ -239,34 +155,25 @@ class TFLiteTarget(Target):
             if failure is not None:
                 detail = _first_error_line(str(failure)) or _first_error_line(cap.text) or type(failure).__name__
                 raise EdgekitError(
-                    f"TFLiteConverter ({path_name}) failed for {self.name}: {detail}",
+                    f"TFLiteConverter ({path_name}) failed for {target.name}: {detail}",
                     "try another target; int8/int16x8 need every op to have an integer kernel",
                 )
             hist = op_histogram(model_bytes)
             bad = resource_ops(hist)
             if not bad:
                 extra = {"converter_path": path_name, "op_count": sum(hist.values()), "ops": hist}
-                static = self.static_reason(ctx)
+                static = target.static_reason(ctx)
                 if static:
                     extra["static_shapes"] = {"reason": static, "inputs": [i.to_dict() for i in ctx.source.inputs]}
-                if self.mode == "int8":
-                    floats = float_compute_ops(model_bytes)
-                    extra["float_ops"] = floats
-                    if floats:
-                        text = ", ".join(f"{k}x{v}" if v > 1 else k for k, v in floats.items())
-                        if not ctx.options.get("allow_float_ops", False):
-                            raise EdgekitError(
-                                f"{self.name} is not full-integer: {text} stayed float (no int8 kernel)",
-                                "change those layers, or accept a mixed model with option allow_float_ops=true "
-                                "(it will not run on an Edge TPU or an integer-only accelerator)",
-                            )
-                        warnings.append(f"not full-integer: {text} run in float (allow_float_ops)")
+                if target.mode == "int8":
+                    extra["float_ops"] = check_full_integer(target, ctx, model_bytes, warnings)
                 with open(out_path, "wb") as f:
                     f.write(model_bytes)
                 if tried:
                     warnings.append(
                         f"{' and '.join(tried)} kept resource-variable ops; converted the frozen serving signature instead"
                     )
+                extra["converter"] = {"name": "tensorflow", "framework": "tf", "version": tf.__version__, "path": path_name}
                 return BuildOutput(
                     quantization=quant,
                     tool_versions={"tensorflow": tf.__version__, "keras": keras.__version__},
@@ -275,17 +182,10 @@ class TFLiteTarget(Target):
                 )
             tried.append(f"{path_name} ({sum(hist.values())} ops incl. {', '.join(f'{k}x{v}' for k, v in bad.items())})")
         raise EdgekitError(
-            f"every conversion path kept resource-variable ops for {self.name}: {'; '.join(tried)}",
+            f"every conversion path kept resource-variable ops for {target.name}: {'; '.join(tried)}",
             "the weights are not frozen (e.g. tf.saved_model.save of a Keras 3 model); "
             "save the model with model.save('m.keras') or model.export(dir) and build from that",
         )
 
 
-for _name, _mode in (
-    ("tflite-fp32", "fp32"),
-    ("tflite-fp16", "fp16"),
-    ("tflite-dynamic", "dynamic"),
-    ("tflite-int8", "int8"),
-    ("tflite-int16x8", "int16x8"),
-):
-    TARGETS.register(_name, TFLiteTarget(_name, _mode))
+CONVERTERS.register("tf", TFConverter())
