@@ -142,3 +142,17 @@ def test_interpreter_outside_the_pins_range(toy, monkeypatch):
         install("toy")
     assert "cannot be installed on Python" in str(info.value) and "needs Python 2" in str(info.value)
     assert not Path(env_dir("toy")).exists()
+
+
+def test_need_toolchain_skips_or_fails_but_never_installs(toy, monkeypatch):
+    from tests.conftest import need_toolchain
+
+    monkeypatch.delenv("EDGEKIT_REQUIRE_TOOLCHAINS", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        need_toolchain("toy")
+    monkeypatch.setenv("EDGEKIT_REQUIRE_TOOLCHAINS", "1")
+    with pytest.raises(pytest.fail.Exception):
+        need_toolchain("toy")
+    assert not env_dir("toy").exists()
+    monkeypatch.setenv(toy.env_var, sys.executable)
+    assert need_toolchain("toy") == sys.executable
