@@ -88,7 +88,7 @@ from edgekit.toolchains.envs import (  # noqa: E402
     status,
     statuses,
 )
-from edgekit.toolchains.install import ensure, install, remove  # noqa: E402
+from edgekit.toolchains.installer import ensure, install, remove  # noqa: E402
 from edgekit.toolchains.worker import run_worker  # noqa: E402
 
 __all__ = [

@@ -12,7 +12,7 @@ import pytest
 from edgekit.errors import EnvironmentMissing
 from edgekit.toolchains import TOOLCHAINS, ensure, env_dir, install, status
 from edgekit.toolchains.envs import MARKER, OWNER
-from edgekit.toolchains.install import env_lock, log_path, pip_failure
+from edgekit.toolchains.installer import env_lock, log_path, pip_failure
 from tests.toolchains.conftest import TOY_VERSION, build_wheel
 
 
@@ -113,3 +113,13 @@ def test_pip_failure_wording():
     err = pip_failure(tc, "pip install", tail, log_path("litert"), 1)
     assert "could not reach the package index" in err.message and "Temporary failure in name resolution" in err.message
     assert "--find-links" in err.hint
+
+
+def test_silent_pip_gets_heartbeat_lines(toy, wheelhouse, monkeypatch):
+    """pip says nothing for minutes while it unpacks torch: progress must still move."""
+    from edgekit.toolchains import installer as install_mod
+
+    monkeypatch.setattr(install_mod, "HEARTBEAT_S", 0.05)
+    lines: list[str] = []
+    install("toy", find_links=str(wheelhouse), progress=lines.append)
+    assert any(ln.startswith("toy: still ") for ln in lines), lines

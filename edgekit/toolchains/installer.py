@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -36,6 +37,7 @@ from edgekit.toolchains.envs import (
 )
 
 Progress = Callable[[str], None] | None
+HEARTBEAT_S = 30.0  # a "still unpacking" line this often, so a CI log never looks hung
 
 # pip lines that say the network is the problem, not the pins.
 _NETWORK = re.compile(
@@ -223,9 +225,31 @@ def _run(cmd: list[str], logf, tc, log: Path, what: str, *, progress: Progress, 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                             env=_child_env(), bufsize=1)
     tail: list[str] = []
+    phase = {"now": "downloading"}
+    stop = threading.Event()
+    t0 = time.monotonic()
+
+    def heartbeat() -> None:  # pip is silent for minutes while it unpacks torch or tensorflow
+        while not stop.wait(HEARTBEAT_S):
+            progress(f"{tc.name}: still {phase['now']} ({time.monotonic() - t0:.0f} s)")
+
+    if progress is not None:
+        threading.Thread(target=heartbeat, daemon=True).start()
+    assert proc.stdout is not None
+    try:
+        _pump(proc, logf, tc, tail, total, progress, phase)
+    finally:
+        stop.set()
+    rc = proc.wait()
+    logf.flush()
+    if rc != 0:
+        raise pip_failure(tc, what, tail, log, rc)
+
+
+def _pump(proc, logf, tc, tail: list[str], total: int, progress: Progress, phase: dict) -> None:
+    """Copy pip's output to the log; a progress line every 2 s while it collects packages."""
     done = 0
     last = 0.0
-    assert proc.stdout is not None
     for line in proc.stdout:
         logf.write(line)
         line = line.rstrip()
@@ -233,19 +257,17 @@ def _run(cmd: list[str], logf, tc, log: Path, what: str, *, progress: Progress, 
             tail.append(line)
             del tail[:-200]
         m = re.match(r"(Collecting|Processing|Obtaining)\s+(\S+)", line)
-        if m and progress is not None:
+        if m:
             done += 1
             now = time.monotonic()
-            if now - last >= 2.0 or done == total:
+            if progress is not None and (now - last >= 2.0 or done == total):
                 last = now
                 item = os.path.basename(m.group(2))
                 progress(f"{tc.name}: {done}/{total} {item}" if total else f"{tc.name}: {item}")
-        elif line.startswith("Installing collected packages") and progress is not None:
-            progress(f"{tc.name}: unpacking {done} packages")
-    rc = proc.wait()
-    logf.flush()
-    if rc != 0:
-        raise pip_failure(tc, what, tail, log, rc)
+        elif line.startswith("Installing collected packages"):
+            phase["now"] = f"unpacking {done} packages"
+            if progress is not None:
+                progress(f"{tc.name}: unpacking {done} packages (the longest step)")
 
 
 def pip_failure(tc, what: str, tail: list[str], log: Path, rc: int) -> EdgekitError:
