@@ -27,12 +27,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.toolchains.envs import (
-    MARKER, OWNER, _kin, _tc, base_python, env_dir, env_python, is_installed, owned, python_tag,
+    MARKER,
+    OWNER,
+    _kin,
+    _tc,
+    base_python,
+    env_dir,
+    env_python,
+    is_installed,
+    owned,
+    python_tag,
     requirement_lines,
 )
 
