@@ -27,6 +27,7 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
         assert t.is_alive(), "install must wait for the lock"
         assert any("waiting for another install" in ln for ln in lines), lines
         assert not path.exists()
+        assert status("toy", sizes=False).busy
     t.join(120)
     assert not t.is_alive()
     python = lines[-1]
@@ -47,7 +48,7 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
     assert ensure("toy", progress=lines.append) == python
     assert time.monotonic() - started < 1.0 and (path / MARKER).stat().st_mtime == mtime
     info = status("toy")
-    assert info.installed and info.size and info.size > 10_000 and not info.stale
+    assert info.installed and info.size and info.size > 10_000 and not info.stale and not info.busy
 
 
 def test_half_made_env_is_redone_and_failure_leaves_nothing(toy, wheelhouse, tmp_path, monkeypatch):
