@@ -81,7 +81,7 @@ def resource_ops(hist: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in hist.items() if k in RESOURCE_VARIABLE_OPS}
 
 
-def check_full_integer(target: "TFLiteTarget", ctx: BuildContext, model_bytes: bytes, warnings: list[str]) -> dict[str, int]:
+def check_full_integer(target: TFLiteTarget, ctx: BuildContext, model_bytes: bytes, warnings: list[str]) -> dict[str, int]:
     """int8 artifacts must be full-integer unless the user accepts float ops: the same rule for every converter."""
     floats = float_compute_ops(model_bytes)
     if floats:

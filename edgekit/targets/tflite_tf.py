@@ -22,12 +22,18 @@ quoted when the conversion fails.
 from __future__ import annotations
 
 import os
-
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.targets.base import BuildContext, BuildOutput, capture_native_output
-from edgekit.targets.tflite import CONVERTERS, TFLiteTarget, check_full_integer, op_histogram, resource_ops
+from edgekit.targets.tflite import (
+    CONVERTERS,
+    TFLiteTarget,
+    check_full_integer,
+    op_histogram,
+    resource_ops,
+)
 
 
 def import_tf():
@@ -52,7 +58,9 @@ def _first_error_line(text: str) -> str:
 
 def frozen_signature(tf: Any, loaded: Any, signature: str = "serving_default"):
     """The SavedModel's serving function with variables folded into constants."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     return convert_variables_to_constants_v2(loaded.signatures[signature])
 
@@ -150,7 +158,7 @@ class TFConverter:
                 try:
                     model_bytes = conv.convert()
                     failure = None
-                except Exception as exc:  # converter errors are long MLIR dumps: keep the key line
+                except Exception as exc:  # noqa: BLE001  # converter errors are long MLIR dumps: keep the key line
                     failure = exc
             if failure is not None:
                 detail = _first_error_line(str(failure)) or _first_error_line(cap.text) or type(failure).__name__

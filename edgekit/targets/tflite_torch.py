@@ -10,7 +10,9 @@ This side never imports litert-torch. What crosses over is files only:
   2.13.0 on both sides, so it loads there);
 - the example inputs and the calibration samples as ``.npz``.
 
-The worker writes the .tflite and a JSON result (quantization, tool versions, I/O types) or one
+The float flatbuffer litert-torch writes is kept on the Source for the rest of the build, so the
+fp16/dynamic/int8/int16x8 targets of one build quantize it instead of converting again (a
+MobileNetV2 conversion takes 25-80 s here). The worker writes the .tflite and a JSON result (quantization, tool versions, I/O types) or one
 error with its hint, which becomes this target's one-line failure; the other targets are
 unaffected. The orchestrator then checks the artifact like any other: invoked in a worker
 process, drift against the eager PyTorch model, thresholds, cache, manifest. How each mode is made
@@ -21,13 +23,16 @@ process, drift against the eager PyTorch model, thresholds, cache, manifest. How
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import subprocess
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.errors import EdgekitError
 from edgekit.targets.base import BuildContext, BuildOutput
-from edgekit.targets.tflite import CONVERTERS, TFLiteTarget, check_full_integer, op_histogram
+from edgekit.targets.tflite import (
+    CONVERTERS,
+    TFLiteTarget,
+    check_full_integer,
+    op_histogram,
+)
 
 TOOLCHAIN = "litert"
 WORKER = "litert_convert"
@@ -43,36 +48,14 @@ def _worker_sha256() -> str:
 
 
 def run_litert_worker(spec: dict, workdir: str, progress=None) -> dict:
-    """Run the conversion worker in the litert toolchain's Python; its result dict (maybe an error)."""
-    try:
-        from edgekit.toolchains import run_worker
-    except ImportError:  # the toolchain manager is not in this tree: the override variable or nothing
-        return _run_direct(spec, workdir)
-    return run_worker(TOOLCHAIN, WORKER, spec, workdir=workdir, timeout=TIMEOUT_S, progress=progress)
+    """Run the conversion worker in the litert toolchain's Python (installed on first use); its result."""
+    from edgekit.toolchains import run_worker
 
+    def show(line: str) -> None:
+        if progress is not None:
+            progress.note(f"litert toolchain: {line}")
 
-def _run_direct(spec: dict, workdir: str) -> dict:
-    python = os.environ.get("EDGEKIT_TOOLCHAIN_LITERT_PYTHON")
-    if not python or not os.path.exists(python):
-        raise EnvironmentMissing("the litert toolchain (litert-torch 0.10.0) is not installed",
-                                 "set EDGEKIT_TOOLCHAIN_LITERT_PYTHON to a Python that has litert-torch 0.10.0")
-    spec_path, out_path = os.path.join(workdir, "spec.json"), os.path.join(workdir, "out.json")
-    with open(spec_path, "w", encoding="utf-8") as f:
-        json.dump(spec, f)
-    with open(os.path.join(workdir, "worker.log"), "w", encoding="utf-8") as log:
-        try:
-            proc = subprocess.run([python, WORKER_PATH, spec_path, out_path], stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=TIMEOUT_S, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        except subprocess.TimeoutExpired:
-            raise EdgekitError(f"the litert conversion took longer than {TIMEOUT_S:.0f} s",
-                               "raise EDGEKIT_CONVERT_TIMEOUT") from None
-    if not os.path.exists(out_path):
-        with open(os.path.join(workdir, "worker.log"), encoding="utf-8", errors="replace") as f:
-            tail = " | ".join(l.strip() for l in f.read().strip().splitlines()[-3:])
-        raise EdgekitError(f"the litert conversion worker exited with status {proc.returncode} and no result ({tail[:300]})",
-                           "rerun with --debug; other targets are unaffected")
-    with open(out_path, encoding="utf-8") as f:
-        return json.load(f)
+    return run_worker(TOOLCHAIN, WORKER, spec, workdir=workdir, timeout=TIMEOUT_S, progress=show)
 
 
 class TorchConverter:
@@ -112,12 +95,20 @@ class TorchConverter:
                     "quantizer": self.quantizer(target, ctx), "out": os.path.join(tmp, "model.tflite"),
                     "example": os.path.join(tmp, "example.npz"), "calibration": None}
             np.savez(spec["example"], **{f"input_{i}": _numpy(t) for i, t in enumerate(_example(ctx))})
+            shared = getattr(ctx.source, "_litert_float_tflite", None)  # (toolchain key, bytes) of this build
+            if shared and shared[0] == _toolchain_key() and (target.mode != "int8" or spec["quantizer"] != "pt2e"):
+                spec["float_model"] = os.path.join(tmp, "float.tflite")
+                with open(spec["float_model"], "wb") as f:
+                    f.write(shared[1])
+            else:
+                spec["float_out"] = os.path.join(tmp, "float.tflite")
             if target.needs_calibration:
                 spec["calibration"] = os.path.join(tmp, "calibration.npz")
                 np.savez(spec["calibration"], **{f"input_{i}": a for i, a in enumerate(ctx.calibration.inputs)})
             result = run_litert_worker(spec, tmp, ctx.progress)
-            if result.get("error"):
-                raise EdgekitError(str(result["error"]), str(result.get("hint") or "other targets are unaffected"))
+            if spec.get("float_out") and os.path.isfile(spec["float_out"]):
+                with open(spec["float_out"], "rb") as f:
+                    ctx.source._litert_float_tflite = (_toolchain_key(), f.read())  # type: ignore[attr-defined]
             with open(spec["out"], "rb") as f:
                 model_bytes = f.read()
         warnings = list(result.get("warnings") or [])
@@ -135,14 +126,13 @@ class TorchConverter:
                            warnings=warnings, extra=extra)
 
 
-def _toolchain_key():
-    """What identifies the toolchain's pinned set, so a different toolchain rebuilds."""
-    try:
-        from edgekit import toolchains
-    except ImportError:
-        return {"python": os.environ.get("EDGEKIT_TOOLCHAIN_LITERT_PYTHON")}
-    key = getattr(toolchains, "toolchain_key", None)
-    return key(TOOLCHAIN) if callable(key) else None
+def _toolchain_key() -> dict:
+    """What identifies the toolchain without starting it: the pinned set's hash, or the user's own python."""
+    from edgekit import toolchains
+
+    tc = toolchains.get(TOOLCHAIN)
+    override = os.environ.get(tc.env_var)
+    return {"python": override} if override else {"env_key": toolchains.env_key(tc)}
 
 
 def _numpy(t):
@@ -169,7 +159,7 @@ def _program_file(ctx: BuildContext, tmp: str) -> str:
         torch.export.save(exported(source), path)
     except EdgekitError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         from edgekit.torchkit.export import first_reason
 
         raise EdgekitError(f"cannot save {source.name}'s exported program for the litert toolchain ({first_reason(exc)})",

@@ -12,6 +12,8 @@ SPEC.json:
   io_dtype     what the artifact's inputs/outputs are: float32 | int8 | uint8 | int16
   quantizer    int8 only: "ai-edge-quantizer" (default) or "pt2e"
   calibration  .npz of calibration inputs (input_K: [N, ...]) for int8 / int16x8
+  float_model  optional: litert-torch's float .tflite of this very model, written by an earlier
+               run's ``float_out`` (the targets of one build share one conversion)
   out          where to write the .tflite
 OUT.json: {"quantization", "tool_versions", "warnings", "converter", "signature_inputs"} or
 {"error": "...", "hint": "..."}.
@@ -36,19 +38,13 @@ How each mode is made (measured with these versions, see docs/pytorch.md):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
+
+from _common import WorkerError, main, progress
 
 MODES = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 DISTRIBUTIONS = ("torch", "litert-torch", "litert-converter", "ai-edge-quantizer", "ai-edge-litert")
-
-
-class WorkerError(Exception):
-    def __init__(self, message: str, hint: str):
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 def first_reason(exc: BaseException, limit: int = 300) -> str:
@@ -76,7 +72,7 @@ def load_model(spec: dict):
     if model.get("pt2"):
         try:
             return torch.export.load(model["pt2"]).module()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             raise WorkerError(f"the toolchain's torch {torch.__version__} cannot load the exported program ({first_reason(exc)})",
                               "the main environment and the litert toolchain must have the same torch (2.13.0)") from None
     import importlib
@@ -87,7 +83,7 @@ def load_model(spec: dict):
     module_name, _, func = model["factory"].partition(":")
     try:
         obj = getattr(importlib.import_module(module_name), func)()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise WorkerError(f"the factory {model['factory']} failed in the litert toolchain: {first_reason(exc)}",
                           "hand the model over as a .pt2 (torch.export.save) or make the factory's imports available there") from None
     if isinstance(obj, tuple):
@@ -111,7 +107,7 @@ def litert_convert(model, example: tuple, quant_config=None) -> bytes:
     try:
         edge = litert_torch.convert(model, example, quant_config=quant_config) if quant_config else litert_torch.convert(model, example)
         return bytes(edge.model_content())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         reason = first_reason(exc)
     hint = "check the model exports with torch.export; try the executorch-* targets"
     if "Lowering not found" in reason:
@@ -157,7 +153,7 @@ def aeq_quantize(float_bytes: bytes, mode: str, calibration: list) -> tuple[byte
             result = qz.calibrate({"serving_default": data}, num_threads=1)
             q["calibration_samples"] = n
         model = qz.quantize(result, enable_progress_report=False).quantized_model
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise WorkerError(f"ai-edge-quantizer ({q['recipe']}) failed: {first_reason(exc)}",
                           "try another target; static modes need every op to have an integer kernel") from None
     q["api"] = "ai-edge-quantizer on litert-torch's float model"
@@ -166,7 +162,10 @@ def aeq_quantize(float_bytes: bytes, mode: str, calibration: list) -> tuple[byte
 
 def pt2e_int8(model, example: tuple, calibration: list) -> tuple[bytes, dict]:
     import torch
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -178,7 +177,7 @@ def pt2e_int8(model, example: tuple, calibration: list) -> tuple[bytes, dict]:
             for i in range(n):
                 prepared(*(torch.from_numpy(a[i:i + 1]) for a in calibration))
         converted = convert_pt2e(prepared, fold_quantize=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise WorkerError(f"PT2E quantization failed: {first_reason(exc)}",
                           "use the default quantizer (option quantizer = 'ai-edge-quantizer')") from None
     return litert_convert(converted, example, QuantConfig(pt2e_quantizer=q)), {
@@ -272,6 +271,7 @@ def convert(spec: dict) -> dict:
     if mode not in MODES:
         raise WorkerError(f"unknown mode {mode!r}", f"choose one of: {', '.join(MODES)}")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    progress(f"loading the model (torch {torch.__version__})")
     model = load_model(spec)
     example = tuple(torch.from_numpy(a) for a in load_arrays(spec["example"]))
     calibration = load_arrays(spec.get("calibration"))
@@ -280,11 +280,21 @@ def convert(spec: dict) -> dict:
     warnings: list[str] = []
     quantizer = spec.get("quantizer") or "ai-edge-quantizer"
     if mode == "int8" and quantizer == "pt2e":
+        progress("quantizing with PT2E and converting with litert-torch")
         model_bytes, quant = pt2e_int8(model, example, calibration)
     else:
-        model_bytes = litert_convert(model, example)
+        if spec.get("float_model") and os.path.isfile(spec["float_model"]):  # this build converted it already
+            with open(spec["float_model"], "rb") as f:
+                model_bytes = f.read()
+        else:
+            progress("converting with litert-torch")
+            model_bytes = litert_convert(model, example)
+            if spec.get("float_out"):
+                with open(spec["float_out"], "wb") as f:
+                    f.write(model_bytes)
         quant = {"weights": "float32", "activations": "float32"}
         if mode != "fp32":
+            progress(f"quantizing ({mode}) with ai-edge-quantizer")
             model_bytes, quant = aeq_quantize(model_bytes, mode, calibration)
     io_dtype = spec.get("io_dtype") or "float32"
     if mode in ("int8", "int16x8"):
@@ -303,26 +313,5 @@ def convert(spec: dict) -> dict:
     }
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: litert_convert.py SPEC.json OUT.json", file=sys.stderr)
-        return 2
-    with open(argv[1], encoding="utf-8") as f:
-        spec = json.load(f)
-    try:
-        result = convert(spec)
-    except WorkerError as exc:
-        result = {"error": exc.message, "hint": exc.hint}
-    except Exception as exc:  # a bug or an unexpected converter failure: one line, the traceback in the log
-        traceback.print_exc()
-        result = {"error": f"the litert toolchain failed: {first_reason(exc)}",
-                  "hint": "rerun with --debug for the worker's log; other targets are unaffected"}
-    tmp = argv[2] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    os.replace(tmp, argv[2])
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    main(convert)
