@@ -19,6 +19,9 @@ class LayerError(TypedDict, total=False):
     op: str  # op type (CONV_2D, aten.linear, ...)
     depth: int  # position in topological order, for plots by depth
     inputs: list[str]  # names of the layers feeding this one (for the added error)
+    measure: str  # "carried" (against the float model at this point) or "local" (this op alone on
+    #              the same dequantized inputs, as TFLite's NumericVerify measures it)
+    channel_snr_db: float  # mean per-channel SNR (last axis): finds one wide channel crushing the rest
     snr_db: float  # 10*log10(signal power / error power); higher is better
     cosine: float
     max_abs: float
@@ -92,7 +95,19 @@ def with_added_error(layers: Iterable[LayerError]) -> list[LayerError]:
     return ordered
 
 
+def worst_snr(layer: LayerError) -> float:
+    """The lower of the whole-tensor and the per-channel SNR (per-channel when it was measured)."""
+    return min(float(layer["snr_db"]), float(layer.get("channel_snr_db", layer["snr_db"])))
+
+
 def rank_layers(layers: Iterable[LayerError]) -> list[LayerError]:
-    """Layers worst first: by the SNR they add, then by the SNR they carry (lower is worse)."""
-    filled = with_added_error(layers)
-    return sorted(filled, key=lambda l: (-l["added_db"], l["snr_db"]))
+    """Layers worst first.
+
+    Carried measures rank by the SNR a layer adds (its carried SNR minus its inputs'), then by the
+    SNR it carries; local measures already are the error a layer adds, so they rank by their
+    worst SNR (whole tensor or per channel) directly.
+    """
+    layers = list(layers)
+    local = [l for l in layers if l.get("measure") == "local"]
+    carried = with_added_error([l for l in layers if l.get("measure") != "local"])
+    return sorted(carried, key=lambda l: (-l["added_db"], l["snr_db"])) + sorted(local, key=worst_snr)
