@@ -14,3 +14,4 @@ for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-i
               "executorch-coreml"):
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
+TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")

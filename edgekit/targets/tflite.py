@@ -111,6 +111,7 @@ class TFLiteTarget(Target):
         self.option_names = (("io_dtype",) if name in IO_DTYPES else ()) + ("static_shapes",)
         if mode == "int8":
             self.option_names += ("allow_float_ops", "quantizer")
+            self.repair_target = "tflite-int8-mixed"  # the failure hint points at it (orchestrator)
 
     # -- what every converter shares -----------------------------------------------------------
     def converter(self, ctx: BuildContext):
