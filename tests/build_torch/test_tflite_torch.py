@@ -156,7 +156,7 @@ def tiny_modes(tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_mode_builds_from_a_module_factory(tiny_modes):
-    report, e = tiny_modes
+    _, e = tiny_modes
     assert all(x.status == "built" for x in e.values()), {k: x.error for k, x in e.items()}
     alias = e["tflite-from-torch"]  # tflite-fp32 under its old name
     assert alias.file == "tiny_cnn.tflite-from-torch.tflite" and alias.quantization["weights"] == "float32"
