@@ -143,8 +143,14 @@ def aeq_quantize(float_bytes: bytes, mode: str, calibration: list) -> tuple[byte
         rp, q = recipe.static_wi8_ai8(), {"weights": "int8 per-channel", "activations": "int8", "recipe": "static_wi8_ai8"}
     else:
         rp, q = recipe.static_wi8_ai16(), {"weights": "int8", "activations": "int16", "recipe": "static_wi8_ai16"}
+    # From a file, not from bytes: litert-converter stores large constants after the flatbuffer
+    # (buffer offsets), which ai-edge-quantizer resolves only when it reads a path ("Constant
+    # buffer 1 specified an out of range offset" from bytes, measured on the MobileNetV2 example).
+    float_path = os.path.abspath("float_for_quantizer.tflite")
+    with open(float_path, "wb") as f:
+        f.write(float_bytes)
     try:
-        qz = quantizer.Quantizer(bytearray(float_bytes), rp)
+        qz = quantizer.Quantizer(float_path, rp)
         result = None
         if qz.need_calibration:
             names = signature_input_names(float_bytes, len(calibration))
@@ -196,6 +202,14 @@ def set_io(model_bytes: bytes, io_dtype: str) -> bytes:
     want = {"float32": T.FLOAT32, "int8": T.INT8, "uint8": T.UINT8, "int16": T.INT16}[io_dtype]
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(model_bytes), 0))
     sg = model.subgraphs[0]
+    if all(sg.tensors[i].type == want for i in list(sg.inputs) + list(sg.outputs)):
+        return model_bytes  # nothing to change: keep the quantizer's bytes as written
+    # ai-edge-quantizer stores constants of models > 256 KiB after the flatbuffer (buffer offset/size):
+    # pull them back in, or repacking would drop them (offsets point past the new, shorter file).
+    for buf in model.buffers:
+        if buf.offset and buf.offset > 1:
+            buf.data = np.frombuffer(model_bytes[buf.offset:buf.offset + buf.size], dtype=np.uint8)
+            buf.offset, buf.size = 0, 0
 
     def opcode(builtin: int) -> int:
         for i, c in enumerate(model.operatorCodes):
@@ -271,15 +285,18 @@ def convert(spec: dict) -> dict:
     if mode not in MODES:
         raise WorkerError(f"unknown mode {mode!r}", f"choose one of: {', '.join(MODES)}")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    progress(f"loading the model (torch {torch.__version__})")
-    model = load_model(spec)
-    example = tuple(torch.from_numpy(a) for a in load_arrays(spec["example"]))
     calibration = load_arrays(spec.get("calibration"))
     if mode in ("int8", "int16x8") and not calibration:
         raise WorkerError(f"mode {mode} needs calibration data", "pass --calibration")
+
+    def model_and_example():
+        progress(f"loading the model (torch {torch.__version__})")
+        return load_model(spec), tuple(torch.from_numpy(a) for a in load_arrays(spec["example"]))
+
     warnings: list[str] = []
     quantizer = spec.get("quantizer") or "ai-edge-quantizer"
     if mode == "int8" and quantizer == "pt2e":
+        model, example = model_and_example()
         progress("quantizing with PT2E and converting with litert-torch")
         model_bytes, quant = pt2e_int8(model, example, calibration)
     else:
@@ -287,6 +304,7 @@ def convert(spec: dict) -> dict:
             with open(spec["float_model"], "rb") as f:
                 model_bytes = f.read()
         else:
+            model, example = model_and_example()
             progress("converting with litert-torch")
             model_bytes = litert_convert(model, example)
             if spec.get("float_out"):
