@@ -34,7 +34,10 @@ def fmt_size(n) -> str:
 def alternate(report, args) -> dict[str, list[float]]:
     from edgekit import api
 
-    paths = {t: os.path.join(report.outdir, report.manifest.entries[t].file) for t in PAIR}
+    entries = report.manifest.entries
+    if any(entries[t].status not in ("built", "cached") for t in PAIR):
+        return {}
+    paths = {t: os.path.join(report.outdir, entries[t].file) for t in PAIR}
     p50s: dict[str, list[float]] = {t: [] for t in PAIR}
     for _ in range(args.rounds):
         for t in PAIR:
@@ -61,6 +64,8 @@ def section(title: str, report, p50s: dict[str, list[float]], with_accuracy: boo
         io = "/".join(sorted({s["dtype"] for s in x.inputs + x.outputs})) if x.inputs else "-"
         lines.append(f"| {t} | {fmt_size(x.size_bytes)} | {x.size_bytes / fp32:.2f}x | {x.build_time_s:.0f} s | {p50} | "
                      f"{quality} | {io} |")
+    if not p50s:
+        return "\n".join(lines)
     a, b = (statistics.median(p50s[t]) for t in PAIR)
     lines.append("")
     lines.append(f"tflite-int8 / executorch-xnnpack-int8 p50: {a / b:.2f} (rounds: "
