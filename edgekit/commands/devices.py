@@ -92,7 +92,7 @@ def collect(devices_dir=(), timeout: float = 2.0, probe: bool = True) -> dict:
     notes: list[str] = []
     if probe:
         try:
-            from edgekit.transports.adb import list_devices
+            from edgekit.transports.adb_discovery import list_devices
 
             adb_devices = list_devices()
         except EdgekitError as exc:
