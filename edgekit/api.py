@@ -292,3 +292,53 @@ def build(spec: Any = None, *, force: bool = False, progress: bool = False, **ov
     elif isinstance(spec, (str, os.PathLike)):
         spec = spec_mod.load_spec(os.fspath(spec))
     return _build(spec_mod.with_overrides(spec, **overrides), force=force, progress=progress)
+
+
+def devices(devices_dir: Sequence[str] = (), *, timeout: float = 2.0, probe: bool = True) -> dict:
+    """The configured device profiles with their state now, and what can be discovered.
+
+    Each transport kind surveys its own profiles (``Transport.survey``: SSH reachability within
+    ``timeout`` seconds, one ``adb devices`` listing, this machine's Edge TPU probe), so a new
+    transport reports its own address and state. ``probe=False`` contacts nothing. Returns
+    ``{"configured": [...], "discovered": [...], "notes": [...]}`` (what ``--json`` prints); a broken
+    profile file is a ``broken`` row, not an error.
+    """
+    from edgekit.devices.profiles import scan_devices
+    from edgekit.transports import TRANSPORTS
+    from edgekit.transports.base import transport_class
+
+    profiles, broken = scan_devices(devices_dir)
+    notes: list[str] = []
+    states: dict[str, dict] = {}
+    discovered: list[dict] = []
+    if probe:
+        for kind in TRANSPORTS.names():
+            survey = transport_class(kind).survey([p for p in profiles.values() if p.transport == kind], timeout)
+            states.update(survey.states)
+            discovered += survey.discovered
+            notes += survey.notes
+    configured = []
+    for name, p in sorted(profiles.items()):
+        state = states.get(name) or {"state": "not probed", "detail": None}
+        configured.append({
+            "name": name, "transport": p.transport, "address": p.address, "arch": p.arch,
+            "emulated": p.emulated, "description": p.description, "source": p.source, **state,
+        })
+    for name, exc in sorted(broken.items()):
+        configured.append({"name": name, "transport": "-", "address": None, "arch": "-", "emulated": False,
+                           "description": None, "source": None, "state": "broken", "detail": exc.message})
+        notes.append(f"{name!r} is skipped, only commands that use it fail ({exc.hint})")
+    configured.sort(key=lambda d: d["name"])
+    if probe:
+        from edgekit.edgetpu.discovery import list_edgetpus
+
+        try:
+            edgetpus = list_edgetpus()
+        except EdgekitError as exc:
+            edgetpus = None
+            notes.append(exc.line())
+        for tpu in edgetpus or []:
+            info = tpu if isinstance(tpu, dict) else getattr(tpu, "__dict__", {"id": str(tpu)})
+            discovered.append({"kind": "edgetpu", "id": str(info.get("path") or info.get("id") or info.get("type") or tpu),
+                               "state": str(info.get("state", "attached")), "detail": ", ".join(f"{k}={v}" for k, v in info.items())})
+    return {"configured": configured, "discovered": discovered, "notes": notes}

@@ -29,6 +29,7 @@ from edgekit.transports.base import (
     RUN_DIR_PREFIX,
     SHA256_SH,
     STALE_UNOWNED_MINUTES,
+    Survey,
     Transport,
     artifact_remote_name,
     check_argv,
@@ -40,6 +41,37 @@ from edgekit.transports.base import (
 
 class AdbTransport(Transport):
     kind = "adb"
+    profile_keys = {"serial": (str,), "benchmark_model": (str,), "executor_runner": (str,)}
+    local_path_keys = ("benchmark_model", "executor_runner")
+    noun = "an adb device"
+    deploy_pointer = "file"  # app storage has no symlinks
+    default_deploy_dir = "/data/local/tmp/edgekit-deploy"
+    default_workdir = "/data/local/tmp"
+
+    @classmethod
+    def address(cls, profile) -> str:
+        return profile.serial or "(the only adb device)"
+
+    @classmethod
+    def lock_key(cls, profile) -> str:
+        return f"adb-{profile.serial or 'default'}"
+
+    @classmethod
+    def survey(cls, profiles, timeout: float) -> Survey:
+        """One ``adb devices`` listing for every adb profile, and the phones no profile names."""
+        from edgekit.transports.adb_discovery import adb_state, list_devices
+
+        notes: list[str] = []
+        try:
+            attached, error = list_devices(), None
+        except EdgekitError as exc:
+            attached, error = None, exc.line()
+            notes.append(error)
+        known = {p.serial for p in profiles if p.serial}
+        discovered = [{"kind": "adb", "id": d["serial"], "state": d["state"],
+                       "detail": " ".join(f"{k}:{v}" for k, v in d.items() if k not in ("serial", "state"))}
+                      for d in attached or [] if d["serial"] not in known]
+        return Survey(states={p.name: adb_state(p, attached, error) for p in profiles}, discovered=discovered, notes=notes)
 
     def __init__(self, device):
         super().__init__(device)

@@ -87,3 +87,20 @@ def _state_problem(serial: str, name: str, state: str) -> tuple[str, str]:
         return (f"Android device {serial} ({name}) has not authorized this computer",
                 "unlock the phone and accept the 'Allow USB debugging' prompt")
     return (f"Android device {serial} ({name}) is {state}", "reconnect the USB cable or run 'adb reconnect'")
+
+
+def adb_state(profile, adb_devices: list[dict] | None, adb_error: str | None) -> dict:
+    """A profile's state from one ``adb devices`` listing (None: adb is missing, ``adb_error`` says why)."""
+    if adb_devices is None:
+        return {"state": "adb missing", "detail": adb_error}
+    if profile.serial:
+        match = [d for d in adb_devices if d["serial"] == profile.serial]
+        if not match:
+            return {"state": "not attached", "detail": f"adb does not list {profile.serial}"}
+        return {"state": "ready" if match[0]["state"] == "device" else match[0]["state"], "detail": match[0].get("model")}
+    ready = [d for d in adb_devices if d["state"] == "device"]
+    if len(ready) == 1:
+        return {"state": "ready", "detail": f"the only attached device, {ready[0]['serial']}"}
+    if not ready:
+        return {"state": "not attached", "detail": "adb lists no ready device"}
+    return {"state": "ambiguous", "detail": f"{len(ready)} devices attached; set serial in the profile"}
