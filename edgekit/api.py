@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
-BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0, "max_time_s": 20.0}
+from edgekit.results.schema import BENCH_DEFAULTS, WorkerSpec, time_budget
+
 # The most interpreter threads bench accepts. Far more threads than cores only measures the
 # scheduler, and absurd counts (--threads 100000) make runtimes segfault creating their pools,
 # which would then be blamed on the model. 256 covers every phone, board and server CPU.
@@ -16,7 +17,7 @@ MAX_THREADS = 256
 
 
 def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs: int = 1,
-                       max_runs: int = 100_000, min_time_s: float = 0.0, timeout: float | None = None,
+                       max_runs: int = BENCH_DEFAULTS["max_runs"], min_time_s: float = 0.0, timeout: float | None = None,
                        max_time_s: float | None = None) -> None:
     """The sanity limits of a measurement's settings, checked before any worker starts, so a
     mistyped flag is one line (exit 2) instead of a runtime crash or a silently changed run."""
@@ -72,7 +73,7 @@ def bench_spec(
     warmup: int = BENCH_DEFAULTS["warmup"],
     min_runs: int = BENCH_DEFAULTS["min_runs"],
     min_time_s: float = BENCH_DEFAULTS["min_time_s"],
-    max_runs: int = 100_000,
+    max_runs: int = BENCH_DEFAULTS["max_runs"],
     max_time_s: float | None = None,
     inputs: dict | None = None,
     save_outputs: str | None = None,
@@ -80,7 +81,7 @@ def bench_spec(
     runtime_options: dict | None = None,
     input_shapes: Sequence[str] | dict | None = None,
     output_check: bool = True,
-) -> dict:
+) -> WorkerSpec:
     """The worker spec for one measurement: the one document host and device runners both read.
 
     ``max_time_s`` is the artifact's time budget (default 20 s, or 1.5x ``min_time_s`` when that is
@@ -90,8 +91,7 @@ def bench_spec(
     check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s,
                        max_time_s=max_time_s)
     require_model_file(path)
-    if max_time_s is None:  # the default budget never cuts into an explicit --min-time
-        max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
+    max_time_s = time_budget(min_time_s, max_time_s)  # the default never cuts into an explicit --min-time
     fmt = detect_format(path)
     if device_selector is not None:
         from edgekit.devices.profiles import check_edgetpu_selector

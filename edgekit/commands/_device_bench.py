@@ -91,7 +91,8 @@ def run_on_devices(args) -> int:
     try:
         from edgekit.results.history import record
 
-        record([r for results in per_device.values() for r in results if r.get("status") == "ok"], args)
+        record([r for results in per_device.values() for r in results if r.get("status") == "ok"],
+               path=args.history, enabled=not args.no_history)
     except ImportError:
         pass
     if write_errors and not failures:

@@ -132,3 +132,18 @@ def print_runs(rows, path: str) -> None:
             "[bold]baseline[/bold]" if r.baseline else "",
         )
     console().print(table)
+
+
+def add_history_options(parser) -> None:
+    """--history PATH / --no-history, shared by every command that produces results (they hand
+    ``path=args.history, enabled=not args.no_history`` to edgekit.results.history.record)."""
+    from edgekit.results.history import ENV_VAR
+
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument(
+        "--history",
+        metavar="PATH",
+        default=None,
+        help=f"results history to append to (default: ${ENV_VAR} or .edgekit/history.sqlite in the project)",
+    )
+    g.add_argument("--no-history", action="store_true", help="do not record the results in the history")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edgekit.errors import EdgekitError
+from edgekit.results.schema import BENCH_DEFAULTS
 from edgekit.transports.android_tools import base_result, requested_delegate, run_tool
 from edgekit.transports.base import last_line as _tail
 from edgekit.transports.crash import log_tail
@@ -18,8 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def benchmark_model_argv(spec: dict, binary: str, model: str, affinity: str | None) -> list[str]:
     """benchmark_model's flags for a spec (warmup, runs, time, threads, delegate)."""
-    argv = [binary, f"--graph={model}", f"--warmup_runs={int(spec.get('warmup', 10))}",
-            f"--num_runs={int(spec.get('min_runs', 50))}", f"--min_secs={float(spec.get('min_time_s', 2.0)):g}",
+    d = BENCH_DEFAULTS
+    argv = [binary, f"--graph={model}", f"--warmup_runs={int(spec.get('warmup', d['warmup']))}",
+            f"--num_runs={int(spec.get('min_runs', d['min_runs']))}",
+            f"--min_secs={float(spec.get('min_time_s', d['min_time_s'])):g}",
             f"--max_secs={float(spec.get('max_time_s', 300.0)):g}", "--report_peak_memory_footprint=true"]
     if spec.get("threads"):
         argv.append(f"--num_threads={int(spec['threads'])}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.results.schema import BENCH_DEFAULTS
 from edgekit.transports.android_tools import base_result, run_tool
 from edgekit.transports.base import last_line as _tail
 from edgekit.transports.crash import log_tail
@@ -19,7 +20,7 @@ def run_executor_runner(t: "AdbTransport", spec: dict, local: str, remote: str, 
     d = t.device
     binary = t.ensure_binary(d.executor_runner if d else None, d.executor_runner_remote if d else "/data/local/tmp/executor_runner",
                              "executor_runner")
-    runs = int(spec.get("min_runs", 50))
+    runs = int(spec.get("min_runs", BENCH_DEFAULTS["min_runs"]))
     argv = [binary, f"--model_path={remote}", f"--num_executions={runs}"]
     if d is not None and d.affinity:
         argv = ["taskset", d.affinity] + argv

@@ -8,11 +8,9 @@ argv and parses their output into this document.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from typing import TYPE_CHECKING
 
-from edgekit import __version__
 from edgekit.errors import EdgekitError
 from edgekit.transports.base import TimedOut
 from edgekit.transports.crash import benchmark_timed_out, exit_signal, worker_died
@@ -22,24 +20,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def base_result(transport: "AdbTransport", spec: dict, local: str, runtime: dict) -> dict:
+    """The result a native tool's run starts from (results.schema.new_result with the phone's
+    fingerprint and platform)."""
     from edgekit.harness.worker import file_digests
-    from edgekit.results.schema import SCHEMA, SCHEMA_VERSION
+    from edgekit.results.schema import new_result
 
     fp, platform = transport.fingerprint()
-    settings = {k: spec.get(k) for k in ("threads", "xnnpack", "warmup", "min_runs", "min_time_s", "max_runs")}
-    settings["inputs"] = spec.get("inputs") or {"kind": "random", "seed": 0}
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "edgekit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "status": "error",
-        "artifact": {"path": local, "name": os.path.basename(local), "format": spec.get("format"), **file_digests(local)},
-        "device": {**(spec.get("device") or {}), "fingerprint": fp},
-        "platform": platform,
-        "runtime": {**runtime, "threads": spec.get("threads"), "xnnpack": bool(spec.get("xnnpack", True))},
-        "settings": settings,
-    }
+    return new_result(
+        spec,
+        artifact={"path": local, "name": os.path.basename(local), "format": spec.get("format"), **file_digests(local)},
+        device={**(spec.get("device") or {}), "fingerprint": fp},
+        platform=platform,
+        runtime=runtime,
+    )
 
 
 def requested_delegate(spec: dict) -> str | None:
