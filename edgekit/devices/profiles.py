@@ -331,6 +331,13 @@ def needs_edgetpu(profile: DeviceProfile) -> bool:
     return bool(profile.edgetpu_device) or "edgetpu" in profile.delegates
 
 
+def _is_local(profile: DeviceProfile) -> bool:
+    """Does the profile's transport run on this machine (the host transport)?"""
+    from edgekit.transports.base import transport_class
+
+    return bool(transport_class(profile.transport).local)
+
+
 def readiness(profile: DeviceProfile, facts: dict | None = None) -> dict:
     """What the profile needs and what is missing, from the probe's facts (``harness/probe.py``:
     the same evidence doctor reports). Only host-transport profiles are checked here; remote
@@ -338,9 +345,9 @@ def readiness(profile: DeviceProfile, facts: dict | None = None) -> dict:
 
     Returns {"needs": [...], "missing": [...], "ready": bool | None} (None: not checked here)."""
     if not needs_edgetpu(profile):
-        return {"needs": [], "missing": [], "ready": True if profile.transport == "host" else None}
+        return {"needs": [], "missing": [], "ready": True if _is_local(profile) else None}
     needs = [f"an attached Edge TPU ({profile.edgetpu_device or 'any'})", "libedgetpu"]
-    if profile.transport != "host":
+    if not _is_local(profile):
         return {"needs": needs, "missing": [], "ready": None}
     if facts is None:
         from edgekit.harness import probe
@@ -369,7 +376,7 @@ def require_ready(profile: DeviceProfile, formats: Sequence[str] = (), facts: di
             f"attach the accelerator and install libedgetpu1-std ('edgekit doctor --device {profile.name}' "
             "lists the commands), or use --device host for this machine's CPU",
         )
-    if needs_edgetpu(profile) and profile.transport == "host":
+    if needs_edgetpu(profile) and _is_local(profile):
         cpu = sorted({f for f in formats if f != "edgetpu"})
         if cpu:
             raise EdgekitError(
