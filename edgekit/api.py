@@ -23,6 +23,7 @@ package            :func:`package`
 edgetpu            :func:`edgetpu_check`, :func:`edgetpu_compile`
 gpu                :func:`gpu_check`
 profile            :func:`profile`
+quant-report       :func:`quant_report`
 =================  =========================================================================
 """
 
@@ -521,6 +522,15 @@ def profile(model: str, *, etrecord: str | None = None, runs: int = 20, threads:
     if runs < 1:
         raise EdgekitError("--runs must be at least 1", "e.g. --runs 20")
     return profile_pte(model, etrecord=etrecord, runs=runs, threads=threads)
+
+
+def quant_report(artifact: str) -> dict:
+    """What the build recorded about a quantized artifact's layers (its manifest beside it): each
+    layer's error, worst first (``build --explain``), and for ``*-mixed`` targets the layers kept
+    at higher precision with the budget and the cost."""
+    from edgekit.quant.report import for_artifact
+
+    return for_artifact(artifact)
 
 
 def edgetpu_check(model: str):

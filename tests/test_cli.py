@@ -6,7 +6,7 @@ from tests.conftest import assert_one_line_error, run_cli
 
 # Every public command; a command that disappears from the parser must fail this test.
 COMMANDS = ("bench", "build", "compare", "deploy", "devices", "doctor", "edgetpu", "gpu", "history", "inspect",
-            "package", "profile", "provision", "report", "run")
+            "package", "profile", "provision", "quant-report", "report", "run")
 
 
 def test_help_lists_commands():
@@ -23,7 +23,7 @@ def test_help_lists_commands():
         # the command's own help line: its name at the start of the line, then (same line or the
         # next, argparse wraps long names) the first words of its own help text
         words = r"\s+".join(map(re.escape, helps[cmd].split()[:3]))
-        assert re.search(rf"^    {cmd}(?: +|\n +){words}", proc.stdout, re.M), (cmd, proc.stdout)
+        assert re.search(rf"^    {re.escape(cmd)}(?: +|\n +){words}", proc.stdout, re.M), (cmd, proc.stdout)
 
 
 def test_usage_errors_are_one_line():
