@@ -7,7 +7,7 @@ raises :class:`edgekit.errors.EdgekitError` (its ``line()`` is the CLI's one ``e
 =================  =========================================================================
 command            function
 =================  =========================================================================
-bench              :func:`bench` (:func:`bench_spec` for the worker spec alone)
+bench              :func:`bench`, :func:`bench_pool` (--device), :func:`bench_spec` (the spec)
 run                :func:`run_model`, :func:`classify`
 build              :func:`build`
 compare            :func:`compare`, then :func:`gate` for the exit verdict
@@ -207,6 +207,28 @@ def bench(
     if result.get("status") != "ok" and raise_on_error:
         raise error_from_dict(result.get("error") or {})
     return enrich(result)
+
+
+def bench_pool(models: Sequence[str], devices: Sequence[str], *, devices_dir: Sequence[str] = (),
+               timeout: float | None = None, on_result: Any = None, **options: Any) -> list:
+    """Measure every model on every configured device (profile names), the devices concurrently
+    and one benchmark per device at a time (edgekit.devices.pool). ``options`` are
+    :func:`bench_spec`'s; ``on_result(device_profile, result)`` is called as each result arrives
+    (successful ones already carry the host's MACs and manifest entry). Returns one DeviceRun per
+    device (``device``, ``results``, ``error``): a failing device never loses the others'."""
+    from edgekit.devices.pool import run_pool
+    from edgekit.devices.profiles import get_device
+
+    profiles = [get_device(name, devices_dir) for name in devices]
+    specs = [bench_spec(model, **options) for model in models]
+
+    def arrived(device, result):
+        if result.get("status") == "ok":
+            enrich(result)  # MACs and the manifest entry, known on the host only
+        if on_result is not None:
+            on_result(device, result)
+
+    return run_pool(profiles, specs, timeout=timeout, on_result=arrived)
 
 
 def image_decoded_here(spec: dict, tmp: str) -> dict:
