@@ -305,6 +305,25 @@ def pip_failure(tc, what: str, tail: list[str], log: Path, rc: int) -> EdgekitEr
                               details={"log": str(log), "reason": reason})
 
 
+def download(name, dest: str, *, find_links: str | None = None, progress: Progress = None) -> list[str]:
+    """Fill ``dest`` with every pinned wheel of the toolchain (``pip download --no-deps``) for
+    this machine's platform and Python, so another machine like it can install offline with
+    ``--find-links dest``. Returns the wheel files now in ``dest``."""
+    tc = _tc(name)
+    os.makedirs(dest, exist_ok=True)
+    links = wheelhouse(find_links)
+    log = logs_dir() / f"{env_dir(tc).name}.download.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
+           "--progress-bar", "off", "--only-binary", ":all:", "-d", dest, "-r", str(tc.requirements_path)]
+    if links:
+        cmd += ["--no-index", "--find-links", links]
+    _say(progress, f"{tc.name}: downloading {len(requirement_lines(tc))} pinned wheels into {dest}")
+    with open(log, "w", encoding="utf-8") as logf:
+        _run(cmd, logf, tc, log, "pip download", progress=progress, total=len(requirement_lines(tc)))
+    return sorted(str(p) for p in Path(dest).glob("*.whl"))
+
+
 def remove(name, *, stale_only: bool = False, progress: Progress = None) -> list[str]:
     """Delete the environments edgekit made for this toolchain (all keys, or only stale ones).
     Only directories carrying edgekit's owner file are touched."""
