@@ -108,7 +108,7 @@ def wheelhouse(find_links: str | None = None) -> str | None:
     d = find_links or os.environ.get("EDGEKIT_WHEELHOUSE") or None
     if d and not os.path.isdir(d):
         raise EdgekitError(f"the wheel directory {d} does not exist",
-                           "pass a directory of wheels (pip download --no-deps -r <requirements> -d DIR)")
+                           "pass a directory of wheels ('edgekit toolchains download NAME DIR' makes one)")
     return d
 
 
@@ -301,7 +301,8 @@ def pip_failure(tc, what: str, tail: list[str], log: Path, rc: int) -> EdgekitEr
                                   f"add the missing pin to {tc.requirements_path} (log {log})",
                                   details={"log": str(log)})
     return EnvironmentMissing(f"{what} failed for the {tc.name} toolchain: {reason}",
-                              f"see {log}; offline, pass --find-links DIR with every pinned wheel",
+                              f"see {log}; to install without an index: 'edgekit toolchains download {tc.name} DIR' "
+                              f"where pip works, then --find-links DIR",
                               details={"log": str(log), "reason": reason})
 
 
