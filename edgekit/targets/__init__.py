@@ -15,3 +15,4 @@ for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-i
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
 TARGETS.declare("tflite-from-torch", "edgekit.targets.torch_to_tflite")
+TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")

@@ -121,6 +121,7 @@ class TFLiteTarget(Target):
         self.option_names = (("io_dtype",) if name in IO_DTYPES else ()) + ("static_shapes",)
         if mode == "int8":
             self.option_names += ("allow_float_ops",)
+            self.repair_target = "tflite-int8-mixed"  # the failure hint points at it (orchestrator)
 
     def io_dtype(self, ctx: BuildContext) -> str:
         if self.name not in IO_DTYPES:
