@@ -60,7 +60,8 @@ class PtlTarget(Target):
             model = model.module()
         fresh_buffers = state.buffer_snapshot(model)
         try:
-            traced = torch.jit.trace(model, example, check_trace=False)
+            with torch.no_grad():  # else an in-place state update leaves the buffer requiring grad
+                traced = torch.jit.trace(model, example, check_trace=False)
         except Exception as exc:
             raise EdgekitError(
                 f"torch.jit.trace cannot trace {ctx.source.name}: {first_reason(exc)}",

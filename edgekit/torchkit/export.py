@@ -72,7 +72,10 @@ def export_program(model: Any, example: Sequence[Any], name: str, targets: Seque
     import torch
 
     try:
-        return torch.export.export(model, tuple(example), strict=False)
+        # no_grad: an inference program. With autograd on, a state update in forward (a buffer
+        # copy_) exports as an in-place op on a grad-requiring leaf and lowering fails on it.
+        with torch.no_grad():
+            return torch.export.export(model, tuple(example), strict=False)
     except Exception as exc:
         raise EdgekitError(f"torch.export cannot trace {name}: {first_reason(exc)}", export_hint(targets)) from None
 

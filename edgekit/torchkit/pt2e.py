@@ -77,6 +77,7 @@ def quantize(
     try:
         converted = convert_pt2e(prepared)
         restore_buffers(converted, fresh_buffers)  # the .pte starts from the fresh state, not the last sample's
-        return torch.export.export(converted, tuple(example), strict=False), seen
+        with torch.no_grad():
+            return torch.export.export(converted, tuple(example), strict=False), seen
     except Exception as exc:
         raise EdgekitError(f"PT2E convert failed: {first_reason(exc)}", "try the fp32 or dynamic int8 target") from None

@@ -87,6 +87,8 @@ def restore_buffers(module: Any, fresh_buffers: dict) -> list[str]:
         for name, buf in module.named_buffers():
             ref = fresh_buffers.get(name)
             if ref is not None and buf.shape == ref.shape and buf.dtype == ref.dtype and not torch.equal(buf, ref):
+                if buf.requires_grad and not ref.requires_grad:
+                    buf.detach_()  # a state update under autograd made it a graph node: a plain buffer again
                 buf.copy_(ref)
                 changed.append(name)
     return changed
