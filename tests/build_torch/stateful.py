@@ -30,20 +30,6 @@ class WithRate(nn.Module):
         return torch.relu(x[:, ::step]) if step > 0 else x[:, ::-1]
 
 
-class TwoInputs(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(8, 4)
-
-    def forward(self, audio: Tensor, mask: Tensor) -> Tensor:
-        return self.lin(audio) * mask
-
-
 def recurrent():
     torch.manual_seed(0)
     return Recurrent().eval(), (torch.zeros(1, 16),)
-
-
-def two_inputs():
-    torch.manual_seed(0)
-    return TwoInputs().eval(), (torch.zeros(1, 8), torch.ones(1, 4))

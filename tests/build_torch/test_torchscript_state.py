@@ -56,9 +56,11 @@ def test_ptl_from_stateful_torchscript_starts_fresh(vad_file, tmp_path):
     assert [i["name"] for i in entry.inputs] == ["frame"]
 
 
+@pytest.mark.slow
 def test_every_torch_target_saves_the_fresh_state(tmp_path):
-    """nn.Module source: the checks, torch.jit.trace and the reference ran copies; the .ptl and the
-    .pte (whose program holds the buffer's initial value) start from h = 0."""
+    """nn.Module source: the checks, torch.jit.trace, torch.export and the reference ran copies;
+    the .ptl and the .pte (whose program holds the buffer's initial value) start from h = 0, and
+    both entries name the input as forward() does (a .pte stores no names)."""
     import torch
     from torch.jit.mobile import _load_for_lite_interpreter
 
@@ -70,6 +72,7 @@ def test_every_torch_target_saves_the_fresh_state(tmp_path):
     report = api.build(source="tests.build_torch.stateful:recurrent", targets=["ptl", "executorch-portable"],
                        outdir=str(tmp_path))
     by = {e.target: e for e in report.entries}
+    assert {t: [i["name"] for i in e.inputs] for t, e in by.items()} == {"ptl": ["frame"], "executorch-portable": ["frame"]}
     model, _ = recurrent()
     with torch.no_grad():
         first = float(model(torch.from_numpy(FRAME)))
