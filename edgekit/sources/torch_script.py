@@ -29,7 +29,7 @@ CONSTANT_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "st
 
 def _convert(name: str, value: Any, type_name: str, ref: str) -> Any:
     """A given constant (TOML value or --arg text) as the signature's type, or one clear error."""
-    base = type_name[:-1] if type_name.endswith("?") else type_name
+    base = type_name.removesuffix("?")
     base = {"Optional[int]": "int", "Optional[float]": "float", "Optional[bool]": "bool", "Optional[str]": "str"}.get(base, base)
     kind = CONSTANT_TYPES.get(base)
     if kind is None:
