@@ -108,7 +108,7 @@ def test_export_advice_fits_the_requested_targets(tmp_path):
 def test_inputs_without_stored_names_take_the_model_argument_names():
     """A .pte stores no input names (the runtime says input_0, input_1): the manifest uses the
     model's, in the artifact's order; names an artifact does store are kept."""
-    from edgekit.build.orchestrator import named_like_source
+    from edgekit.build.verify import named_like_source
 
     pte = [{"name": "input_1", "shape": [1, 4]}, {"name": "input_0", "shape": [1, 8]}]
     assert [s["name"] for s in named_like_source(pte, ["audio", "mask"])] == ["mask", "audio"]
