@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("-t", "--target", action="append", dest="targets", metavar="NAME", help="a target (repeatable); replaces the spec's list")
     p.add_argument("-o", "--outdir", help="output directory (default: out, relative to the spec)")
     p.add_argument("--input-shape", action="append", metavar="NAME=1,H,W,C", help="fix an input shape (repeatable)")
+    p.add_argument("--arg", action="append", dest="source_args", metavar="NAME=VALUE",
+                   help="a constant for a non-tensor forward() argument of a TorchScript source, e.g. sr=16000 "
+                   "(repeatable; typed from the signature)")
     cal = p.add_argument_group("calibration and evaluation data")
     cal.add_argument("--calibration", metavar="DATA", help=".npy/.npz, an image folder, or package.module:function")
     cal.add_argument("--random-calibration", action="store_true", help="calibrate on random noise (not representative; flagged in the manifest)")
@@ -82,6 +85,10 @@ def spec_from_args(args: argparse.Namespace):
             return p
         return os.path.abspath(os.path.join(cwd, p))
 
+    if getattr(args, "source_args", None):
+        given = dict(spec.source_args)
+        given.update(spec_mod.parse_arg(a) for a in args.source_args)
+        spec = replace(spec, source_args=given)
     spec = spec_mod.with_overrides(
         spec,
         source=flag_path(args.source),
@@ -168,12 +175,12 @@ def run(args) -> int:
 
         print("\n".join(TARGETS.names()))
         return 0
-    from edgekit.build.orchestrator import build
+    from edgekit import api
 
     spec = spec_from_args(args)
     debug = bool(getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1")
     with _stdout_to_stderr(args.json):  # libraries print to stdout; --json output must stay parseable
-        report = build(spec, force=args.force, progress=progress_mode(args.json), debug=debug)
+        report = api.build(spec, force=args.force, progress=progress_mode(args.json), debug=debug)
     if args.json:
         print_json(report.to_dict())
     else:
