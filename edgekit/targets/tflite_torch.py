@@ -156,7 +156,7 @@ def _program_file(ctx: BuildContext, tmp: str) -> str:
 
     path = os.path.join(tmp, "model.pt2")
     try:
-        torch.export.save(exported(source), path)
+        torch.export.save(exported(source, getattr(ctx.spec, "targets", None)), path)
     except EdgekitError:
         raise
     except Exception as exc:  # noqa: BLE001
