@@ -103,7 +103,8 @@ def main() -> int:
             ratio = (r["size_bytes"] / fp32["size_bytes"]) if r["size_bytes"] and fp32.get("size_bytes") else None
             pr = (r["p50_ms"] / fp32["p50_ms"]) if r["p50_ms"] and fp32.get("p50_ms") else None
             accs = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}% ({n(r['accuracy_drop'], '+.2f')})"
-            kept = ", ".join(r["kept"]) if r["kept"] else ("-" if r["target"] != "tflite-int8-mixed" else "none")
+            kept = (", ".join(r["kept"]) if len(r["kept"]) <= 4 else f"{len(r['kept'])} layers") if r["kept"] else (
+                "-" if r["target"] != "tflite-int8-mixed" else "none")
             if r["target"] == "tflite-int8-mixed" and r["met"] is not None:
                 kept += f" ({r['evaluations']} evaluations, budget {'met' if r['met'] else 'missed'})"
             print(f"| {r['target']} | {r['status']} | {n(r['cosine'], '.4f')} | {accs} | {n(r['size_bytes'], ',')} | "
