@@ -156,9 +156,10 @@ class TFLiteRuntime(Runtime):
     def _choose(self, options: RunOptions) -> str:
         if options.provider:
             if options.provider not in PROVIDERS:
-                raise EdgekitError(
-                    f"unknown TFLite runtime {options.provider!r}", f"choose one of: {', '.join(PROVIDERS)}"
-                )
+                from edgekit.runtimes.formats import get_format
+
+                names = [p.name for p in get_format(self.format).providers]
+                raise EdgekitError(f"unknown TFLite runtime {options.provider!r}", f"choose one of: {', '.join(names)}")
             return options.provider
         available = self.providers()
         if not available:
