@@ -198,7 +198,7 @@ FORMAT = register_format(FormatRecord(
     probe=ProbeLoader("load_edgetpu"),
     doctor_check="edgekit.devices.checks:check_edgetpu_model",
     blocking=frozenset({"no-tflite-runtime", "no-libedgetpu", "no-edgetpu"}),
-    hints=Hints(install=INSTALL_HINT, android="Android phones have no Edge TPU; ship the CPU .tflite for phones"),
+    hints=Hints(install=INSTALL_HINT),
     packaging=Packaging(
         "tflite", True,
         "Edge TPU-compiled TFLite: needs the Edge TPU delegate (libedgetpu), which Android phones do not have; "

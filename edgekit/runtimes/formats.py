@@ -76,7 +76,6 @@ class Hints:
     install: str  # how to get a runtime for it
     # (what, hint) when a file has this format's suffix but not its content; None: "cannot tell"
     mismatch: tuple[str, str] | None = None
-    android: str | None = None  # why it cannot run on an adb device, when android_runner is None
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,11 @@ class CompiledSession(Session):
             self.outputs_spec = [TensorSpec(**{**s.to_dict(), "shape": list(b.get_tensor_details()["shape"])})
                                  for s, b in zip(self.outputs_spec, self._out)]
         for buf, arr in zip(self._in, arrays):
-            buf.write(np.ascontiguousarray(arr))
+            arr = np.ascontiguousarray(arr)
+            try:
+                buf.write(arr)
+            except ValueError:  # a dtype TensorBuffer does not name (int64, bool): its bytes are the same
+                buf.write(arr.reshape(-1).view(np.uint8))
 
     def invoke(self) -> None:
         self.model.run_by_index(0, self._in, self._out)
@@ -65,7 +69,12 @@ class CompiledSession(Session):
         out = []
         for spec, buf in zip(self.outputs_spec, self._out):
             n = int(np.prod(spec.shape)) if spec.shape else 1
-            out.append(buf.read(n, np.dtype(spec.dtype)).reshape(spec.shape))
+            dtype = np.dtype(spec.dtype)
+            try:
+                flat = buf.read(n, dtype)
+            except ValueError:  # TensorBuffer.read has no int64 (ArgMax outputs): read the bytes (measured: equal)
+                flat = buf.read(n * dtype.itemsize, np.uint8).view(dtype)
+            out.append(flat.reshape(spec.shape))
         return out
 
     def close(self) -> None:
