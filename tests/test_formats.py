@@ -222,7 +222,7 @@ def test_without_the_module_the_toy_is_unknown(tmp_path):
 # --- no format names compared outside the records ------------------------------------------------
 
 _NAMES = "tflite|pte|ptl|edgetpu"
-_COMPARISON = re.compile(rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{]\s*["']({_NAMES})["']""")
+_COMPARISON = re.compile(rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{][^)\]}}]*["']({_NAMES})["']""")
 
 
 def test_no_format_name_comparisons_outside_the_records():
@@ -245,3 +245,17 @@ def test_problem_codes_are_the_records_blocking_codes():
         for code in record.blocking:
             assert f'"{code}"' in source, (record.name, code)
     assert Problem("x", "y").severity == "error"
+
+
+def test_the_probes_own_tables_agree_with_the_records():
+    """probe.py cannot import edgekit (it runs on a bare device Python), so it keeps the TFLite
+    Interpreter packages and the distributions it reports itself: they must match the records."""
+    tflite = FORMATS.get("tflite")
+    interpreters = [p for p in tflite.providers if p.runtime == tflite.providers[0].runtime]
+    assert [(n, d) for n, _m, d in probe.TFLITE_PROVIDERS] == [(p.name, p.distributions[0]) for p in interpreters]
+    from edgekit.runtimes.litert import PROVIDERS
+
+    assert [(n, m) for n, m, _d in probe.TFLITE_PROVIDERS] == list(PROVIDERS.items())
+    for record in FORMATS.records():
+        for provider in record.providers:
+            assert set(provider.distributions) <= set(probe.PACKAGES), (record.name, provider.name)
