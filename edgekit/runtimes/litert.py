@@ -366,5 +366,7 @@ FORMAT = register_format(FormatRecord(
 
 def has_edgetpu_ops(path: str) -> bool:
     """Does the flatbuffer hold Edge TPU ops (the compiler's edgetpu-custom-op)?"""
+    from edgekit.runtimes import EDGETPU_CUSTOM_OP
+
     with open(path, "rb") as f:
-        return b"edgetpu-custom-op" in f.read()
+        return EDGETPU_CUSTOM_OP in f.read()
