@@ -16,16 +16,9 @@ EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
 
 class _Runtimes:
     """The default runtime of each format, by format name (``RUNTIMES.get(fmt)``), read from the
-    format records; ``register`` is kept for runtime modules that announce their object."""
+    format records (their first provider); kept for callers of the former registry."""
 
     kind = "runtime format"
-
-    def __init__(self) -> None:
-        self._items: dict = {}
-
-    def register(self, name: str, item):
-        self._items.setdefault(name, item)
-        return item
 
     def names(self) -> list[str]:
         return FORMATS.names()

@@ -12,12 +12,20 @@ Records must be importable without the format's framework (runtime modules impor
 lazily), and host-only parts (doctor checks, the adb runner, spec readers) are given as
 ``"module:function"`` references resolved on use, so this module and the records stay standard
 library only and ship to devices inside the runner bundle without dragging host code along.
+
+Adding a format (e.g. onnx): ``edgekit/runtimes/<fmt>.py`` with its Runtime (framework imported
+inside methods) and ``FORMAT = register_format(FormatRecord(...))``; one line in BUILTIN_FORMATS
+so it is listed without being imported first; a ``load_<fmt>`` function in harness/probe.py (or a
+``ProbeLoader(function, file=...)`` of its own) and a doctor check (edgekit/devices/checks.py or
+its own module); then a sample file in tests/test_formats.py SAMPLES, which checks the record is
+complete. A second runtime of an existing format is one more ``Provider`` in that format's record
+(``--runtime NAME`` selects it; edgekit/runtimes/litert_compiled.py is one).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 # Formats edgekit ships, in the order messages list them: name -> the module that registers it.
@@ -96,7 +104,6 @@ class FormatRecord:
     spec_reader: str | None = None  # "module:function" path -> (inputs, outputs) without a runtime
     accelerator: str | None = None  # the accelerator the format is compiled for ("edgetpu"), if any
     cpu_delegate: str | None = None  # the default CPU delegate --no-xnnpack turns off, if that applies
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def remote_name(self) -> str:
         """The file name an artifact of this format gets on a device (never the user's name)."""
