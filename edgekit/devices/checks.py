@@ -10,8 +10,16 @@ from __future__ import annotations
 import shlex
 
 from edgekit.devices.edgetpu_package import edgetpu_package_runtime_version
-from edgekit.devices.fixes import (CORAL_APT_SETUP, UDEV_FILE, UDEV_RULES, Fix, Problem, apt_fix, litert_fixes,
-                                   parse_version, pip_fix)
+from edgekit.devices.fixes import (
+    CORAL_APT_SETUP,
+    UDEV_FILE,
+    UDEV_RULES,
+    Fix,
+    Problem,
+    litert_fixes,
+    parse_version,
+    pip_fix,
+)
 
 
 def read_tflite_needs(path: str) -> dict:

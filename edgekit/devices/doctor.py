@@ -23,11 +23,31 @@ import os
 import shlex
 from typing import Sequence
 
-from edgekit.devices.checks import (check_edgetpu, check_edgetpu_model, check_pte, check_ptl, check_tflite,  # noqa: F401
-                                    edgetpu_presence_problems, read_tflite_needs, tflite_runtime_of)
+from edgekit.devices.checks import (  # noqa: F401
+    check_edgetpu,
+    check_edgetpu_model,
+    check_pte,
+    check_ptl,
+    check_tflite,
+    edgetpu_presence_problems,
+    read_tflite_needs,
+    tflite_runtime_of,
+)
 from edgekit.devices.edgetpu_package import edgetpu_package_runtime_version  # noqa: F401
-from edgekit.devices.fixes import (CORAL_APT_KEYRING, CORAL_APT_SETUP, LITERT_WHEEL_ARCHES, UDEV_FILE,  # noqa: F401
-                                   UDEV_RULES, Fix, Problem, apt_fix, litert_fixes, parse_version, pip_fix, venv_dir)
+from edgekit.devices.fixes import (  # noqa: F401
+    CORAL_APT_KEYRING,
+    CORAL_APT_SETUP,
+    LITERT_WHEEL_ARCHES,
+    UDEV_FILE,
+    UDEV_RULES,
+    Fix,
+    Problem,
+    apt_fix,
+    litert_fixes,
+    parse_version,
+    pip_fix,
+    venv_dir,
+)
 from edgekit.devices.session import PROBE_FILE, PROBE_MARKER, Device  # noqa: F401
 from edgekit.errors import EdgekitError
 

@@ -22,7 +22,12 @@ from typing import Any, Sequence
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan_shapes
-from edgekit.runtimes.litert import INSTALL_HINT, _spec, provider_version, translate_load_error
+from edgekit.runtimes.litert import (
+    INSTALL_HINT,
+    _spec,
+    provider_version,
+    translate_load_error,
+)
 
 NAME = "litert-compiled"
 
