@@ -182,9 +182,9 @@ def test_a_toy_format_shows_up_everywhere(toy, tmp_path, monkeypatch):
     devdir = tmp_path / "devices"
     devdir.mkdir()
     (devdir / "toybox.toml").write_text('transport = "host"\nruntimes = ["tflite", "toy"]\n')
-    from edgekit.commands.devices import collect
+    from edgekit import api
 
-    listed = {d["name"]: d for d in collect([str(devdir)], probe=False)["configured"]}
+    listed = {d["name"]: d for d in api.devices([str(devdir)], probe=False)["configured"]}
     assert listed["toybox"]["state"] == "not probed"
     # and the lists in messages name it
     from edgekit.runtimes.formats import model_kinds, runnable_files
@@ -225,10 +225,16 @@ _NAMES = "tflite|pte|ptl|edgetpu"
 _COMPARISON = re.compile(rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{][^)\]}}]*["']({_NAMES})["']""")
 
 
+# Comparisons that look like format names but are not: target names (the ptl build target).
+NOT_FORMATS = {"torchkit/export.py"}
+
+
 def test_no_format_name_comparisons_outside_the_records():
     root = Path(__file__).resolve().parent.parent / "edgekit"
     hits = []
     for path in sorted(root.rglob("*.py")):
+        if str(path.relative_to(root)) in NOT_FORMATS:
+            continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0]
             if _COMPARISON.search(code) and ".accelerator" not in code:  # accelerator names are not formats
