@@ -79,6 +79,16 @@ def test_every_record_is_complete(name, tmp_path, coral):
     assert detect_format(str(sample)) == name
     assert record.detect(str(sample), sample.read_bytes()[:64])
     assert remote_name_for(str(sample)) == record.remote_name()
+    # inspector: a module with describe(path, input_shapes) and render(info), and inspect picks it
+    from edgekit.inspect.formats import choose
+
+    if record.inspector:
+        module = importlib.import_module(record.inspector)
+        assert callable(module.describe) and callable(module.render)
+        assert choose(str(sample)) == ("inspector", record.inspector)
+    else:
+        how, what = choose(str(sample))
+        assert how == "tflite" or (how == "refuse" and record.title in str(what)), (how, what)
 
 
 def test_builtin_formats_and_providers():
