@@ -79,6 +79,22 @@ def test_cli_json_and_table(rapidocr):
     assert "--input-shape x=1,3,1,1" in " ".join(table.stdout.split())
 
 
+def test_api_inspect_reads_through_the_record(rapidocr, hand_model):
+    """api.inspect hands .onnx to the record's inspector (shapes as CLI strings or a dict) and
+    .tflite to the TFLite reader."""
+    from edgekit import api
+
+    path, expected = hand_model
+    assert api.inspect(path, input_shapes=["x=1,3,8,8"])["macs"] == expected
+    assert api.inspect(path, input_shapes={"x": [1, 3, 8, 8]})["macs"] == expected
+    assert api.inspect(path)["macs"] is None  # dynamic inputs and no shapes: nothing counted
+    a = api.inspect(str(rapidocr / CLS), input_shapes=["x=1,3,48,192"])
+    b = api.inspect(str(rapidocr / CLS), input_shapes=["x=1,3,48,96"])
+    assert a["format"] == "onnx" and a["macs"] > b["macs"] > 0
+    coral = rapidocr.parent.parent / "coral" / "models" / "mobilenet_v1_0.25_128_quant.tflite"
+    assert api.inspect(str(coral))["macs"] == 13570304
+
+
 def test_wrong_input_name_is_one_line(rapidocr):
     proc = run_cli("inspect", str(rapidocr / CLS), "--input-shape", "image=1,3,48,192")
     assert_one_line_error(proc, "no input of that name", "'x'")
