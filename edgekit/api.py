@@ -530,9 +530,22 @@ def report(results: Sequence[str], *, fmt: str | None = None, title: str = "edge
     return text, fmt
 
 
-def inspect(model: str) -> dict:
-    """Everything edgekit reads from a .tflite file without a runtime (tensors, ops, quantization,
-    MACs, signatures, minimum runtime version, Edge TPU placement)."""
+def inspect(model: str, *, input_shapes: Sequence[str] | dict | None = None) -> dict:
+    """Everything edgekit reads from a model file without running it: a .tflite's tensors, ops,
+    quantization, MACs, signatures, minimum runtime version and Edge TPU placement, or what the
+    format's record's inspector reads (``FormatRecord.inspector``; .onnx: opset, dynamic dims, ops,
+    parameters, MACs at ``input_shapes``). ``info["format"]`` names the format it was read as.
+    Other model files (TorchScript, SavedModel, Keras, formats without an inspector) end in one
+    EdgekitError naming what the file is and what edgekit does with it."""
+    import importlib
+
+    from edgekit.inspect.formats import choose
+
+    how, what = choose(model)
+    if how == "refuse":
+        raise what  # type: ignore[misc]
+    if how == "inspector":
+        return importlib.import_module(str(what)).describe(model, parse_input_shapes(input_shapes))
     from edgekit.inspect import describe
 
     return describe(model)

@@ -41,8 +41,9 @@ SAMPLES = {
     "edgetpu": lambda tmp, coral: coral / "models" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite",
     "pte": lambda tmp, coral: _pte(tmp),
     "ptl": lambda tmp, coral: _ptl(tmp),
+    "onnx": lambda tmp, coral: coral.parent / "onnx" / "rapidocr" / "ch_ppocr_mobile_v2.0_cls_infer.onnx",
 }
-BUILTIN = ("tflite", "edgetpu", "pte", "ptl")
+BUILTIN = ("tflite", "edgetpu", "pte", "ptl", "onnx")
 
 
 @pytest.mark.parametrize("name", FORMATS.names())
@@ -78,10 +79,20 @@ def test_every_record_is_complete(name, tmp_path, coral):
     assert detect_format(str(sample)) == name
     assert record.detect(str(sample), sample.read_bytes()[:64])
     assert remote_name_for(str(sample)) == record.remote_name()
+    # inspector: a module with describe(path, input_shapes) and render(info), and inspect picks it
+    from edgekit.inspect.formats import choose
+
+    if record.inspector:
+        module = importlib.import_module(record.inspector)
+        assert callable(module.describe) and callable(module.render)
+        assert choose(str(sample)) == ("inspector", record.inspector)
+    else:
+        how, what = choose(str(sample))
+        assert how == "tflite" or (how == "refuse" and record.title in str(what)), (how, what)
 
 
 def test_builtin_formats_and_providers():
-    assert FORMATS.names()[:4] == list(BUILTIN)
+    assert FORMATS.names()[:len(BUILTIN)] == list(BUILTIN)
     assert [p.name for p in FORMATS.get("tflite").providers] == ["ai_edge_litert", "tflite_runtime", "tensorflow",
                                                                   "litert-compiled"]
     assert FORMATS.get("edgetpu").priority > FORMATS.get("tflite").priority
@@ -189,7 +200,7 @@ def test_a_toy_format_shows_up_everywhere(toy, tmp_path, monkeypatch):
     # and the lists in messages name it
     from edgekit.runtimes.formats import model_kinds, runnable_files
 
-    assert runnable_files().endswith("and .toy") and model_kinds() == "a .tflite, .pte, .ptl or .toy file"
+    assert runnable_files().endswith("and .toy") and model_kinds() == "a .tflite, .pte, .ptl, .onnx or .toy file"
 
 
 def test_a_toy_format_blocks_its_load_check(toy, monkeypatch):
@@ -216,12 +227,12 @@ def test_without_the_module_the_toy_is_unknown(tmp_path):
 
     with pytest.raises(EdgekitError, match="cannot tell the format") as exc:
         detect_format(str(model))
-    assert exc.value.hint == "edgekit runs .tflite, _edgetpu.tflite, .pte and .ptl files"
+    assert exc.value.hint == "edgekit runs .tflite, _edgetpu.tflite, .pte, .ptl and .onnx files"
 
 
 # --- no format names compared outside the records ------------------------------------------------
 
-_NAMES = "tflite|pte|ptl|edgetpu"
+_NAMES = "tflite|pte|ptl|edgetpu|onnx"
 _COMPARISON = re.compile(rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{][^)\]}}]*["']({_NAMES})["']""")
 
 

@@ -233,7 +233,7 @@ class _status:
 def delegate_text(result: dict) -> str:
     parts = []
     for d in result.get("delegates") or []:
-        text = f"{d['name']} {d['nodes']}/{d['total_nodes']} nodes"
+        text = f"{d['name']} {d['nodes']}/{d['total_nodes']} nodes" if d.get("nodes") is not None else str(d["name"])
         if d.get("partitions"):
             text += f" in {d['partitions']} partition{'s' if d['partitions'] != 1 else ''}"
         left = d.get("not_delegated") or {}

@@ -47,6 +47,7 @@ PACKAGES = (
     "torch",
     "pycoral",
     "tflite-support",
+    "onnxruntime",
 )
 # The order the worker picks TFLite runtimes in (edgekit.runtimes.litert.PROVIDERS).
 TFLITE_PROVIDERS = (
@@ -105,6 +106,7 @@ def python_info() -> dict:
         "venv": sys.prefix != getattr(sys, "base_prefix", sys.prefix),
         "pip": importlib.util.find_spec("pip") is not None,
         "ensurepip": importlib.util.find_spec("ensurepip") is not None,
+        "writable": os.access(sys.prefix, os.W_OK),  # can pip install into it (a root-owned venv cannot)
         # PEP 668: a system Python that refuses `pip install` outside a virtual environment.
         "externally_managed": os.path.exists(
             os.path.join(os.path.dirname(os.__file__), "EXTERNALLY-MANAGED")

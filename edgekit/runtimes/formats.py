@@ -35,6 +35,7 @@ BUILTIN_FORMATS: dict[str, str] = {
     "edgetpu": "edgekit.runtimes.edgetpu",
     "pte": "edgekit.runtimes.executorch",
     "ptl": "edgekit.runtimes.ptl",
+    "onnx": "edgekit.runtimes.onnxrt",
 }
 
 
@@ -104,6 +105,7 @@ class FormatRecord:
     spec_reader: str | None = None  # "module:function" path -> (inputs, outputs) without a runtime
     accelerator: str | None = None  # the accelerator the format is compiled for ("edgetpu"), if any
     cpu_delegate: str | None = None  # the default CPU delegate --no-xnnpack turns off, if that applies
+    inspector: str | None = None  # module with describe(path, input_shapes) and render(info) for edgekit inspect
 
     def remote_name(self) -> str:
         """The file name an artifact of this format gets on a device (never the user's name)."""

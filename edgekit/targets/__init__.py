@@ -15,3 +15,5 @@ for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-i
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
 TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")
+for _name in "onnx onnx-int8 onnx-dynamic".split():
+    TARGETS.declare(_name, "edgekit.targets.onnx")

@@ -38,7 +38,7 @@ def test_shipped_profiles_load_and_validate():
         ({"transport": "ssh", "host": "pi", "affinity": "cores 4-7"}, ["not a hex cpu mask"]),
         ({"transport": "host", "serial": "abc"}, ["only apply to adb"]),
         ({"transport": "adb", "host": "pi"}, ["only apply to ssh"]),
-        ({"transport": "ssh", "host": "pi", "runtimes": ["onnx"]}, ["unknown runtime 'onnx'"]),
+        ({"transport": "ssh", "host": "pi", "runtimes": ["tensorrt"]}, ["unknown runtime 'tensorrt'"]),  # onnx is a format now
         ({"transport": "ssh", "host": "pi", "ssh_options": ["-v"]}, ["key=value"]),
         ({"transport": "ssh", "host": "pi", "workdir": "tmp"}, ["absolute path"]),
         ({"transport": "ssh", "host": "pi", "emulated": "yes"}, ["emulated must be true or false"]),

@@ -1,0 +1,212 @@
+"""ONNX targets from PyTorch: ``onnx`` (float), ``onnx-int8`` (static QDQ) and ``onnx-dynamic``.
+
+``onnx`` exports with ``torch.onnx.export(..., dynamo=True)`` (the torch.export-based exporter,
+which needs onnxscript) from the same ExportedProgram the ExecuTorch targets share; the opset the
+file declares is recorded in the manifest. Input names are the source's, so the drift check and
+``--input-shape`` use the names the user knows.
+
+``onnx-int8`` is onnxruntime's static quantization in QDQ format (QuantizeLinear/DequantizeLinear
+pairs around each op, the format ONNX Runtime Mobile and its NNAPI/QNN providers take), int8
+weights per channel and int8 activations, calibrated on edgekit's calibration samples (never the
+held-out evaluation ones) through a CalibrationDataReader. ``quant_pre_process`` (shape inference
+and graph optimisation) runs first, as onnxruntime's documentation asks. ``onnx-dynamic`` is
+``quantize_dynamic``: int8 weights, activation ranges computed per call, no calibration.
+All three are verified in the worker and drift-checked by the orchestrator like any artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from edgekit.errors import EdgekitError
+from edgekit.targets import TARGETS
+from edgekit.targets.base import (
+    BuildContext,
+    BuildOutput,
+    Target,
+    capture_native_output,
+)
+
+
+TOOLS = ("torch", "onnx", "onnxscript", "onnxruntime")  # distributions whose versions decide the artifact
+
+
+def tool_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for n in TOOLS:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+REQUIRED_MODULES = ("onnxscript", "onnxruntime", "onnx")  # what the exporter and the quantizers import
+
+
+def _require() -> None:
+    import importlib.util
+
+    missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        from edgekit.errors import EnvironmentMissing
+
+        raise EnvironmentMissing(f"the ONNX targets need {', '.join(missing)}, which is not installed",
+                                 "pip install 'edgekit[onnx]' (onnx 1.23.2, onnxruntime 1.32.0, onnxscript 0.7.2)")
+
+
+def opset_of(path: str) -> int | None:
+    import onnx
+
+    m = onnx.load(path, load_external_data=False)
+    return next((int(o.version) for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def export_float(ctx: BuildContext, out_path: str, opset: int | None) -> dict:
+    """PyTorch -> float .onnx at ``out_path``; exported once per source and opset (kept in memory on
+    the Source, as the ExportedProgram is) and written again for the quantized targets."""
+    from edgekit.build.artifacts import atomic_write_bytes
+
+    cache = getattr(ctx.source, "_onnx_float", None) or {}
+    if opset in cache:
+        atomic_write_bytes(out_path, cache[opset][0])
+        return dict(cache[opset][1])
+    import torch
+
+    from edgekit.torchkit.export import example_inputs, exported, first_reason
+
+    with capture_native_output():
+        ep = exported(ctx.source)
+    example = example_inputs(ctx.source)
+    names = [i.name for i in ctx.source.inputs] or None
+    kwargs: dict[str, Any] = {"dynamo": True, "input_names": names, "external_data": False, "verbose": False}
+    if opset:
+        kwargs["opset_version"] = int(opset)
+    with capture_native_output():
+        try:
+            program = torch.onnx.export(ep, tuple(example), None, **kwargs)
+            program.save(out_path, external_data=False)
+        except Exception as exc:
+            reason = first_reason(exc)
+            raise EdgekitError(
+                f"torch.onnx.export (dynamo) cannot export {ctx.source.name}: {reason}",
+                "make forward() torch.export-able, or choose an opset the ops exist in (option opset)",
+            ) from None
+    info = {"exporter": "torch.onnx.export(dynamo=True)", "opset": opset_of(out_path)}
+    with open(out_path, "rb") as f:
+        cache[opset] = (f.read(), info)
+    ctx.source._onnx_float = cache
+    return info
+
+
+class CalibrationReader:
+    """onnxruntime's CalibrationDataReader over edgekit's calibration Dataset, one sample per call."""
+
+    def __init__(self, ctx: BuildContext, input_names: list[str], dtypes: list[str], on_sample=None):
+        self.ds = ctx.calibration
+        self.names = input_names
+        self.dtypes = dtypes
+        self.i = 0
+        self.on_sample = on_sample
+
+    def get_next(self) -> dict | None:
+        if self.ds is None or self.i >= len(self.ds):
+            return None
+        sample = self.ds.sample(self.i)
+        self.i += 1
+        if self.on_sample:
+            self.on_sample()
+        return {n: a.astype(d, copy=False) for n, a, d in zip(self.names, sample, self.dtypes)}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+class OnnxTarget(Target):
+    format = "onnx"
+    suffix = ".onnx"
+    source_frameworks = ("torch",)
+
+    def __init__(self, name: str, quantize: str | None = None):
+        self.name = name
+        self.quantize = quantize
+        self.needs_calibration = quantize == "static"
+        self.option_names = ("opset",) + (("per_channel",) if quantize else ())
+
+    def check(self, ctx: BuildContext) -> None:
+        super().check(ctx)
+        if ctx.source.kind == "torchscript":
+            raise EdgekitError(
+                f"target {self.name} needs a torch.export-able model; TorchScript files only build the ptl target",
+                "give the nn.Module factory (package.module:function) or a .pt2 exported program",
+            )
+        _require()
+
+    def cache_settings(self, ctx: BuildContext) -> dict:
+        return {"options": dict(ctx.options), "quantize": self.quantize, "tools": tool_versions()}
+
+    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        opset = ctx.options.get("opset")
+        if not self.quantize:
+            info = export_float(ctx, out_path, opset)
+            return BuildOutput(quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(),
+                               extra=info)
+        from onnxruntime.quantization import (
+            QuantFormat,
+            QuantType,
+            quantize_dynamic,
+            quantize_static,
+        )
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        per_channel = bool(ctx.options.get("per_channel", True))
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnxq-") as tmp:
+            float_path = os.path.join(tmp, "float.onnx")
+            pre_path = os.path.join(tmp, "pre.onnx")
+            info = export_float(ctx, float_path, opset)
+            with capture_native_output():
+                try:
+                    quant_pre_process(float_path, pre_path, skip_symbolic_shape=True)
+                except Exception as exc:
+                    raise EdgekitError(f"onnxruntime's quant_pre_process failed: {type(exc).__name__}: {str(exc)[:200]}",
+                                       "build the onnx target (float) instead") from None
+            try:
+                if self.quantize == "dynamic":
+                    with capture_native_output():
+                        quantize_dynamic(pre_path, out_path, per_channel=per_channel, weight_type=QuantType.QInt8)
+                    quant = {"scheme": "dynamic-range", "weights": "int8", "activations": "float32 (int8 per call)",
+                             "per_channel": per_channel, "calibration_samples": 0, "tool": "onnxruntime.quantize_dynamic"}
+                else:
+                    import onnxruntime as ort
+
+                    sess = ort.InferenceSession(pre_path, providers=["CPUExecutionProvider"])
+                    from edgekit.runtimes.onnxrt import ORT_TYPES
+
+                    names = [i.name for i in sess.get_inputs()]
+                    dtypes = [ORT_TYPES.get(i.type, "float32") for i in sess.get_inputs()]
+                    del sess
+                    task = ctx.progress.task(f"calibration: {self.name}", len(ctx.calibration))
+                    reader = CalibrationReader(ctx, names, dtypes, on_sample=task.advance)
+                    with capture_native_output():
+                        quantize_static(pre_path, out_path, reader, quant_format=QuantFormat.QDQ,
+                                        per_channel=per_channel, activation_type=QuantType.QInt8,
+                                        weight_type=QuantType.QInt8)
+                    quant = {"scheme": "int8 static QDQ", "weights": "int8", "activations": "int8",
+                             "per_channel": per_channel, "calibration_samples": reader.i,
+                             "tool": "onnxruntime.quantize_static (MinMax)"}
+            except EdgekitError:
+                raise
+            except Exception as exc:
+                raise EdgekitError(f"onnxruntime quantization ({self.name}) failed: {type(exc).__name__}: {str(exc)[:200]}",
+                                   "build the onnx target (float), or onnx-dynamic") from None
+        info = {**info, "pre_process": "onnxruntime.quantization.quant_pre_process"}
+        return BuildOutput(quantization=quant, tool_versions=tool_versions(), extra=info)
+
+
+ONNX_TARGETS = (OnnxTarget("onnx"), OnnxTarget("onnx-int8", "static"), OnnxTarget("onnx-dynamic", "dynamic"))
+for _target in ONNX_TARGETS:
+    TARGETS.register(_target.name, _target)
