@@ -264,13 +264,15 @@ def int8_context(ctx: Any, target_name: str = INT8_TARGET) -> Any:
 def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
     """Calibrate the source exactly as tflite-int8 converts it (same converter path, options, I/O)."""
     from edgekit.targets import TARGETS
-    from edgekit.targets.tflite import import_tf
+    from edgekit.targets.tflite import CONVERTERS
+    from edgekit.targets.tflite_tf import import_tf
 
     tf = import_tf()
     base = TARGETS.get(INT8_TARGET)
+    tf_conv = CONVERTERS.get("tf")  # TensorFlow's QuantizationDebugger: the TF converter's path only
     bctx = int8_context(ctx)
-    path_name, conv = next(iter(base.converters(tf, bctx)))
-    quant = base.configure(tf, conv, bctx)
+    path_name, conv = next(iter(tf_conv.converters(tf, base, bctx)))
+    quant = tf_conv.configure(tf, conv, base, bctx)
     cal = ctx.calibration
     if cal is None or len(cal) == 0:
         raise EdgekitError("the per-layer report needs calibration samples", "pass --calibration DATA")
@@ -281,7 +283,7 @@ def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
 
     layer_names = [layer.name for layer in getattr(ctx.source.model, "layers", [])]
     return Setup(calibrate(conv, gen, tf, layer_names), samples, path_name, quant, base.io_dtype(bctx), bctx,
-                 lambda: next(iter(base.converters(tf, bctx)))[1])
+                 lambda: next(iter(tf_conv.converters(tf, base, bctx)))[1])
 
 
 class TFLiteBackend:

@@ -79,7 +79,7 @@ class TFLiteMixedTarget(Target):
         from edgekit.quant.metrics import rank_layers
         from edgekit.quant.repair import greedy_repair
         from edgekit.quant.report import summary
-        from edgekit.targets.tflite import import_tf
+        from edgekit.targets.tflite_tf import import_tf
 
         tf = import_tf()
         budget = budget_for(ctx)
