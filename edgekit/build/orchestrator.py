@@ -116,21 +116,25 @@ def reference_outputs(source, ev, progress) -> list:
     return [np.concatenate([p[k].reshape(1, *p[k].shape[1:]) for p in per]).astype(np.float32) for k in range(len(per[0]))]
 
 
-def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeout: float = VERIFY_TIMEOUT_S) -> dict:
+def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeout: float = VERIFY_TIMEOUT_S,
+                     layouts: Sequence[dict | None] | None = None) -> dict:
     """Load and invoke ``path`` on every evaluation sample in a fresh process.
 
+    ``layouts``: the entry's input layout records (edgekit/build/layout.py): samples stay in the
+    source's layout everywhere else and are transposed here, for this artifact only.
     Returns {"inputs", "outputs" (TensorSpec dicts), "runtime", "values" (dequantized outputs)}
     or raises EdgekitError with the runtime's reason (including a crash of the process).
     """
     import numpy as np
 
+    from edgekit.build.layout import to_artifact
     from edgekit.transports.host import describe_exit, worker_env
 
     from edgekit.harness.lifetime import owned_tempdir
 
     with owned_tempdir("verify") as tmp:  # edgekit-verify-PID-*: swept by later runs once PID is gone
         data = os.path.join(tmp, "inputs.npz")
-        np.savez(data, **{f"input_{i}": a for i, a in enumerate(ev.inputs)})
+        np.savez(data, **{f"input_{i}": a for i, a in enumerate(to_artifact(ev.inputs, layouts))})
         spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
         spec_path = os.path.join(tmp, "spec.json")
         with open(spec_path, "w", encoding="utf-8") as f:
@@ -488,7 +492,8 @@ class Orchestrator:
             return entry
         task = ctx.progress.task(f"evaluation: {target.name} ({len(ev)} samples)", len(ev))
         try:
-            checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs])
+            layouts = entry.extra.get("input_layout")
+            checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs], layouts=layouts)
             task.done()
             values = _match_outputs(reference, checked["values"])
             drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names, self.spec.output_kinds)
@@ -508,7 +513,9 @@ class Orchestrator:
                 )
             return entry
         drift["evaluation"] = ev.describe()
-        entry.inputs = checked.get("inputs", [])
+        from edgekit.build.layout import annotate
+
+        entry.inputs = annotate(checked.get("inputs", []), entry.extra.get("input_layout"), [i.name for i in ctx.source.inputs])
         entry.outputs = checked.get("outputs", [])
         rt = checked.get("runtime") or {}
         if rt.get("name"):

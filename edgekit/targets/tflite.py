@@ -26,8 +26,13 @@ import os
 from typing import Any, Iterator
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.registry import Registry
 from edgekit.targets import TARGETS
 from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
+
+# Converters for sources of other frameworks than TensorFlow, keyed by Source.framework; each
+# module registers an object with framework, modes, cache_settings(target, ctx), convert(target, ctx, out).
+CONVERTERS: Registry = Registry("TFLite converter", {"onnx": "edgekit.targets.tflite_onnx"})
 
 RESOURCE_VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
 IO_DTYPES = {"tflite-int8": ("int8", "uint8", "float32"), "tflite-int16x8": ("float32", "int16")}
@@ -150,7 +155,21 @@ class TFLiteTarget(Target):
                 return f"{name} needs static shapes"
         return None
 
+    def converter(self, ctx: BuildContext):
+        """The converter for a non-TensorFlow source, or None for the TensorFlow path below."""
+        framework = ctx.source.framework
+        if framework == "tf" or framework not in CONVERTERS:
+            return None
+        conv = CONVERTERS.get(framework)
+        if self.mode not in conv.modes:
+            raise EdgekitError(f"{self.name} cannot be built from a {framework} source",
+                               f"from {framework} models edgekit builds: {', '.join('tflite-' + m for m in conv.modes)}")
+        return conv
+
     def cache_settings(self, ctx: BuildContext) -> dict:
+        conv = self.converter(ctx)
+        if conv is not None:
+            return conv.cache_settings(self, ctx)
         tf = import_tf()
         static = self.static_reason(ctx)
         return {"mode": self.mode, "io_dtype": self.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
@@ -158,7 +177,15 @@ class TFLiteTarget(Target):
                 "static_shapes": [i.to_dict() for i in ctx.source.inputs] if static else None}
 
     def check(self, ctx: BuildContext) -> None:
-        super().check(ctx)
+        if ctx.source.framework != "tf" and ctx.source.framework in CONVERTERS:
+            self.converter(ctx)
+            saved, self.source_frameworks = self.source_frameworks, (ctx.source.framework,)
+            try:
+                super().check(ctx)
+            finally:
+                self.source_frameworks = saved
+        else:
+            super().check(ctx)
         self.io_dtype(ctx)
         self.static_reason(ctx)
 
@@ -223,6 +250,9 @@ class TFLiteTarget(Target):
         return q
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        conv = self.converter(ctx)
+        if conv is not None:
+            return conv.convert(self, ctx, out_path)
         import keras
 
         tf = import_tf()
