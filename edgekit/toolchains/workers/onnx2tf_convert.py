@@ -84,28 +84,44 @@ def captured(log_path: str):
                 os.close(orig)
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+OP_LINE = re.compile(r"onnx_op_type: (\S+) onnx_op_name: (.*)$")
+
+
 def reason_from_log(log_path: str) -> str:
-    """onnx2tf's own reason: its first ERROR line (colour codes removed), else the last line."""
+    """onnx2tf's own reason in one line, from its log (colour codes removed).
+
+    In order: "<Op> OP is not yet implemented." (an op it cannot convert); the exception its trace
+    block ends with (a shape that must be constant ...), with the ONNX node it was converting
+    (printed at verbosity debug); any other ERROR line; the last line.
+    """
     try:
         with open(log_path, encoding="utf-8", errors="replace") as f:
-            lines = [ANSI.sub("", l).strip() for l in f if l.strip()]
+            lines = [ANSI.sub("", l).rstrip() for l in f if l.strip()]
     except OSError:
         return ""
-    errors = [l for l in lines if l.startswith("ERROR:") and len(l) > len("ERROR:") + 3]
-    # onnx2tf prints a generic banner, then the specific reason(s); prefer the specific ones
-    specific = [l for l in errors if "conversion error" not in l.lower() and "please" not in l.lower()[:20]]
-    for pick in (specific, errors):
-        if pick:
-            return pick[0][len("ERROR:"):].strip()[:300]
-    tracebacks = [l for l in lines if re.match(r"^[A-Za-z_.]*(Error|Exception):", l)]
-    if tracebacks:
-        return tracebacks[-1][:300]
-    return lines[-1][:300] if lines else ""
+    for l in lines:
+        if l.startswith("ERROR:") and "not yet implemented" in l:
+            return l[len("ERROR:"):].strip()[:300]
+    banner = next((i for i, l in enumerate(lines) if l.startswith("ERROR:") and "trace log is below" in l), None)
+    if banner is not None:
+        exc = next((l.strip() for l in lines[banner + 1:] if not l.startswith((" ", "\t")) and EXCEPTION_LINE.match(l)), None)
+        if exc:
+            ops = [m for m in (OP_LINE.search(l) for l in lines[:banner]) if m]
+            where = f" (converting {ops[-1].group(1)} node {ops[-1].group(2).strip()})" if ops else ""
+            return (exc + where)[:300]
+    errors = [l[len("ERROR:"):].strip() for l in lines if l.startswith("ERROR:") and len(l) > len("ERROR:") + 3]
+    if errors:
+        return errors[0][:300]
+    excs = [l.strip() for l in lines if EXCEPTION_LINE.match(l)]
+    if excs:
+        return excs[-1][:300]
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def hint_for(reason: str) -> str:
     low = reason.lower()
-    if "not supported" in low or "unsupported" in low or "not implemented" in low:
+    if any(k in low for k in ("not supported", "unsupported", "not implemented", "not yet implemented")):
         return "onnx2tf has no TensorFlow equivalent for that op: replace it in the model, or build the onnx targets"
     if "shape" in low or "dimension" in low:
         return "fix every dynamic dimension with --input-shape NAME=... (shapes must be constant for TFLite)"
@@ -239,7 +255,7 @@ def convert(spec: dict) -> dict:
         input_onnx_file_path=fixed_path,
         output_folder_path=os.path.join(workdir, "out"),
         not_use_onnxsim=True,  # already simplified at the fixed shapes above
-        verbosity="warn",
+        verbosity="debug",  # per-node lines: a failure can name the node
     )
     if mode == "int8":
         kwargs.update(
