@@ -27,6 +27,21 @@ def coral_models(coral) -> Path:
     return coral / "models"
 
 
+def need_toolchain(name: str) -> str:
+    """The python of converter toolchain ``name`` (``edgekit toolchains``) for a test that runs a
+    worker in it. Never installs (gigabytes have no place inside a test): skips when it is not
+    installed, or fails under ``make test`` (EDGEKIT_REQUIRE_TOOLCHAINS=1, which installs them first)."""
+    from edgekit.errors import EnvironmentMissing
+    from edgekit.toolchains import ensure
+
+    try:
+        return ensure(name, install=False)
+    except EnvironmentMissing as exc:
+        if os.environ.get("EDGEKIT_REQUIRE_TOOLCHAINS") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(f"{exc.message} (make toolchains)")
+
+
 def run_cli(*args: str, check: bool | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python -m edgekit ARGS` in a subprocess, exactly as a user's shell would."""
     full_env = dict(os.environ)

@@ -1,40 +1,98 @@
-"""Placeholder for the converter-toolchain manager (branch h-toolchains replaces this file).
+"""Converter toolchains: pinned environments edgekit creates, caches and runs workers in.
 
-Only ``run_worker`` with the manager's signature, using ``EDGEKIT_TOOLCHAIN_<NAME>_PYTHON``.
+Some converters cannot share edgekit's environment (litert-torch needs typing_extensions < 4.13;
+onnx2tf 1.29 pins tensorflow 2.19, numpy 1.26 and onnx 1.19), so each one is a *toolchain*: a
+complete pinned requirement set shipped in ``edgekit/toolchains/requirements/``, installed on first
+use into a virtualenv of its own under ``~/.cache/edgekit/toolchains/`` (the pattern of
+pre-commit's per-hook environments). The main environment never imports a toolchain's packages;
+it runs a standalone worker script (``edgekit/toolchains/workers/<worker>.py``) with the
+toolchain's Python and exchanges files: a spec JSON in, a result JSON out.
+
+Standard library only at import: the CLI lists and the harness never pay for a converter.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError, EnvironmentMissing
+from edgekit.registry import Registry
 
-WORKERS_DIR = Path(__file__).resolve().parent / "workers"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REQUIREMENTS_DIR = PACKAGE_DIR / "requirements"
+WORKERS_DIR = PACKAGE_DIR / "workers"
 
 
-def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: float | None = None,
-               progress=None, env: dict | None = None) -> dict:
-    var = f"EDGEKIT_TOOLCHAIN_{name.upper()}_PYTHON"
-    python = os.environ.get(var)
-    if not python or not os.path.exists(python):
-        raise EnvironmentMissing(f"the {name} toolchain is not installed", f"set {var}=/path/to/python")
-    os.makedirs(workdir, exist_ok=True)
-    script = WORKERS_DIR / f"{worker}.py"
-    spec_path, out_path = os.path.join(workdir, f"{worker}.spec.json"), os.path.join(workdir, f"{worker}.out.json")
-    with open(spec_path, "w", encoding="utf-8") as f:
-        json.dump(spec, f)
-    child = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    child.update(env or {})
-    with open(os.path.join(workdir, f"{worker}.log"), "w") as log:
-        rc = subprocess.run([python, str(script), spec_path, out_path], cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                            env=child, timeout=timeout).returncode
-    if not os.path.exists(out_path):
-        raise EdgekitError(f"the {name} worker {worker} failed (exit {rc})", f"see {workdir}/{worker}.log")
-    with open(out_path, encoding="utf-8") as f:
-        data = json.load(f)
-    if data.get("error"):
-        raise EdgekitError(data["error"], data.get("hint", ""))
-    return data
+@dataclass(frozen=True)
+class Toolchain:
+    """One converter environment.
+
+    ``requirements`` is the file name of a complete pinned lock (every package, ``name==version``)
+    in ``edgekit/toolchains/requirements/``; an absolute path is accepted too (tests, a user's own
+    toolchain). Installed with ``pip install --no-deps``, so the lock alone decides what is in the
+    environment and two machines get the same one.
+    ``python``: the interpreter constraint or notes (the environment is made with the interpreter
+    edgekit runs on; ``check_python`` refuses one the pins cannot install on).
+    ``smoke``: Python code run in the new environment before it is marked installed (an import
+    that proves the lock is usable), or empty.
+    """
+
+    name: str
+    description: str
+    requirements: str
+    python: str = ""
+    smoke: str = ""
+    # (major, minor) bounds the pinned wheels exist for; () means any.
+    python_min: tuple[int, int] = ()
+    python_max: tuple[int, int] = ()
+
+    @property
+    def requirements_path(self) -> Path:
+        p = Path(self.requirements)
+        return p if p.is_absolute() else REQUIREMENTS_DIR / p
+
+    @property
+    def env_var(self) -> str:
+        """``EDGEKIT_TOOLCHAIN_<NAME>_PYTHON``: an interpreter of an environment the user built."""
+        return f"EDGEKIT_TOOLCHAIN_{re.sub(r'[^A-Za-z0-9]', '_', self.name).upper()}_PYTHON"
+
+
+TOOLCHAINS: Registry[Toolchain] = Registry(
+    "toolchain",
+    {"litert": "edgekit.toolchains.litert", "onnx2tf": "edgekit.toolchains.onnx2tf"},
+)
+
+
+def get(name: str) -> Toolchain:
+    return TOOLCHAINS.get(name)
+
+
+def toolchains_dir() -> Path:
+    """``$EDGEKIT_TOOLCHAINS_DIR`` or ``~/.cache/edgekit/toolchains`` (``$XDG_CACHE_HOME`` honoured)."""
+    explicit = os.environ.get("EDGEKIT_TOOLCHAINS_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgekit" / "toolchains"
+
+
+# The public API lives in small modules; re-exported here so callers import one name.
+from edgekit.toolchains.envs import (  # noqa: E402
+    env_dir,
+    env_key,
+    python_for,
+    base_python,
+    EnvInfo,
+    status,
+    statuses,
+)
+from edgekit.toolchains.installer import ensure, install, remove  # noqa: E402
+from edgekit.toolchains.worker import run_worker  # noqa: E402
+
+__all__ = [
+    "TOOLCHAINS", "Toolchain", "get", "toolchains_dir", "env_dir", "env_key", "python_for", "base_python",
+    "EnvInfo", "status", "statuses", "ensure", "install", "remove", "run_worker",
+    "REQUIREMENTS_DIR", "WORKERS_DIR",
+]

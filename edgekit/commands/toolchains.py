@@ -1,0 +1,115 @@
+"""edgekit toolchains: list, install and remove the converter environments edgekit manages.
+
+A converter that cannot share edgekit's environment (litert-torch, onnx2tf) runs in a pinned
+virtualenv of its own under ~/.cache/edgekit/toolchains (or $EDGEKIT_TOOLCHAINS_DIR), created on
+first use; these commands manage those environments ahead of time (CI, offline machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "toolchains",
+        help="list, install and remove converter environments (litert, onnx2tf)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n  edgekit toolchains list\n  edgekit toolchains install litert\n"
+        "  edgekit toolchains install onnx2tf --find-links ./wheels   (offline)\n"
+        "  edgekit toolchains remove litert --stale\n"
+        "Use an environment you built yourself: EDGEKIT_TOOLCHAIN_<NAME>_PYTHON=/path/to/python",
+    )
+    p.set_defaults(func=run_list, json=False)
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+
+    ls = acts.add_parser("list", help="each toolchain: installed?, path, size, stale environments")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--no-size", dest="sizes", action="store_false", help="do not measure directory sizes (faster)")
+    ls.set_defaults(func=run_list)
+
+    ins = acts.add_parser("install", help="create a toolchain's environment now (first use does it otherwise)")
+    ins.add_argument("names", nargs="+", metavar="NAME", help="toolchain name(s)")
+    ins.add_argument("--find-links", metavar="DIR", default=None,
+                     help="install offline from this directory of wheels (pip --no-index --find-links; also $EDGEKIT_WHEELHOUSE)")
+    ins.add_argument("--force", action="store_true", help="reinstall even if it is installed")
+    ins.add_argument("--json", action="store_true", help="print JSON")
+    ins.set_defaults(func=run_install)
+
+    rm = acts.add_parser("remove", help="delete a toolchain's environments (only directories edgekit made)")
+    rm.add_argument("names", nargs="+", metavar="NAME", help="toolchain name(s)")
+    rm.add_argument("--stale", action="store_true", help="only environments of older pins, not the current one")
+    rm.add_argument("--json", action="store_true", help="print JSON")
+    rm.set_defaults(func=run_remove)
+
+
+def _progress(line: str) -> None:
+    from edgekit.console import safe
+
+    print(f"  {safe(line, markup=False)}", file=sys.stderr, flush=True)
+
+
+def _names(names: list[str]) -> list[str]:
+    from edgekit.toolchains import TOOLCHAINS
+
+    for n in names:
+        TOOLCHAINS.get(n)  # unknown name: one line listing the known ones
+    return list(dict.fromkeys(names))
+
+
+def run_list(args) -> int:
+    from edgekit.console import console, human_bytes, print_json, safe
+    from edgekit.toolchains import statuses, toolchains_dir
+
+    infos = statuses(sizes=getattr(args, "sizes", True))
+    if args.json:
+        print_json({"dir": str(toolchains_dir()), "toolchains": [i.to_dict() for i in infos]})
+        return 0
+    from rich.table import Table
+
+    table = Table(title=safe(f"converter toolchains in {toolchains_dir()}"), title_justify="left")
+    for col in ("name", "installed", "path", "size", "stale"):
+        table.add_column(col, overflow="fold" if col == "path" else "ellipsis")
+    for i in infos:
+        state = "override" if i.override else ("yes" if i.installed else "no")
+        stale = ", ".join(f"{safe(s['path'].rsplit('/', 1)[-1])} ({human_bytes(s['size'])})" for s in i.stale) or "-"
+        table.add_row(safe(i.name), state, safe(i.override or i.path), human_bytes(i.size) if i.size else "-", stale)
+    console().print(table)
+    if any(i.stale for i in infos):
+        print("stale environments belong to older pins; delete them with 'edgekit toolchains remove NAME --stale'")
+    return 0
+
+
+def run_install(args) -> int:
+    from edgekit.console import print_json
+    from edgekit.toolchains import install, status
+
+    done = []
+    for name in _names(args.names):
+        python = install(name, find_links=args.find_links, progress=_progress, force=args.force)
+        done.append({"name": name, "python": python, "path": status(name, sizes=False).path})
+        if not args.json:
+            print(f"{name}: {python}")
+    if args.json:
+        print_json(done)
+    return 0
+
+
+def run_remove(args) -> int:
+    from edgekit.console import print_json
+    from edgekit.toolchains import remove
+
+    out = {}
+    for name in _names(args.names):
+        out[name] = remove(name, stale_only=args.stale, progress=None)
+        if not args.json:
+            if out[name]:
+                for p in out[name]:
+                    print(f"removed {p}")
+            else:
+                print(f"{name}: nothing to remove")
+    if args.json:
+        print_json(out)
+    return 0

@@ -1,0 +1,60 @@
+"""edgekit toolchains list / install / remove on the toy toolchain (in-process: it is registered here)."""
+
+from __future__ import annotations
+
+import json
+
+from edgekit.cli import main
+from edgekit.toolchains import env_dir, toolchains_dir
+from edgekit.toolchains.envs import MARKER, OWNER
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_install_list_remove(toy, wheelhouse, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one table row per line: the long tmp path is not folded
+    base = toolchains_dir()
+    current = env_dir("toy")
+    stale = base / "toy-00000000abcd"
+    stale.mkdir(parents=True)
+    (stale / OWNER).write_text("edgekit toolchain toy\n")
+    (stale / "blob").write_bytes(b"y" * 20_000)
+
+    code, out, _ = cli(capsys, "toolchains", "list", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["toolchains"]}
+    assert {"litert", "onnx2tf", "toy"} <= set(rows)
+    assert rows["toy"]["installed"] is False and rows["toy"]["path"] == str(current)
+    assert [s["path"] for s in rows["toy"]["stale"]] == [str(stale)]
+
+    code, out, err = cli(capsys, "toolchains", "install", "toy", "--find-links", str(wheelhouse))
+    assert code == 0, err
+    assert out.strip() == f"toy: {current / 'bin' / 'python'}"
+    assert "installing 1 pinned packages from" in err and "(offline)" in err and "toy: installed 1 packages" in err
+    assert (current / MARKER).is_file()
+
+    code, out, _ = cli(capsys, "toolchains", "list")
+    toy_row = next(ln for ln in out.splitlines() if "│ toy" in ln)
+    assert "yes" in toy_row and current.name in toy_row and "toy-00000000abcd" in toy_row
+    assert "remove NAME --stale" in out
+
+    code, out, _ = cli(capsys, "toolchains", "remove", "toy", "--stale")
+    assert code == 0 and out.strip() == f"removed {stale}"
+    assert current.is_dir() and not stale.exists()
+
+    code, out, _ = cli(capsys, "toolchains", "remove", "toy", "--json")
+    assert json.loads(out) == {"toy": [str(current)]} and not current.exists()
+    code, out, _ = cli(capsys, "toolchains", "remove", "toy")
+    assert out.strip() == "toy: nothing to remove"
+
+
+def test_cli_errors_are_one_line(toy, capsys, tmp_path):
+    code, _, err = cli(capsys, "toolchains", "install", "nope")
+    assert code == 2 and err.strip() == "edgekit: unknown toolchain 'nope'; choose one of: litert, onnx2tf, toy"
+    code, _, err = cli(capsys, "toolchains", "install", "toy", "--find-links", str(tmp_path / "missing"))
+    assert code == 2 and err.count("\n") == 1 and "the wheel directory" in err and "does not exist" in err
+    assert not env_dir("toy").exists()
