@@ -51,6 +51,11 @@ OUTPUT_SUFFIX = {  # onnx2tf's file per mode (and io dtype for int8)
 }
 
 
+def progress(text: str) -> None:
+    """A line edgekit's console shows while the worker runs (the toolchain worker contract)."""
+    print("edgekit-progress: " + text, flush=True)
+
+
 class Failure(Exception):
     def __init__(self, error: str, hint: str):
         super().__init__(error)
@@ -242,6 +247,7 @@ def convert(spec: dict) -> dict:
     except Exception as exc:
         raise Failure(f"onnx {onnx.__version__} cannot read {spec['onnx']}: {first_line(exc)}",
                       "re-export the model with a supported opset") from None
+    progress(f"onnxsim: fixing input shapes {shapes}" if shapes else "onnxsim: no shapes to fix")
     with captured(log_path):
         model = fix_shapes(model, shapes) if shapes else model
     renamed = rename_nodes(model)
@@ -265,6 +271,7 @@ def convert(spec: dict) -> dict:
             output_quant_dtype="uint8" if io_dtype == "uint8" else "int8",
             quant_type="per-channel",
         )
+    progress(f"onnx2tf {versions().get('onnx2tf', '?')}: converting ({'int8, calibrated' if mode == 'int8' else mode})")
     t1 = time.perf_counter()
     failure = None
     with captured(log_path):
