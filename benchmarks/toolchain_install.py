@@ -38,14 +38,14 @@ def main() -> int:
             load = os.getloadavg()[0]
             start = time.monotonic()
             proc = subprocess.run([sys.executable, "-m", "edgekit", "toolchains", "install", name], env=env,
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, check=False)
             cold = time.monotonic() - start
             if proc.returncode != 0:
                 print(json.dumps({"toolchain": name, "error": proc.stderr.strip().splitlines()[-1:]}))
                 continue
             warm = subprocess.run(
-                [sys.executable, "-c", "import time, edgekit.toolchains as t; s = time.perf_counter(); "
-                 f"t.ensure({name!r}); print(time.perf_counter() - s)"], env=env, capture_output=True, text=True, check=True)
+                [sys.executable, "-c", ("import time, edgekit.toolchains as t; s = time.perf_counter(); "
+                                        f"t.ensure({name!r}); print(time.perf_counter() - s)")], env=env, capture_output=True, text=True, check=True)
             info = json.loads(subprocess.run([sys.executable, "-m", "edgekit", "toolchains", "list", "--json"], env=env,
                                              capture_output=True, text=True, check=True).stdout)
             row = next(t for t in info["toolchains"] if t["name"] == name)

@@ -143,6 +143,8 @@ def enrich(result: dict) -> dict:
         result["artifact"]["target"] = entry.target
         if entry.accuracy:
             result["accuracy"] = entry.accuracy
+        if (entry.extra or {}).get("quant_report"):  # the HTML report plots it by depth
+            result["quantization_report"] = entry.extra["quant_report"]
     return result
 
 

@@ -329,8 +329,8 @@ class Orchestrator:
         from edgekit.build import cache as build_cache
         from edgekit.build.artifacts import MANIFEST_NAME, Manifest, sha256_file
 
-        if not os.path.exists(os.path.join(outdir, MANIFEST_NAME)):
-            return None
+        if not os.path.exists(os.path.join(outdir, MANIFEST_NAME)) or self.spec.explain:
+            return None  # --explain loads the source to measure layers: not a manifest-only answer
         keys = build_cache.input_keys(self.spec)
         if keys is None:
             return None
@@ -396,6 +396,8 @@ class Orchestrator:
         report = BuildReport(outdir, manifest, warnings=warnings)
         for target, ctx in zip(targets, contexts):
             entry = self._one(target, ctx, source, cal, ev, reference, manifest, progress)
+            if spec.explain:
+                self._explain(target, ctx, entry, progress)
             if entry.status in OK_STATUSES and keys.get(target.name):
                 entry.extra = {**entry.extra, "input_key": keys[target.name]}
             else:
@@ -404,6 +406,27 @@ class Orchestrator:
             manifest.put(entry)
             progress.note(_line(entry))
         return report
+
+    def _explain(self, target, ctx, entry, progress) -> None:
+        """``--explain``: the per-layer quantization report of a quantized artifact, into its entry.
+
+        The format's backend (``edgekit.quant.BACKENDS``) measures it on the calibration samples;
+        an artifact it cannot explain gets a warning saying why, never a failed target."""
+        from edgekit.quant import BACKENDS, explain
+
+        kept = bool(entry.file) and os.path.exists(os.path.join(ctx.outdir, entry.file))
+        # A failed-by-drift artifact is kept for inspection: that is exactly when the report helps.
+        if not kept or "quant_report" in entry.extra or not target.needs_calibration:
+            return
+        if entry.format not in BACKENDS:
+            entry.warnings = [*entry.warnings, f"--explain: no per-layer report for {entry.format} artifacts yet"]
+            return
+        task = progress.task(f"explain: per-layer error of {target.name}", 1)
+        try:
+            entry.extra = {**entry.extra, "quant_report": explain(target, ctx)}
+        except EdgekitError as exc:
+            entry.warnings = [*entry.warnings, f"--explain: {exc.message}; {exc.hint}"]
+        task.done()
 
     def _keep_log(self, outdir: str, term, report) -> None:
         """OUTDIR/build.log gets what the frameworks printed; the manifest names it; --debug shows it."""
@@ -546,7 +569,11 @@ class Orchestrator:
         build_warnings = entry.extra.get("build_warnings", entry.warnings if fresh else [])
         drift_warnings = [f"drift: {r}" for r in reasons] if verdict == "warn" else []
         entry.warnings = list(build_warnings) + drift_warnings + list(drift["sample_warnings"])
-        misses = accuracy.check_thresholds(drift, self.spec.thresholds_for(target_name))
+        # A target may bring its own gate (a *-mixed target's accuracy budget, recorded in its
+        # entry so cached and quick paths judge alike); the spec's thresholds win over it.
+        gate = {**(entry.extra or {}).get("default_thresholds", {}), **self.spec.thresholds_for(target_name)}
+        misses = accuracy.check_thresholds(drift, gate)
+        repair = _repair_hint(target_name)
         if verdict == "fail":
             entry.status = "failed"
             entry.error = {
@@ -554,19 +581,31 @@ class Orchestrator:
                 "message": f"{target_name} is broken: " + "; ".join(reasons)
                 + f" (on {drift.get('samples')} held-out samples)",
                 "hint": "the artifact is kept for inspection but must not ship; check the calibration data and the "
-                "model's normalisation statistics (e.g. BatchNorm), or choose another target",
+                "model's normalisation statistics (e.g. BatchNorm), or choose another target" + repair,
             }
         elif misses:
             entry.status = "failed"
             entry.error = {
                 "type": "CheckFailed",
                 "message": f"{target_name} missed accuracy thresholds: " + "; ".join(misses),
-                "hint": "the artifact is kept for inspection; relax the threshold or change the target's settings",
+                "hint": "the artifact is kept for inspection; relax the threshold or change the target's settings" + repair,
             }
         else:
             entry.status = "built" if fresh else "cached"
             entry.error = None
         return entry
+
+
+def _repair_hint(target_name: str) -> str:
+    """The failure hint's pointer at a target that repairs this one's quantization (its record
+    names it: ``repair_target``), e.g. tflite-int8 -> tflite-int8-mixed."""
+    from edgekit.targets import TARGETS
+
+    repair = getattr(TARGETS.get(target_name), "repair_target", None) if target_name in TARGETS else None
+    if not repair:
+        return ""
+    return (f"; or add -t {repair}: it keeps the layers that lose accuracy at higher precision "
+            "('edgekit build --explain' lists them)")
 
 
 def _unlink(path: str | None) -> None:

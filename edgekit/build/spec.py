@@ -73,6 +73,7 @@ class BuildSpec:
     target_thresholds: dict[str, dict] = field(default_factory=dict)
     drift: dict[str, float] = field(default_factory=dict)  # fail_below / warn_below (accuracy.sanity)
     output_kinds: dict[str, str] = field(default_factory=dict)  # output name -> kind
+    explain: bool = False  # --explain: record a per-layer quantization report for quantized targets
     base_dir: str = "."  # where relative paths start (the spec file's directory)
 
     def resolve(self, path: str | None) -> str | None:

@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--drift-floor", type=float, metavar="COSINE", help="cosine below which an artifact fails (default 0.5)")
     p.add_argument("--drift-warn", type=float, metavar="COSINE", help="cosine below which it is built with a warning (default 0.9)")
     p.add_argument("--force", action="store_true", help="rebuild even when the cached artifact matches")
+    p.add_argument("--explain", action="store_true",
+                   help="measure each layer's quantization error for quantized targets and print the worst "
+                   "(recorded in the manifest; 'edgekit quant-report ARTIFACT' shows it again)")
     p.add_argument("--list-targets", action="store_true", help="list the target names and exit")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     p.set_defaults(func=run)
@@ -150,7 +153,8 @@ def spec_from_args(args: argparse.Namespace):
         if not eq or not name:
             raise EdgekitError(f"bad --output-kind {item!r}", "write --output-kind OUTPUT_NAME=embedding")
         kinds.update(spec_mod._output_kinds("--output-kind", {name: kind}))
-    return replace(spec, options=options, thresholds=thresholds, target_thresholds=per_target, drift=drift, output_kinds=kinds)
+    return replace(spec, options=options, thresholds=thresholds, target_thresholds=per_target, drift=drift, output_kinds=kinds,
+                   explain=bool(getattr(args, "explain", False)))
 
 
 def run(args) -> int:
@@ -266,4 +270,9 @@ def print_table(report) -> None:
     for e in report.entries:  # per-artifact warnings, e.g. ops that fell back off the delegate
         for w in e.warnings:
             out.print(f"{e.target} warning: {w}", markup=False, style="yellow")
+    from edgekit.quant.report import print_layers
+
+    for e in report.entries:
+        if (e.extra or {}).get("quant_report"):
+            print_layers(out, e.target, e.extra["quant_report"], top=5)
     out.print(f"manifest: {report.outdir}/manifest.json", markup=False)

@@ -73,7 +73,7 @@ def run_list(args) -> int:
     for col in ("name", "installed", "path", "size", "stale"):
         table.add_column(col, overflow="fold" if col == "path" else "ellipsis")
     for i in infos:
-        state = "override" if i.override else ("yes" if i.installed else "no")
+        state = "override" if i.override else ("yes" if i.installed else ("installing" if i.busy else "no"))
         stale = ", ".join(f"{safe(s['path'].rsplit('/', 1)[-1])} ({human_bytes(s['size'])})" for s in i.stale) or "-"
         table.add_row(safe(i.name), state, safe(i.override or i.path), human_bytes(i.size) if i.size else "-", stale)
     console().print(table)

@@ -25,7 +25,8 @@ HINTS = {
     "R5-resize": "upsample in smaller steps (x2 stages) or move the large resize to the end of the graph",
     "R6": "forced onto the CPU by an earlier op that ended the Edge TPU segment; fix that op to bring this one back",
     "R7": "the op version is newer than compiler 16 knows: convert with a TensorFlow <= 2.5 era converter "
-          "or avoid the feature that raised the version",
+          "or avoid the feature that raised the version (from PyTorch: build tflite-int8 with edgekit's default "
+          "quantizer, ai-edge-quantizer, which keeps the float model's op versions)",
     "input-side": "stays on the CPU in front of the Edge TPU segment, which is fine",
 }
 NOT_QUANTIZED_HINT = ("build tflite-int8 (full-integer quantization: every op and activation 8-bit, int8/uint8 "
@@ -130,3 +131,46 @@ def float_problem(sg: SubgraphInfo, input_side: list, tpu_ops: int) -> dict | No
                        "fine; for a float model input, 8-bit inputs move the conversion off the CPU "
                        "(--option tflite-int8.io_dtype=uint8 or int8)", False)
     return None
+
+
+# NCHW <-> NHWC permutations: the transposes a converter adds to keep PyTorch's layout at the boundary.
+LAYOUT_PERMS = {(0, 2, 3, 1): "NCHW -> NHWC", (0, 3, 1, 2): "NHWC -> NCHW"}
+
+
+def layout_problem(sg: SubgraphInfo, ops: list) -> dict | None:
+    """Where the layout TRANSPOSEs of a channels-first (PyTorch) model sit, and what that means on the Edge TPU.
+
+    litert-torch keeps PyTorch's NCHW at the model's boundary and runs NHWC kernels inside, so it adds
+    TRANSPOSE ops (measured on the MobileNetV2-shaped example: one, on the input; on the digits CNN
+    one more before the FULLY_CONNECTED head, because flattening an NCHW feature map fixes the order
+    of its elements). Compiler 16 has mapped TRANSPOSE, under conditions no real pair here confirms.
+    At the input it is harmless either way (refused, it runs on the CPU in front of the segment and
+    the rest still maps, R6); inside the graph a refusal would end the segment.
+    """
+    found = []
+    for op in sg.operators:
+        if op.name != "TRANSPOSE" or len(op.inputs) < 2:
+            continue
+        perm = tuple(sg.tensors[op.inputs[1]].values or ())
+        if perm not in LAYOUT_PERMS:
+            continue
+        at_input = op.inputs[0] in sg.inputs
+        at_output = any(o in sg.outputs for o in op.outputs)
+        pred = ops[op.index]
+        where = "at the input" if at_input else "at the output" if at_output else "inside the graph"
+        found.append((op.index, LAYOUT_PERMS[perm], where, pred.placement))
+    if not found:
+        return None
+    parts = ", ".join(f"#{i} {perm} {where} (predicted {'on the Edge TPU' if placed == 'tpu' else 'on the CPU'})"
+                      for i, perm, where, placed in found)
+    inner = [f for f in found if f[2] == "inside the graph"]
+    message = (f"{len(found)} layout TRANSPOSE op(s) from a channels-first model: {parts}; compiler 16 has mapped "
+               "TRANSPOSE, under conditions not confirmed here")
+    if inner:
+        hint = ("a TRANSPOSE inside the graph, if the compiler refuses it, ends the segment and sends every later op "
+                "to the CPU: flatten after pooling to 1x1 (nn.AdaptiveAvgPool2d(1)) so the Linear head needs no "
+                "transpose, and check with the real compiler")
+    else:
+        hint = ("none needed: at the input a refused TRANSPOSE runs on the CPU in front of the segment and every "
+                "other op still maps; to drop it, feed NHWC (litert_torch.to_channel_last_io)")
+    return problem(None, "layout", message, hint, False)

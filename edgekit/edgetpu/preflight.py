@@ -277,6 +277,9 @@ def predict(model: TFLiteModel) -> Preflight:
     flt = advice.float_problem(sg, [o for o in ops if o.role == placement.INPUT_SIDE], tpu_ops)
     if flt:
         problems.append(flt)
+    layout = advice.layout_problem(sg, ops)
+    if layout:
+        problems.append(layout)
     newer = sorted({f"{o.name} v{o.version}" for o in ops if o.rule == "R7"})
     if newer:
         problems.append(advice.problem(

@@ -11,11 +11,26 @@ from __future__ import annotations
 
 from edgekit.registry import Registry
 
-#: Per-layer error backends by artifact format. A backend module registers an object with
-#: ``layer_errors(ctx_or_entry, samples) -> list[LayerError]`` (float vs quantized outputs of every
-#: layer, named as the user knows them) and, where the format can keep layers at higher precision,
-#: ``build_mixed(...)``; commands and targets find it here instead of asking "is this TFLite?".
+#: Per-layer error backends by artifact format. A backend module registers (``BACKENDS.register(fmt,
+#: obj)``) an object with
+#:
+#:   ``layer_errors(target, ctx) -> list[LayerError]``
+#:
+#: where ``target`` is the built quantized target (its mode/options say which quantization) and
+#: ``ctx`` the ``edgekit.targets.base.BuildContext`` it was built with (source, calibration
+#: samples, options). It measures float vs quantized per layer on calibration samples, names each
+#: layer as the user knows it (Keras layer, PyTorch module path) and may raise EdgekitError when
+#: that quantization cannot be explained. ``--explain`` and the ``*-mixed`` targets find backends
+#: here instead of asking "is this TFLite?".
 BACKENDS: Registry = Registry(
     "quantization backend",
     {"tflite": "edgekit.quant.tflite", "pte": "edgekit.quant.pt2e"},
 )
+
+
+def explain(target, ctx) -> dict:
+    """The manifest's per-layer report of ``target`` built in ``ctx`` (ranked, summarised)."""
+    from edgekit.quant.metrics import rank_layers
+    from edgekit.quant.report import summary
+
+    return summary(rank_layers(BACKENDS.get(target.format).layer_errors(target, ctx)))

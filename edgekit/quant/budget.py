@@ -1,8 +1,10 @@
-"""The accuracy budget a mixed-precision repair must reach, from the target's options or the spec.
+"""The accuracy budget a mixed-precision repair must reach: the target's own thresholds.
 
-One place reads it, so every ``*-mixed`` target and ``quant-report`` agree on what "good enough"
-means: ``min_cosine`` against the float model (default 0.99), or ``max_accuracy_drop`` in points of
-held-out accuracy when labels are known, within ``time_budget_s`` of search.
+The budget is not a second concept beside thresholds: it *is* the target's ``min_cosine`` /
+``max_accuracy_drop`` threshold (``[thresholds]`` or ``[options.<target>] thresholds = {...}``),
+with ``min_cosine = 0.99`` when none is set; the search aims at it on calibration samples and the
+build's held-out check gates the result on it. ``time_budget_s`` (a target option) bounds the
+search. One place reads it, so every ``*-mixed`` target agrees on what "good enough" means.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ class Budget:
     min_cosine: float = DEFAULT_MIN_COSINE
     max_accuracy_drop: float | None = None  # points (0-100) of held-out accuracy, when labels exist
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
+
+    def thresholds(self) -> dict:
+        """The thresholds the build gates the repaired artifact with (held-out samples)."""
+        out: dict = {}
+        if self.min_cosine > -1.0:
+            out["min_cosine"] = self.min_cosine
+        if self.max_accuracy_drop is not None:
+            out["max_accuracy_drop"] = self.max_accuracy_drop
+        return out
 
     def as_dict(self) -> dict:
         return {
@@ -41,13 +52,16 @@ def _number(value: Any, key: str, lo: float, hi: float) -> float:
 
 
 def budget_for(ctx: Any) -> Budget:
-    """The budget for a build target: its own options (``[options.<target>]``) win over the spec's
-    ``accuracy_budget`` table, which wins over the defaults."""
-    merged: dict = dict(getattr(getattr(ctx, "spec", None), "accuracy_budget", None) or {})
-    merged.update({k: v for k, v in (getattr(ctx, "options", None) or {}).items()
-                   if k in ("min_cosine", "max_accuracy_drop", "time_budget_s")})
+    """The budget for a build target: its thresholds (spec-wide, then its own), its
+    ``time_budget_s`` option, and the defaults for what neither sets."""
+    spec = getattr(ctx, "spec", None)
+    merged: dict = {}
+    if spec is not None and hasattr(spec, "thresholds_for"):
+        merged.update(spec.thresholds_for(getattr(ctx, "target", "")))
+    merged.update({k: v for k, v in (getattr(ctx, "options", None) or {}).items() if k == "time_budget_s"})
     return Budget(
-        min_cosine=_number(merged.get("min_cosine", DEFAULT_MIN_COSINE), "min_cosine", -1.0, 1.0),
+        min_cosine=_number(merged.get("min_cosine", DEFAULT_MIN_COSINE if merged.get("max_accuracy_drop") is None
+                                      else -1.0), "min_cosine", -1.0, 1.0),
         max_accuracy_drop=(None if merged.get("max_accuracy_drop") is None
                            else _number(merged["max_accuracy_drop"], "max_accuracy_drop", 0.0, 100.0)),
         time_budget_s=_number(merged.get("time_budget_s", DEFAULT_TIME_BUDGET_S), "time_budget_s", 1.0, 86400.0),

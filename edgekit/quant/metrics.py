@@ -2,8 +2,10 @@
 
 A layer's *carried* error is the error of its output against the float model's output at the same
 place; part of it arrives from the layers before. What a user can act on is the error a layer
-*adds*: its carried error minus the worst carried error among its inputs (in SNR terms, the dB it
-loses). Layers are ranked by that, so one bad early layer does not make every later layer look bad.
+*adds*: its relative noise power (noise / signal) minus the largest among its inputs, expressed as an
+SNR (``added_db``: signal power over the added noise; lower is worse, the same scale as a local
+measure's SNR). Layers are ranked by that, so one bad early layer does not make every later layer
+look bad.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ class LayerError(TypedDict, total=False):
     op: str  # op type (CONV_2D, aten.linear, ...)
     depth: int  # position in topological order, for plots by depth
     inputs: list[str]  # names of the layers feeding this one (for the added error)
+    measure: str  # "carried" (against the float model at this point) or "local" (this op alone on
+    #              the same dequantized inputs, as TFLite's NumericVerify measures it)
+    channel_snr_db: float  # mean per-channel SNR (last axis): finds one wide channel crushing the rest
     snr_db: float  # 10*log10(signal power / error power); higher is better
     cosine: float
     max_abs: float
     rel_error: float  # ||q - f|| / ||f||
-    added_db: float  # SNR lost at this layer (carried minus the best of its inputs; >= 0)
+    added_db: float  # SNR of the noise this layer adds (signal over added noise power); lower is worse
 
 
 #: SNR reported for an exact match (an infinite SNR is not valid JSON).
@@ -74,25 +79,41 @@ def compare_batches(references: Sequence[np.ndarray], candidates: Sequence[np.nd
     )
 
 
+def _relative_noise(snr_db: float) -> float:
+    return 10.0 ** (-float(snr_db) / 10.0)
+
+
 def with_added_error(layers: Iterable[LayerError]) -> list[LayerError]:
-    """Fill ``added_db`` for each layer from its inputs' SNR (layers without known inputs: the
-    previous layer in depth order). Returns the layers in depth order."""
+    """Fill ``added_db`` for each layer from its inputs' error (layers without an ``inputs`` key:
+    the previous layer in depth order; an empty list: model inputs, exact). Depth order."""
     ordered = sorted(layers, key=lambda l: l.get("depth", 0))
     by_name = {l["name"]: l for l in ordered}
     prev: LayerError | None = None
     for layer in ordered:
-        feeders = [by_name[i] for i in layer.get("inputs", []) if i in by_name]
-        if not feeders and prev is not None and "inputs" not in layer:
-            feeders = [prev]
-        incoming = min((f["snr_db"] for f in feeders), default=EXACT_SNR_DB)
-        layer["added_db"] = max(0.0, float(incoming) - float(layer["snr_db"])) if feeders else max(
-            0.0, EXACT_SNR_DB - float(layer["snr_db"])
-        )
+        if "inputs" in layer:
+            feeders = [by_name[i] for i in layer["inputs"] if i in by_name]
+        else:
+            feeders = [prev] if prev is not None else []
+        incoming = max((_relative_noise(f["snr_db"]) for f in feeders), default=0.0)
+        added = _relative_noise(layer["snr_db"]) - incoming
+        layer["added_db"] = EXACT_SNR_DB if added <= 0 else float(min(EXACT_SNR_DB, -10.0 * np.log10(added)))
         prev = layer
     return ordered
 
 
+def worst_snr(layer: LayerError) -> float:
+    """The lower of the whole-tensor and the per-channel SNR (per-channel when it was measured)."""
+    return min(float(layer["snr_db"]), float(layer.get("channel_snr_db", layer["snr_db"])))
+
+
 def rank_layers(layers: Iterable[LayerError]) -> list[LayerError]:
-    """Layers worst first: by the SNR they add, then by the SNR they carry (lower is worse)."""
-    filled = with_added_error(layers)
-    return sorted(filled, key=lambda l: (-l["added_db"], l["snr_db"]))
+    """Layers worst first.
+
+    Carried measures rank by the SNR of the noise a layer adds (``added_db``), then by the SNR it
+    carries; local measures already are the error a layer adds, so they rank by their worst SNR
+    (whole tensor or per channel) directly. Lower is worse in both.
+    """
+    layers = list(layers)
+    local = [l for l in layers if l.get("measure") == "local"]
+    carried = with_added_error([l for l in layers if l.get("measure") != "local"])
+    return sorted(carried, key=lambda l: (l["added_db"], l["snr_db"])) + sorted(local, key=worst_snr)

@@ -64,6 +64,7 @@ class Row:
     accuracy_samples: int | None = None  # held-out samples the drift figures rest on
     accuracy_warning: str | None = None  # the build's drift warning (large drift, few samples)
     samples: list = field(default_factory=list)
+    quant_by_depth: list = field(default_factory=list)  # [[depth, worst SNR dB, layer]] from build --explain
     where: str = ""  # set by disambiguate(): the directory, when another row has the same name
 
     @property
@@ -151,6 +152,8 @@ def row_for(result: dict) -> Row:
     notes = (list(sanity.get("reasons") or []) if sanity.get("verdict") == "warn" else []) + list(acc.get("sample_warnings") or [])
     row.accuracy_warning = "; ".join(str(n) for n in notes) or None
     row.samples = list(result.get("samples_ms") or [])
+    qr = result.get("quantization_report") if isinstance(result.get("quantization_report"), dict) else {}
+    row.quant_by_depth = [p for p in (qr.get("by_depth") or []) if isinstance(p, list) and len(p) == 3]
     return row
 
 

@@ -114,6 +114,13 @@ def plot_figures(rows: list[Row]) -> tuple[list[str], list[str]]:
     )
     if size:
         figs.append(f"<figure>{size}<figcaption>Lower left is smaller and faster.</figcaption></figure>")
+    depth = plots.error_by_depth([(r.label, r.quant_by_depth) for r in ok if r.quant_by_depth])
+    if depth:
+        figs.append(
+            f"<figure>{depth}<figcaption>Each dot is one quantized layer from <code>edgekit build --explain</code>: "
+            "the SNR of its output against the float op on the same inputs (the error it adds); a dip marks "
+            "the layer to keep at higher precision (<code>tflite-int8-mixed</code>).</figcaption></figure>"
+        )
     metric = accuracy_metric(ok)
     if metric:
         key, label = metric

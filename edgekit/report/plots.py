@@ -200,3 +200,29 @@ def scatter(
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def error_by_depth(series: Sequence[tuple[str, Sequence[tuple[float, float, str]]]], width: int = 860,
+                   height: int = 340) -> str | None:
+    """Per-layer quantization SNR (dB, higher is better) against layer depth, one line per artifact;
+    each dot names its layer, so the layer where the error enters is readable off the plot."""
+    series = [(label, [(float(d), float(v), str(n)) for d, v, n in pts if math.isfinite(float(v))])
+              for label, pts in series]
+    series = [(label, pts) for label, pts in series if pts]
+    if not series:
+        return None
+    left, right, top, bottom = 64, width - 24, 30, height - 48
+    sx = Scale([p[0] for _, pts in series for p in pts], left, right, log=False, zero=True)
+    sy = Scale([p[1] for _, pts in series for p in pts], bottom, top, log=False, zero=True)
+    body = _x_axis(sx, bottom, "layer depth (execution order)", top) + _y_axis(sy, left, "SNR dB (worst of tensor, per channel)", right)
+    for i, (label, pts) in enumerate(series):
+        pts = sorted(pts)
+        path = " ".join(f"{sx(d):.1f},{sy(v):.1f}" for d, v, _ in pts)
+        body.append(f'<polyline points="{path}" fill="none" stroke="{color(i)}" stroke-width="1.5"/>')
+        for d, v, name in pts:
+            body.append(
+                f'<circle class="datum" cx="{sx(d):.1f}" cy="{sy(v):.1f}" r="3.5" fill="{color(i)}" '
+                f'data-series="{escape(label)}" data-x="{d:.6g}" data-y="{v:.6g}">'
+                f'<title>{escape(label)}: {escape(name)} (depth {d:g}): {v:.1f} dB</title></circle>'
+            )
+    return _frame("error-by-depth", "Quantization error by layer depth", width, height, body, len(series))

@@ -7,11 +7,11 @@ from edgekit.registry import Registry
 
 TARGETS: Registry = Registry("target")
 
-for _name in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"):
+for _name in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-from-torch"):
     TARGETS.declare(_name, "edgekit.targets.tflite")
 TARGETS.declare("edgetpu", "edgekit.targets.edgetpu")
 for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8",
               "executorch-coreml"):
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
-TARGETS.declare("tflite-from-torch", "edgekit.targets.torch_to_tflite")
+TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")

@@ -80,7 +80,13 @@ def order_like_source(artifact_names: list[str], source_names: list[str]) -> lis
 
 class OnnxTFLiteConverter:
     framework = "onnx"
+    name = "onnx2tf"  # recorded by the target as extra.converter, with its version
     modes = ("fp32", "fp16", "int8")
+
+    def check(self, target, ctx: BuildContext) -> None:
+        if "quantizer" in ctx.options:  # litert-torch's choice; onnx2tf quantizes with TF's converter only
+            raise EdgekitError(f"target {target.name} has no option 'quantizer' for an ONNX source",
+                               "drop it: onnx2tf calibrates with TFLiteConverter (-oiqt)")
 
     def uses_calibration(self, target, ctx: BuildContext) -> bool:
         """int8 calibrates on it; float modes use it only for onnx2tf's sample-data file."""
@@ -88,7 +94,7 @@ class OnnxTFLiteConverter:
 
     def cache_settings(self, target, ctx: BuildContext) -> dict:
         return {
-            "converter": "onnx2tf",
+            "tool": self.name,
             "mode": target.mode,
             "io_dtype": target.io_dtype(ctx),
             "options": dict(ctx.options),
@@ -103,7 +109,7 @@ class OnnxTFLiteConverter:
 
         from edgekit.build.layout import derive, describe
         from edgekit.harness.lifetime import owned_tempdir
-        from edgekit.targets.tflite import float_compute_ops, op_histogram
+        from edgekit.targets.tflite import check_full_integer, op_histogram
         from edgekit.toolchains import run_worker
 
         source = ctx.source
@@ -146,7 +152,6 @@ class OnnxTFLiteConverter:
         hist = op_histogram(model_bytes)
         warnings: list[str] = []
         extra: dict = {
-            "converter": "onnx2tf",
             "onnx2tf_file": result.get("onnx2tf_file"),
             "op_count": sum(hist.values()),
             "ops": hist,
@@ -167,16 +172,7 @@ class OnnxTFLiteConverter:
         if target.mode == "int8":
             quant.update(io_dtype=io, calibration_samples=len(ctx.calibration),
                          calibration_layout="NHWC (onnx2tf -cind), transposed from the source's samples")
-            floats = float_compute_ops(model_bytes)
-            extra["float_ops"] = floats
-            if floats and io != "float32":
-                text = ", ".join(f"{k}x{v}" if v > 1 else k for k, v in floats.items())
-                if not ctx.options.get("allow_float_ops", False):
-                    raise EdgekitError(
-                        f"{target.name} from onnx2tf is not full-integer: {text} stayed float",
-                        "accept a mixed model with option allow_float_ops=true (not for an Edge TPU), or change those layers",
-                    )
-                warnings.append(f"not full-integer: {text} run in float (allow_float_ops)")
+            extra["float_ops"] = check_full_integer(target, ctx, model_bytes, warnings)
         with open(out_path, "wb") as f:
             f.write(model_bytes)
         return BuildOutput(quantization=quant, tool_versions=dict(result.get("tool_versions") or {}),

@@ -79,20 +79,34 @@ def toolchains_dir() -> Path:
 
 
 # The public API lives in small modules; re-exported here so callers import one name.
-from edgekit.toolchains.envs import (  # noqa: E402
+from edgekit.toolchains.envs import (
+    EnvInfo,
+    base_python,
     env_dir,
     env_key,
     python_for,
-    base_python,
-    EnvInfo,
     status,
     statuses,
 )
-from edgekit.toolchains.installer import ensure, install, remove  # noqa: E402
-from edgekit.toolchains.worker import run_worker  # noqa: E402
+from edgekit.toolchains.installer import ensure, install, remove
+from edgekit.toolchains.worker import run_worker
 
 __all__ = [
-    "TOOLCHAINS", "Toolchain", "get", "toolchains_dir", "env_dir", "env_key", "python_for", "base_python",
-    "EnvInfo", "status", "statuses", "ensure", "install", "remove", "run_worker",
-    "REQUIREMENTS_DIR", "WORKERS_DIR",
+    "REQUIREMENTS_DIR",
+    "TOOLCHAINS",
+    "WORKERS_DIR",
+    "EnvInfo",
+    "Toolchain",
+    "base_python",
+    "ensure",
+    "env_dir",
+    "env_key",
+    "get",
+    "install",
+    "python_for",
+    "remove",
+    "run_worker",
+    "status",
+    "statuses",
+    "toolchains_dir",
 ]

@@ -135,6 +135,25 @@ def _kin(tc) -> list[Path]:
     return [p for p in entries if pat.match(p.name) and p.is_dir() and not p.is_symlink() and owned(p)]
 
 
+def lock_held(path: Path) -> bool:
+    """Is an install of this environment running (its lock taken) in some process?"""
+    import fcntl
+
+    lock = path.parent / ".locks" / f"{path.name}.lock"
+    if not lock.exists():
+        return False
+    try:
+        with open(lock, "a+") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 @dataclass
 class EnvInfo:
     """What ``edgekit toolchains list`` shows for one toolchain."""
@@ -148,6 +167,7 @@ class EnvInfo:
     size: int | None = None
     marker: dict = field(default_factory=dict)
     stale: list[dict] = field(default_factory=list)  # [{"path", "size", "installed"}]
+    busy: bool = False  # another process holds its install lock right now
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -162,6 +182,7 @@ def status(name, *, sizes: bool = True) -> EnvInfo:
         name=tc.name, description=tc.description, path=str(path),
         python=override or str(env_python(path)), installed=installed, override=override,
         size=dir_size(path) if sizes and path.exists() else None, marker=read_marker(path) or {},
+        busy=lock_held(path),
     )
     for p in _kin(tc):
         if p != path:

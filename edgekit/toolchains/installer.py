@@ -27,12 +27,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.toolchains.envs import (
-    MARKER, OWNER, _kin, _tc, base_python, env_dir, env_python, is_installed, owned, python_tag,
+    MARKER,
+    OWNER,
+    _kin,
+    _tc,
+    base_python,
+    env_dir,
+    env_python,
+    is_installed,
+    owned,
+    python_tag,
     requirement_lines,
 )
 
@@ -191,7 +200,7 @@ def _build(tc, path: Path, log: Path, links: str | None, progress: Progress) -> 
         _say(progress, f"{tc.name}: checking the installed set (pip check)")
         _run(pip + ["check", "--disable-pip-version-check"], logf, tc, log, "pip check", progress=None)
         if tc.smoke:
-            _say(progress, f"{tc.name}: trying the environment ({tc.smoke.splitlines()[0][:60]})")
+            _say(progress, f"{tc.name}: trying the environment: {tc.smoke.splitlines()[0][:120]}")
             _run([py, "-c", tc.smoke], logf, tc, log, "the smoke test", progress=None)
 
 
@@ -263,6 +272,8 @@ def _pump(proc, logf, tc, tail: list[str], total: int, progress: Progress, phase
             if progress is not None and (now - last >= 2.0 or done == total):
                 last = now
                 item = os.path.basename(m.group(2))
+                if item.endswith(".whl"):  # numpy-2.4.6-cp311-...whl -> numpy==2.4.6
+                    item = "==".join(item.split("-")[:2])
                 progress(f"{tc.name}: {done}/{total} {item}" if total else f"{tc.name}: {item}")
         elif line.startswith("Installing collected packages"):
             phase["now"] = f"unpacking {done} packages"

@@ -23,8 +23,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
 

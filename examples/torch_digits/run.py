@@ -3,7 +3,7 @@
     python examples/torch_digits/run.py WORKDIR
 
 Exit status 0 when every target built, except those that fail only because this machine lacks
-their tool (tflite-from-torch without litert-torch): those are printed with their reason.
+their tool (Core ML needs Apple hardware to run): those are printed with their reason.
 """
 
 from __future__ import annotations

@@ -211,3 +211,36 @@ def test_check_command_exit_status_and_json(coral_models, tmp_path):
     proc = run_cli("edgetpu", "check", float_model)
     assert_one_line_error(proc, "not Edge TPU ready", "Model not quantized", "build tflite-int8")
     assert_one_line_error(run_cli("edgetpu", "check", tmp_path / "nope.tflite"), "no such file")
+
+
+def _layout_model(inner: bool, perm=(0, 2, 3, 1)) -> Graph:
+    """int8 NCHW input -> TRANSPOSE(0,2,3,1) -> RELU [-> TRANSPOSE(0,3,1,2) -> RELU]: litert-torch's layout ops."""
+    g = Graph()
+    x = g.tensor("x", [1, 4, 8, 8])
+    t = g.tensor("nhwc", [1, 8, 8, 4])
+    g.op("TRANSPOSE", [x, g.tensor("perm", [4], "int32", data=list(perm))], [t])
+    r = g.tensor("r", [1, 8, 8, 4])
+    g.op("RELU", [t], [r])
+    out = r
+    if inner:
+        back = g.tensor("nchw", [1, 4, 8, 8])
+        g.op("TRANSPOSE", [r, g.tensor("perm2", [4], "int32", data=[0, 3, 1, 2])], [back])
+        out = g.tensor("y", [1, 4, 8, 8])
+        g.op("RELU", [back], [out])
+    g.inputs, g.outputs = [x], [out]
+    return g
+
+
+def test_layout_transposes_of_a_channels_first_model_are_named_with_where_they_sit():
+    pre, placed = _placements(_layout_model(inner=False))
+    assert placed[0] == ("TRANSPOSE", "tpu", None) and pre.ready
+    note = next(p for p in pre.problems if p["cause"] == "layout")
+    assert "#0 NCHW -> NHWC at the input (predicted on the Edge TPU)" in note["message"]
+    assert not note["blocking"] and note["hint"].startswith("none needed")
+    pre, _ = _placements(_layout_model(inner=True))
+    note = next(p for p in pre.problems if p["cause"] == "layout")
+    assert "2 layout TRANSPOSE op(s)" in note["message"] and "#2 NHWC -> NCHW inside the graph" in note["message"]
+    assert "ends the segment" in note["hint"] and "AdaptiveAvgPool2d" in note["hint"]
+    # an ordinary (non-layout) permutation is not a layout note
+    pre, _ = _placements(_layout_model(inner=False, perm=(0, 1, 3, 2)))
+    assert not any(p["cause"] == "layout" for p in pre.problems)

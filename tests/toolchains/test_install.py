@@ -27,6 +27,7 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
         assert t.is_alive(), "install must wait for the lock"
         assert any("waiting for another install" in ln for ln in lines), lines
         assert not path.exists()
+        assert status("toy", sizes=False).busy
     t.join(120)
     assert not t.is_alive()
     python = lines[-1]
@@ -36,9 +37,9 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
     assert (path / OWNER).is_file()
     assert any("1/1 edgekit_toy" in ln for ln in lines) and any(ln.startswith("toy: installed 1 packages") for ln in lines)
     # the package is importable in the toolchain's python, and edgekit is not
-    out = subprocess.run([python, "-c", "import edgekit_toy; print(edgekit_toy.VERSION)"], capture_output=True, text=True)
+    out = subprocess.run([python, "-c", "import edgekit_toy; print(edgekit_toy.VERSION)"], capture_output=True, text=True, check=False)
     assert out.stdout.strip() == TOY_VERSION
-    assert subprocess.run([python, "-c", "import edgekit"], capture_output=True, cwd="/").returncode != 0
+    assert subprocess.run([python, "-c", "import edgekit"], capture_output=True, cwd="/", check=False).returncode != 0
     log = log_path("toy")
     assert "edgekit_toy" in log.read_text()
 
@@ -47,7 +48,7 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
     assert ensure("toy", progress=lines.append) == python
     assert time.monotonic() - started < 1.0 and (path / MARKER).stat().st_mtime == mtime
     info = status("toy")
-    assert info.installed and info.size and info.size > 10_000 and not info.stale
+    assert info.installed and info.size and info.size > 10_000 and not info.stale and not info.busy
 
 
 def test_half_made_env_is_redone_and_failure_leaves_nothing(toy, wheelhouse, tmp_path, monkeypatch):
@@ -107,9 +108,10 @@ def test_pip_failure_wording():
     err = pip_failure(tc, "pip install", tail, log_path("litert"), 1)
     assert err.message == ("pip install failed for the litert toolchain: Could not find a version that satisfies "
                            "the requirement torch==2.13.0 (from versions: none)")
-    tail = ["WARNING: Retrying (Retry(total=4...)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3"
-            ".connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary "
-            "failure in name resolution')': /simple/torch/"] + tail
+    retry = ("WARNING: Retrying (Retry(total=4...)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3"
+             ".connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary "
+             "failure in name resolution')': /simple/torch/")
+    tail = [retry, *tail]
     err = pip_failure(tc, "pip install", tail, log_path("litert"), 1)
     assert "could not reach the package index" in err.message and "Temporary failure in name resolution" in err.message
     assert "--find-links" in err.hint

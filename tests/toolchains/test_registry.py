@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EnvironmentMissing
-from edgekit.toolchains import TOOLCHAINS, WORKERS_DIR, ensure, env_dir, env_key, python_for, status, toolchains_dir
-from edgekit.toolchains import envs
+from edgekit.toolchains import (
+    TOOLCHAINS,
+    WORKERS_DIR,
+    ensure,
+    env_dir,
+    env_key,
+    envs,
+    python_for,
+    status,
+    toolchains_dir,
+)
 from edgekit.toolchains.envs import OWNER
 from tests.conftest import ROOT
 
@@ -28,7 +37,7 @@ def test_shipped_toolchains_are_complete_locks():
         names = [ln.split("==")[0] for ln in lines]
         assert len(names) == len(set(names)), f"{name}: a package pinned twice"
         assert "pip" not in names
-    pins = lambda n: dict(ln.split("==") for ln in envs.requirement_lines(n))  # noqa: E731
+    pins = lambda n: dict(ln.split("==") for ln in envs.requirement_lines(n))
     lt = pins("litert")
     assert lt["torch"] == "2.13.0" and lt["litert-torch"] == "0.10.0" and lt["ai-edge-litert"] == "2.3.0"
     assert lt["ai-edge-quantizer"] == "0.10.0"
@@ -47,7 +56,7 @@ def test_workers_never_import_edgekit():
     assert scripts
     for script in scripts:
         text = script.read_text()
-        assert not re.search(r"^\s*(from|import)\s+edgekit", text, re.M), script
+        assert not re.search(r"^\s*(from|import)\s+edgekit", text, re.MULTILINE), script
 
 
 def test_import_is_stdlib_only():

@@ -6,7 +6,6 @@ user hands edgekit an environment they built: workers are stdlib scripts, so any
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import textwrap

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 PROGRESS_PREFIX = "edgekit-progress: "
 

@@ -1,0 +1,236 @@
+"""``tflite-int8-mixed``: full int8, except the fewest layers that must stay float to meet the budget.
+
+Full int8 can lose a model (a wide-range activation, a sensitive head) while every other layer
+quantizes well. This target calibrates once (TF's QuantizationDebugger), measures the error each
+layer adds (``edgekit.quant.tflite``), then searches (``edgekit.quant.repair.greedy_repair``) the
+smallest set of layers to keep float that brings the *whole model* within the budget (the target's
+``min_cosine`` / ``max_accuracy_drop`` thresholds, default ``min_cosine = 0.99``) on calibration
+samples. The build then gates the result on the held-out evaluation samples with the same
+thresholds, like every artifact, so a search that fit its own samples cannot ship a miss.
+
+The manifest entry lists the kept layers by their Keras names, the search record, the size and
+latency cost against plain int8 and fp32, and which kept layers would leave the Edge TPU's mapped
+segment (a float op ends it: the rest runs on the CPU). When the budget cannot be met, the best
+artifact found is still written and the build fails it on the thresholds with the best score
+reached, its cost and the layers precision alone did not fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.targets import TARGETS
+from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
+
+BASE_TARGET = "tflite-int8"
+# Ops that only move data in or out of int8 (keeping them float changes nothing).
+NOT_CANDIDATES = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+class TFLiteMixedTarget(Target):
+    name = "tflite-int8-mixed"
+    format = "tflite"
+    suffix = ".tflite"
+    source_frameworks = ("tf",)
+    needs_calibration = True
+    option_names = ("io_dtype", "static_shapes", "time_budget_s", "max_kept", "search_samples")
+
+    def _base(self):
+        return TARGETS.get(BASE_TARGET)
+
+    def _base_ctx(self, ctx: BuildContext) -> BuildContext:
+        from edgekit.quant.tflite import int8_context
+
+        return int8_context(ctx, BASE_TARGET)
+
+    def cache_settings(self, ctx: BuildContext) -> dict:
+        from edgekit.quant.budget import budget_for
+
+        settings = self._base().cache_settings(self._base_ctx(ctx))
+        return {**settings, "mixed": {"budget": budget_for(ctx).as_dict(), "options": dict(ctx.options)}}
+
+    def check(self, ctx: BuildContext) -> None:
+        super().check(ctx)
+        self._base().check(self._base_ctx(ctx))
+        self._int_option(ctx, "max_kept", 1)
+        self._int_option(ctx, "search_samples", 2)
+        from edgekit.quant.budget import budget_for
+
+        budget_for(ctx)
+
+    def _int_option(self, ctx: BuildContext, key: str, lo: int) -> int | None:
+        v = ctx.options.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise EdgekitError(f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
+                               f"set [options.{self.name}] {key} = {max(lo, 8)}")
+        return v
+
+    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        import keras
+
+        from edgekit.build import accuracy
+        from edgekit.quant import tflite as qt
+        from edgekit.quant.budget import budget_for
+        from edgekit.quant.metrics import rank_layers
+        from edgekit.quant.repair import greedy_repair
+        from edgekit.targets.tflite_tf import import_tf
+
+        tf = import_tf()
+        budget = budget_for(ctx)
+        step = ctx.progress.task(f"{self.name}: calibrate once, measure every layer", 2)
+        st = qt.setup(ctx, self._int_option(ctx, "search_samples", 2) or qt.SAMPLES)
+        calibrated, samples, io, quant, path_name = st.calibrated, st.samples, st.io_dtype, st.quantization, st.converter_path
+        n_search = len(samples)
+        step.advance()
+
+        def gen():
+            yield from samples
+
+        layers = rank_layers(calibrated.layer_errors(gen))
+        step.done()
+        cal = ctx.calibration
+        reference = [[np.asarray(o) for o in ctx.source.predict(x)] for x in samples]
+        labels = getattr(cal, "labels", None)
+        labels = None if labels is None else np.asarray(labels)[:n_search]
+        int_io = io != "float32"
+
+        def margin(model: bytes) -> tuple[float, dict]:
+            got = qt.run_model(model, samples)
+            drift = accuracy.compare(
+                [np.concatenate([r[k] for r in reference]) for k in range(len(reference[0]))],
+                [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))],
+                labels if budget.max_accuracy_drop is not None else None,
+            )
+            parts = []
+            if budget.min_cosine > -1.0:
+                parts.append(float(drift.get("cosine") or 0.0) - budget.min_cosine)
+            if budget.max_accuracy_drop is not None and drift.get("accuracy_drop") is not None:
+                parts.append((budget.max_accuracy_drop - float(drift["accuracy_drop"])) / 100.0)
+            return (min(parts) if parts else 0.0), drift
+
+        models: dict[tuple, bytes] = {}
+
+        def model_for(kept: tuple[str, ...]) -> bytes:
+            key = tuple(sorted(kept))
+            if key not in models:
+                models[key] = calibrated.model(kept, int_io=int_io)
+            return models[key]
+
+        candidates = [l["name"] for l in layers if l.get("op") not in NOT_CANDIDATES]
+        search = ctx.progress.task(f"{self.name}: searching layers to keep float", None)
+        result = greedy_repair(
+            candidates, lambda kept: margin(model_for(kept))[0], 0.0,
+            time_budget_s=budget.time_budget_s, max_kept=self._int_option(ctx, "max_kept", 1),
+            progress=lambda m: search.update(description=f"{self.name}: {m}"),
+        )
+        search.done()
+        mixed = model_for(result.kept)
+        with open(out_path, "wb") as f:
+            f.write(mixed)
+        by_name = {l["name"]: l for l in layers}
+        kept_named = [by_name[k].get("source_name", k) for k in result.kept]
+        plain = model_for(())
+        fp32 = _fp32_model(tf, conv_factory=st.fp32_converter)
+        cost = {
+            "size_bytes": {"int8": len(plain), "mixed": len(mixed), "fp32": len(fp32) if fp32 else None},
+            "p50_ms_in_process": {
+                "int8": qt.median_latency_ms(plain, samples[0]),
+                "mixed": qt.median_latency_ms(mixed, samples[0]),
+                "fp32": qt.median_latency_ms(fp32, samples[0]) if fp32 else None,
+            },
+        }
+        search_score = margin(mixed)[1]
+        repair = {
+            **result.summary(),
+            "metric": "margin to the budget (>= 0 meets it) on calibration samples",
+            "budget": budget.as_dict(),
+            "search_samples": n_search,
+            "kept_layers": [{"tensor": k, "layer": by_name[k].get("source_name", k), "op": by_name[k].get("op", "")}
+                            for k in result.kept],
+            "unhelpful_layers": [by_name[k].get("source_name", k) for k in result.unhelpful],
+            "search_cosine": search_score.get("cosine"),
+            "cost": cost,
+            "edgetpu": _edgetpu_note(mixed, plain, [by_name[k] for k in result.kept]),
+        }
+        warnings = []
+        if not result.met:
+            warnings.append(
+                f"repair missed the budget: best cosine {search_score.get('cosine', float('nan')):.4f} with "
+                f"{len(result.kept)} layer(s) float ({', '.join(kept_named) or 'none'}); "
+                + (f"precision alone did not help: {', '.join(repair['unhelpful_layers'])}" if result.unhelpful
+                   else "the loss is spread over many layers")
+            )
+        elif result.kept:
+            warnings.append(f"kept in float: {', '.join(kept_named)} (mixed model: not for integer-only accelerators)")
+        quant = {**quant, "mode": "int8-mixed", "kept_float": kept_named,
+                 "weights": "int8 per-channel; float in the kept layers",
+                 "activations": "int8; float in the kept layers"}
+        return BuildOutput(
+            quantization=quant,
+            tool_versions={"tensorflow": tf.__version__, "keras": keras.__version__},
+            warnings=warnings,
+            extra={"converter_path": path_name, "repair": repair, "default_thresholds": budget.thresholds(),
+                   "quant_report": report_summary(layers), "ops": _ops(mixed)},
+        )
+
+
+def report_summary(layers: list, top: int = 10) -> dict:
+    """What the manifest keeps of a per-layer report: the measure and the worst layers."""
+    keep = ("name", "source_name", "op", "depth", "measure", "snr_db", "channel_snr_db", "cosine", "max_abs",
+            "rel_error", "added_db")
+    return {"measure": layers[0].get("measure") if layers else None, "layers": len(layers),
+            "worst": [{k: l[k] for k in keep if k in l} for l in layers[:top]]}
+
+
+def _ops(model: bytes) -> dict[str, int]:
+    from edgekit.inspect.tflite_model import parse_bytes
+
+    hist: dict[str, int] = {}
+    for op in parse_bytes(model).main.operators:
+        hist[op.name] = hist.get(op.name, 0) + 1
+    return hist
+
+
+def _fp32_model(tf: Any, conv_factory) -> bytes | None:
+    """The fp32 conversion, for the cost line only; None if it fails (never fails the target)."""
+    try:
+        conv = conv_factory()
+        with capture_native_output():
+            return conv.convert()
+    except Exception:
+        return None
+
+
+def _edgetpu_note(model: bytes, plain: bytes, kept: list) -> dict:
+    """Which kept-float layers leave the Edge TPU's mapped segment, against plain int8's mapping
+    (a float op ends the segment: everything after it runs on the CPU)."""
+    from edgekit.edgetpu import preflight
+    from edgekit.inspect.tflite_model import parse_bytes
+
+    if not kept:
+        return {"kept_layers_on_cpu": [], "note": "nothing kept in float: the same mapping as tflite-int8"}
+    try:
+        mixed_pf, plain_pf = preflight.predict(parse_bytes(model)), preflight.predict(parse_bytes(plain))
+    except Exception as exc:  # the note is advice; it never fails the build
+        return {"note": f"Edge TPU preflight could not run: {type(exc).__name__}"}
+    names = [k.get("source_name", k["name"]) for k in kept]
+    out = {"tpu_ops": {"int8": plain_pf.tpu_ops, "mixed": mixed_pf.tpu_ops},
+           "cpu_ops": {"int8": plain_pf.cpu_ops, "mixed": mixed_pf.cpu_ops}, "kept_layers_on_cpu": names}
+    if plain_pf.tpu_ops == 0:
+        first = plain_pf.first_blocking
+        out["note"] = ("plain int8 does not map to the Edge TPU either"
+                       + (f" ({first.name}: {first.reason})" if first else "") + "; fix that first")
+    else:
+        lost = plain_pf.tpu_ops - mixed_pf.tpu_ops
+        first = mixed_pf.first_blocking
+        out["note"] = (f"keeping {', '.join(names)} float moves {lost} op(s) off the Edge TPU"
+                       + (f"; the mapped segment ends at op {first.index} ({first.name})" if first else ""))
+    return out
+
+
+TARGETS.register("tflite-int8-mixed", TFLiteMixedTarget())

@@ -1,0 +1,104 @@
+"""The shared quantization pieces on inputs of known answer: metrics, ranking, the repair search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.quant.metrics import EXACT_SNR_DB, compare, rank_layers
+from edgekit.quant.repair import greedy_repair
+from edgekit.quant.budget import budget_for
+from edgekit.errors import EdgekitError
+
+
+def test_compare_known_values():
+    f = np.array([3.0, 4.0])
+    m = compare(f, f * 1.1)  # noise = 10% of the signal's amplitude: SNR 20 dB
+    assert m["snr_db"] == pytest.approx(20.0)
+    assert m["cosine"] == pytest.approx(1.0)
+    assert m["rel_error"] == pytest.approx(0.1)
+    assert m["max_abs"] == pytest.approx(0.4)
+    assert compare(f, f)["snr_db"] == EXACT_SNR_DB
+    assert compare(np.zeros(3), np.zeros(3))["cosine"] == 1.0
+    assert compare(f, np.zeros(2))["cosine"] == 0.0  # a dead output is not NaN
+
+
+def test_carried_ranking_blames_the_layer_that_adds_the_error():
+    # a -> b -> c: b drops 30 dB, c only inherits it (and loses 1 dB more)
+    layers = [
+        {"name": "a", "depth": 0, "snr_db": 50.0, "inputs": []},
+        {"name": "b", "depth": 1, "snr_db": 20.0, "inputs": ["a"]},
+        {"name": "c", "depth": 2, "snr_db": 19.0, "inputs": ["b"]},
+    ]
+    ranked = rank_layers(layers)
+    assert [l["name"] for l in ranked][0] == "b"
+    # b adds noise 1e-2 - 1e-5 of the signal power: ~20 dB; c adds 10^-1.9 - 10^-2: ~25.9 dB
+    assert ranked[0]["added_db"] == pytest.approx(20.0, abs=0.01)
+    assert ranked[1]["name"] == "c" and ranked[1]["added_db"] == pytest.approx(25.87, abs=0.05)
+
+
+def test_local_ranking_uses_the_per_channel_snr():
+    layers = [
+        {"name": "wide", "depth": 0, "measure": "local", "snr_db": 50.0, "channel_snr_db": 3.0},
+        {"name": "ok", "depth": 1, "measure": "local", "snr_db": 30.0, "channel_snr_db": 29.0},
+    ]
+    assert [l["name"] for l in rank_layers(layers)] == ["wide", "ok"]
+
+
+def _model(weights: dict):
+    """A whole-model score that is a known function of the kept set (sensitivities add up)."""
+    return lambda kept: 0.5 + sum(weights[k] for k in kept)
+
+
+def test_search_finds_the_smallest_set_and_prunes():
+    w = {"a": 0.3, "b": 0.25, "c": 0.0, "d": 0.01}
+    # ranked badly on purpose: c (useless) before b
+    r = greedy_repair(["a", "c", "b", "d"], _model(w), 1.0)
+    assert r.met and set(r.kept) == {"a", "b"}  # c pruned, d not needed
+    assert r.score == pytest.approx(1.05)
+    assert r.baseline_score == 0.5
+    assert r.summary()["kept_layers"] == list(r.kept)
+
+
+def test_a_miss_reports_the_best_reached_and_what_did_not_help():
+    w = {"a": 0.2, "b": 0.0, "c": 0.1}
+    r = greedy_repair(["a", "b", "c"], _model(w), 2.0)
+    assert not r.met and r.stopped == "exhausted"
+    assert r.score == pytest.approx(0.8)
+    assert "b" in r.unhelpful and "a" not in r.unhelpful
+
+
+def test_the_time_budget_stops_the_search():
+    t = iter(range(1000))
+    r = greedy_repair(list("abcdefgh"), _model(dict.fromkeys("abcdefgh", 0.0)), 1.0, time_budget_s=2.5,
+                      clock=lambda: float(next(t)))
+    assert not r.met and r.stopped == "time budget"
+
+
+def test_nothing_to_repair_keeps_nothing():
+    r = greedy_repair(["a"], lambda kept: 0.999, 0.99)
+    assert r.met and r.kept == () and len(r.attempts) == 1
+
+
+class _Spec:
+    def __init__(self, thresholds):
+        self._t = thresholds
+
+    def thresholds_for(self, target):
+        return self._t
+
+
+class _Ctx:
+    def __init__(self, thresholds, options=None):
+        self.spec, self.options, self.target = _Spec(thresholds), options or {}, "tflite-int8-mixed"
+
+
+def test_budget_is_the_targets_thresholds():
+    assert budget_for(_Ctx({})).min_cosine == 0.99
+    b = budget_for(_Ctx({"min_cosine": 0.995, "max_accuracy_drop": 1.0}, {"time_budget_s": 30}))
+    assert (b.min_cosine, b.max_accuracy_drop, b.time_budget_s) == (0.995, 1.0, 30.0)
+    assert b.thresholds() == {"min_cosine": 0.995, "max_accuracy_drop": 1.0}
+    only_acc = budget_for(_Ctx({"max_accuracy_drop": 0.5}))
+    assert only_acc.thresholds() == {"max_accuracy_drop": 0.5}  # no cosine demand invented
+    with pytest.raises(EdgekitError):
+        budget_for(_Ctx({"min_cosine": "high"}))
