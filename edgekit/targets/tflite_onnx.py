@@ -88,6 +88,23 @@ class OnnxTFLiteConverter:
             raise EdgekitError(f"target {target.name} has no option 'quantizer' for an ONNX source",
                                "drop it: onnx2tf calibrates with TFLiteConverter (-oiqt)")
 
+    def edgetpu_reason(self, target, ctx: BuildContext) -> str | None:
+        """Which target of this build compiles this artifact for the Edge TPU, if one does.
+
+        onnx2tf writes grouped convolutions as CONV_2D version 6 (all 46 of the RapidOCR
+        classifier's, float and int8 alike), newer than edgetpu_compiler 16 knows (up to 5): the
+        preflight then predicts 1 of 113 ops on the TPU. With onnx2tf's ``-dgc``
+        (disable_group_convolution) the same convolutions are version 1 (SPLIT + CONV_2D + CONCATENATION).
+        """
+        from edgekit.targets import TARGETS
+
+        for name in getattr(ctx.spec, "targets", None) or []:
+            other = TARGETS.get(name) if name in TARGETS.names() else None
+            wants = getattr(other, "static_inputs_from", None)
+            if wants is not None and target.name in wants(ctx.spec):
+                return name
+        return None
+
     def uses_calibration(self, target, ctx: BuildContext) -> bool:
         """int8 calibrates on it; float modes use it only for onnx2tf's sample-data file."""
         return ctx.calibration is not None
@@ -102,6 +119,7 @@ class OnnxTFLiteConverter:
             "worker": _worker_sha256(),
             "inputs": [i.to_dict() for i in ctx.source.inputs],
             "calibration": ctx.calibration.sha256() if self.uses_calibration(target, ctx) else None,
+            "disable_group_convolution": bool(self.edgetpu_reason(target, ctx)),
         }
 
     def convert(self, target, ctx: BuildContext, out_path: str) -> BuildOutput:
@@ -128,6 +146,7 @@ class OnnxTFLiteConverter:
                 "mode": target.mode,
                 "io_dtype": io,
                 "calibration": calibration,
+                "disable_group_convolution": bool(self.edgetpu_reason(target, ctx)),
                 "output": os.path.join(work, "model.tflite"),
                 "workdir": os.path.join(work, "onnx2tf"),
             }
@@ -161,6 +180,10 @@ class OnnxTFLiteConverter:
             "onnx2tf_sample_data": result.get("sample_data"),
             "timings": result.get("timings"),
         }
+        edgetpu = self.edgetpu_reason(target, ctx)
+        if edgetpu:
+            extra["onnx2tf_flags"] = {"disable_group_convolution": f"{edgetpu} compiles this artifact: "
+                                      "grouped CONV_2D (version 6) is newer than edgetpu_compiler knows"}
         if any(layouts):
             extra["input_layout"] = layouts
             warnings_note = describe(layouts)

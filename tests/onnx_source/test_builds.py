@@ -76,6 +76,26 @@ def test_int8_drift_check_feeds_nhwc(classifier_build, rapidocr):
     assert (right.argmax(1) == ref.argmax(1)).mean() >= 0.8
 
 
+def _op_versions(path) -> dict:
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(bytearray(path.read_bytes()), 0)
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+    return {names[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]: c.Version()
+            for c in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))}
+
+
+def test_an_edgetpu_target_makes_onnx2tf_write_convolutions_the_compiler_knows(classifier_build):
+    """Grouped convolutions are CONV_2D v6 from onnx2tf (edgetpu_compiler 16 knows up to v5): with an
+    edgetpu target in the build, the int8 artifact is converted with -dgc; the fp32 one is not."""
+    by = classifier_build["by_target"]
+    out = classifier_build["outdir"]
+    assert "disable_group_convolution" in by["tflite-int8"]["extra"]["onnx2tf_flags"]
+    assert "onnx2tf_flags" not in by["tflite-fp32"]["extra"]
+    assert _op_versions(out / by["tflite-int8"]["file"])["CONV_2D"] <= 5
+    assert _op_versions(out / by["tflite-fp32"]["file"])["CONV_2D"] == 6
+
+
 def test_edgetpu_compiles_the_int8_artifact_or_records_its_preflight(classifier_build):
     e = classifier_build["by_target"]["edgetpu"]
     if e["status"] == "built":  # edgetpu_compiler installed

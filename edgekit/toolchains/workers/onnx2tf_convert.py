@@ -10,6 +10,7 @@ SPEC.json::
     {"onnx": "model.onnx", "input_shapes": {"x": [1, 3, 48, 192]},
      "mode": "fp32" | "fp16" | "int8", "io_dtype": "int8" | "uint8" | "float32",
      "calibration": {"x": "cal_x.npy"} | null,   # samples in the ONNX (source) layout, preprocessed
+     "disable_group_convolution": false,
      "output": "out.tflite", "workdir": "DIR"}
 
 What onnx2tf needs and does not do itself, measured with 1.29.24 on the RapidOCR models:
@@ -27,6 +28,9 @@ What onnx2tf needs and does not do itself, measured with 1.29.24 on the RapidOCR
    tensor "in dimension order after conversion to TF" (NHWC for a 4-D NCHW input: it transposes
    3-D/4-D/5-D inputs channels-last) and feeds ``(data - MEAN) / STD``; edgekit's samples are
    already preprocessed, so MEAN 0 and STD 1.
+5. ``disable_group_convolution`` (``-dgc``) when edgekit asks for it (an ``edgetpu`` target compiles
+   the artifact): onnx2tf's grouped convolutions are CONV_2D version 6, which edgetpu_compiler 16
+   does not know; with -dgc they are SPLIT + CONV_2D version 1 + CONCATENATION.
 """
 
 from __future__ import annotations
@@ -263,6 +267,8 @@ def convert(spec: dict) -> dict:
         not_use_onnxsim=True,  # already simplified at the fixed shapes above
         verbosity="debug",  # per-node lines: a failure can name the node
     )
+    if spec.get("disable_group_convolution"):
+        kwargs["disable_group_convolution"] = True  # -dgc
     if mode == "int8":
         kwargs.update(
             output_integer_quantized_tflite=True,
