@@ -1,4 +1,31 @@
-"""The Python API behind every command: the CLI only parses arguments and prints what these return."""
+"""The Python API behind every command: the CLI only parses arguments and prints what these return.
+
+Scripts use the same functions: each takes typed parameters (the command's flags, by name) and
+returns plain data (a dict, or the report object the command prints); a failure a user can cause
+raises :class:`edgekit.errors.EdgekitError` (its ``line()`` is the CLI's one ``edgekit:`` line).
+
+=================  =========================================================================
+command            function
+=================  =========================================================================
+bench              :func:`bench`, :func:`bench_pool` (--device), :func:`bench_spec` (the spec)
+run                :func:`run_model`, :func:`classify`
+build              :func:`build`
+compare            :func:`compare`, then :func:`gate` for the exit verdict
+history            :func:`history_runs`, :func:`history_add`, :func:`history_result`,
+                   :func:`set_baseline`, :func:`baselines`
+report             :func:`report`
+inspect            :func:`inspect`
+devices            :func:`devices`
+doctor             :func:`doctor`, then :func:`doctor_verdict`
+provision          :func:`provision`
+deploy             :func:`deploy`, :func:`rollback`, :func:`deploy_status`
+package            :func:`package`
+edgetpu            :func:`edgetpu_check`, :func:`edgetpu_compile`
+gpu                :func:`gpu_check`
+profile            :func:`profile`
+quant-report       :func:`quant_report`
+=================  =========================================================================
+"""
 
 from __future__ import annotations
 
@@ -8,7 +35,8 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
-BENCH_DEFAULTS = {"warmup": 10, "min_runs": 50, "min_time_s": 2.0, "max_time_s": 20.0}
+from edgekit.results.schema import BENCH_DEFAULTS, WorkerSpec, time_budget
+
 # The most interpreter threads bench accepts. Far more threads than cores only measures the
 # scheduler, and absurd counts (--threads 100000) make runtimes segfault creating their pools,
 # which would then be blamed on the model. 256 covers every phone, board and server CPU.
@@ -16,7 +44,7 @@ MAX_THREADS = 256
 
 
 def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs: int = 1,
-                       max_runs: int = 100_000, min_time_s: float = 0.0, timeout: float | None = None,
+                       max_runs: int = BENCH_DEFAULTS["max_runs"], min_time_s: float = 0.0, timeout: float | None = None,
                        max_time_s: float | None = None) -> None:
     """The sanity limits of a measurement's settings, checked before any worker starts, so a
     mistyped flag is one line (exit 2) instead of a runtime crash or a silently changed run."""
@@ -72,7 +100,7 @@ def bench_spec(
     warmup: int = BENCH_DEFAULTS["warmup"],
     min_runs: int = BENCH_DEFAULTS["min_runs"],
     min_time_s: float = BENCH_DEFAULTS["min_time_s"],
-    max_runs: int = 100_000,
+    max_runs: int = BENCH_DEFAULTS["max_runs"],
     max_time_s: float | None = None,
     inputs: dict | None = None,
     save_outputs: str | None = None,
@@ -80,7 +108,7 @@ def bench_spec(
     runtime_options: dict | None = None,
     input_shapes: Sequence[str] | dict | None = None,
     output_check: bool = True,
-) -> dict:
+) -> WorkerSpec:
     """The worker spec for one measurement: the one document host and device runners both read.
 
     ``max_time_s`` is the artifact's time budget (default 20 s, or 1.5x ``min_time_s`` when that is
@@ -90,8 +118,7 @@ def bench_spec(
     check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s,
                        max_time_s=max_time_s)
     require_model_file(path)
-    if max_time_s is None:  # the default budget never cuts into an explicit --min-time
-        max_time_s = max(BENCH_DEFAULTS["max_time_s"], 1.5 * min_time_s)
+    max_time_s = time_budget(min_time_s, max_time_s)  # the default never cuts into an explicit --min-time
     fmt = detect_format(path)
     if device_selector is not None:
         from edgekit.devices.profiles import check_edgetpu_selector
@@ -180,6 +207,28 @@ def bench(
     if result.get("status") != "ok" and raise_on_error:
         raise error_from_dict(result.get("error") or {})
     return enrich(result)
+
+
+def bench_pool(models: Sequence[str], devices: Sequence[str], *, devices_dir: Sequence[str] = (),
+               timeout: float | None = None, on_result: Any = None, **options: Any) -> list:
+    """Measure every model on every configured device (profile names), the devices concurrently
+    and one benchmark per device at a time (edgekit.devices.pool). ``options`` are
+    :func:`bench_spec`'s; ``on_result(device_profile, result)`` is called as each result arrives
+    (successful ones already carry the host's MACs and manifest entry). Returns one DeviceRun per
+    device (``device``, ``results``, ``error``): a failing device never loses the others'."""
+    from edgekit.devices.pool import run_pool
+    from edgekit.devices.profiles import get_device
+
+    profiles = [get_device(name, devices_dir) for name in devices]
+    specs = [bench_spec(model, **options) for model in models]
+
+    def arrived(device, result):
+        if result.get("status") == "ok":
+            enrich(result)  # MACs and the manifest entry, known on the host only
+        if on_result is not None:
+            on_result(device, result)
+
+    return run_pool(profiles, specs, timeout=timeout, on_result=arrived)
 
 
 def image_decoded_here(spec: dict, tmp: str) -> dict:
@@ -278,11 +327,13 @@ def classify(path: str, **kwargs: Any) -> dict:
     return run_model(path, **{"task": "classify", **kwargs})
 
 
-def build(spec: Any = None, *, force: bool = False, progress: bool = False, **overrides: Any):
+def build(spec: Any = None, *, force: bool = False, progress: bool | str = False, debug: bool = False,
+          **overrides: Any):
     """Build every target of a spec (a BuildSpec, a path to edgekit.toml, or None for flags only).
 
-    ``overrides`` are BuildSpec fields (source=..., targets=[...], outdir=...); returns a
-    BuildReport whose ``ok`` is False when any target failed or missed a threshold.
+    ``overrides`` are BuildSpec fields (source=..., targets=[...], outdir=...); ``progress`` is
+    False/"off", True/"bars" or "lines"; ``debug`` keeps tracebacks. Returns a BuildReport whose
+    ``ok`` is False when any target failed or missed a threshold.
     """
     from edgekit.build import spec as spec_mod
     from edgekit.build.orchestrator import build as _build
@@ -291,4 +342,346 @@ def build(spec: Any = None, *, force: bool = False, progress: bool = False, **ov
         spec = spec_mod.BuildSpec(base_dir=os.getcwd())
     elif isinstance(spec, (str, os.PathLike)):
         spec = spec_mod.load_spec(os.fspath(spec))
-    return _build(spec_mod.with_overrides(spec, **overrides), force=force, progress=progress)
+    if overrides:
+        spec = spec_mod.with_overrides(spec, **overrides)
+    return _build(spec, force=force, progress=progress, debug=debug)
+
+
+def devices(devices_dir: Sequence[str] = (), *, timeout: float = 2.0, probe: bool = True) -> dict:
+    """The configured device profiles with their state now, and what can be discovered.
+
+    Each transport kind surveys its own profiles (``Transport.survey``: SSH reachability within
+    ``timeout`` seconds, one ``adb devices`` listing, this machine's Edge TPU probe), so a new
+    transport reports its own address and state. ``probe=False`` contacts nothing. Returns
+    ``{"configured": [...], "discovered": [...], "notes": [...]}`` (what ``--json`` prints); a broken
+    profile file is a ``broken`` row, not an error.
+    """
+    from edgekit.devices.profiles import scan_devices
+    from edgekit.transports import TRANSPORTS
+    from edgekit.transports.base import transport_class
+
+    profiles, broken = scan_devices(devices_dir)
+    notes: list[str] = []
+    states: dict[str, dict] = {}
+    discovered: list[dict] = []
+    if probe:
+        for kind in TRANSPORTS.names():
+            survey = transport_class(kind).survey([p for p in profiles.values() if p.transport == kind], timeout)
+            states.update(survey.states)
+            discovered += survey.discovered
+            notes += survey.notes
+    configured = []
+    for name, p in sorted(profiles.items()):
+        state = states.get(name) or {"state": "not probed", "detail": None}
+        configured.append({
+            "name": name, "transport": p.transport, "address": p.address, "arch": p.arch,
+            "emulated": p.emulated, "description": p.description, "source": p.source, **state,
+        })
+    for name, exc in sorted(broken.items()):
+        configured.append({"name": name, "transport": "-", "address": None, "arch": "-", "emulated": False,
+                           "description": None, "source": None, "state": "broken", "detail": exc.message})
+        notes.append(f"{name!r} is skipped, only commands that use it fail ({exc.hint})")
+    configured.sort(key=lambda d: d["name"])
+    if probe:
+        from edgekit.edgetpu.discovery import list_edgetpus
+
+        try:
+            edgetpus = list_edgetpus()
+        except EdgekitError as exc:
+            edgetpus = None
+            notes.append(exc.line())
+        for tpu in edgetpus or []:
+            info = tpu if isinstance(tpu, dict) else getattr(tpu, "__dict__", {"id": str(tpu)})
+            discovered.append({"kind": "edgetpu", "id": str(info.get("path") or info.get("id") or info.get("type") or tpu),
+                               "state": str(info.get("state", "attached")), "detail": ", ".join(f"{k}={v}" for k, v in info.items())})
+    return {"configured": configured, "discovered": discovered, "notes": notes}
+
+
+# --- compare and the gate ----------------------------------------------------------------------
+def compare(refs: Sequence[str] = (), *, use_baseline: bool = False, history: str | None = None,
+            metric: str = "p50", threshold: float | None = None, confidence: float | None = None,
+            run_noise: bool = True, pair_by: str = "series") -> list:
+    """Compare benchmark results: ``refs`` are BASELINE and CANDIDATE (result files or history run
+    ids), or with ``use_baseline`` candidates (default: the latest run of every series) against the
+    stored baselines. ``metric`` is "p50", "p90" or "p50,p90"; ``run_noise`` widens the verdict by
+    the noise of repeated baseline runs in the history. Returns edgekit.results.compare
+    Comparisons (``verdict``, ``regressed``, ``to_dict()``); :func:`gate` turns them into a verdict."""
+    from edgekit.results import compare as cmpmod
+    from edgekit.results.pairing import pairs, repeated_runs
+
+    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    threshold = cmpmod.DEFAULT_THRESHOLD if threshold is None else threshold
+    confidence = cmpmod.DEFAULT_CONFIDENCE if confidence is None else confidence
+    comparisons = []
+    seen = set()
+    for base, cand, bref, cref in pairs(refs, use_baseline=use_baseline, history=history, pair_by=pair_by):
+        repeated = repeated_runs(history, base) if run_noise else []
+        for m in metrics:
+            c = cmpmod.compare_results(
+                base, cand, metric=m, threshold=threshold, confidence=confidence,
+                baseline_ref=bref, candidate_ref=cref, repeated=repeated,
+            )
+            # Aggregate-only results compare on the mean whatever the metric asked: once is enough.
+            key = (c.label, bref, cref, c.metric)
+            if key not in seen:
+                seen.add(key)
+                comparisons.append(c)
+    return comparisons
+
+
+def gate(comparisons: Sequence, *, threshold: float | None = None, on_inconclusive: str = "pass") -> None:
+    """The CI verdict of :func:`compare`'s comparisons: raises CheckFailed (exit 1) when one
+    regressed, or when one is inconclusive and ``on_inconclusive`` is "fail"; returns None when
+    the gate passes."""
+    from edgekit.errors import CheckFailed
+    from edgekit.results import compare as cmpmod
+
+    threshold = cmpmod.DEFAULT_THRESHOLD if threshold is None else threshold
+    bad = [c for c in comparisons if c.regressed]
+    unsure = [c for c in comparisons if c.verdict == cmpmod.INCONCLUSIVE]
+    plural = "s" if len(comparisons) != 1 else ""
+    if not bad and unsure and on_inconclusive == "fail":
+        worst = max(unsure, key=lambda c: c.ci_high)
+        raise CheckFailed(
+            f"{len(unsure)} of {len(comparisons)} comparison{plural} inconclusive at "
+            f"{threshold:.0%} (e.g. {worst.label} {worst.metric} {worst.change_pct:+.1f}%, {worst.confidence:.0%} CI "
+            f"{(worst.ci_low - 1) * 100:+.1f}%..{(worst.ci_high - 1) * 100:+.1f}%): the gate cannot see a {threshold:.0%} change",
+            "more runs (--min-runs/--min-time), a quieter machine or a larger --threshold; --on-inconclusive pass to accept",
+        )
+    if bad:
+        worst = max(bad, key=lambda c: c.ratio)
+        raise CheckFailed(
+            f"{len(bad)} of {len(comparisons)} comparison{plural} regressed beyond "
+            f"{threshold:.0%} (worst: {worst.label} {worst.metric} {worst.change_pct:+.1f}%, "
+            f"{worst.confidence:.0%} CI {(worst.ci_low - 1) * 100:+.1f}%..{(worst.ci_high - 1) * 100:+.1f}%)",
+            "find the change that slowed it, or set a new baseline with 'edgekit history --set-baseline RUN' if it is intended",
+        )
+
+
+# --- history -------------------------------------------------------------------------------------
+def history_runs(*, history: str | None = None, artifact: str | None = None, sha256: str | None = None,
+                 device: str | None = None, status: str | None = None, since: str | None = None,
+                 limit: int | None = 50) -> tuple[list, str]:
+    """Recorded runs, newest first, filtered like ``edgekit history`` (``since``: an ISO UTC
+    time, see edgekit.results.history.parse_since); returns (runs, the history file's path)."""
+    from edgekit.results.history import History
+
+    with History(history, create=False) as h:
+        return h.runs(artifact=artifact, sha256=sha256, device=device, status=status, since=since,
+                      limit=limit or None), h.path
+
+
+def baselines(*, history: str | None = None) -> tuple[list, str]:
+    """The runs set as baselines; returns (runs, the history file's path)."""
+    from edgekit.results.history import History
+
+    with History(history, create=False) as h:
+        return h.baselines(), h.path
+
+
+def history_result(run_id: int, *, history: str | None = None) -> dict:
+    """The full result document of one recorded run."""
+    from edgekit.results.history import History
+
+    with History(history, create=False) as h:
+        return h.result(run_id)
+
+
+def set_baseline(run_id: int, *, history: str | None = None):
+    """Make a run the baseline of its series (artifact, device, settings); returns its Run."""
+    from edgekit.results.history import History
+
+    with History(history, create=False) as h:
+        return h.set_baseline(run_id)
+
+
+def history_add(paths: Sequence[str], *, history: str | None = None) -> tuple[list[int], str]:
+    """Append result files (from ``edgekit bench -o``) to the history; returns (run ids, path)."""
+    from edgekit.results.history import History
+    from edgekit.results.schema import SchemaError, load_many
+
+    with History(history) as h:
+        ids = []
+        for path in paths:
+            try:
+                results = load_many(path)
+            except OSError as exc:
+                raise EdgekitError(f"cannot read {path} ({exc.strerror})", "check the result file path") from None
+            except (ValueError, SchemaError) as exc:
+                raise EdgekitError(f"{path}: {exc}", "pass files written by 'edgekit bench -o'") from None
+            ids += [h.append(r, f"file {path}") for r in results]
+        return ids, h.path
+
+
+# --- reports and model facts ---------------------------------------------------------------------
+def report(results: Sequence[str], *, fmt: str | None = None, title: str = "edgekit benchmark report",
+           output: str | None = None) -> tuple[str, str]:
+    """Render result files as a report (``fmt`` "html" or "md"; default from ``output``'s suffix,
+    else Markdown) and write it atomically to ``output`` when given; returns (text, format)."""
+    from edgekit.build.artifacts import atomic_write_bytes
+    from edgekit.report import format_for, load_results, render
+
+    fmt = format_for(output, fmt)
+    text = render(load_results(list(results)), fmt, title)
+    if output:
+        atomic_write_bytes(output, text.encode("utf-8"))
+    return text, fmt
+
+
+def inspect(model: str) -> dict:
+    """Everything edgekit reads from a .tflite file without a runtime (tensors, ops, quantization,
+    MACs, signatures, minimum runtime version, Edge TPU placement)."""
+    from edgekit.inspect import describe
+
+    return describe(model)
+
+
+def profile(model: str, *, etrecord: str | None = None, runs: int = 20, threads: int | None = None) -> dict:
+    """Per-op timings of a .pte with ExecuTorch's tracer (``runs`` profiled inferences; op types
+    from the ETRecord written at build, default MODEL.pte.etrecord when present)."""
+    from edgekit.torchkit.profile import profile_pte
+
+    if runs < 1:
+        raise EdgekitError("--runs must be at least 1", "e.g. --runs 20")
+    return profile_pte(model, etrecord=etrecord, runs=runs, threads=threads)
+
+
+def quant_report(artifact: str) -> dict:
+    """What the build recorded about a quantized artifact's layers (its manifest beside it): each
+    layer's error, worst first (``build --explain``), and for ``*-mixed`` targets the layers kept
+    at higher precision with the budget and the cost."""
+    from edgekit.quant.report import for_artifact
+
+    return for_artifact(artifact)
+
+
+def edgetpu_check(model: str):
+    """Predict which ops of a full-int8 .tflite the Edge TPU compiler maps (or read a compiled
+    model's placement); returns a Preflight (``ready``, ``summary()``, ``to_dict()``)."""
+    from edgekit.edgetpu.preflight import check
+
+    return check(model)
+
+
+def edgetpu_compile(model: str, out_dir: str | None = None, *, min_runtime_version: str | None = None,
+                    segments: int | None = None, timeout: float = 180.0, show_ops: bool = True) -> dict:
+    """Compile a full-int8 .tflite with edgetpu_compiler after the preflight (default output
+    directory: beside the model); returns the compile report (files, placement, warnings)."""
+    from edgekit.edgetpu import service
+
+    out_dir = out_dir or os.path.dirname(os.path.abspath(model))
+    return service.compile_with_preflight(model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version,
+                                          segments=segments, timeout=timeout)
+
+
+def gpu_check(model: str, analyzer_python: str | None = None):
+    """Which ops of a .tflite the GPU delegate takes (TensorFlow's analyzer, in ``analyzer_python``
+    or $EDGEKIT_GPU_PYTHON when given); returns a GpuCheck (``fully_compatible``, ``to_dict()``)."""
+    from edgekit.inspect import gpu
+
+    return gpu.check(model, analyzer_python)
+
+
+# --- devices: check, provision, deploy, package --------------------------------------------------
+def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (),
+           provider: str | None = None, try_load: bool = True, input_shapes: Sequence[str] | None = None) -> dict:
+    """Can ``device`` (a profile name; default this machine) run ``artifacts``? Facts, problems
+    with their fixes, and a verdict per artifact; :func:`doctor_verdict` raises when it cannot."""
+    from edgekit.devices import doctor as doctor_mod
+
+    return doctor_mod.doctor(device, list(artifacts), devices_dirs=devices_dirs, provider=provider,
+                             try_load=try_load, input_shapes=input_shapes)
+
+
+def doctor_verdict(report: dict, device: str | None = None) -> None:
+    """Raise CheckFailed (exit 1) with the first problem when :func:`doctor`'s report is not ok."""
+    from edgekit.errors import CheckFailed
+
+    if report["ok"]:
+        return
+    where = f"device {report['device']!r}" if device else "this machine"
+    fix = f"apply the fixes listed above, or run 'edgekit provision{' --device ' + device if device else ''}'"
+    if not report.get("device_ok", True):
+        errors = [p for p in report["problems"] if p.get("severity") == "error"]
+        count = f"; none of {len(report['artifacts'])} artifact(s) can run there" if report["artifacts"] else ""
+        more = "" if len(errors) == 1 else f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        raise CheckFailed(f"{where} is not ready: {errors[0]['message']}{more}{count}", fix)
+    bad = [a for a in report["artifacts"] if not a["ok"]]
+    problems = bad[0]["problems"]
+    first = next((p for p in problems if p.get("severity") == "error"), problems[0] if problems else {})
+    reason = first.get("message") or first.get("code") or "see the report above"
+    raise CheckFailed(
+        f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} "
+        f"({bad[0]['name']}: {reason})",
+        fix,
+    )
+
+
+def provision(device: str, artifacts: Sequence[str] = (), *, dry_run: bool = False, sudo: bool = False,
+              devices_dirs: Sequence[str] = (), provider: str | None = None) -> dict:
+    """Install what ``device`` lacks to run ``artifacts``: the safe fixes run (a venv, pip), the
+    system ones (apt, udev) only with ``sudo``; returns the steps and the after-check."""
+    from edgekit.devices.provision import provision as _provision
+
+    return _provision(device, list(artifacts), dry_run=dry_run, sudo=sudo, devices_dirs=devices_dirs, provider=provider)
+
+
+def _deploy_wait(wait: float | None) -> dict:
+    if wait is not None and wait < 0:
+        raise EdgekitError(f"--wait must be 0 or more seconds, not {wait:g}", "e.g. --wait 60")
+    return {} if wait is None else {"wait": wait}
+
+
+def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None = None, *,
+           devices_dirs: Sequence[str] = (), keep: int = 3, wait: float | None = None) -> dict:
+    """Put ``artifacts`` on ``device`` (default this machine, then ``to`` is needed) as a new
+    verified version and switch ``current`` to it atomically; ``keep`` older versions stay,
+    ``wait`` seconds for another deploy's lock. Returns what was sent and reused."""
+    from edgekit.ship import deploy as deploy_mod
+
+    locking = _deploy_wait(wait)
+    if keep < 0:
+        raise EdgekitError(f"--keep must be 0 or more, not {keep}", "e.g. --keep 3")
+    return deploy_mod.deploy(list(artifacts), device, to, keep=keep, devices_dirs=devices_dirs, **locking)
+
+
+def rollback(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
+             wait: float | None = None) -> dict:
+    """Switch ``current`` back to the previous deployed version."""
+    from edgekit.ship import deploy as deploy_mod
+
+    return deploy_mod.rollback(device, to, devices_dirs=devices_dirs, **_deploy_wait(wait))
+
+
+def deploy_status(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
+                  verify: bool = False, wait: float | None = None) -> dict:
+    """The current and previous versions of a deploy directory; ``verify`` re-hashes the current
+    version's files on the device (CheckFailed when one differs)."""
+    from edgekit.ship import deploy as deploy_mod
+
+    _deploy_wait(wait)
+    return deploy_mod.status(device, to, verify=verify, devices_dirs=devices_dirs)
+
+
+def package(inputs: Sequence[str], *, android: str | None = None, ios: str | None = None,
+            assets_dir: str | None = None, targets: Sequence[str] | None = None, labels: str | None = None,
+            normalize: str | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+            write_gradle: bool = True, force: bool = False) -> dict:
+    """Copy artifacts (files or a build directory, optionally only ``targets``) into an Android
+    app (``android``: the project root; assets in app/src/main/assets or ``assets_dir``) or an
+    iOS folder (``ios``), each with a sidecar JSON (normalization, labels). Returns the package
+    index with ``directory`` and ``gradle_snippet`` (the noCompress file written, or None)."""
+    from edgekit.ship import package as pk
+
+    if bool(android) == bool(ios):
+        raise EdgekitError("give one of android or ios", "package into an Android app or an iOS folder")
+    items = pk.collect(list(inputs), list(targets) if targets else None)
+    norm = pk.normalization_from_args(normalize, list(mean) if mean else None, list(std) if std else None)
+    kw = dict(normalization=norm, labels_path=labels, force=force)
+    snippet_path = None
+    if android:
+        index, dest, snippet_path = pk.package_android(items, android, assets_dir, write_gradle, **kw)
+    else:
+        dest = ios
+        index = pk.package_ios(items, dest, **kw)
+    return {**index, "directory": dest, "gradle_snippet": snippet_path}

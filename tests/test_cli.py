@@ -4,11 +4,26 @@ from edgekit.errors import EdgekitError, EnvironmentMissing
 from tests.conftest import assert_one_line_error, run_cli
 
 
+# Every public command; a command that disappears from the parser must fail this test.
+COMMANDS = ("bench", "build", "compare", "deploy", "devices", "doctor", "edgetpu", "gpu", "history", "inspect",
+            "package", "profile", "provision", "quant-report", "report", "run")
+
+
 def test_help_lists_commands():
+    import re
+
+    from edgekit.cli import build_parser
+
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for cmd in ("bench", "run"):
-        assert cmd in proc.stdout
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert set(helps) == set(COMMANDS)
+    for cmd in COMMANDS:
+        # the command's own help line: its name at the start of the line, then (same line or the
+        # next, argparse wraps long names) the first words of its own help text
+        words = r"\s+".join(map(re.escape, helps[cmd].split()[:3]))
+        assert re.search(rf"^    {re.escape(cmd)}(?: +|\n +){words}", proc.stdout, re.M), (cmd, proc.stdout)
 
 
 def test_usage_errors_are_one_line():

@@ -20,7 +20,7 @@ from edgekit.errors import EdgekitError
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "edgekit.manifest"
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 1  # written; edgekit.build.manifest_schema.READABLE_VERSIONS are read
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -197,8 +197,11 @@ class Manifest:
                 data = json.load(f)
         except (OSError, json.JSONDecodeError) as exc:
             raise EdgekitError(f"cannot read {path} ({exc})", "delete it and rebuild with --force") from None
-        if data.get("schema") != MANIFEST_SCHEMA:
+        if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
             raise EdgekitError(f"{path} is not an edgekit manifest", "point at a directory written by 'edgekit build'")
+        from edgekit.build.manifest_schema import check_version
+
+        check_version(data, path)
         entries = {e["target"]: ArtifactEntry.from_dict(e) for e in data.get("artifacts", [])}
         return cls(outdir, data.get("source", {}), entries)
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# Manifest versions this edgekit reads (it writes the newest); Manifest.load refuses others.
+READABLE_VERSIONS = (1,)
+
 _NUM = ["number", "null"]
 _TENSOR = {
     "type": "object",
@@ -113,7 +116,7 @@ MANIFEST_SCHEMA = {
     "required": ["schema", "schema_version", "updated", "source", "artifacts"],
     "properties": {
         "schema": {"enum": ["edgekit.manifest"]},
-        "schema_version": {"enum": [1]},
+        "schema_version": {"enum": list(READABLE_VERSIONS)},
         "updated": {"type": "string"},
         "source": {"type": "object"},
         "artifacts": {"type": "array", "items": ENTRY_SCHEMA},
@@ -171,6 +174,22 @@ def _non_finite(value: Any, path: str, problems: list[str]) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _non_finite(v, f"{path}[{i}]", problems)
+
+
+def check_version(data: dict, where: str) -> None:
+    """Refuse a manifest whose schema_version this edgekit cannot read, with one line that says
+    whether a newer edgekit wrote it (Manifest.load calls this; the schema's enum is the same list)."""
+    from edgekit.errors import EdgekitError
+
+    version = data.get("schema_version")
+    readable = ", ".join(map(str, READABLE_VERSIONS))
+    if version in READABLE_VERSIONS and not isinstance(version, bool):
+        return
+    if isinstance(version, int) and not isinstance(version, bool) and version > max(READABLE_VERSIONS):
+        raise EdgekitError(f"{where} was written by a newer edgekit (manifest schema version {version}; this edgekit reads {readable})",
+                           "upgrade edgekit to read it, or build into another directory with this one")
+    raise EdgekitError(f"{where} has an unknown schema_version {version!r} (this edgekit reads {readable})",
+                       "delete it and rebuild with --force")
 
 
 def validate_manifest(data: dict) -> list[str]:

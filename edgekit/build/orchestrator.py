@@ -9,7 +9,7 @@ fails is recorded with its reason and never stops or removes the others; an arti
 a threshold is kept but marked failed. Framework-agnostic: TensorFlow and PyTorch targets go
 through the same code.
 
-The verification worker is this module: ``python -m edgekit.build.orchestrator --verify SPEC.json``.
+The load-and-invoke check runs in edgekit.build.verify (its worker: ``python -m edgekit.build.verify SPEC.json``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from edgekit import __version__
+from edgekit.build.verify import match_outputs, verify_in_worker
 from edgekit.errors import EdgekitError
 
-VERIFY_TIMEOUT_S = float(os.environ.get("EDGEKIT_VERIFY_TIMEOUT", "900"))
 RANDOM_EVAL_SAMPLES = 50  # no data given: drift on this many random inputs (>= the sample warning level)
 BUILD_LOG = "build.log"
 OK_STATUSES = ("built", "cached")
@@ -114,158 +113,6 @@ def reference_outputs(source, ev, progress) -> list:
         per.append(source.predict(ev.sample(i)))
         task.advance()
     return [np.concatenate([p[k].reshape(1, *p[k].shape[1:]) for p in per]).astype(np.float32) for k in range(len(per[0]))]
-
-
-def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeout: float = VERIFY_TIMEOUT_S,
-                     layouts: Sequence[dict | None] | None = None) -> dict:
-    """Load and invoke ``path`` on every evaluation sample in a fresh process.
-
-    ``layouts``: the entry's input layout records (edgekit/build/layout.py): samples stay in the
-    source's layout everywhere else and are transposed here, for this artifact only.
-    Returns {"inputs", "outputs" (TensorSpec dicts), "runtime", "values" (dequantized outputs)}
-    or raises EdgekitError with the runtime's reason (including a crash of the process).
-    """
-    import numpy as np
-
-    from edgekit.build.layout import to_artifact
-    from edgekit.transports.host import describe_exit, worker_env
-
-    from edgekit.harness.lifetime import owned_tempdir
-
-    with owned_tempdir("verify") as tmp:  # edgekit-verify-PID-*: swept by later runs once PID is gone
-        data = os.path.join(tmp, "inputs.npz")
-        np.savez(data, **{f"input_{i}": a for i, a in enumerate(to_artifact(ev.inputs, layouts))})
-        spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w", encoding="utf-8") as f:
-            json.dump(spec, f)
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "edgekit.build.orchestrator", "--verify", spec_path],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=worker_env(),
-            )
-        except subprocess.TimeoutExpired:
-            raise EdgekitError(
-                f"loading and invoking the artifact took longer than {timeout:.0f} s", "raise EDGEKIT_VERIFY_TIMEOUT"
-            ) from None
-        result_path = spec["out"] + ".json"
-        if not os.path.exists(result_path):
-            tail = " | ".join(l.strip() for l in (proc.stderr or "").strip().splitlines()[-3:])
-            raise EdgekitError(
-                f"the runtime process {describe_exit(proc.returncode)} while loading/invoking the artifact"
-                + (f" ({tail[:300]})" if tail else ""),
-                "the artifact is unusable on this runtime; try another target",
-            )
-        with open(result_path, encoding="utf-8") as f:
-            result = json.load(f)
-        if result.get("error"):
-            err = result["error"]
-            raise EdgekitError(err.get("message", "verification failed"), err.get("hint", ""))
-        with np.load(spec["out"] + ".npz") as z:
-            result["values"] = [z[f"output_{i}"] for i in range(len(z.files))]
-        return result
-
-
-def _match_inputs(session_names: Sequence[str], source_names: Sequence[str]) -> list[int]:
-    """For each session input, the source input it takes: by name where names match, else by order."""
-    order = []
-    for s in session_names:
-        hits = [i for i, n in enumerate(source_names) if n and (n == s or n in s)]
-        order.append(hits[0] if len(hits) == 1 else -1)
-    if sorted(order) == list(range(len(source_names))):
-        return order
-    return list(range(len(session_names)))
-
-
-def _match_outputs(reference: list, candidate: list) -> list:
-    """Candidate outputs reordered to the reference's order when shapes tell them apart."""
-    if len(reference) != len(candidate) or len(reference) < 2:
-        return candidate
-    if all(r.shape == c.shape for r, c in zip(reference, candidate)):
-        return candidate
-    remaining = list(range(len(candidate)))
-    out = []
-    for r in reference:
-        hits = [j for j in remaining if candidate[j].shape == r.shape]
-        if not hits:
-            return candidate
-        out.append(candidate[hits[0]])
-        remaining.remove(hits[0])
-    return out
-
-
-def _verify_main(spec_path: str) -> int:
-    """Worker side: load with the runtime registry, invoke every sample, save dequantized outputs."""
-    import numpy as np
-
-    from edgekit.harness.inputs import dequantize
-    from edgekit.runtimes import get_runtime
-    from edgekit.runtimes.base import RunOptions
-
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
-    out = spec["out"]
-    result: dict = {}
-    try:
-        runtime = get_runtime(spec["format"])
-        options = RunOptions()
-        result["runtime"] = runtime.describe(options)
-        session = runtime.load(spec["artifact"], options)
-        result["inputs"] = [s.to_dict() for s in session.inputs]
-        result["outputs"] = [s.to_dict() for s in session.outputs_spec]
-        with np.load(spec["inputs"]) as z:
-            arrays = [z[f"input_{i}"] for i in range(len(z.files))]
-        if len(arrays) != len(session.inputs):
-            raise EdgekitError(
-                f"the artifact has {len(session.inputs)} inputs, the source model {len(arrays)}", "check the conversion"
-            )
-        order = _match_inputs([s.name for s in session.inputs], spec.get("input_names") or [])
-        collected: list[list] = [[] for _ in session.outputs_spec]
-        for i in range(arrays[0].shape[0]):
-            feed = []
-            for s_spec, src_index in zip(session.inputs, order):
-                x = arrays[src_index][i : i + 1]
-                feed.append(quantize(x, s_spec))
-            session.set_inputs(feed)
-            session.invoke()
-            for k, (o, o_spec) in enumerate(zip(session.outputs(), session.outputs_spec)):
-                collected[k].append(np.asarray(dequantize(np.array(o), o_spec), dtype=np.float32))
-            if i == 0:
-                for o_spec, vals in zip(session.outputs_spec, collected):
-                    if not np.all(np.isfinite(vals[0])):
-                        raise EdgekitError(
-                            f"output {o_spec.name!r} holds NaN/Inf on the first sample",
-                            "the conversion is broken (e.g. unfrozen weights); this artifact must not ship",
-                        )
-        np.savez(out + ".npz", **{f"output_{k}": np.concatenate(v) for k, v in enumerate(collected)})
-        session.close()
-    except EdgekitError as exc:
-        result["error"] = exc.to_dict()
-    except Exception as exc:  # the runtime raised something unexpected: still a reason, not a traceback
-        msg = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
-        result["error"] = {
-            "message": f"the runtime failed to run the artifact: {type(exc).__name__}: {msg}",
-            "hint": "this artifact cannot run here; try another target or settings",
-        }
-    with open(out + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    return 0
-
-
-def quantize(x, spec) -> Any:
-    """Float samples -> what the artifact's input takes (quantized with its scale/zero-point)."""
-    import numpy as np
-
-    dtype = np.dtype(spec.dtype)
-    if dtype.kind == "f" or x.dtype == dtype:
-        return x.astype(dtype, copy=False)
-    if dtype.kind in "iu" and spec.quantized:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / spec.scale + spec.zero_point), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
 
 
 def _error(exc: BaseException, target: str) -> dict:
@@ -518,7 +365,7 @@ class Orchestrator:
             layouts = entry.extra.get("input_layout")
             checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs], layouts=layouts)
             task.done()
-            values = _match_outputs(reference, checked["values"])
+            values = match_outputs(reference, checked["values"])
             drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names, self.spec.output_kinds)
         except Exception as exc:
             if publish_from:
@@ -626,9 +473,3 @@ def build(spec, *, force: bool = False, progress: bool | str = False, debug: boo
     """Build every target of ``spec`` (a BuildSpec); see the module docstring."""
     return Orchestrator(spec, force=force, progress=progress, debug=debug, capture=capture).run()
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--verify":
-        raise SystemExit(_verify_main(sys.argv[2]))
-    print("usage: python -m edgekit.build.orchestrator --verify SPEC.json", file=sys.stderr)
-    raise SystemExit(2)

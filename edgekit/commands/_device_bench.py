@@ -28,11 +28,8 @@ def run_on_devices(args) -> int:
     from edgekit.build.artifacts import atomic_write_json
     from edgekit.commands.bench import inputs_from_args, print_summary
     from edgekit.console import print_json
-    from edgekit.devices.profiles import get_device
     from edgekit.errors import EXIT_FAILED, EdgekitError, error_from_dict
-    from edgekit.devices.pool import run_pool
 
-    devices = [get_device(name, args.devices_dir) for name in args.device]
     options = dict(
         threads=args.threads, xnnpack=args.xnnpack, provider=args.provider, warmup=args.warmup,
         min_runs=args.min_runs, min_time_s=args.min_time, max_runs=args.max_runs,
@@ -40,14 +37,12 @@ def run_on_devices(args) -> int:
         runtime_options={"delegate": args.delegate} if args.delegate else None,
         max_time_s=args.max_time, input_shapes=args.input_shapes, output_check=args.output_check,
     )
-    specs = [api.bench_spec(model, **options) for model in args.models]
-    several = len(devices) > 1
+    several = len(args.device) > 1
     done: dict[str, list[dict]] = {}
     write_errors: dict[str, EdgekitError] = {}  # device -> results measured so far, for -o as they arrive
 
     def show(device, result):
         if result.get("status") == "ok":
-            api.enrich(result)  # MACs and the manifest entry, known on the host only
             done.setdefault(device.name, []).append(result)
             try:
                 _write(device.name, done[device.name])
@@ -76,7 +71,8 @@ def run_on_devices(args) -> int:
     if several and args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
         raise EdgekitError(f"-o {args.output} is a file; with several devices -o is a directory (one JSON per device)",
                            "give a directory path")
-    runs = run_pool(devices, specs, timeout=args.timeout, on_result=show)
+    runs = api.bench_pool(args.models, args.device, devices_dir=args.devices_dir, timeout=args.timeout,
+                          on_result=show, **options)
     failures: list[tuple[EdgekitError, str]] = []  # (error, its line tagged with the device)
     per_device: dict[str, list[dict]] = {}
     for run in runs:
@@ -91,7 +87,8 @@ def run_on_devices(args) -> int:
     try:
         from edgekit.results.history import record
 
-        record([r for results in per_device.values() for r in results if r.get("status") == "ok"], args)
+        record([r for results in per_device.values() for r in results if r.get("status") == "ok"],
+               path=args.history, enabled=not args.no_history)
     except ImportError:
         pass
     if write_errors and not failures:

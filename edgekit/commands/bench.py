@@ -32,12 +32,15 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark artifacts on this machine", description=__doc__)
     p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite (or other artifact) files")
     add_run_options(p)
-    p.add_argument("--warmup", type=int, default=10, help="untimed runs before measuring (default 10)")
-    p.add_argument("--min-runs", type=int, default=50, help="measure at least this many runs (default 50)")
-    p.add_argument("--min-time", type=float, default=2.0, help="and for at least this many seconds (default 2)")
-    p.add_argument("--max-runs", type=int, default=100_000, help="stop after this many runs")
+    from edgekit.results.schema import BENCH_DEFAULTS as d
+
+    p.add_argument("--warmup", type=int, default=d["warmup"], help=f"untimed runs before measuring (default {d['warmup']})")
+    p.add_argument("--min-runs", type=int, default=d["min_runs"], help=f"measure at least this many runs (default {d['min_runs']})")
+    p.add_argument("--min-time", type=float, default=d["min_time_s"],
+                   help=f"and for at least this many seconds (default {d['min_time_s']:g})")
+    p.add_argument("--max-runs", type=int, default=d["max_runs"], help="stop after this many runs")
     p.add_argument("--max-time", type=float, default=None,
-                   help="time budget per artifact in seconds (default 20, or 1.5x --min-time): a slow model "
+                   help=f"time budget per artifact in seconds (default {d['max_time_s']:g}, or 1.5x --min-time): a slow model "
                         "stops early, with at least 5 runs, and the result says so")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", dest="input_file", help="inputs from .npy (one input) or .npz (keyed by input name)")
@@ -46,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     p.add_argument("-o", "--output", help="also write the result JSON (a list for several models) to this file")
-    from edgekit.results.history import add_history_options
+    from edgekit.commands.history import add_history_options
 
     add_history_options(p)  # --history PATH / --no-history: every result is recorded by default
     from edgekit.commands._device_bench import add_device_options
@@ -101,7 +104,7 @@ def run(args) -> int:
         if row.ok:
             # -o first, then the history, then the screen: a failure of one never loses the others.
             write_error = save_progress(rows, args, several)
-            record([row.result], args)  # a history that cannot be written is a warning there
+            record([row.result], path=args.history, enabled=not args.no_history)  # a history that cannot be written is a warning there
             if not args.json:
                 print_summary(row.result)
         elif several:  # one model alone: its error is the command's one line (below)

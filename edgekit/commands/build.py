@@ -168,12 +168,12 @@ def run(args) -> int:
 
         print("\n".join(TARGETS.names()))
         return 0
-    from edgekit.build.orchestrator import build
+    from edgekit import api
 
     spec = spec_from_args(args)
     debug = bool(getattr(args, "debug", False) or os.environ.get("EDGEKIT_DEBUG") == "1")
     with _stdout_to_stderr(args.json):  # libraries print to stdout; --json output must stay parseable
-        report = build(spec, force=args.force, progress=progress_mode(args.json), debug=debug)
+        report = api.build(spec, force=args.force, progress=progress_mode(args.json), debug=debug)
     if args.json:
         print_json(report.to_dict())
     else:

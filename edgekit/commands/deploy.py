@@ -25,25 +25,20 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgekit.ship import deploy
+    from edgekit import api
     from edgekit.console import human_bytes, print_json
     from edgekit.errors import EdgekitError
 
-    common = dict(devices_dirs=args.devices_dir)
-    if args.wait is not None and args.wait < 0:
-        raise EdgekitError(f"--wait must be 0 or more seconds, not {args.wait:g}", "e.g. --wait 60")
-    locking = {} if args.wait is None else {"wait": args.wait}
+    common = dict(devices_dirs=args.devices_dir, wait=args.wait)
     if args.rollback or args.status or args.verify:
         if args.artifacts:
             raise EdgekitError("--rollback, --status and --verify take no artifacts", "drop the file names")
         if args.rollback:
-            result = deploy.rollback(args.device, args.to, **common, **locking)
+            result = api.rollback(args.device, args.to, **common)
         else:
-            result = deploy.status(args.device, args.to, verify=args.verify, **common)
+            result = api.deploy_status(args.device, args.to, verify=args.verify, **common)
     else:
-        if args.keep < 0:
-            raise EdgekitError(f"--keep must be 0 or more, not {args.keep}", "e.g. --keep 3")
-        result = deploy.deploy(args.artifacts, args.device, args.to, keep=args.keep, **common, **locking)
+        result = api.deploy(args.artifacts, args.device, args.to, keep=args.keep, **common)
     if args.json:
         print_json(result)
         return 0

@@ -20,35 +20,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit.devices import doctor
+    from edgekit import api
     from edgekit.console import print_json
 
-    report = doctor.doctor(args.device, args.artifacts, devices_dirs=args.devices_dir,
-                           provider=args.provider, try_load=args.try_load,
-                           input_shapes=args.input_shapes)
+    report = api.doctor(args.device, args.artifacts, devices_dirs=args.devices_dir, provider=args.provider,
+                        try_load=args.try_load, input_shapes=args.input_shapes)
     if args.json:
         print_json(report)
     else:
         print_report(report)
-    if not report["ok"]:
-        from edgekit.errors import CheckFailed
-
-        where = f"device {report['device']!r}" if args.device else "this machine"
-        fix = f"apply the fixes listed above, or run 'edgekit provision{' --device ' + args.device if args.device else ''}'"
-        if not report.get("device_ok", True):
-            errors = [p for p in report["problems"] if p.get("severity") == "error"]
-            count = f"; none of {len(report['artifacts'])} artifact(s) can run there" if report["artifacts"] else ""
-            more = "" if len(errors) == 1 else f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-            raise CheckFailed(f"{where} is not ready: {errors[0]['message']}{more}{count}", fix)
-        bad = [a for a in report["artifacts"] if not a["ok"]]
-        problems = bad[0]["problems"]
-        first = next((p for p in problems if p.get("severity") == "error"), problems[0] if problems else {})
-        reason = first.get("message") or first.get("code") or "see the report above"
-        raise CheckFailed(
-            f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} "
-            f"({bad[0]['name']}: {reason})",
-            fix,
-        )
+    api.doctor_verdict(report, args.device)
     return 0
 
 

@@ -31,12 +31,12 @@ def _usage(parser) -> int:
 
 
 def run_check(args) -> int:
+    from edgekit import api
     from edgekit.console import print_json
-    from edgekit.edgetpu.preflight import check
     from edgekit.edgetpu.report import plain, render_preflight
     from edgekit.errors import CheckFailed
 
-    pre = check(args.model)
+    pre = api.edgetpu_check(args.model)
     if args.json:
         print_json(pre.to_dict())
     else:
@@ -47,14 +47,11 @@ def run_check(args) -> int:
 
 
 def run_compile(args) -> int:
+    from edgekit import api
     from edgekit.console import print_json, warn
-    from edgekit.edgetpu import service
 
-    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.model))
-    result = service.compile_with_preflight(
-        args.model, out_dir, show_ops=True, min_runtime_version=args.min_runtime_version,
-        segments=args.num_segments, timeout=args.timeout,
-    )
+    result = api.edgetpu_compile(args.model, args.out_dir, min_runtime_version=args.min_runtime_version,
+                                 segments=args.num_segments, timeout=args.timeout)
     if args.json:
         print_json(result)
         return 0

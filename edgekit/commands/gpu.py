@@ -38,7 +38,9 @@ def run_check(args) -> int:
         python = args.analyzer_python or os.environ.get(gpu.ENV_PYTHON) or None
         print(gpu.run_analyzer(os.path.abspath(args.model), python), end="")
         return 0
-    result = gpu.check(args.model, args.analyzer_python)
+    from edgekit import api
+
+    result = api.gpu_check(args.model, args.analyzer_python)
     if args.json:
         print_json(result.to_dict())
     else:

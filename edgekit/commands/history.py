@@ -49,52 +49,32 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit.results.history import History
+    from edgekit import api
 
     if args.add:
-        from edgekit.results.schema import SchemaError, load_many
-        from edgekit.errors import EdgekitError
-
-        with History(args.history) as h:
-            ids = []
-            for path in args.add:
-                try:
-                    results = load_many(path)
-                except OSError as exc:
-                    raise EdgekitError(f"cannot read {path} ({exc.strerror})", "check the result file path") from None
-                except (ValueError, SchemaError) as exc:
-                    raise EdgekitError(f"{path}: {exc}", "pass files written by 'edgekit bench -o'") from None
-                ids += [h.append(r, f"file {path}") for r in results]
-        print_json({"added": ids}) if args.json else print(f"added run{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))} to {h.path}")
+        ids, path = api.history_add(args.add, history=args.history)
+        print_json({"added": ids}) if args.json else print(f"added run{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))} to {path}")
         return 0
-
-    with History(args.history, create=False) as h:
-        if args.show is not None:
-            print_json(h.result(args.show))
-            return 0
-        if args.set_baseline is not None:
-            r = h.set_baseline(args.set_baseline)
-            if args.json:
-                print_json(r.to_dict())
-            else:
-                print(f"run {r.id} is now the baseline of {r.artifact_path or r.series} (sha256 {(r.artifact_sha256 or '-')[:8]}, "
-                      f"{r.setup}) on {r.device_name} ({r.device_key[:6]})")
-            return 0
-        if args.baselines:
-            rows = h.baselines()
-        else:
-            rows = h.runs(
-                artifact=args.artifact,
-                sha256=args.sha256,
-                device=args.device,
-                status=args.status,
-                since=args.since,
-                limit=args.limit or None,
-            )
+    if args.show is not None:
+        print_json(api.history_result(args.show, history=args.history))
+        return 0
+    if args.set_baseline is not None:
+        r = api.set_baseline(args.set_baseline, history=args.history)
         if args.json:
-            print_json([r.to_dict() for r in rows])
-            return 0
-        print_runs(rows, h.path)
+            print_json(r.to_dict())
+        else:
+            print(f"run {r.id} is now the baseline of {r.artifact_path or r.series} (sha256 {(r.artifact_sha256 or '-')[:8]}, "
+                  f"{r.setup}) on {r.device_name} ({r.device_key[:6]})")
+        return 0
+    if args.baselines:
+        rows, path = api.baselines(history=args.history)
+    else:
+        rows, path = api.history_runs(history=args.history, artifact=args.artifact, sha256=args.sha256,
+                                      device=args.device, status=args.status, since=args.since, limit=args.limit)
+    if args.json:
+        print_json([r.to_dict() for r in rows])
+        return 0
+    print_runs(rows, path)
     return 0
 
 
@@ -132,3 +112,18 @@ def print_runs(rows, path: str) -> None:
             "[bold]baseline[/bold]" if r.baseline else "",
         )
     console().print(table)
+
+
+def add_history_options(parser) -> None:
+    """--history PATH / --no-history, shared by every command that produces results (they hand
+    ``path=args.history, enabled=not args.no_history`` to edgekit.results.history.record)."""
+    from edgekit.results.history import ENV_VAR
+
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument(
+        "--history",
+        metavar="PATH",
+        default=None,
+        help=f"results history to append to (default: ${ENV_VAR} or .edgekit/history.sqlite in the project)",
+    )
+    g.add_argument("--no-history", action="store_true", help="do not record the results in the history")

@@ -14,10 +14,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit import api
     from edgekit.console import print_json
-    from edgekit.inspect import describe
 
-    info = describe(args.model)
+    info = api.inspect(args.model)
     if args.json:
         print_json(info)
         return 0

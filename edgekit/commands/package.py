@@ -40,19 +40,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit import api
     from edgekit.ship import package as pk
 
-    items = pk.collect(args.inputs, args.targets)
-    norm = pk.normalization_from_args(args.normalize, args.mean, args.std)
-    kw = dict(normalization=norm, labels_path=args.labels, force=args.force)
-    snippet_path = None
-    if args.android:
-        index, dest, snippet_path = pk.package_android(items, args.android, args.assets_dir, args.write_gradle, **kw)
-    else:
-        dest = args.ios
-        index = pk.package_ios(items, dest, **kw)
+    index = api.package(args.inputs, android=args.android, ios=args.ios, assets_dir=args.assets_dir,
+                        targets=args.targets, labels=args.labels, normalize=args.normalize, mean=args.mean,
+                        std=args.std, write_gradle=args.write_gradle, force=args.force)
+    dest, snippet_path = index["directory"], index["gradle_snippet"]
     if args.json:
-        print_json({**index, "directory": dest, "gradle_snippet": snippet_path})
+        print_json(index)
         return 0
     print(f"packaged {len(index['models'])} model{'s' if len(index['models']) != 1 else ''} into {dest}:")
     for m in index["models"]:

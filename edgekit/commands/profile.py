@@ -14,13 +14,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit import api
     from edgekit.console import console, print_json
-    from edgekit.errors import EdgekitError
-    from edgekit.torchkit.profile import profile_pte
 
-    if args.runs < 1:
-        raise EdgekitError("--runs must be at least 1", "e.g. --runs 20")
-    prof = profile_pte(args.model, etrecord=args.etrecord, runs=args.runs, threads=args.threads)
+    prof = api.profile(args.model, etrecord=args.etrecord, runs=args.runs, threads=args.threads)
     if args.json:
         print_json(prof)
         return 0

@@ -21,10 +21,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit import api
     from edgekit.console import print_json
-    from edgekit.devices.provision import provision
 
-    result = provision(args.device, args.artifacts, dry_run=args.dry_run, sudo=args.sudo,
+    result = api.provision(args.device, args.artifacts, dry_run=args.dry_run, sudo=args.sudo,
                        devices_dirs=args.devices_dir, provider=args.provider)
     if args.json:
         print_json({k: v for k, v in result.items() if k != "after"} | {"after": result["after"]})

@@ -27,10 +27,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit import api
     from edgekit.console import console, print_json
-    from edgekit.quant.report import for_artifact, print_artifact
+    from edgekit.quant.report import print_artifact
 
-    doc = for_artifact(args.artifact)
+    doc = api.quant_report(args.artifact)
     if args.json:
         print_json(doc)
     else:

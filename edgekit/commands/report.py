@@ -15,13 +15,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from edgekit.build.artifacts import atomic_write_bytes
-    from edgekit.report import format_for, load_results, render
+    from edgekit import api
 
-    fmt = format_for(args.output, args.fmt)
-    text = render(load_results(args.results), fmt, args.title)
+    text, fmt = api.report(args.results, fmt=args.fmt, title=args.title, output=args.output)
     if args.output:
-        atomic_write_bytes(args.output, text.encode("utf-8"))
         print(f"wrote {args.output} ({fmt}, {len(text) // 1024} KiB)", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -32,13 +32,10 @@ def lock_dir() -> Path:
 
 
 def lock_key(device: DeviceProfile) -> str:
-    """One key per physical device, safe as a file name."""
-    if device.transport == "ssh":
-        raw = f"ssh-{device.user or ''}@{device.host}:{device.port or 22}"
-    elif device.transport == "adb":
-        raw = f"adb-{device.serial or 'default'}"
-    else:
-        raw = device.transport
+    """One key per physical device (the transport's ``lock_key``), safe as a file name."""
+    from edgekit.transports.base import transport_class
+
+    raw = transport_class(device.transport).lock_key(device)
     safe = re.sub(r"[^A-Za-z0-9._@-]", "_", raw)[:80]
     return f"{safe}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
 

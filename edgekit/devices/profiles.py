@@ -30,7 +30,6 @@ from edgekit.errors import EdgekitError
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "devices"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MASK_RE = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")
-_OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")
 
 
 @dataclass
@@ -69,37 +68,26 @@ class DeviceProfile:
     env: dict[str, str] = field(default_factory=dict)  # extra environment on the device
     emulated: bool = False  # e.g. a qemu-user board: timings prove it runs, not how fast
     source: str | None = None  # the file this profile was read from
+    options: dict[str, Any] = field(default_factory=dict)  # a transport's own keys beyond these fields
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def address(self) -> str:
-        """How the profile reaches its device, for listings."""
-        if self.transport == "ssh":
-            user = f"{self.user}@" if self.user else ""
-            port = f":{self.port}" if self.port else ""
-            return f"{user}{self.host}{port}"
-        if self.transport == "adb":
-            return self.serial or "(the only adb device)"
-        return "localhost"
+        """How the profile reaches its device, for listings (the transport's ``address``)."""
+        from edgekit.transports.base import transport_class
+
+        return transport_class(self.transport).address(self)
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
+# Keys every profile may set, whatever its transport; each transport adds its own
+# (``Transport.profile_keys``: ssh's host/port/user..., adb's serial and tool paths).
+_COMMON_TYPES: dict[str, tuple[type, ...]] = {
     "description": (str,),
     "transport": (str,),
-    "host": (str,),
-    "port": (int,),
-    "user": (str,),
-    "identity": (str,),
-    "known_hosts": (str,),
-    "ssh_config": (str,),
-    "ssh_options": (list,),
     "connect_timeout": (int, float),
-    "serial": (str,),
-    "benchmark_model": (str,),
     "benchmark_model_remote": (str,),
-    "executor_runner": (str,),
     "executor_runner_remote": (str,),
     "arch": (str,),
     "runtimes": (list,),
@@ -116,7 +104,22 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 KNOWN_RUNTIMES = ("tflite", "edgetpu", "pte", "ptl")
 KNOWN_DELEGATES = ("xnnpack", "gpu", "nnapi", "hexagon", "edgetpu", "coreml", "qnn")
-_PATH_KEYS = ("identity", "known_hosts", "ssh_config", "benchmark_model", "executor_runner")
+_FIELDS = None  # DeviceProfile's field names, filled on first use
+
+
+def _transport_classes() -> dict[str, type]:
+    """Every registered transport's class by kind (their modules are small and stdlib-only)."""
+    from edgekit.transports import TRANSPORTS
+
+    return {kind: TRANSPORTS.get(kind) for kind in TRANSPORTS.names()}
+
+
+def known_keys() -> dict[str, tuple[type, ...]]:
+    """Every key a profile of some transport may set, with its TOML types."""
+    types = dict(_COMMON_TYPES)
+    for cls in _transport_classes().values():
+        types.update(cls.profile_keys)
+    return types
 
 
 def _bad(source: str, message: str, hint: str) -> EdgekitError:
@@ -129,16 +132,18 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
 
     if not _NAME_RE.match(name):
         raise _bad(source, f"{name!r} is not a valid device name", "use letters, digits, '.', '_' and '-' in the file name")
+    classes = _transport_classes()
+    all_types = known_keys()
     for key in data:
-        if key not in _TYPES:
-            close = difflib.get_close_matches(key, list(_TYPES), n=1)
+        if key not in all_types:
+            close = difflib.get_close_matches(key, list(all_types), n=1)
             raise _bad(
                 source,
                 f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                "known keys: " + ", ".join(sorted(_TYPES)),
+                "known keys: " + ", ".join(sorted(all_types)),
             )
         value = data[key]
-        types = _TYPES[key]
+        types = all_types[key]
         if isinstance(value, bool) and bool not in types:  # TOML true is not a port number
             value_ok = False
         else:
@@ -152,18 +157,24 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
     transport = data["transport"]
     if transport not in TRANSPORTS:
         raise _bad(source, f"unknown transport {transport!r}", f"use one of: {', '.join(TRANSPORTS.names())}")
-    if transport == "ssh" and not data.get("host"):
-        raise _bad(source, "an ssh device needs a host", 'add host = "name-or-address" (an alias from ~/.ssh/config works)')
-    if transport != "ssh":
-        stray = [k for k in ("host", "port", "user", "identity", "known_hosts", "ssh_config", "ssh_options") if k in data]
-        if stray:
-            raise _bad(source, f"{', '.join(stray)} only apply to ssh devices, this one uses {transport}", "remove them or set transport = \"ssh\"")
-    if transport != "adb":
-        stray = [k for k in ("serial", "benchmark_model", "executor_runner") if k in data]
-        if stray:
-            raise _bad(source, f"{', '.join(stray)} only apply to adb devices, this one uses {transport}", "remove them or set transport = \"adb\"")
-    if "port" in data and not 0 < data["port"] < 65536:
-        raise _bad(source, f"port {data['port']} is out of range", "use 1-65535")
+    cls = classes[transport]
+    for key, hint in cls.required_keys.items():
+        if not data.get(key):
+            raise _bad(source, f"{cls.noun or 'a ' + transport + ' device'} needs a {key}", hint)
+    # A key another transport owns is a mistake here (a host profile with a serial would
+    # silently measure this machine): one line naming the transport it belongs to.
+    stray: dict[str, list[str]] = {}
+    for key in data:
+        if key in _COMMON_TYPES or key in cls.profile_keys:
+            continue
+        owners = " or ".join(k for k, c in classes.items() if key in c.profile_keys)
+        stray.setdefault(owners, []).append(key)
+    if stray:
+        owners, keys = min(stray.items(), key=lambda kv: list(data).index(kv[1][0]))
+        first = owners.split(" or ")[0]
+        raise _bad(source, f"{', '.join(keys)} only apply to {owners} devices, this one uses {transport}",
+                   f"remove them or set transport = \"{first}\"")
+    cls.check_profile(data, lambda message, hint: _bad(source, message, hint))
     if "threads" in data and data["threads"] < 1:
         raise _bad(source, f"threads must be at least 1, not {data['threads']}", "omit it for the runtime's default")
     if "connect_timeout" in data and not 0 < data["connect_timeout"] <= 600:
@@ -179,9 +190,6 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
             check_edgetpu_selector(data["edgetpu_device"])
         except EdgekitError as exc:
             raise _bad(source, exc.message, exc.hint) from None
-    for opt in data.get("ssh_options", []):
-        if not isinstance(opt, str) or not _OPTION_RE.match(opt):
-            raise _bad(source, f"ssh option {opt!r} is not of the form Key=Value", 'write e.g. ssh_options = ["ProxyJump=gateway"]')
     for k, v in data.get("env", {}).items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) or not isinstance(v, str):
             raise _bad(source, f"env entry {k!r} must be NAME = \"string\"", "fix the [env] table")
@@ -190,10 +198,16 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
             raise _bad(source, f"{key} must be an absolute path on the device, not {data[key]!r}", f"e.g. {key} = \"/tmp\"")
     values = dict(data)
     base = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
-    for key in _PATH_KEYS:  # host-side files: ~ expanded, relative to the profile's directory
+    for key in cls.local_path_keys:  # host-side files: ~ expanded, relative to the profile's directory
         if values.get(key):
             values[key] = os.path.normpath(os.path.join(base, os.path.expanduser(values[key])))
-    return DeviceProfile(name=name, source=source, **values)
+    values.setdefault("workdir", cls.default_workdir)
+    global _FIELDS
+    if _FIELDS is None:
+        _FIELDS = {f.name for f in fields(DeviceProfile)}
+    # keys a transport declares beyond the dataclass's fields travel in ``options``
+    options = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
+    return DeviceProfile(name=name, source=source, options=options, **values)
 
 
 def load_profile(path: str | os.PathLike) -> DeviceProfile:
@@ -317,6 +331,13 @@ def needs_edgetpu(profile: DeviceProfile) -> bool:
     return bool(profile.edgetpu_device) or "edgetpu" in profile.delegates
 
 
+def _is_local(profile: DeviceProfile) -> bool:
+    """Does the profile's transport run on this machine (the host transport)?"""
+    from edgekit.transports.base import transport_class
+
+    return bool(transport_class(profile.transport).local)
+
+
 def readiness(profile: DeviceProfile, facts: dict | None = None) -> dict:
     """What the profile needs and what is missing, from the probe's facts (``harness/probe.py``:
     the same evidence doctor reports). Only host-transport profiles are checked here; remote
@@ -324,9 +345,9 @@ def readiness(profile: DeviceProfile, facts: dict | None = None) -> dict:
 
     Returns {"needs": [...], "missing": [...], "ready": bool | None} (None: not checked here)."""
     if not needs_edgetpu(profile):
-        return {"needs": [], "missing": [], "ready": True if profile.transport == "host" else None}
+        return {"needs": [], "missing": [], "ready": True if _is_local(profile) else None}
     needs = [f"an attached Edge TPU ({profile.edgetpu_device or 'any'})", "libedgetpu"]
-    if profile.transport != "host":
+    if not _is_local(profile):
         return {"needs": needs, "missing": [], "ready": None}
     if facts is None:
         from edgekit.harness import probe
@@ -355,7 +376,7 @@ def require_ready(profile: DeviceProfile, formats: Sequence[str] = (), facts: di
             f"attach the accelerator and install libedgetpu1-std ('edgekit doctor --device {profile.name}' "
             "lists the commands), or use --device host for this machine's CPU",
         )
-    if needs_edgetpu(profile) and profile.transport == "host":
+    if needs_edgetpu(profile) and _is_local(profile):
         cpu = sorted({f for f in formats if f != "edgetpu"})
         if cpu:
             raise EdgekitError(

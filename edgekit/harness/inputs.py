@@ -187,6 +187,18 @@ def image_to_array(path: str, spec: TensorSpec, normalize: str | None = None) ->
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Float samples -> what an input takes (quantized with its scale/zero-point); the inverse
+    of ``dequantize``, used where float evaluation data feeds a quantized artifact."""
+    dtype = np.dtype(spec.dtype)
+    if dtype.kind == "f" or x.dtype == dtype:
+        return x.astype(dtype, copy=False)
+    if dtype.kind in "iu" and spec.quantized:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / spec.scale + spec.zero_point), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
 def dequantize(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
     if spec.quantized and arr.dtype.kind in "iu":
         return (arr.astype(np.float32) - spec.zero_point) * spec.scale

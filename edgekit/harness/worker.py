@@ -19,7 +19,6 @@ With ``--parent-pid`` the worker dies with the process that started it (edgekit.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import gc
 import gzip
 import hashlib
@@ -29,21 +28,17 @@ import sys
 import time
 import traceback
 
-from edgekit import __version__
 from edgekit.errors import CheckFailed, EdgekitError
 from edgekit.harness import fingerprint, stats
-from edgekit.results.schema import SCHEMA, SCHEMA_VERSION
+from edgekit.results.schema import BENCH_DEFAULTS, Result, WorkerSpec, new_result, time_budget
 
 DEFAULTS = {
     "threads": None,
     "xnnpack": True,
     "provider": None,
     "device_selector": None,
-    "warmup": 10,
-    "min_runs": 50,
-    "min_time_s": 2.0,
-    "max_runs": 100_000,
-    "max_time_s": None,  # None: 20 s, or 1.5x min_time_s when that is longer (see api.bench_spec)
+    **BENCH_DEFAULTS,
+    "max_time_s": None,  # None: results.schema.time_budget (20 s, or 1.5x min_time_s when longer)
     "input_shapes": {},
     "output_check": True,
     "inputs": {"kind": "random", "seed": 0},
@@ -64,10 +59,6 @@ def file_digests(path: str) -> dict:
         "size_bytes": len(data),
         "gzip_bytes": len(gzip.compress(data, 6)),
     }
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _inputs_for(session, spec: dict):
@@ -419,29 +410,17 @@ def _save_outputs(path: str, outputs, session) -> str:
     return path
 
 
-def base_result(spec: dict, path: str, fmt: str | None, runtime_info: dict | None, digests: dict | None) -> dict:
-    """The fields every result has, also when the measurement failed."""
-    settings = {k: spec.get(k, DEFAULTS[k]) for k in ("threads", "xnnpack", "warmup", "min_runs", "min_time_s", "max_runs",
-                                                       "max_time_s", "input_shapes", "output_check")}
-    settings["inputs"] = spec.get("inputs") or DEFAULTS["inputs"]
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "edgekit_version": __version__,
-        "created": _now(),
-        "status": "error",
-        "artifact": {
-            "path": path,
-            "name": os.path.basename(path),
-            "format": fmt,
-            **(digests or {}),
-            **(spec.get("artifact_meta") or {}),
-        },
-        "device": {**DEFAULTS["device"], **(spec.get("device") or {}), "fingerprint": fingerprint.device_fingerprint()},
-        "platform": fingerprint.platform_info(),
-        "runtime": {**(runtime_info or {}), "threads": spec.get("threads"), "xnnpack": bool(spec.get("xnnpack", True))},
-        "settings": settings,
-    }
+def base_result(spec: WorkerSpec, path: str, fmt: str | None, runtime_info: dict | None, digests: dict | None) -> Result:
+    """The fields every result has, also when the measurement failed (results.schema.new_result
+    with this machine's fingerprint)."""
+    return new_result(
+        {**DEFAULTS, **spec},
+        artifact={"path": path, "name": os.path.basename(path), "format": fmt, **(digests or {}),
+                  **(spec.get("artifact_meta") or {})},
+        device={**DEFAULTS["device"], **(spec.get("device") or {}), "fingerprint": fingerprint.device_fingerprint()},
+        platform=fingerprint.platform_info(),
+        runtime=dict(runtime_info or {}),
+    )
 
 
 def _user_facing(error: dict, spec: dict) -> dict:
@@ -457,8 +436,7 @@ def _user_facing(error: dict, spec: dict) -> dict:
 def run_spec(spec: dict) -> dict:
     """Measure, turning every failure into a result with status "error" (never an exception)."""
     spec = {**DEFAULTS, **spec}
-    if spec.get("max_time_s") is None:
-        spec["max_time_s"] = max(20.0, 1.5 * float(spec.get("min_time_s") or 0.0))
+    spec["max_time_s"] = time_budget(spec.get("min_time_s"), spec.get("max_time_s"))
     try:
         return measure(spec)
     except EdgekitError as exc:

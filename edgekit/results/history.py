@@ -461,27 +461,17 @@ class History:
 # --- the bench hook ------------------------------------------------------------------------------
 
 
-def add_history_options(parser) -> None:
-    """--history PATH / --no-history, shared by every command that produces results."""
-    g = parser.add_mutually_exclusive_group()
-    g.add_argument(
-        "--history",
-        metavar="PATH",
-        default=None,
-        help=f"results history to append to (default: ${ENV_VAR} or .edgekit/history.sqlite in the project)",
-    )
-    g.add_argument("--no-history", action="store_true", help="do not record the results in the history")
-
-
-def record(results: list[dict], args, source: str = "edgekit bench") -> list[int]:
-    """Append ``results`` unless --no-history. A broken history never loses a measurement: the
-    results were already printed and written, so a failure here is a warning, not an error."""
-    explicit = getattr(args, "history", None)  # --history PATH wins over $EDGEKIT_HISTORY, "off" too
-    if getattr(args, "no_history", False) or (not explicit and os.environ.get(ENV_VAR) == "off"):
+def record(results: list[dict], *, path: str | None = None, enabled: bool = True,
+           source: str = "edgekit bench") -> list[int]:
+    """Append ``results`` to the history at ``path`` (default: $EDGEKIT_HISTORY or the project's)
+    unless ``enabled`` is False (--no-history). An explicit ``path`` wins over $EDGEKIT_HISTORY,
+    "off" too. A broken history never loses a measurement: the results were already printed and
+    written, so a failure here is a warning, not an error."""
+    if not enabled or (not path and os.environ.get(ENV_VAR) == "off"):
         return []
     ids: list[int] = []
     try:
-        with History(getattr(args, "history", None)) as h:
+        with History(path) as h:
             for r in results:
                 ids.append(h.append(r, source))
             return ids

@@ -18,6 +18,9 @@ still load:
 
 from __future__ import annotations
 
+import datetime as _dt
+from typing import Any, TypedDict
+
 SCHEMA = "edgekit.result"
 SCHEMA_VERSION = 2
 # Versions this code reads: every change so far only added fields or refined a figure.
@@ -42,6 +45,165 @@ MEASUREMENT_KEYS = ("init_ms", "first_inference_ms", "latency_ms", "samples_ms",
 
 class SchemaError(ValueError):
     pass
+
+
+# --- the one set of measurement defaults ----------------------------------------------------
+# bench's flags, the Python API, the worker and the native tools on phones all read these.
+BENCH_DEFAULTS: dict[str, Any] = {
+    "warmup": 10,  # untimed runs before measuring
+    "min_runs": 50,  # measure at least this many runs
+    "min_time_s": 2.0,  # and for at least this many seconds
+    "max_runs": 100_000,  # stop after this many runs
+    "max_time_s": 20.0,  # the time budget when none is given (see time_budget)
+}
+
+
+def time_budget(min_time_s: float | None, max_time_s: float | None = None) -> float:
+    """An artifact's time budget: ``max_time_s`` when given, else 20 s or 1.5x ``min_time_s`` when
+    that is longer (the default budget never cuts into an explicit --min-time)."""
+    if max_time_s is not None:
+        return float(max_time_s)
+    return max(float(BENCH_DEFAULTS["max_time_s"]), 1.5 * float(min_time_s or 0.0))
+
+
+# --- typed documents: what is shipped to a device and what comes back -----------------------
+class InputSource(TypedDict, total=False):
+    kind: str  # random | file | image
+    seed: int
+    path: str
+    label: str
+    normalize: str | None
+
+
+class WorkerSpec(TypedDict, total=False):
+    """One measurement request (edgekit.api.bench_spec), the JSON every runner reads."""
+
+    artifact: str
+    format: str
+    threads: int | None
+    xnnpack: bool
+    provider: str | None
+    warmup: int
+    min_runs: int
+    min_time_s: float
+    max_runs: int
+    max_time_s: float | None
+    input_shapes: dict[str, list[int]]
+    output_check: bool
+    inputs: InputSource
+    save_outputs: str | None
+    device_selector: str | None
+    runtime_options: dict[str, Any]
+    expect_sha256: str | None
+    artifact_label: str
+    artifact_meta: dict[str, Any]
+    device: dict[str, Any]
+
+
+class Settings(TypedDict, total=False):
+    threads: int | None
+    xnnpack: bool
+    warmup: int
+    min_runs: int
+    min_time_s: float
+    max_runs: int
+    max_time_s: float | None
+    input_shapes: dict[str, list[int]]
+    output_check: bool
+    inputs: InputSource
+
+
+class ArtifactBlock(TypedDict, total=False):
+    path: str
+    name: str
+    format: str | None
+    sha256: str
+    size_bytes: int
+    gzip_bytes: int
+    target: str
+
+
+class DeviceBlock(TypedDict, total=False):
+    name: str
+    transport: str
+    emulated: bool
+    arch: str
+    fingerprint: dict[str, Any] | None
+
+
+class RuntimeBlock(TypedDict, total=False):
+    name: str
+    version: str | None
+    threads: int | None
+    xnnpack: bool
+    delegate: str | None
+
+
+class ErrorBlock(TypedDict, total=False):
+    type: str
+    message: str
+    hint: str
+    log_tail: list[str]
+    traceback: str
+
+
+class Result(TypedDict, total=False):
+    """A result document; REQUIRED_KEYS always, MEASUREMENT_KEYS when status is ok."""
+
+    schema: str
+    schema_version: int
+    edgekit_version: str
+    created: str
+    status: str  # ok | error
+    artifact: ArtifactBlock
+    device: DeviceBlock
+    platform: dict[str, Any]
+    runtime: RuntimeBlock
+    settings: Settings
+    error: ErrorBlock
+    init_ms: float | None
+    first_inference_ms: float | None
+    latency_ms: dict[str, Any]
+    samples_ms: list[float]
+    memory: dict[str, Any]
+    delegates: list[str]
+    notes: list[str]
+    method: dict[str, Any]
+    thermal: dict[str, Any]
+
+
+SETTINGS_KEYS = ("threads", "xnnpack", "warmup", "min_runs", "min_time_s", "max_runs", "max_time_s",
+                 "input_shapes", "output_check")
+_SETTING_DEFAULTS: dict[str, Any] = {"threads": None, "xnnpack": True, "input_shapes": {}, "output_check": True,
+                                     **BENCH_DEFAULTS, "max_time_s": None}
+
+
+def settings_of(spec: WorkerSpec | dict) -> Settings:
+    """The settings block of a result: what the spec asked for, with the defaults filled in."""
+    settings: dict = {k: spec.get(k, _SETTING_DEFAULTS[k]) for k in SETTINGS_KEYS}
+    settings["inputs"] = spec.get("inputs") or {"kind": "random", "seed": 0}
+    return settings  # type: ignore[return-value]
+
+
+def new_result(spec: WorkerSpec | dict, *, artifact: ArtifactBlock, device: DeviceBlock, platform: dict,
+               runtime: RuntimeBlock) -> Result:
+    """The one constructor of a result document (every runner's, on the host and on devices):
+    the fields every result has, status "error" until the runner fills in a measurement. The
+    runtime block gets the spec's threads and XNNPACK choice; settings come from ``spec``."""
+    from edgekit import __version__
+
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "edgekit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": "error",
+        "artifact": artifact,
+        "device": device,
+        "platform": platform,
+        "runtime": {**runtime, "threads": spec.get("threads"), "xnnpack": bool(spec.get("xnnpack", True))},
+        "settings": settings_of(spec),
+    }
 
 
 def validate(result: dict) -> dict:

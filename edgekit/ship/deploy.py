@@ -20,7 +20,8 @@ to one directory take turns (edgekit.ship.lock), whichever machine runs them.
 
 On Android (adb) app storage has no symlinks, so the pointers are text files (``CURRENT``,
 ``PREVIOUS``) holding the version name, replaced the same way (written to a temporary name,
-renamed over). Which pointer a transport uses is a table, not a branch in the deploy logic.
+renamed over). Which pointer a transport uses, and its default directory, are the transport's
+(``Transport.deploy_pointer``, ``default_deploy_dir``), not a branch in the deploy logic.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from typing import Sequence
 from edgekit.ship.lock import DEFAULT_WAIT_S
 from edgekit.errors import CheckFailed, EdgekitError
 
-DEFAULT_DIR = "edgekit-deploy"  # relative: the login directory on SSH devices
-ADB_DEFAULT_DIR = "/data/local/tmp/edgekit-deploy"
 DEPLOY_SCHEMA = "edgekit.ship.deploy"
 KEEP_VERSIONS = 3  # newest versions kept (the new current and the previous one always are)
 STALE_TMP_MINUTES = 60  # temporary names older than this belong to a deploy that died
@@ -126,7 +125,7 @@ class Pointer:
 
 SYMLINK = Pointer("current", "previous", "link")
 TEXTFILE = Pointer("CURRENT", "PREVIOUS", "file")
-POINTERS: dict[str, Pointer] = {"host": SYMLINK, "ssh": SYMLINK, "adb": TEXTFILE}
+POINTERS: dict[str, Pointer] = {"link": SYMLINK, "file": TEXTFILE}  # by Transport.deploy_pointer
 
 
 @dataclass
@@ -178,9 +177,11 @@ class Deployer:
     """Deploys to one directory on one device through the transport API (edgekit.transports.base)."""
 
     def __init__(self, transport, directory: str, kind: str):
+        from edgekit.transports.base import transport_class
+
         self.t = transport
         self.dir = directory.rstrip("/") or "/"
-        self.pointer = POINTERS.get(kind, SYMLINK)
+        self.pointer = POINTERS[transport_class(kind).deploy_pointer]
         self.device = getattr(transport, "device_name", kind)
 
     # --- remote steps ------------------------------------------------------------------------
@@ -353,7 +354,9 @@ def default_dir(profile) -> str | None:
         return None
     if getattr(profile, "deploy_dir", None):
         return profile.deploy_dir
-    return {"ssh": DEFAULT_DIR, "adb": ADB_DEFAULT_DIR}.get(profile.transport)
+    from edgekit.transports.base import transport_class
+
+    return transport_class(profile.transport).default_deploy_dir
 
 
 def open_deployer(device: str | None, to: str | None, devices_dirs: Sequence[str] = ()):
@@ -373,7 +376,7 @@ def open_deployer(device: str | None, to: str | None, devices_dirs: Sequence[str
         transport.close()
         raise EdgekitError("no deploy directory for this machine", "pass --to DIR (or set deploy_dir in the device profile)")
     try:
-        if kind == "host":
+        if type(transport).local:  # this machine: ~ and relative paths are ours
             directory = os.path.abspath(os.path.expanduser(directory))
         else:
             directory = device_home_path(transport, directory, profile.name)

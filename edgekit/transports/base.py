@@ -35,13 +35,31 @@ every transport without an ``if transport == ...`` branch:
 
 Transports are built from a device profile with :func:`open_transport` (registry lookup by the
 profile's ``transport`` kind), so adding a transport is one module that registers itself.
+
+What a kind of transport *is* lives on its class too, so no other module branches on its name;
+these are class-level, asked without opening a connection:
+
+``profile_keys`` / ``required_keys`` / ``check_profile(data, fail)``
+    The profile keys only this transport takes (with their TOML types), the ones it needs, and any
+    further checks; edgekit.devices.profiles rejects a key that belongs to another transport.
+``address(profile)`` / ``lock_key(profile)``
+    How a listing shows the device, and the raw key naming the physical device for the benchmark
+    lock (edgekit.devices.pool): two profiles of one board share it.
+``survey(profiles, timeout) -> Survey``
+    The state of these profiles' devices now (``edgekit devices``) and what the transport can
+    discover that no profile names.
+``deploy_pointer`` / ``default_deploy_dir`` / ``default_workdir`` / ``local``
+    How ``edgekit deploy`` stores current/previous ("link" or "file"), where it deploys when
+    neither ``--to`` nor the profile says, where run directories go when the profile sets no
+    workdir, and whether the device is this machine (paths expand here).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from edgekit.errors import EdgekitError
 
@@ -90,10 +108,50 @@ fi
 
 
 
+@dataclass
+class Survey:
+    """What one transport kind found for ``edgekit devices``: a state per profile name
+    (``{"state": ..., "detail": ...}``; "ready" and "reachable" list green), devices it can see
+    that no profile names (``{"kind", "id", "state", "detail"}``), and notes (one line each)."""
+
+    states: dict[str, dict] = field(default_factory=dict)
+    discovered: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 class Transport:
     """Base class documenting the API; subclasses implement every method."""
 
     kind: str = ""
+
+    # --- what this kind of transport is (class-level; see the module docstring) -------------
+    profile_keys: dict[str, tuple[type, ...]] = {}
+    required_keys: dict[str, str] = {}  # key -> hint when it is missing
+    deploy_pointer: str = "link"  # "link": symlinks current/previous; "file": text files
+    default_deploy_dir: str | None = None  # None: --to or the profile's deploy_dir is needed
+    default_workdir: str = "/tmp"
+    local: bool = False  # the device is this machine
+    local_path_keys: tuple[str, ...] = ()  # profile keys naming files on this machine
+    noun: str = ""  # "an ssh device", for messages; default "a KIND device"
+
+    @classmethod
+    def check_profile(cls, data: dict[str, Any], fail: Callable[[str, str], Exception]) -> None:
+        """Checks of a profile's values beyond their types; raise ``fail(message, hint)``."""
+
+    @classmethod
+    def address(cls, profile: "DeviceProfile") -> str:
+        return f"({cls.kind})"
+
+    @classmethod
+    def lock_key(cls, profile: "DeviceProfile") -> str:
+        """The physical device, for the benchmark lock; by default each profile is its own."""
+        return f"{cls.kind}-{profile.name}"
+
+    @classmethod
+    def survey(cls, profiles: Sequence["DeviceProfile"], timeout: float) -> Survey:
+        """The state of each profile's device now; never raises for one unreachable device."""
+        return Survey(states={p.name: {"state": "unknown", "detail": f"the {cls.kind} transport has no reachability check"}
+                              for p in profiles})
 
     def __init__(self, device: "DeviceProfile | None" = None):
         self.device = device
@@ -207,6 +265,13 @@ def artifact_remote_name(local: str) -> str:
         return "model_edgetpu.tflite"
     suffix = os.path.splitext(name)[1]
     return "model" + (suffix if suffix in (".tflite", ".pte", ".ptl", ".pt") else ".bin")
+
+
+def transport_class(kind: str) -> type[Transport]:
+    """The registered Transport class of a kind (its capabilities are class-level)."""
+    from edgekit.transports import TRANSPORTS
+
+    return TRANSPORTS.get(kind)
 
 
 def open_transport(device: "DeviceProfile") -> Transport:

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from edgekit.errors import EdgekitError
 from edgekit.transports import TRANSPORTS
-from edgekit.transports.base import RUN_DIR_PREFIX, Transport, check_argv, popen
+from edgekit.transports.base import RUN_DIR_PREFIX, Survey, Transport, check_argv, popen
 # The crash/timeout wording is shared by every transport; these names are also imported from here.
 from edgekit.transports.crash import (  # noqa: F401
     LOG_TAIL_LINES,
@@ -63,6 +63,38 @@ def _affinity_cpus(mask: str) -> set[int]:
 
 class HostTransport(Transport):
     kind = "host"
+    local = True  # deploy paths are this machine's (no default: --to or deploy_dir)
+
+    @classmethod
+    def address(cls, profile) -> str:
+        return "localhost"
+
+    @classmethod
+    def lock_key(cls, profile) -> str:
+        return "host"  # every host profile is this one machine
+
+    @classmethod
+    def survey(cls, profiles, timeout: float) -> Survey:
+        """A host profile is ready only when what it needs is here (an Edge TPU profile: the
+        accelerator and libedgetpu; one probe of this machine for all of them); the machine
+        itself always is."""
+        from edgekit.devices.profiles import readiness
+
+        if not profiles:
+            return Survey()
+        from edgekit.harness import probe as host_probe
+
+        facts = {"edgetpu_devices": host_probe.edgetpu_devices(), "libedgetpu": host_probe.libedgetpu_info()}
+        states = {}
+        for p in profiles:
+            state = readiness(p, facts)
+            if state["missing"]:
+                states[p.name] = {"state": "missing", "detail": "; ".join(state["missing"])}
+            elif state["needs"]:
+                states[p.name] = {"state": "ready", "detail": "this machine, with " + " and ".join(state["needs"])}
+            else:
+                states[p.name] = {"state": "ready", "detail": "this machine"}
+        return Survey(states=states)
 
     def __init__(self, device=None, *, python: str | None = None):
         super().__init__(device)

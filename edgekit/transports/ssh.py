@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from edgekit.transports.base import (
     SHA256_SH,
     STALE_UNOWNED_MINUTES,
     TimedOut,
+    Survey,
     Transport,
     artifact_remote_name,
     check_argv,
@@ -70,10 +72,43 @@ exit "$rc"
 PUSH_SH = 'cat > "$1.part" && mv -f "$1.part" "$1"'
 
 _counter = itertools.count()
+_OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")
 
 
 class SSHTransport(Transport):
     kind = "ssh"
+    profile_keys = {
+        "host": (str,), "port": (int,), "user": (str,), "identity": (str,), "known_hosts": (str,),
+        "ssh_config": (str,), "ssh_options": (list,),
+    }
+    local_path_keys = ("identity", "known_hosts", "ssh_config")
+    noun = "an ssh device"
+    required_keys = {"host": 'add host = "name-or-address" (an alias from ~/.ssh/config works)'}
+    default_deploy_dir = "edgekit-deploy"  # relative: the login directory
+
+    @classmethod
+    def check_profile(cls, data, fail) -> None:
+        if "port" in data and not 0 < data["port"] < 65536:
+            raise fail(f"port {data['port']} is out of range", "use 1-65535")
+        for opt in data.get("ssh_options", []):
+            if not isinstance(opt, str) or not _OPTION_RE.match(opt):
+                raise fail(f"ssh option {opt!r} is not of the form Key=Value", 'write e.g. ssh_options = ["ProxyJump=gateway"]')
+
+    @classmethod
+    def address(cls, profile) -> str:
+        user = f"{profile.user}@" if profile.user else ""
+        port = f":{profile.port}" if profile.port else ""
+        return f"{user}{profile.host}{port}"
+
+    @classmethod
+    def lock_key(cls, profile) -> str:
+        return f"ssh-{profile.user or ''}@{profile.host}:{profile.port or 22}"
+
+    @classmethod
+    def survey(cls, profiles, timeout: float) -> Survey:
+        from edgekit.transports.ssh_reach import probe_all
+
+        return Survey(states=probe_all(list(profiles), timeout))
 
     def __init__(self, device):
         super().__init__(device)

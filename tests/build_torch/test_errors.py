@@ -42,6 +42,26 @@ def test_declared_shape_gives_the_example(tmp_path):
     report = api.build(source="tests.build_torch.models:no_example", targets=["executorch-portable"],
                        outdir=str(tmp_path), inputs=[InputSpec("x", [1, 1, 8, 8])])
     assert report.ok, report.entries[0].error
+    _check_built(tmp_path, report.entries, "executorch-portable", "pte", [1, 1, 8, 8])
+
+
+def _check_built(outdir, entries, target: str, fmt: str, shape: list[int]) -> None:
+    """The one built entry is that target's, its file is on disk with the recorded hash and size,
+    and its input is the declared shape (what the build checked by running it)."""
+    import json
+    import os
+
+    from edgekit.build.artifacts import sha256_file
+
+    assert [(e.target, e.status, e.format) for e in entries] == [(target, "built", fmt)]
+    entry = entries[0]
+    path = os.path.join(outdir, entry.file)
+    assert entry.file.endswith("." + fmt) and os.path.getsize(path) == entry.size_bytes > 0
+    assert sha256_file(path) == entry.sha256
+    assert [i["shape"] for i in entry.inputs] == [shape] and entry.outputs
+    assert entry.accuracy, "the artifact was never compared with the source"
+    manifest = json.load(open(os.path.join(outdir, "manifest.json")))
+    assert [a["target"] for a in manifest["artifacts"]] == [target]
 
 
 def test_torchscript_source_builds_ptl_only(tmp_path):
@@ -55,8 +75,13 @@ def test_torchscript_source_builds_ptl_only(tmp_path):
     out = tmp_path / "out"
     proc = run_cli("build", "--source", str(ts), "--input-shape", "x=1,1,8,8", "-t", "executorch-xnnpack", "-o", str(out))
     assert_one_line_error(proc, "TorchScript", "ptl")
+    assert not out.exists() or not list(out.glob("*.pte"))  # the refused target wrote nothing
     proc = run_cli("build", "--source", str(ts), "--input-shape", "x=1,1,8,8", "-t", "ptl", "-o", str(out))
     assert proc.returncode == 0, proc.stderr + proc.stdout
+    from edgekit.build.artifacts import Manifest
+
+    _check_built(out, list(Manifest.load(str(out), missing_ok=False).entries.values()), "ptl", "ptl", [1, 1, 8, 8])
+    assert not list(out.glob("*.pte"))
 
 
 def test_weights_are_never_unpickled(tmp_path):

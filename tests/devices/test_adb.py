@@ -11,7 +11,8 @@ import pytest
 
 from edgekit.devices.profiles import profile_from_dict
 from edgekit.results.schema import validate
-from edgekit.transports.adb import benchmark_model_argv, parse_devices, result_from_benchmark_model
+from edgekit.transports.adb_discovery import parse_devices
+from edgekit.transports.android_benchmark_model import benchmark_model_argv, result_from_benchmark_model
 from edgekit.transports.tool_output import parse_benchmark_model, parse_executor_runner
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -124,7 +125,7 @@ needs_adb = pytest.mark.skipif(shutil.which("adb") is None, reason="adb not inst
 
 @needs_adb
 def test_real_adb_without_a_phone(tmp_path, small_model):
-    from edgekit.transports.adb import list_devices
+    from edgekit.transports.adb_discovery import list_devices
 
     attached = [d for d in list_devices() if d["state"] == "device"]
     if attached:

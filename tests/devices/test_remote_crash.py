@@ -24,7 +24,7 @@ from edgekit.api import bench_spec
 from edgekit.devices.profiles import profile_from_dict
 from edgekit.errors import error_from_dict
 from edgekit.results.schema import validate
-from edgekit.transports.adb import tool_failure
+from edgekit.transports.android_tools import tool_failure
 from edgekit.transports.base import RUN_DIR_PREFIX, open_transport
 from edgekit.transports.crash import exit_signal, worker_died
 from tests.conftest import run_cli

@@ -17,7 +17,7 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.results.compare import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, compare_results
 from edgekit.results.schema import validate
-from edgekit.transports.adb import result_from_benchmark_model
+from edgekit.transports.android_benchmark_model import result_from_benchmark_model
 from edgekit.transports.tool_output import parse_benchmark_model
 from tests.conftest import assert_one_line_error, run_cli
 
