@@ -19,6 +19,7 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n  edgekit toolchains list\n  edgekit toolchains install litert\n"
         "  edgekit toolchains install onnx2tf --find-links ./wheels   (offline)\n"
+        "  edgekit toolchains download onnx2tf ./wheels           (then copy ./wheels to the offline machine)\n"
         "  edgekit toolchains remove litert --stale\n"
         "Use an environment you built yourself: EDGEKIT_TOOLCHAIN_<NAME>_PYTHON=/path/to/python",
     )
@@ -37,6 +38,12 @@ def register(sub) -> None:
     ins.add_argument("--force", action="store_true", help="reinstall even if it is installed")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(func=run_install)
+
+    dl = acts.add_parser("download", help="put a toolchain's pinned wheels into DIR, for installing offline elsewhere")
+    dl.add_argument("name", metavar="NAME", help="toolchain name")
+    dl.add_argument("dest", metavar="DIR", help="directory to fill with wheels (for this platform and Python)")
+    dl.add_argument("--find-links", metavar="DIR", default=None, help="take the wheels from this directory instead of the index")
+    dl.set_defaults(func=run_download)
 
     rm = acts.add_parser("remove", help="delete a toolchain's environments (only directories edgekit made)")
     rm.add_argument("names", nargs="+", metavar="NAME", help="toolchain name(s)")
@@ -94,6 +101,15 @@ def run_install(args) -> int:
             print(f"{name}: {python}")
     if args.json:
         print_json(done)
+    return 0
+
+
+def run_download(args) -> int:
+    from edgekit.toolchains import download
+
+    wheels = download(_names([args.name])[0], args.dest, find_links=args.find_links, progress=_progress)
+    print(f"{len(wheels)} wheels in {args.dest}; install offline with: "
+          f"edgekit toolchains install {args.name} --find-links {args.dest}")
     return 0
 
 

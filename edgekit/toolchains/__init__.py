@@ -88,7 +88,7 @@ from edgekit.toolchains.envs import (
     status,
     statuses,
 )
-from edgekit.toolchains.installer import ensure, install, remove
+from edgekit.toolchains.installer import download, ensure, install, remove
 from edgekit.toolchains.worker import run_worker
 
 __all__ = [
@@ -98,6 +98,7 @@ __all__ = [
     "EnvInfo",
     "Toolchain",
     "base_python",
+    "download",
     "ensure",
     "env_dir",
     "env_key",

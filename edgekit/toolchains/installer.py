@@ -108,7 +108,7 @@ def wheelhouse(find_links: str | None = None) -> str | None:
     d = find_links or os.environ.get("EDGEKIT_WHEELHOUSE") or None
     if d and not os.path.isdir(d):
         raise EdgekitError(f"the wheel directory {d} does not exist",
-                           "pass a directory of wheels (pip download --no-deps -r <requirements> -d DIR)")
+                           "pass a directory of wheels ('edgekit toolchains download NAME DIR' makes one)")
     return d
 
 
@@ -301,8 +301,28 @@ def pip_failure(tc, what: str, tail: list[str], log: Path, rc: int) -> EdgekitEr
                                   f"add the missing pin to {tc.requirements_path} (log {log})",
                                   details={"log": str(log)})
     return EnvironmentMissing(f"{what} failed for the {tc.name} toolchain: {reason}",
-                              f"see {log}; offline, pass --find-links DIR with every pinned wheel",
+                              f"see {log}; to install without an index: 'edgekit toolchains download {tc.name} DIR' "
+                              f"where pip works, then --find-links DIR",
                               details={"log": str(log), "reason": reason})
+
+
+def download(name, dest: str, *, find_links: str | None = None, progress: Progress = None) -> list[str]:
+    """Fill ``dest`` with every pinned wheel of the toolchain (``pip download --no-deps``) for
+    this machine's platform and Python, so another machine like it can install offline with
+    ``--find-links dest``. Returns the wheel files now in ``dest``."""
+    tc = _tc(name)
+    os.makedirs(dest, exist_ok=True)
+    links = wheelhouse(find_links)
+    log = logs_dir() / f"{env_dir(tc).name}.download.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
+           "--progress-bar", "off", "--only-binary", ":all:", "-d", dest, "-r", str(tc.requirements_path)]
+    if links:
+        cmd += ["--no-index", "--find-links", links]
+    _say(progress, f"{tc.name}: downloading {len(requirement_lines(tc))} pinned wheels into {dest}")
+    with open(log, "w", encoding="utf-8") as logf:
+        _run(cmd, logf, tc, log, "pip download", progress=progress, total=len(requirement_lines(tc)))
+    return sorted(str(p) for p in Path(dest).glob("*.whl"))
 
 
 def remove(name, *, stale_only: bool = False, progress: Progress = None) -> list[str]:

@@ -7,6 +7,7 @@ import json
 from edgekit.cli import main
 from edgekit.toolchains import env_dir, toolchains_dir
 from edgekit.toolchains.envs import MARKER, OWNER
+from tests.toolchains.conftest import TOY_VERSION
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -58,3 +59,15 @@ def test_cli_errors_are_one_line(toy, capsys, tmp_path):
     code, _, err = cli(capsys, "toolchains", "install", "toy", "--find-links", str(tmp_path / "missing"))
     assert code == 2 and err.count("\n") == 1 and "the wheel directory" in err and "does not exist" in err
     assert not env_dir("toy").exists()
+
+
+def test_download_then_install_offline(toy, wheelhouse, capsys, tmp_path):
+    """download fills a wheel directory from the configured source; install then needs nothing else."""
+    dest = tmp_path / "carry"
+    code, out, err = cli(capsys, "toolchains", "download", "toy", str(dest), "--find-links", str(wheelhouse))
+    assert code == 0, err
+    assert [p.name for p in dest.iterdir()] == [f"edgekit_toy-{TOY_VERSION}-py3-none-any.whl"]
+    assert f"install offline with: edgekit toolchains install toy --find-links {dest}" in out
+    code, out, err = cli(capsys, "toolchains", "install", "toy", "--find-links", str(dest))
+    assert code == 0, err
+    assert (env_dir("toy") / MARKER).is_file()
