@@ -16,7 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
-from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, check_declared_names, hash_path, merge_inputs, source_name
+from edgekit.sources import (
+    SOURCES,
+    InputSpec,
+    Source,
+    SourceLoader,
+    check_declared_names,
+    hash_path,
+    merge_inputs,
+    source_name,
+)
 
 ONNX_HINT = "install the ONNX extra: pip install 'edgekit[onnx]' (onnx 1.23.2, onnxruntime 1.32.0)"
 

@@ -43,7 +43,7 @@ def text_lines(coral: Path, n: int, seed: int = 0, height: int = 48, width: int 
         crop = img.crop((x0, y0, x0 + cw, y0 + ch))
         if i % 2:
             crop = crop.rotate(180)
-        rw = min(width, max(1, int(round(height * cw / ch))))
+        rw = min(width, max(1, round(height * cw / ch)))
         out[i, :, :, :rw] = _normalise(crop.resize((rw, height), Image.BILINEAR))
     return out
 

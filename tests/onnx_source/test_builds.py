@@ -52,9 +52,9 @@ def test_int8_drift_check_feeds_nhwc(classifier_build, rapidocr):
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
+    from tests.conftest import CORAL
     from tests.onnx_source.conftest import CLASSIFIER
     from tests.onnx_source.data import text_lines
-    from tests.conftest import CORAL
 
     e = classifier_build["by_target"]["tflite-int8"]
     it = Interpreter(str(classifier_build["outdir"] / e["file"]))
