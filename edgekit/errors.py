@@ -58,9 +58,46 @@ class CheckFailed(EdgekitError):
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (converters raise pages), or its type name."""
+    """The first line of an exception's message (converters raise pages), or its type name.
+
+    The TorchScript interpreter is the exception: its first line only says "The following
+    operation failed in the TorchScript interpreter." and the real error ("RuntimeError: slice
+    step must be positive") is the traceback's last line, so that line (and where it happened)
+    is returned instead.
+    """
     text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    real = torchscript_error(text)
+    return (real or text.splitlines()[0])[:limit]
+
+
+_TS_MARKERS = ("Traceback of TorchScript", "The following operation failed in the TorchScript interpreter")
+
+
+def torchscript_error(text: str) -> str | None:
+    """``"RuntimeError: slice step must be positive (TorchScript: model.py line 6, in forward)"`` from
+    a TorchScript interpreter traceback, or None when ``text`` is not one."""
+    import re
+
+    if not any(m in text for m in _TS_MARKERS):
+        return None
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    error = None
+    for i in range(len(lines) - 1, -1, -1):
+        m = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)):\s*(.*)$", lines[i])
+        if m:
+            error = (i, f"{m.group(1)}: {m.group(2)}" if m.group(2) else m.group(1))
+            break
+    if error is None:
+        return None
+    where = None
+    for line in reversed(lines[: error[0]]):
+        m = re.match(r'^File "([^"]+)", line (\d+), in (\S+)', line)
+        if m:
+            where = f"{m.group(1).replace(chr(92), '/').rsplit('/', 1)[-1]} line {m.group(2)}, in {m.group(3)}"
+            break
+    return f"{error[1]} (TorchScript: {where})" if where else error[1]
 
 
 def require_model_file(path: str, kinds: str = "a .tflite, .pte or .ptl file") -> str:

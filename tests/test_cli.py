@@ -6,7 +6,7 @@ from tests.conftest import assert_one_line_error, run_cli
 
 # Every public command; a command that disappears from the parser must fail this test.
 COMMANDS = ("bench", "build", "compare", "deploy", "devices", "doctor", "edgetpu", "gpu", "history", "inspect",
-            "package", "profile", "provision", "quant-report", "report", "run")
+            "package", "profile", "provision", "quant-report", "report", "run", "toolchains")
 
 
 def test_help_lists_commands():

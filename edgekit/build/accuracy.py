@@ -15,7 +15,10 @@ that output's kind (``OUTPUT_KINDS``):
 Every output also gets cosine (worst sample), max abs error and SNR in dB. ``sanity`` then
 judges the numbers without any user threshold: NaN/Inf, an all-zero or constant output (while
 the float model's varies) or a cosine below ``FAIL_COSINE`` fail the artifact; a cosine below
-``WARN_COSINE`` builds it with a warning. Everything returned is strict JSON: a value that would
+``WARN_COSINE`` builds it with a warning. Cosine says nothing on outputs with very few values
+per sample (on one value it is always +-1: a voice-activity score 0.892 for 0.647 had cosine
+1.00000 at SNR 2.5 dB), so outputs with fewer than ``FEW_VALUES`` values per sample are also
+judged on SNR: below ``FAIL_SNR_DB`` failed, below ``WARN_SNR_DB`` a warning. Everything returned is strict JSON: a value that would
 be infinite or NaN is ``None`` with a note. numpy only.
 """
 
@@ -36,6 +39,13 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the quick cache path ne
 # threshold; below WARN_COSINE it is built with a warning. [drift] in edgekit.toml overrides them.
 FAIL_COSINE = 0.5
 WARN_COSINE = 0.9
+# Outputs with fewer values than this per sample (a score, a probability, a 2-3 value regression)
+# are judged on SNR too: with isotropic error, cosine reads the SNR scaled by n/(n-1) (+3 dB at
+# n = 2, blind at n = 1). 10 dB = error RMS about 1/3 of the signal's (decisions flip); int8
+# quantization typically keeps 25-40 dB. [drift] snr_fail_below_db / snr_warn_below_db override.
+FEW_VALUES = 4
+FAIL_SNR_DB = 10.0
+WARN_SNR_DB = 20.0
 # Sample counts below these make the figures rough: a warning says so (never silently).
 MIN_CALIBRATION_SAMPLES = 100
 MIN_EVALUATION_SAMPLES = 50
@@ -75,6 +85,7 @@ def output_drift(reference: np.ndarray, candidate: np.ndarray) -> dict:
         "all_zero": bool(cand.size and not np.any(cand)) if np.all(np.isfinite(cand)) else False,
         "constant": _constant(ref, cand),
         "reference_constant": bool(ref.size and np.ptp(ref) == 0),
+        "values_per_sample": int(ref.shape[1]) if ref.ndim == 2 else int(ref.size),
     }
     if not np.all(np.isfinite(cand)):
         bad = int(cand.size - np.count_nonzero(np.isfinite(cand)))
@@ -279,10 +290,14 @@ def _kind_metrics(o: dict, r: np.ndarray, c: np.ndarray, labels: np.ndarray | No
             o["pixel_agreement"] = px
 
 
-def sanity(drift: dict, fail_below: float = FAIL_COSINE, warn_below: float = WARN_COSINE) -> tuple[str, list[str]]:
+def sanity(drift: dict, fail_below: float = FAIL_COSINE, warn_below: float = WARN_COSINE,
+           snr_fail_below_db: float = FAIL_SNR_DB, snr_warn_below_db: float = WARN_SNR_DB) -> tuple[str, list[str]]:
     """("ok" | "warn" | "fail", reasons) for a drift record, without any user threshold.
 
     Works on the recorded numbers alone, so a cached artifact is judged again on every rebuild.
+    Cosine is judged on every output; outputs with fewer than FEW_VALUES values per sample are
+    judged on SNR as well (cosine cannot see their error), even when the float output is the same
+    for every sample (SNR needs no variation).
     """
     fails, warns = [], []
     for o in drift.get("outputs") or []:
@@ -290,6 +305,14 @@ def sanity(drift: dict, fail_below: float = FAIL_COSINE, warn_below: float = WAR
         if o.get("finite") is False:
             fails.append(f"output {name!r} holds NaN/Inf")
             continue
+        few = o.get("values_per_sample")
+        snr = o.get("snr_db")
+        if isinstance(few, int) and few < FEW_VALUES and isinstance(snr, (int, float)):
+            what = f"output {name!r} ({few} value{'s' if few != 1 else ''} per sample, where cosine says nothing) SNR {snr:.1f} dB"
+            if snr < snr_fail_below_db:
+                fails.append(f"{what} < {snr_fail_below_db:g} dB (sanity floor)")
+            elif snr < snr_warn_below_db:
+                warns.append(f"{what} < {snr_warn_below_db:g} dB: large drift from the float model")
         if o.get("reference_constant"):
             continue  # the float model itself gives one value: nothing to compare a collapse with
         if o.get("all_zero"):

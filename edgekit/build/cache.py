@@ -105,6 +105,7 @@ def input_keys(spec, env_versions: dict | None = None) -> dict[str, str] | None:
     common = {
         "source": source,
         "source_kind": spec.source_kind,
+        **({"source_args": dict(spec.source_args)} if getattr(spec, "source_args", None) else {}),
         "inputs": [i.to_dict() for i in spec.inputs] if spec.inputs else None,
         "calibration": cal,
         "evaluation": ev,

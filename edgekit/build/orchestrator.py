@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit import __version__
-from edgekit.build.verify import match_outputs, verify_in_worker
+from edgekit.build.verify import match_outputs, named_like_source, verify_in_worker
 from edgekit.errors import EdgekitError
 
 RANDOM_EVAL_SAMPLES = 50  # no data given: drift on this many random inputs (>= the sample warning level)
@@ -97,17 +97,24 @@ def _resolved_data(spec, d):
 
 
 def reference_outputs(source, ev, progress) -> list:
-    """The float model's outputs on every evaluation sample (one batch, or sample by sample)."""
+    """The float model's outputs on every evaluation sample (one batch, or sample by sample).
+
+    A stateful source (``Source.stateful``) goes sample by sample, in order, from its fresh state:
+    that is what the artifact's runtime does, so the two sequences are comparable.
+    """
     import numpy as np
 
     task = progress.task(f"evaluation: float reference ({len(ev)} samples)", len(ev))
-    try:
-        outs = source.predict(ev.inputs)
-        if outs and all(o.shape[:1] == (len(ev),) for o in outs):
-            task.done()
-            return [np.asarray(o, dtype=np.float32) for o in outs]
-    except Exception:
-        pass  # fixed batch size 1: go sample by sample
+    source.reset()
+    if not source.stateful:
+        try:
+            outs = source.predict(ev.inputs)
+            if outs and all(o.shape[:1] == (len(ev),) for o in outs):
+                task.done()
+                return [np.asarray(o, dtype=np.float32) for o in outs]
+        except Exception:
+            pass  # fixed batch size 1: go sample by sample
+        source.reset()
     per = []
     for i in range(len(ev)):
         per.append(source.predict(ev.sample(i)))
@@ -118,7 +125,9 @@ def reference_outputs(source, ev, progress) -> list:
 def _error(exc: BaseException, target: str) -> dict:
     if isinstance(exc, EdgekitError):
         return exc.to_dict()
-    msg = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
+    from edgekit.errors import first_line
+
+    msg = first_line(exc, 400) if str(exc).strip() else ""
     return {
         "type": type(exc).__name__,
         "message": f"{target} failed: {type(exc).__name__}: {msg}",
@@ -216,7 +225,8 @@ class Orchestrator:
         spec = self.spec
         targets = [TARGETS.get(name) for name in spec.targets]
         task = progress.task("loading source model", 1)
-        source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs)
+        source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs,
+                             {"args": dict(spec.source_args)} if spec.source_args else None)
         task.done()
         cal, ev, warnings = load_data_sets(spec, source, progress)
         contexts = []
@@ -385,7 +395,8 @@ class Orchestrator:
         drift["evaluation"] = ev.describe()
         from edgekit.build.layout import annotate
 
-        entry.inputs = annotate(checked.get("inputs", []), entry.extra.get("input_layout"), [i.name for i in ctx.source.inputs])
+        names = [i.name for i in ctx.source.inputs]
+        entry.inputs = annotate(named_like_source(checked.get("inputs", []), names), entry.extra.get("input_layout"), names)
         entry.outputs = checked.get("outputs", [])
         rt = checked.get("runtime") or {}
         if rt.get("name"):
@@ -407,7 +418,7 @@ class Orchestrator:
 
         limits = self.spec.drift_limits()
         drift = dict(drift)
-        verdict, reasons = accuracy.sanity(drift, limits["fail_below"], limits["warn_below"])
+        verdict, reasons = accuracy.sanity(drift, **limits)
         n_cal = (entry.calibration or {}).get("count")
         drift["calibration_samples"] = n_cal
         drift["sanity"] = {"verdict": verdict, "reasons": reasons, **limits}

@@ -6,6 +6,10 @@ Example (every key also has a flag on ``edgekit build``)::
     targets = ["tflite-fp32", "tflite-int8"]
     outdir = "out"
 
+    [source]                             # the table form: path (or factory), kind, args
+    path = "vad.jit"                     # a TorchScript file whose forward(x, sr: int) takes a constant
+    args = { sr = 16000 }                # non-tensor forward() arguments (--arg sr=16000)
+
     [[inputs]]                           # optional when the model states fixed shapes
     name = "pixels"
     shape = [1, 8, 8, 1]
@@ -56,13 +60,15 @@ TOP_KEYS = {
     "source", "source_kind", "targets", "outdir", "inputs", "calibration", "evaluation", "thresholds", "options",
     "drift", "output_kinds",
 }
-DRIFT_KEYS = ("fail_below", "warn_below")
+DRIFT_KEYS = ("fail_below", "warn_below", "snr_fail_below_db", "snr_warn_below_db")
+COSINE_KEYS = ("fail_below", "warn_below")
 
 
 @dataclass
 class BuildSpec:
     source: str | None = None
     source_kind: str | None = None
+    source_args: dict[str, Any] = field(default_factory=dict)  # constant forward() arguments (TorchScript)
     targets: list[str] = field(default_factory=list)
     outdir: str = DEFAULT_OUTDIR
     inputs: list[InputSpec] | None = None
@@ -89,6 +95,7 @@ class BuildSpec:
         return {
             "source": self.source,
             "source_kind": self.source_kind,
+            **({"source_args": dict(self.source_args)} if self.source_args else {}),
             "targets": list(self.targets),
             "inputs": [i.to_dict() for i in self.inputs] if self.inputs else None,
             "calibration": _data_dict(self.calibration),
@@ -101,10 +108,13 @@ class BuildSpec:
         }
 
     def drift_limits(self) -> dict:
-        """The sanity floor and warning level in force (defaults from edgekit.build.accuracy)."""
-        from edgekit.build.accuracy import FAIL_COSINE, WARN_COSINE
+        """The sanity floors and warning levels in force (defaults from edgekit.build.accuracy):
+        cosine for every output, SNR (dB) for outputs with very few values per sample."""
+        from edgekit.build.accuracy import FAIL_COSINE, FAIL_SNR_DB, WARN_COSINE, WARN_SNR_DB
 
-        return {"fail_below": self.drift.get("fail_below", FAIL_COSINE), "warn_below": self.drift.get("warn_below", WARN_COSINE)}
+        return {"fail_below": self.drift.get("fail_below", FAIL_COSINE), "warn_below": self.drift.get("warn_below", WARN_COSINE),
+                "snr_fail_below_db": self.drift.get("snr_fail_below_db", FAIL_SNR_DB),
+                "snr_warn_below_db": self.drift.get("snr_warn_below_db", WARN_SNR_DB)}
 
 
 def _data_dict(d: DataSpec | None) -> dict | None:
@@ -124,6 +134,25 @@ def _typed(where: str, key: str, value: Any, kind: type | tuple) -> Any:
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise _err(where, f"{key} must be {names}, not {type(value).__name__}", f"fix {key} in the spec")
     return value
+
+
+def source_args(where: str, raw: Any) -> dict:
+    """``{sr = 16000}``: constant values for forward()'s non-tensor arguments. Only scalars; the
+    source's loader converts each to the type its signature states."""
+    if not isinstance(raw, dict):
+        raise _err(where, "args must be a table", "write [source] args = {sr = 16000}")
+    for k, v in raw.items():
+        if not isinstance(v, (bool, int, float, str)):
+            raise _err(where, f"argument {k!r} is a {type(v).__name__}", "give an int, float, bool or string")
+    return dict(raw)
+
+
+def parse_arg(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` (the --arg flag); the value stays text until the signature types it."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip().isidentifier():
+        raise EdgekitError(f"bad --arg {text!r}", "write --arg NAME=VALUE, e.g. --arg sr=16000")
+    return name.strip(), value.strip()
 
 
 def parse_input_shape(text: str) -> InputSpec:
@@ -205,11 +234,13 @@ def _drift(where: str, raw: Any) -> dict:
         if k not in DRIFT_KEYS:
             raise _err(where, f"unknown [drift] key {k!r}", f"keys: {', '.join(DRIFT_KEYS)}")
         _typed(where, k, v, (int, float))
-        if not 0 <= float(v) <= 1:
+        if k in COSINE_KEYS and not 0 <= float(v) <= 1:
             raise _err(where, f"[drift] {k} = {v} is not a cosine between 0 and 1", "e.g. fail_below = 0.5")
     out = {k: float(v) for k, v in raw.items()}
     if out.get("fail_below", 0) > out.get("warn_below", 1):
         raise _err(where, "[drift] fail_below is above warn_below", "the floor must not exceed the warning level")
+    if out.get("snr_fail_below_db", -1e9) > out.get("snr_warn_below_db", 1e9):
+        raise _err(where, "[drift] snr_fail_below_db is above snr_warn_below_db", "the floor must not exceed the warning level")
     return out
 
 
@@ -231,11 +262,13 @@ def from_dict(data: dict, where: str = "edgekit.toml", base_dir: str = ".") -> B
     spec = BuildSpec(base_dir=base_dir)
     src = data.get("source")
     if isinstance(src, dict):
-        bad = set(src) - {"path", "factory", "kind"}
+        bad = set(src) - {"path", "factory", "kind", "args"}
         if bad:
-            raise _err(where, f"unknown [source] key {sorted(bad)[0]!r}", "use path (or factory) and kind")
+            raise _err(where, f"unknown [source] key {sorted(bad)[0]!r}", "use path (or factory), kind and args")
         spec.source = src.get("path") or src.get("factory")
         spec.source_kind = src.get("kind")
+        if "args" in src:
+            spec.source_args = source_args(f"{where} [source] args", src["args"])
     elif src is not None:
         spec.source = _typed(where, "source", src, str)
     if "source_kind" in data:

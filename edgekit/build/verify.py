@@ -83,6 +83,20 @@ def _match_inputs(session_names: Sequence[str], source_names: Sequence[str]) -> 
     return list(range(len(session_names)))
 
 
+def named_like_source(specs: list[dict], source_names: Sequence[str]) -> list[dict]:
+    """The artifact's input specs with the model's argument names where the format stores none.
+
+    A .pte keeps no input names (the runtime calls them input_0, input_1 ...), a .ptl and a
+    .tflite do: the manifest names every artifact's inputs as the model's forward() does.
+    """
+    import re
+
+    index = [re.fullmatch(r"input_(\d+)", str(s.get("name", ""))) for s in specs]
+    if len(specs) != len(source_names) or not all(m and int(m.group(1)) < len(source_names) for m in index):
+        return specs
+    return [{**s, "name": source_names[int(m.group(1))]} for s, m in zip(specs, index)]
+
+
 def match_outputs(reference: list, candidate: list) -> list:
     """Candidate outputs reordered to the reference's order when shapes tell them apart."""
     if len(reference) != len(candidate) or len(reference) < 2:
@@ -148,7 +162,9 @@ def main(spec_path: str) -> int:
     except EdgekitError as exc:
         result["error"] = exc.to_dict()
     except Exception as exc:  # the runtime raised something unexpected: still a reason, not a traceback
-        msg = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
+        from edgekit.errors import first_line
+
+        msg = first_line(exc, 400) if str(exc).strip() else ""  # TorchScript: the interpreter's real error
         result["error"] = {
             "message": f"the runtime failed to run the artifact: {type(exc).__name__}: {msg}",
             "hint": "this artifact cannot run here; try another target or settings",

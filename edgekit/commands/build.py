@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("-t", "--target", action="append", dest="targets", metavar="NAME", help="a target (repeatable); replaces the spec's list")
     p.add_argument("-o", "--outdir", help="output directory (default: out, relative to the spec)")
     p.add_argument("--input-shape", action="append", metavar="NAME=1,H,W,C", help="fix an input shape (repeatable)")
+    p.add_argument("--arg", action="append", dest="source_args", metavar="NAME=VALUE",
+                   help="a constant for a non-tensor forward() argument of a TorchScript source, e.g. sr=16000 "
+                   "(repeatable; typed from the signature)")
     cal = p.add_argument_group("calibration and evaluation data")
     cal.add_argument("--calibration", metavar="DATA", help=".npy/.npz, an image folder, or package.module:function")
     cal.add_argument("--random-calibration", action="store_true", help="calibrate on random noise (not representative; flagged in the manifest)")
@@ -82,6 +85,10 @@ def spec_from_args(args: argparse.Namespace):
             return p
         return os.path.abspath(os.path.join(cwd, p))
 
+    if getattr(args, "source_args", None):
+        given = dict(spec.source_args)
+        given.update(spec_mod.parse_arg(a) for a in args.source_args)
+        spec = replace(spec, source_args=given)
     spec = spec_mod.with_overrides(
         spec,
         source=flag_path(args.source),

@@ -65,6 +65,9 @@ class PtlSession(Session):
         self._torch = torch
         self._args: list[Any] = []
         self._out: Any = None
+        # forward()'s constant (non-tensor) arguments, recorded by the ptl target: [{"name",
+        # "input": i} | {"name", "value"}] in signature order; empty = tensors only.
+        self.arguments: list[dict] = []
 
     def set_inputs(self, arrays: Sequence[Any]) -> None:
         import numpy as np
@@ -72,7 +75,10 @@ class PtlSession(Session):
         self._args = [self._torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
     def invoke(self) -> None:
-        self._out = self.module.forward(*self._args)
+        if self.arguments:
+            self._out = self.module.forward(*[self._args[a["input"]] if "input" in a else a["value"] for a in self.arguments])
+        else:
+            self._out = self.module.forward(*self._args)
 
     def outputs(self) -> list[Any]:
         out = self._out
@@ -133,6 +139,8 @@ class PtlRuntime(Runtime):
         t1 = time.perf_counter()
         session = PtlSession(module, path, specs, torch)
         meta = read_metadata(path) or {}
+        if isinstance(meta.get("arguments"), list):
+            session.arguments = [a for a in meta["arguments"] if isinstance(a, dict) and ("input" in a or "value" in a)]
         if meta.get("outputs"):
             session.outputs_spec = [TensorSpec(name=o["name"], shape=list(o["shape"]), dtype=o.get("dtype", "float32"))
                                     for o in meta["outputs"]]

@@ -67,6 +67,27 @@ class Source:
     # Frozen function traced at given input specs (TF sources): what makes an artifact's signature
     # static. None for frameworks whose targets fix shapes another way.
     trace_fn: Callable[[list[InputSpec]], Any] | None = None
+    # A new copy of the model that nothing has run yet (torch sources). A model may keep state
+    # between calls (a recurrent detector updating a buffer in forward): whatever edgekit runs
+    # (shape checks, the float reference, tracing) must not leak into the file it saves, so
+    # targets convert from ``fresh_model()`` and ``model`` itself is never run.
+    fresh_fn: Callable[[], Any] | None = None
+    # Outputs differ between two calls on the same input: the float reference then runs sample by
+    # sample, in order, from a fresh copy (as the artifact's runtime will), never as one batch.
+    stateful: bool = False
+    # Non-tensor forward() arguments bound to constants ([source] args / --arg), in signature
+    # order with the tensor inputs: [{"name", "input": index} | {"name", "value", "type"}].
+    call_args: list[dict] = field(default_factory=list)
+    reset_fn: Callable[[], None] | None = None
+
+    def fresh_model(self) -> Any:
+        """A never-run copy of the model (``model`` itself for sources that keep no state)."""
+        return self.fresh_fn() if self.fresh_fn is not None else self.model
+
+    def reset(self) -> None:
+        """Start ``predict`` again from the model's fresh state (stateful models)."""
+        if self.reset_fn is not None:
+            self.reset_fn()
 
     def predict(self, arrays: Sequence[Any]) -> list:
         """Run the float model on one batch (one array per input); returns numpy arrays."""
@@ -83,6 +104,8 @@ class Source:
             "sha256": self.content_hash,
             "inputs": [i.to_dict() for i in self.inputs],
             "outputs": list(self.output_names),
+            **({"args": {a["name"]: a["value"] for a in self.call_args if "value" in a}} if any("value" in a for a in self.call_args) else {}),
+            **({"stateful": True} if self.stateful else {}),
             **({"info": self.info} if self.info else {}),
         }
 
@@ -111,11 +134,14 @@ def _detect_keras(ref: str) -> str | None:
     return "keras" if ref.lower().endswith((".keras", ".h5", ".hdf5")) else None
 
 
+TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript", ".ptl", ".jit")
+
+
 def _detect_torch_file(ref: str) -> str | None:
     """.pt2 = torch.export archive; a TorchScript archive is a zip holding code/ and constants.pkl."""
     if ref.lower().endswith(".pt2"):
         return "pt2"
-    if ref.lower().endswith((".pt", ".ts", ".torchscript", ".ptl")) and os.path.isfile(ref):
+    if ref.lower().endswith(TORCHSCRIPT_SUFFIXES) and os.path.isfile(ref):
         import zipfile
 
         try:
@@ -168,6 +194,7 @@ class SourceLoader:
     """Loads one kind of reference. ``from_object`` wraps an in-memory model (from a factory)."""
 
     kind: str = ""
+    takes_args = False  # accepts constant forward() arguments (options["args"], [source] args / --arg)
 
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
         raise NotImplementedError
@@ -184,10 +211,23 @@ def load_source(ref: str, kind: str | None = None, inputs: list[InputSpec] | Non
     loader: SourceLoader = SOURCES.get(kind)
     if kind != "factory" and not FACTORY_RE.match(ref) and not os.path.exists(ref):
         raise EdgekitError(f"no such model: {ref}", "check the source path")
+    options = dict(options or {})
+    if options.get("args"):
+        refuse_args(loader, options["args"], ref)
     peek = getattr(loader, "peek_input_names", None)
     if inputs and peek is not None:  # a wrong --input-shape name fails before the framework loads
         check_declared_names(inputs, peek(ref) or [], ref)
-    return loader.load(ref, inputs, dict(options or {}))
+    return loader.load(ref, inputs, options)
+
+
+def refuse_args(loader: "SourceLoader", args: dict, ref: str) -> None:
+    """Constant arguments given for a kind of source that cannot take them: say so, never ignore them."""
+    if getattr(loader, "takes_args", False) or loader.kind == "factory":  # a factory's model kind decides
+        return
+    raise EdgekitError(
+        f"--arg / [source] args ({', '.join(sorted(args))}) given, but {loader.kind} sources take no constant arguments",
+        "constant forward() arguments apply to TorchScript sources; for an nn.Module, bind them in the factory",
+    )
 
 
 def hash_path(path: str) -> str:
@@ -215,7 +255,7 @@ def source_name(ref: str) -> str:
         base = ref.split(":")[1]
     else:
         base = os.path.basename(os.path.normpath(ref))
-        base = re.sub(r"\.(keras|h5|hdf5|pt2|pt|ptl|pth|onnx)$", "", base, flags=re.I)
+        base = re.sub(r"\.(keras|h5|hdf5|pt2|pt|ptl|pth|jit|onnx)$", "", base, flags=re.I)
     return re.sub(r"[^\w.-]+", "_", base) or "model"
 
 

@@ -49,7 +49,12 @@ class FactoryLoader(SourceLoader):
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
         obj = call_factory(ref)
         kind = kind_of_object(obj if not isinstance(obj, tuple) else obj[0])
-        source = SOURCES.get(kind).from_object(obj, ref, inputs, options)
+        loader = SOURCES.get(kind)
+        if options.get("args"):
+            from edgekit.sources import refuse_args
+
+            refuse_args(loader, options["args"], ref)
+        source = loader.from_object(obj, ref, inputs, options)
         source.info.setdefault("factory", ref)
         return source
 

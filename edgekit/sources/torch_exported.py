@@ -1,16 +1,23 @@
 """``.pt2`` sources: an ExportedProgram saved with ``torch.export.save``, loaded with ``torch.export.load``.
 
 The program is already traced, so the ExecuTorch targets lower it as it is (no second export) and
-its example inputs, recorded in the file, give the input shapes. ``torch.export.load`` reads
-weights with torch's restricted loader; no arbitrary unpickling happens here.
+its example inputs, recorded in the file, give the input shapes (named as forward()'s
+arguments, which torch.export gives the placeholders). ``torch.export.load`` reads weights with
+torch's restricted loader; no arbitrary unpickling happens here.
+
+``ep.module()`` shares the program's buffers: running it would write a stateful model's state into
+the program the targets lower. So the program kept on the Source is never run; the checks and the
+float reference run programs loaded afresh from the file's bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from typing import Any
 
 from edgekit.errors import EdgekitError
-from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, hash_path, source_name
+from edgekit.sources import SOURCES, InputSpec, Source, SourceLoader, source_name
 
 
 def _placeholder_specs(ep: Any) -> list[InputSpec]:
@@ -32,11 +39,22 @@ class ExportedProgramLoader(SourceLoader):
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
         from edgekit.sources import merge_inputs
         from edgekit.sources.torch_module import import_torch
-        from edgekit.torchkit.export import as_tensors, first_reason
+        from edgekit.torchkit.export import first_reason
 
         torch = import_torch()
+        from edgekit.torchkit import state
+
         try:
-            ep = torch.export.load(ref)
+            with open(ref, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise EdgekitError(f"cannot read {ref} ({exc.strerror or exc})", "check the file's permissions") from None
+
+        def fresh() -> Any:
+            return torch.export.load(io.BytesIO(data))
+
+        try:
+            ep = fresh()
         except Exception as exc:
             raise EdgekitError(
                 f"cannot load {ref} as an exported program ({first_reason(exc)})",
@@ -44,25 +62,24 @@ class ExportedProgramLoader(SourceLoader):
             ) from None
         found = _placeholder_specs(ep)
         specs = merge_inputs(inputs, found, ref)
-        module = ep.module()
 
-        def predict(arrays: list) -> list:
-            with torch.no_grad():
-                out = module(*as_tensors(arrays))
-            return list(out) if isinstance(out, (tuple, list)) else [out]
+        def fresh_module() -> Any:
+            return fresh().module()
 
         example = tuple(torch.zeros(s.shape, dtype=getattr(torch, s.dtype)) for s in specs)
         try:
-            n_out = len(predict([t.numpy() for t in example]))
-        except Exception as exc:
-            raise EdgekitError(f"{ref} fails on inputs of its own signature: {first_reason(exc)}",
+            outputs, stateful = state.probe(fresh_module, example, source_name(ref))
+        except EdgekitError as exc:
+            raise EdgekitError(f"{ref} fails on inputs of its own signature: {exc.message.split(': ', 1)[-1]}",
                                "re-export the program with representative example inputs") from None
+        predict, reset = state.runner(fresh_module)
         source = Source(
             kind=self.kind, framework="torch", ref=ref, name=source_name(ref), model=ep, inputs=specs,
-            output_names=[f"output_{i}" for i in range(n_out)], content_hash=hash_path(ref),
-            info={"torch": torch.__version__}, predict_fn=predict,
+            output_names=[f"output_{i}" for i in range(len(outputs))], content_hash=hashlib.sha256(data).hexdigest(),
+            info={"torch": torch.__version__}, predict_fn=predict, fresh_fn=fresh, stateful=stateful, reset_fn=reset,
         )
         source.example_inputs = example  # type: ignore[attr-defined]
+        source.example_outputs = outputs  # type: ignore[attr-defined]
         return source
 
 

@@ -90,9 +90,15 @@ def _split_factory_result(obj: Any) -> tuple[Any, tuple | None]:
 
 def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: list[InputSpec] | None,
                  kind: str = "torch", name: str | None = None) -> Source:
-    """A Source around an eager nn.Module: checks the example inputs by running the model once."""
+    """A Source around an eager nn.Module: checks the example inputs by running a copy once.
+
+    The module handed in is copied before anything runs it (``Source.fresh_model``); the checks,
+    the float reference and every target run or trace copies of that copy, so a model that keeps
+    state is saved from its fresh state.
+    """
     torch = import_torch()
-    from edgekit.torchkit.export import as_tensors, check_example_inputs
+    from edgekit.torchkit import state
+    from edgekit.torchkit.export import as_tensors
 
     if not isinstance(model, torch.nn.Module):
         raise EdgekitError(f"{ref} gave a {type(model).__name__}, not a torch.nn.Module", "return an nn.Module")
@@ -110,14 +116,11 @@ def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: 
             "return (model, example_inputs) from the factory, or pass --input-shape NAME=1,3,224,224",
         )
     example = tuple(t if hasattr(t, "detach") else as_tensors([t])[0] for t in example)
-    outputs = check_example_inputs(model, example, name or source_name(ref))
+    fresh = state.copier(model)
+    outputs, stateful = state.probe(fresh, example, name or source_name(ref))
     names = [d.name for d in declared] if declared and all(d.name for d in declared) else input_names(model, len(example))
     inputs = [InputSpec(n, [int(d) for d in t.shape], _dtype_name(t)) for n, t in zip(names, example)]
-
-    def predict(arrays: list) -> list:
-        with torch.no_grad():
-            out = model(*as_tensors(arrays))
-        return list(out) if isinstance(out, (tuple, list)) else [out]
+    predict, reset = state.runner(fresh)
 
     source = Source(
         kind=kind,
@@ -131,14 +134,14 @@ def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: 
         info={"torch": torch.__version__, "class": f"{type(model).__module__}.{type(model).__qualname__}",
               "parameters": int(sum(p.numel() for p in model.parameters()))},
         predict_fn=predict,
+        fresh_fn=fresh,
+        stateful=stateful,
+        reset_fn=reset,
     )
     source.example_inputs = example  # type: ignore[attr-defined]  # tensors: kept off describe()
-    # Export now, once: every .pte target lowers this program, and a model torch.export cannot
-    # trace is then one clear error for the whole build instead of one failure per target.
-    # (torch.jit.trace for ptl would "succeed" by freezing one branch of such a model: not wanted.)
-    from edgekit.torchkit.export import exported
-
-    exported(source)
+    source.example_outputs = outputs  # type: ignore[attr-defined]  # from a fresh copy's first call
+    # torch.export runs once, when the first target that needs it checks the source
+    # (edgekit.torchkit.export.exported), so its hint can fit the targets actually requested.
     return source
 
 

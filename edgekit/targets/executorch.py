@@ -61,6 +61,12 @@ class ExecuTorchTarget(Target):
                 f"target {self.name} needs a torch.export-able model; TorchScript files only build the ptl target",
                 "give the nn.Module factory (package.module:function) or a .pt2 exported program",
             )
+        # Export once per source, before anything is built: a model torch.export cannot trace is one
+        # line for the whole build, with a hint that fits the targets requested.
+        from edgekit.torchkit.export import exported
+
+        with capture_native_output():
+            exported(ctx.source, getattr(ctx.spec, "targets", None))
 
     def cache_settings(self, ctx: BuildContext) -> dict:
         return {"options": dict(ctx.options), "backend": self.backend, "quantize": self.quantize,
@@ -69,11 +75,11 @@ class ExecuTorchTarget(Target):
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         from edgekit.build.artifacts import atomic_write_bytes
         from edgekit.torchkit import delegation, pt2e
-        from edgekit.torchkit.export import as_tensors, example_inputs, exported
+        from edgekit.torchkit.export import as_tensors, example_inputs, fresh_program
         from edgekit.torchkit.lower import lower
 
-        with capture_native_output():
-            ep = exported(ctx.source)
+        with capture_native_output():  # a private copy: calibration must not touch the shared program
+            ep = fresh_program(ctx.source, getattr(ctx.spec, "targets", None))
         example = example_inputs(ctx.source)
         quant: dict = {"scheme": "none", "dtype": "float32"}
         if self.quantize:

@@ -52,9 +52,13 @@ def quantize(
     XNNPACKQuantizer, get_config, prepare_pt2e, convert_pt2e = _imports()
     from edgekit.torchkit.export import first_reason
 
+    from edgekit.torchkit.state import buffer_snapshot, restore_buffers
+
     quantizer = XNNPACKQuantizer().set_global(get_config(is_per_channel=per_channel, is_dynamic=dynamic))
+    module = exported_program.module()
+    fresh_buffers = buffer_snapshot(module)  # a stateful model's state before calibration ran it
     try:
-        prepared = prepare_pt2e(exported_program.module(), quantizer)
+        prepared = prepare_pt2e(module, quantizer)
     except Exception as exc:
         raise EdgekitError(f"PT2E prepare failed: {first_reason(exc)}", "try executorch-xnnpack-dynamic-int8 or fp32") from None
     seen = 0
@@ -72,6 +76,8 @@ def quantize(
         ) from None
     try:
         converted = convert_pt2e(prepared)
-        return torch.export.export(converted, tuple(example), strict=False), seen
+        restore_buffers(converted, fresh_buffers)  # the .pte starts from the fresh state, not the last sample's
+        with torch.no_grad():
+            return torch.export.export(converted, tuple(example), strict=False), seen
     except Exception as exc:
         raise EdgekitError(f"PT2E convert failed: {first_reason(exc)}", "try the fp32 or dynamic int8 target") from None
