@@ -124,7 +124,9 @@ def bench_spec(
         from edgekit.devices.profiles import check_edgetpu_selector
 
         check_edgetpu_selector(device_selector)
-        if fmt != "edgetpu":  # it would be ignored, and the run would look like an Edge TPU figure
+        from edgekit.runtimes.formats import get_format
+
+        if get_format(fmt).accelerator != "edgetpu":  # it would be ignored, and the run would look like an Edge TPU figure
             raise EdgekitError(
                 f"--edgetpu-device {device_selector} applies to Edge TPU models, and {os.path.basename(path)} "
                 f"is a {fmt} model without Edge TPU ops",

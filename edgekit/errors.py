@@ -100,16 +100,24 @@ def torchscript_error(text: str) -> str | None:
     return f"{error[1]} (TorchScript: {where})" if where else error[1]
 
 
-def require_model_file(path: str, kinds: str = "a .tflite, .pte or .ptl file") -> str:
-    """The checks every command makes before handing a path to a reader or runtime."""
+def require_model_file(path: str, kinds: str | None = None) -> str:
+    """The checks every command makes before handing a path to a reader or runtime. ``kinds``
+    ends the hints ("pass a .tflite file"); default: every format edgekit runs, from the records."""
     import os
+
+    def what() -> str:
+        if kinds is not None:
+            return kinds
+        from edgekit.runtimes.formats import model_kinds
+
+        return model_kinds()
 
     if not os.path.exists(path):
         raise EdgekitError(f"no such file: {path}", "check the model path")
     if os.path.isdir(path):
-        raise EdgekitError(f"{path} is a directory, not a model file", f"pass {kinds}")
+        raise EdgekitError(f"{path} is a directory, not a model file", f"pass {what()}")
     if not os.path.isfile(path):  # a FIFO or device would block or stream forever in open()/read()
-        raise EdgekitError(f"{path} is not a regular file", f"pass {kinds}")
+        raise EdgekitError(f"{path} is not a regular file", f"pass {what()}")
     try:
         with open(path, "rb") as f:
             empty = not f.read(1)

@@ -16,7 +16,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--runtime",
         dest="provider",
         default=None,
-        help="runtime package: ai_edge_litert, tflite_runtime or tensorflow (default: first installed)",
+        help="runtime (a provider of the model's format): ai_edge_litert, tflite_runtime, tensorflow, or "
+             "litert-compiled for LiteRT's CompiledModel (default: the first Interpreter installed)",
     )
     p.add_argument("--edgetpu-device", dest="device_selector", default=None, help="Edge TPU to use: usb, usb:0, pci:0")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on one measurement after this many seconds")

@@ -11,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT", help=".tflite, _edgetpu.tflite, .pte or .ptl files to check")
     p.add_argument("--device", default=None, help="device profile name (default: this machine, with the Python running edgekit)")
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
-    p.add_argument("--runtime", dest="provider", default=None, help="TFLite runtime to check: ai_edge_litert, tflite_runtime, tensorflow")
+    p.add_argument("--runtime", dest="provider", default=None, help="TFLite runtime to check: ai_edge_litert, tflite_runtime, tensorflow, litert-compiled")
     p.add_argument("--no-load", dest="try_load", action="store_false", help="skip loading each model on the device (static checks only)")
     p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
                    help="load models with dynamic inputs at this shape (repeatable), as bench does")

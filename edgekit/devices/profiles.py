@@ -102,7 +102,6 @@ _COMMON_TYPES: dict[str, tuple[type, ...]] = {
     "env": (dict,),
     "emulated": (bool,),
 }
-KNOWN_RUNTIMES = ("tflite", "edgetpu", "pte", "ptl")
 KNOWN_DELEGATES = ("xnnpack", "gpu", "nnapi", "hexagon", "edgetpu", "coreml", "qnn")
 _FIELDS = None  # DeviceProfile's field names, filled on first use
 
@@ -181,7 +180,9 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
         raise _bad(source, f"connect_timeout {data['connect_timeout']} is out of range", "use 1-600 seconds")
     if "affinity" in data and not _MASK_RE.match(data["affinity"]):
         raise _bad(source, f"affinity {data['affinity']!r} is not a hex CPU mask", 'use e.g. affinity = "f0" (CPUs 4-7), as taskset takes it')
-    for key, known in (("runtimes", KNOWN_RUNTIMES), ("delegates", KNOWN_DELEGATES)):
+    from edgekit.runtimes.formats import format_names  # the runtimes a profile names are formats
+
+    for key, known in (("runtimes", tuple(format_names())), ("delegates", KNOWN_DELEGATES)):
         for item in data.get(key, []):
             if item not in known:
                 raise _bad(source, f"unknown {key[:-1]} {item!r}", f"use any of: {', '.join(known)}")
@@ -377,7 +378,9 @@ def require_ready(profile: DeviceProfile, formats: Sequence[str] = (), facts: di
             "lists the commands), or use --device host for this machine's CPU",
         )
     if needs_edgetpu(profile) and _is_local(profile):
-        cpu = sorted({f for f in formats if f != "edgetpu"})
+        from edgekit.runtimes.formats import accelerator_formats
+
+        cpu = sorted(set(formats) - accelerator_formats("edgetpu"))
         if cpu:
             raise EdgekitError(
                 f"device {profile.name!r} is an Edge TPU, but a {cpu[0]} model has no Edge TPU ops and would "

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edgekit.devices.doctor import Device, Fix, all_fixes, doctor, litert_fixes, tflite_runtime_of
+from edgekit.devices.checks import tflite_runtime_of
+from edgekit.devices.doctor import all_fixes, doctor
+from edgekit.devices.fixes import Fix, litert_fixes
+from edgekit.devices.session import Device
 
 SYSTEM_KINDS = ("apt", "udev")
 

@@ -7,11 +7,13 @@ the standard library only and never imports edgekit. Two modes:
     Print the facts: OS, architecture, Python, installed runtime packages, pycoral (and whether it
     is Coral's or the unrelated PyPI program of the same name), libedgetpu and its runtime version,
     edgetpu_compiler, adb, attached Edge TPUs, udev rules.
-``python probe.py --load PATH --format tflite|edgetpu|pte|ptl [--provider NAME] [--input-shape NAME=DIMS]``
+``python probe.py --load PATH --format FMT [--loader [FILE:]FUNCTION] [--provider NAME] [--input-shape NAME=DIMS]``
     Try to load one model with the runtime the worker would use, and report the runtime's own
     error. This is the most trustworthy check there is (the error a user would hit, e.g. "Didn't
     find op for builtin opcode 'FULLY_CONNECTED' version '12'"), so doctor runs it in a process of
-    its own per model: a runtime that aborts takes down only that probe.
+    its own per model: a runtime that aborts takes down only that probe. Which function loads a
+    format is the format record's ``probe`` (edgekit.runtimes.formats.ProbeLoader): doctor passes
+    it as --loader, a function here (``load_<format>`` by default) or in a file pushed beside this one.
 
 The JSON goes to stdout on one line prefixed with ``MARKER``, because runtimes print to stdout too.
 """
@@ -275,7 +277,9 @@ def parse_input_shapes(items: list[str] | None) -> dict:
     return out
 
 
-def load_tflite(path: str, provider: str | None, edgetpu: bool, input_shapes: dict | None = None) -> dict:
+def load_tflite(path: str, provider: str | None = None, input_shapes: dict | None = None, edgetpu: bool = False) -> dict:
+    if provider == "litert-compiled":
+        return load_litert_compiled(path)
     mod, name, error = _tflite_interpreter(provider)
     result: dict = {"runtime": name, "ok": False}
     if mod is None:
@@ -307,7 +311,26 @@ def load_tflite(path: str, provider: str | None, edgetpu: bool, input_shapes: di
     return result
 
 
-def load_pte(path: str) -> dict:
+def load_edgetpu(path: str, provider: str | None = None, input_shapes: dict | None = None) -> dict:
+    return load_tflite(path, provider, input_shapes, edgetpu=True)
+
+
+def load_litert_compiled(path: str) -> dict:
+    """LiteRT's CompiledModel (the litert-compiled provider): compile for the CPU and make buffers."""
+    result: dict = {"runtime": "litert-compiled", "ok": False}
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel  # type: ignore
+
+        model = CompiledModel.from_file(path)
+        model.create_input_buffers(0)
+        model.create_output_buffers(0)
+        result["ok"] = True
+    except BaseException as exc:
+        result["error"] = _first_error_line(exc)
+    return result
+
+
+def load_pte(path: str, provider: str | None = None, input_shapes: dict | None = None) -> dict:
     result: dict = {"runtime": "executorch", "ok": False}
     try:
         from executorch.extension.pybindings import portable_lib  # type: ignore
@@ -323,7 +346,7 @@ def load_pte(path: str) -> dict:
     return result
 
 
-def load_ptl(path: str) -> dict:
+def load_ptl(path: str, provider: str | None = None, input_shapes: dict | None = None) -> dict:
     result: dict = {"runtime": "torch", "ok": False}
     try:
         from torch.jit.mobile import _load_for_lite_interpreter  # type: ignore
@@ -335,25 +358,39 @@ def load_ptl(path: str) -> dict:
     return result
 
 
-def load(path: str, fmt: str, provider: str | None = None, input_shapes: dict | None = None) -> dict:
-    if fmt == "pte":
-        return load_pte(path)
-    if fmt == "ptl":
-        return load_ptl(path)
-    return load_tflite(path, provider, edgetpu=(fmt == "edgetpu"), input_shapes=input_shapes)
+def _loader(spec: str):
+    """'load_tflite' (a function here) or 'FILE.py:function' (a file beside this one, pushed with it)."""
+    file, _, function = spec.rpartition(":")
+    if not file:
+        return globals()[function]
+    import importlib.util
+
+    location = file if os.path.isabs(file) else os.path.join(os.path.dirname(os.path.abspath(__file__)), file)
+    module_spec = importlib.util.spec_from_file_location("edgekit_probe_loader", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, function)
+
+
+def load(path: str, fmt: str, provider: str | None = None, input_shapes: dict | None = None,
+         loader: str | None = None) -> dict:
+    """Load ``path`` with the format's loader (``loader``; default: ``load_<fmt>`` here)."""
+    return _loader(loader or f"load_{fmt}")(path, provider, input_shapes)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--load", metavar="PATH")
-    parser.add_argument("--format", default="tflite", choices=("tflite", "edgetpu", "pte", "ptl"))
+    parser.add_argument("--format", default="tflite", help="the artifact's format (names the default loader)")
+    parser.add_argument("--loader", default=None, metavar="[FILE:]FUNCTION",
+                        help="the function that loads the format (its record's probe loader)")
     parser.add_argument("--provider", default=None)
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
                         help="resize a (dynamic) input before allocating, as the worker does")
     args = parser.parse_args(argv)
     try:
         shapes = parse_input_shapes(args.input_shape)
-        out = load(args.load, args.format, args.provider, shapes) if args.load else facts()
+        out = load(args.load, args.format, args.provider, shapes, args.loader) if args.load else facts()
     except Exception:  # a probe bug must still come back as data, not a silent failure
         out = {"probe_error": traceback.format_exc(limit=3)[-800:]}
     sys.stdout.write(MARKER + json.dumps(out) + "\n")

@@ -130,8 +130,8 @@ def measure(spec: dict) -> dict:
             f"expected {spec['expect_sha256'][:12]}...",
             "the copy was corrupted in transfer; run the command again",
         )
-    runtime = get_runtime(fmt)
     options = _options(spec)
+    runtime = get_runtime(fmt, options.provider)  # --runtime picks one of the format's providers
     runtime_info = runtime.describe(options)
     thermal_before = fingerprint.thermal()
 

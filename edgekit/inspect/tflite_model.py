@@ -122,6 +122,9 @@ class OperatorInfo:
     outputs: list[int]
     options: dict[str, Any] = field(default_factory=dict)
     custom_options_bytes: int = 0
+    # The custom options themselves, kept only for Edge TPU ops (the compiler's package, whose
+    # runtime version doctor checks); None for every other op.
+    custom_options: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -438,6 +441,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
                     outputs=_int_list(fastfields.read(buf, pos, op_fields["OutputsAsNumpy"])),
                     options=_read_options(op, kind, tfl, option_names) if op is not None else {},
                     custom_options_bytes=_vector_len(buf, pos, custom_slot),
+                    custom_options=_vector_bytes(buf, pos, custom_slot) if name == EDGETPU_CUSTOM_OP else None,
                 )
             )
         for op in ops:
@@ -503,6 +507,16 @@ def _vector_len(buf: bytearray, pos: int, slot: int) -> int:
 
     o = fastfields.field_offset(buf, pos, slot)
     return fastfields.vector_span(buf, pos + o, 1)[1] if o else 0
+
+
+def _vector_bytes(buf: bytearray, pos: int, slot: int) -> bytes | None:
+    from edgekit.inspect import fastfields
+
+    o = fastfields.field_offset(buf, pos, slot)
+    if not o:
+        return None
+    start, n = fastfields.vector_span(buf, pos + o, 1)
+    return bytes(buf[start:start + n])
 
 
 def _tensor(buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str], buffer_sizes: list[int],

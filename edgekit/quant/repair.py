@@ -36,7 +36,8 @@ class RepairResult:
     budget: float
     attempts: list[Attempt] = field(default_factory=list)
     unhelpful: tuple[str, ...] = ()  # kept layers whose removal did not lower the score
-    stopped: str = ""  # why the search ended: "met", "exhausted", "time budget"
+    stopped: str = ""  # why the search ended: "met", "exhausted", "time budget", "ceiling"
+    ceiling_score: float | None = None  # the score with every candidate kept (the most precision can give)
 
     def summary(self) -> dict:
         """The manifest's record of the search (JSON-ready)."""
@@ -49,6 +50,7 @@ class RepairResult:
             "evaluations": len(self.attempts),
             "stopped": self.stopped,
             "unhelpful_layers": list(self.unhelpful),
+            "ceiling_score": self.ceiling_score,
         }
 
 
@@ -61,12 +63,16 @@ def greedy_repair(
     max_kept: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[str], None] | None = None,
+    check_ceiling: bool = True,
 ) -> RepairResult:
     """Smallest prefix-then-pruned set of ``ranked`` layers whose ``evaluate`` score is >= ``budget``.
 
     ``ranked`` is worst first; ``evaluate(())`` is the plain quantized model. Higher scores are
     better (cosine, accuracy). ``max_kept`` caps the set (e.g. half the layers: beyond that the
-    artifact is a float model with extra steps).
+    artifact is a float model with extra steps). With ``check_ceiling``, the set of every candidate
+    is scored first: when even that misses the budget, no subset can be expected to meet it (the
+    loss is somewhere precision of these layers does not reach, e.g. integer model I/O), and the
+    search stops at once with ``stopped = "ceiling"`` instead of spending the time budget.
     """
     start = clock()
     attempts: list[Attempt] = []
@@ -89,6 +95,11 @@ def greedy_repair(
     if base >= budget:
         return RepairResult(True, (), base, base, budget, attempts, (), "met")
     limit = len(ranked) if max_kept is None else min(max_kept, len(ranked))
+    ceiling = None
+    if check_ceiling and ranked:
+        ceiling = score_of(tuple(ranked[:limit]))
+        if ceiling < budget:
+            return RepairResult(False, tuple(ranked[:limit]), ceiling, base, budget, attempts, (), "ceiling", ceiling)
     best_kept, best_score = (), base
     n, step, stopped = 0, 1, "exhausted"
     while n < limit:
@@ -135,4 +146,4 @@ def greedy_repair(
             trial = tuple(k for k in best_kept if k != layer)
             if score_of(trial) >= best_score:
                 unhelpful.append(layer)
-    return RepairResult(met, best_kept, best_score, base, budget, attempts, tuple(unhelpful), stopped)
+    return RepairResult(met, best_kept, best_score, base, budget, attempts, tuple(unhelpful), stopped, ceiling)

@@ -74,7 +74,7 @@ def setup_text(result: dict) -> str:
     threads = rt.pop("threads", None)
     parts.append("default threads" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}")
     xnn = rt.pop("xnnpack", None)
-    if xnn is not None and result.get("artifact", {}).get("format") in (None, "tflite"):
+    if xnn is not None and _has_cpu_delegate(result.get("artifact", {}).get("format")):
         parts.append("XNNPACK" if xnn else "no XNNPACK")
     parts += [f"{k} {v}" for k, v in sorted(rt.items())]
     parts += [f"{k} {json.dumps(v, sort_keys=True, default=str)}" for k, v in sorted((s.get("settings") or {}).items())]
@@ -121,3 +121,13 @@ def differences(base: dict, cand: dict) -> list[str]:
     if (base.get("device") or {}).get("emulated") or (cand.get("device") or {}).get("emulated"):
         out.append("emulated device: timings show it runs, not how fast")
     return out
+
+
+def _has_cpu_delegate(fmt: str | None) -> bool:
+    """Does --no-xnnpack mean something for this format (its record's cpu_delegate)? Unknown
+    formats (results from a newer edgekit) are labelled as before: only a missing format counts."""
+    if fmt is None:
+        return True
+    from edgekit.runtimes.formats import FORMATS
+
+    return fmt in FORMATS and FORMATS.get(fmt).cpu_delegate is not None

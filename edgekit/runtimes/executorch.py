@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
-from edgekit.runtimes import RUNTIMES
+from edgekit.runtimes.formats import FormatRecord, Hints, Packaging, ProbeLoader, Provider, register_format
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan_shapes, with_shapes
 
 INSTALL_HINT = "install the PyTorch extra: pip install 'edgekit[torch]' (torch 2.13.0 + executorch 1.5.1)"
@@ -216,4 +216,27 @@ class ExecuTorchRuntime(Runtime):
         return session
 
 
-RUNTIMES.register("pte", ExecuTorchRuntime())
+RUNTIME = ExecuTorchRuntime()
+
+FORMAT = register_format(FormatRecord(
+    name="pte",
+    title="ExecuTorch program",
+    suffixes=(".pte",),
+    # The flatbuffer's file identifier: "ET" and two version digits at bytes 4-8 ("ET12").
+    detect=lambda path, head: len(head) >= 8 and head[4:6] == b"ET",
+    priority=10,
+    providers=(Provider("executorch", "edgekit.runtimes.executorch:RUNTIME", package="executorch",
+                        distributions=("executorch",), description="the ExecuTorch Python runtime (pybindings)"),),
+    probe=ProbeLoader("load_pte"),
+    doctor_check="edgekit.devices.checks:check_pte",
+    blocking=frozenset({"no-executorch"}),
+    hints=Hints(install=INSTALL_HINT),
+    packaging=Packaging(
+        "pte", True,
+        "ExecuTorch: Module.load takes a file path, not an asset stream: copy the .pte from assets to "
+        "context.getFilesDir() once (e.g. on first launch), then Module.load(file.getAbsolutePath()).",
+        "ExecuTorch: Module(filePath: Bundle.main.path(forResource:ofType:\"pte\")) loads it from the bundle.",
+    ),
+    android_runner="edgekit.transports.android_executor_runner:run_executor_runner",
+    android_tool="executor_runner",
+))

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
 from edgekit.harness.capture import native_stderr
-from edgekit.runtimes import RUNTIMES
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, dynamic, plan_shapes
+from edgekit.runtimes.formats import FormatRecord, Hints, Packaging, ProbeLoader, Provider, register_format
 
 # provider name -> (module holding Interpreter, how to read its version)
 PROVIDERS: dict[str, str] = {
@@ -156,9 +156,10 @@ class TFLiteRuntime(Runtime):
     def _choose(self, options: RunOptions) -> str:
         if options.provider:
             if options.provider not in PROVIDERS:
-                raise EdgekitError(
-                    f"unknown TFLite runtime {options.provider!r}", f"choose one of: {', '.join(PROVIDERS)}"
-                )
+                from edgekit.runtimes.formats import get_format
+
+                names = [p.name for p in get_format(self.format).providers]
+                raise EdgekitError(f"unknown TFLite runtime {options.provider!r}", f"choose one of: {', '.join(names)}")
             return options.provider
         available = self.providers()
         if not available:
@@ -314,4 +315,58 @@ def delegate_coverage(interp: Any, delegate_name: str = "XNNPACK") -> list[dict]
     ]
 
 
-RUNTIMES.register("tflite", TFLiteRuntime())
+RUNTIME = TFLiteRuntime()
+
+
+def is_tflite(head: bytes) -> bool:
+    """A TFLite flatbuffer: the file identifier "TFL3" at bytes 4-8."""
+    return len(head) >= 8 and head[4:8] == b"TFL3"
+
+
+# The pip distributions of each Interpreter package, as the probe reports them.
+DISTRIBUTIONS = {"ai_edge_litert": ("ai-edge-litert",), "tflite_runtime": ("tflite-runtime",),
+                 "tensorflow": ("tensorflow", "tensorflow-cpu")}
+INTERPRETER_PROVIDERS = tuple(
+    Provider(name, "edgekit.runtimes.litert:RUNTIME", package=name, distributions=DISTRIBUTIONS[name],
+             description=f"the TFLite Interpreter of {name}")
+    for name in PROVIDERS
+)
+COMPILED_PROVIDER = Provider(
+    "litert-compiled", "edgekit.runtimes.litert_compiled:RUNTIME", package="ai_edge_litert",
+    distributions=("ai-edge-litert",),
+    description="LiteRT's CompiledModel API (ai_edge_litert.compiled_model), what litert-benchmark runs",
+)
+
+FORMAT = register_format(FormatRecord(
+    name="tflite",
+    title="TFLite model",
+    suffixes=(".tflite",),
+    detect=lambda path, head: is_tflite(head),  # Edge TPU models are TFL3 too: edgetpu is tried first
+    priority=10,
+    providers=(*INTERPRETER_PROVIDERS, COMPILED_PROVIDER),
+    probe=ProbeLoader("load_tflite"),
+    doctor_check="edgekit.devices.checks:check_tflite",
+    blocking=frozenset({"no-tflite-runtime"}),
+    hints=Hints(
+        install=INSTALL_HINT,
+        mismatch=("is not a TFLite model (no TFL3 flatbuffer identifier)",
+                  "the file is truncated or not a .tflite; rebuild or re-download it"),
+    ),
+    packaging=Packaging(
+        "tflite", True,
+        "LiteRT/TFLite: Interpreter(FileUtil.loadMappedFile(context, NAME)) memory-maps the asset; it must be stored uncompressed.",
+        "LiteRT/TFLite (TensorFlowLiteSwift): Interpreter(modelPath: Bundle.main.path(forResource:ofType:)).",
+    ),
+    android_runner="edgekit.transports.android_benchmark_model:run_benchmark_model",
+    android_tool="benchmark_model",
+    spec_reader="edgekit.ship.package:_tflite_specs",
+    cpu_delegate="XNNPACK",
+))
+
+
+def has_edgetpu_ops(path: str) -> bool:
+    """Does the flatbuffer hold Edge TPU ops (the compiler's edgetpu-custom-op)?"""
+    from edgekit.runtimes import EDGETPU_CUSTOM_OP
+
+    with open(path, "rb") as f:
+        return EDGETPU_CUSTOM_OP in f.read()

@@ -17,7 +17,7 @@ import zipfile
 from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError, EnvironmentMissing, first_line
-from edgekit.runtimes import RUNTIMES
+from edgekit.runtimes.formats import FormatRecord, Hints, Packaging, ProbeLoader, Provider, register_format
 from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan_shapes, with_shapes
 
 METADATA_NAME = "edgekit.json"
@@ -154,4 +154,36 @@ class PtlRuntime(Runtime):
         return session
 
 
-RUNTIMES.register("ptl", PtlRuntime())
+RUNTIME = PtlRuntime()
+
+
+def is_ptl(path: str, head: bytes) -> bool:
+    """A TorchScript zip with mobile bytecode (bytecode.pkl), named .ptl or .pt."""
+    if head[:2] != b"PK" or not path.endswith((".ptl", ".pt")):
+        return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("bytecode.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+FORMAT = register_format(FormatRecord(
+    name="ptl",
+    title="PyTorch Mobile model",
+    suffixes=(".ptl", ".pt"),
+    detect=is_ptl,
+    priority=10,
+    providers=(Provider("torch", "edgekit.runtimes.ptl:RUNTIME", package="torch", distributions=("torch",),
+                        description="PyTorch's lite interpreter (torch.jit.mobile)"),),
+    probe=ProbeLoader("load_ptl"),
+    doctor_check="edgekit.devices.checks:check_ptl",
+    blocking=frozenset({"no-torch"}),
+    hints=Hints(install=INSTALL_HINT),
+    packaging=Packaging(
+        "ptl", True,
+        "PyTorch Mobile (deprecated in favour of ExecuTorch): LiteModuleLoader.load takes a file path: copy the "
+        ".ptl from assets to getFilesDir() first.",
+        "PyTorch Mobile (LibTorch-Lite): TorchModule(fileAtPath:) with the bundle path.",
+    ),
+))

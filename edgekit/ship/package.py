@@ -12,7 +12,7 @@ metadata writer imports a C extension (``_pywrap_metadata_version``) its wheel d
 sidecar holds the same facts (see docs/report.md).
 
 Inputs are artifact files or a build output directory (its manifest gives specs, target names,
-quantization and accuracy). Everything is keyed on the artifact format via PACKAGING, never on
+quantization and accuracy). Everything is keyed on the artifact format's record (its packaging), never on
 target names, so new targets package without changes here.
 """
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from edgekit import __version__
 from edgekit.build.artifacts import MANIFEST_NAME, ArtifactEntry, Manifest, atomic_write_bytes, atomic_write_json, sha256_file, temp_path_for
 from edgekit.errors import EdgekitError
+from edgekit.runtimes.formats import FORMATS, Packaging, resolve
 
 SIDECAR_SCHEMA = "edgekit.model-sidecar"
 SIDECAR_VERSION = 1
@@ -43,51 +44,19 @@ NORMALIZATION_PRESETS = {
 }
 
 
-@dataclass(frozen=True)
-class FormatPacking:
-    """How one artifact format ships in apps."""
-
-    suffix: str  # file extension in the app
-    no_compress: bool  # must stay uncompressed in the APK (memory-mapped or read by path)
-    android: str  # how the app loads it on Android
-    ios: str  # and on iOS
+# How each format ships in apps is its record's ``packaging`` (edgekit.runtimes.formats.Packaging).
+FormatPacking = Packaging
 
 
-PACKAGING: dict[str, FormatPacking] = {
-    "tflite": FormatPacking(
-        "tflite", True,
-        "LiteRT/TFLite: Interpreter(FileUtil.loadMappedFile(context, NAME)) memory-maps the asset; it must be stored uncompressed.",
-        "LiteRT/TFLite (TensorFlowLiteSwift): Interpreter(modelPath: Bundle.main.path(forResource:ofType:)).",
-    ),
-    "edgetpu": FormatPacking(
-        "tflite", True,
-        "Edge TPU-compiled TFLite: needs the Edge TPU delegate (libedgetpu), which Android phones do not have; "
-        "ship the CPU .tflite for phones.",
-        "Edge TPU-compiled TFLite: no Edge TPU on iOS devices; ship the CPU .tflite instead.",
-    ),
-    "pte": FormatPacking(
-        "pte", True,
-        "ExecuTorch: Module.load takes a file path, not an asset stream: copy the .pte from assets to "
-        "context.getFilesDir() once (e.g. on first launch), then Module.load(file.getAbsolutePath()).",
-        "ExecuTorch: Module(filePath: Bundle.main.path(forResource:ofType:\"pte\")) loads it from the bundle.",
-    ),
-    "ptl": FormatPacking(
-        "ptl", True,
-        "PyTorch Mobile (deprecated in favour of ExecuTorch): LiteModuleLoader.load takes a file path: copy the "
-        ".ptl from assets to getFilesDir() first.",
-        "PyTorch Mobile (LibTorch-Lite): TorchModule(fileAtPath:) with the bundle path.",
-    ),
-}
-
-
-def packing_for(fmt: str) -> FormatPacking:
-    try:
-        return PACKAGING[fmt]
-    except KeyError:
+def packing_for(fmt: str) -> Packaging:
+    record = FORMATS.get(fmt) if fmt in FORMATS else None
+    if record is None or record.packaging is None:
+        known = sorted(r.name for r in FORMATS.records() if r.packaging is not None)
         raise EdgekitError(
             f"edgekit does not know how to package {fmt!r} artifacts for apps",
-            f"package one of: {', '.join(sorted(PACKAGING))}",
+            f"package one of: {', '.join(known)}",
         ) from None
+    return record.packaging
 
 
 @dataclass
@@ -177,24 +146,21 @@ def _tflite_specs(path: str) -> tuple[list[dict], list[dict]]:
 
 def _runtime_specs(path: str, fmt: str) -> tuple[list[dict], list[dict]]:
     """Load through the format's runtime (heavy import, only for formats without a file reader)."""
-    from edgekit.runtimes import RUNTIMES
+    from edgekit.runtimes import get_runtime
     from edgekit.runtimes.base import RunOptions
 
-    session = RUNTIMES.get(fmt).load(path, RunOptions())
+    session = get_runtime(fmt).load(path, RunOptions())
     try:
         return [s.to_dict() for s in session.inputs], [s.to_dict() for s in session.outputs_spec]
     finally:
         session.close()
 
 
-SPEC_READERS = {"tflite": _tflite_specs, "edgetpu": _tflite_specs}
-
-
 def tensor_specs(item: Item) -> tuple[list[dict], list[dict]]:
     if item.entry is not None and item.entry.inputs and item.entry.outputs:
         return list(item.entry.inputs), list(item.entry.outputs)
-    reader = SPEC_READERS.get(item.format)
-    return reader(item.path) if reader else _runtime_specs(item.path, item.format)
+    ref = FORMATS.get(item.format).spec_reader  # a file reader when the format has one (no runtime import)
+    return resolve(ref)(item.path) if ref else _runtime_specs(item.path, item.format)
 
 
 def _quantization(spec: dict) -> dict | None:

@@ -35,22 +35,13 @@ RESOURCE_VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL
 
 
 def op_histogram(model_bytes: bytes) -> dict[str, int]:
-    """Operator name -> count over all subgraphs, read from the flatbuffer (pure Python `tflite`)."""
-    import tflite
+    """Operator name -> count over all subgraphs (custom ops by their custom code), read with
+    edgekit's one TFLite reader (edgekit.inspect.tflite_model)."""
+    from edgekit.inspect.tflite_model import parse_bytes
 
-    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
     hist: dict[str, int] = {}
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
-        for i in range(sg.OperatorsLength()):
-            code = model.OperatorCodes(sg.Operators(i).OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            if names.get(builtin) == "CUSTOM":
-                name = (code.CustomCode() or b"CUSTOM").decode()
-            else:
-                name = names.get(builtin, f"OP_{builtin}")
-            hist[name] = hist.get(name, 0) + 1
+    for _, op in parse_bytes(model_bytes, "<converted model>").all_operators():
+        hist[op.name] = hist.get(op.name, 0) + 1
     return dict(sorted(hist.items()))
 
 
@@ -62,20 +53,15 @@ def float_compute_ops(model_bytes: bytes) -> dict[str, int]:
     which an Edge TPU or an integer-only DSP cannot run. litert-torch's PT2E path does the same
     with ops its quantizer does not annotate (SOFTMAX after the last FULLY_CONNECTED, measured).
     """
-    import tflite
+    from edgekit.inspect.tflite_model import parse_bytes
 
-    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
-    sg = model.Subgraphs(0)
+    main = parse_bytes(model_bytes, "<converted model>").main
     found: dict[str, int] = {}
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+    for op in main.operators:
+        name = "CUSTOM" if op.custom else op.name
         if name in ("QUANTIZE", "DEQUANTIZE"):
             continue
-        tensors = [int(t) for t in list(op.InputsAsNumpy()) + list(op.OutputsAsNumpy()) if int(t) >= 0]
-        if any(sg.Tensors(t).Type() == tflite.TensorType.FLOAT32 for t in tensors):
+        if any(main.tensors[t].dtype == "float32" for t in op.inputs + op.outputs if t >= 0):
             found[name] = found.get(name, 0) + 1
     return found
 

@@ -78,6 +78,7 @@ class TFLiteMixedTarget(Target):
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
         from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.report import summary
         from edgekit.targets.tflite_tf import import_tf
 
         tf = import_tf()
@@ -159,14 +160,18 @@ class TFLiteMixedTarget(Target):
         }
         warnings = []
         if not result.met:
-            warnings.append(
-                f"repair missed the budget: best cosine {search_score.get('cosine', float('nan')):.4f} with "
-                f"{len(result.kept)} layer(s) float ({', '.join(kept_named) or 'none'}); "
-                + (f"precision alone did not help: {', '.join(repair['unhelpful_layers'])}" if result.unhelpful
-                   else "the loss is spread over many layers")
-            )
+            best = search_score.get("cosine", float("nan"))
+            if result.stopped == "ceiling":
+                why = (f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}"
+                       + (f": the int8 input/output ({io}) limits it; set io_dtype = float32 or relax the budget"
+                          if int_io else ": the loss is not in layer precision; check the calibration data or relax the budget"))
+            else:
+                why = (f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})"
+                       + (f"; precision alone did not help: {_names(repair['unhelpful_layers'])}" if result.unhelpful
+                          else "; the loss is spread over many layers"))
+            warnings.append(f"repair missed the budget (min_cosine {budget.min_cosine}): {why}")
         elif result.kept:
-            warnings.append(f"kept in float: {', '.join(kept_named)} (mixed model: not for integer-only accelerators)")
+            warnings.append(f"kept in float: {_names(kept_named)} (mixed model: not for integer-only accelerators)")
         quant = {**quant, "mode": "int8-mixed", "kept_float": kept_named,
                  "weights": "int8 per-channel; float in the kept layers",
                  "activations": "int8; float in the kept layers"}
@@ -175,16 +180,14 @@ class TFLiteMixedTarget(Target):
             tool_versions={"tensorflow": tf.__version__, "keras": keras.__version__},
             warnings=warnings,
             extra={"converter_path": path_name, "repair": repair, "default_thresholds": budget.thresholds(),
-                   "quant_report": report_summary(layers), "ops": _ops(mixed)},
+                   "quant_report": summary(layers), "ops": _ops(mixed)},
         )
 
 
-def report_summary(layers: list, top: int = 10) -> dict:
-    """What the manifest keeps of a per-layer report: the measure and the worst layers."""
-    keep = ("name", "source_name", "op", "depth", "measure", "snr_db", "channel_snr_db", "cosine", "max_abs",
-            "rel_error", "added_db")
-    return {"measure": layers[0].get("measure") if layers else None, "layers": len(layers),
-            "worst": [{k: l[k] for k in keep if k in l} for l in layers[:top]]}
+def _names(names: list, limit: int = 8) -> str:
+    """A terminal-sized list of layer names (the manifest keeps them all)."""
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more (see the manifest)" if len(names) > limit else "")
 
 
 def _ops(model: bytes) -> dict[str, int]:

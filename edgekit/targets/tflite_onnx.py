@@ -51,20 +51,12 @@ def _toolchain_key() -> str | None:
         return None
 
 
-def tflite_input_shapes(model_bytes: bytes) -> list[list[int]]:
-    import tflite
+def tflite_inputs(model_bytes: bytes) -> list[tuple[str, list[int]]]:
+    """(name, shape) of the converted model's inputs, read with edgekit's one TFLite reader."""
+    from edgekit.inspect.tflite_model import parse_bytes
 
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
-    sg = model.Subgraphs(0)
-    return [[int(d) for d in sg.Tensors(sg.Inputs(i)).ShapeAsNumpy()] for i in range(sg.InputsLength())]
-
-
-def tflite_input_names(model_bytes: bytes) -> list[str]:
-    import tflite
-
-    model = tflite.Model.GetRootAsModel(bytearray(model_bytes), 0)
-    sg = model.Subgraphs(0)
-    return [(sg.Tensors(sg.Inputs(i)).Name() or b"").decode("utf-8", "replace") for i in range(sg.InputsLength())]
+    main = parse_bytes(model_bytes, "<onnx2tf output>").main
+    return [(main.tensors[i].name, list(main.tensors[i].shape)) for i in main.inputs]
 
 
 def order_like_source(artifact_names: list[str], source_names: list[str]) -> list[int]:
@@ -162,11 +154,12 @@ class OnnxTFLiteConverter:
             with open(spec["output"], "rb") as f:
                 model_bytes = f.read()
         names = [i.name for i in source.inputs]
-        art_shapes = tflite_input_shapes(model_bytes)
+        art_inputs = tflite_inputs(model_bytes)
+        art_shapes = [shape for _, shape in art_inputs]
         if len(art_shapes) != len(source.inputs):
             raise EdgekitError(f"onnx2tf wrote a model with {len(art_shapes)} inputs, the ONNX model has {len(names)}",
                                "check the model's inputs with edgekit inspect")
-        order = order_like_source(tflite_input_names(model_bytes), names)
+        order = order_like_source([name for name, _ in art_inputs], names)
         layouts = derive([i.shape for i in source.inputs], [art_shapes[j] for j in order], names)
         hist = op_histogram(model_bytes)
         warnings: list[str] = []

@@ -72,7 +72,9 @@ def profile_pte(path: str, *, etrecord: str | None = None, runs: int = 20, threa
         etdump = os.path.join(tmp, "run.etdp")
         result = api.bench(path, threads=threads, warmup=2, min_runs=max(1, runs), min_time_s=0.0, max_runs=max(1, runs),
                            runtime_options={"etdump_path": etdump}, timeout=timeout)
-        if result["artifact"].get("format") != "pte":
+        from edgekit.runtimes.executorch import FORMAT as PTE  # ETDump is ExecuTorch's own event trace
+
+        if result["artifact"].get("format") != PTE.name:
             raise EdgekitError(f"{path} is not an ExecuTorch program", "per-op profiles work for .pte files")
         if not os.path.exists(etdump):
             raise EnvironmentMissing("the ExecuTorch runtime wrote no ETDump (its event tracer is not built in)",

@@ -9,7 +9,7 @@ Files go to a private ``mktemp -d`` directory under /data/local/tmp that is remo
 (and swept on the next run if the phone was unplugged mid-run).
 
 This module is the transport only; beside it: which phones adb sees (adb_discovery), what a
-phone is (android_fingerprint), the format -> native tool table (android_runners) and the tools'
+phone is (android_fingerprint), the format -> native tool lookup in the format records (android_runners) and the tools'
 runners (android_tools, android_benchmark_model, android_executor_runner).
 """
 
@@ -184,18 +184,19 @@ class AdbTransport(Transport):
 
         spec = apply_profile(spec, self)
         local = os.path.abspath(artifact or spec["artifact"])
-        from edgekit.transports.android_runners import DEVICE_RUNNERS
+        from edgekit.transports.android_runners import android_formats, device_runner
 
         fmt = spec.get("format")
-        if fmt not in DEVICE_RUNNERS:
+        runner = device_runner(fmt)  # the format record's android_runner
+        if runner is None:
+            runs, suffixes = android_formats()
             raise EdgekitError(
-                f"{os.path.basename(local)} is a {fmt} artifact; Android devices run tflite (benchmark_model) and pte (executor_runner)",
-                "benchmark it on another device, or build a .tflite/.pte target",
+                f"{os.path.basename(local)} is a {fmt} artifact; Android devices run {runs}",
+                f"benchmark it on another device, or build a {suffixes} target",
             )
         if (spec.get("inputs") or {}).get("kind", "random") != "random" or spec.get("save_outputs"):
             raise EdgekitError("Android benchmarks use random inputs only (benchmark_model and executor_runner generate them)",
                                "drop --input/--image for --device of an adb device")
-        runner = DEVICE_RUNNERS.get(fmt)
         digest = sha256_file(local)
         thermal_before = self.thermal()
         run_dir = self.mkdtemp()

@@ -260,11 +260,9 @@ def timeout_error(device: str, what: str, timeout: float | None, output: str | b
 def artifact_remote_name(local: str) -> str:
     """The file name an artifact gets on a device: chosen by edgekit, never taken from user input
     (a user's file name could hold quotes, spaces or '..'); the suffix keeps format detection."""
-    name = os.path.basename(local).lower()
-    if name.endswith("_edgetpu.tflite"):
-        return "model_edgetpu.tflite"
-    suffix = os.path.splitext(name)[1]
-    return "model" + (suffix if suffix in (".tflite", ".pte", ".ptl", ".pt") else ".bin")
+    from edgekit.runtimes.formats import remote_name_for  # the suffixes are the format records'
+
+    return remote_name_for(local)
 
 
 def transport_class(kind: str) -> type[Transport]:

@@ -62,7 +62,7 @@ def test_search_finds_the_smallest_set_and_prunes():
 
 def test_a_miss_reports_the_best_reached_and_what_did_not_help():
     w = {"a": 0.2, "b": 0.0, "c": 0.1}
-    r = greedy_repair(["a", "b", "c"], _model(w), 2.0)
+    r = greedy_repair(["a", "b", "c"], _model(w), 2.0, check_ceiling=False)
     assert not r.met and r.stopped == "exhausted"
     assert r.score == pytest.approx(0.8)
     assert "b" in r.unhelpful and "a" not in r.unhelpful
@@ -71,7 +71,7 @@ def test_a_miss_reports_the_best_reached_and_what_did_not_help():
 def test_the_time_budget_stops_the_search():
     t = iter(range(1000))
     r = greedy_repair(list("abcdefgh"), _model(dict.fromkeys("abcdefgh", 0.0)), 1.0, time_budget_s=2.5,
-                      clock=lambda: float(next(t)))
+                      clock=lambda: float(next(t)), check_ceiling=False)
     assert not r.met and r.stopped == "time budget"
 
 
@@ -102,3 +102,15 @@ def test_budget_is_the_targets_thresholds():
     assert only_acc.thresholds() == {"max_accuracy_drop": 0.5}  # no cosine demand invented
     with pytest.raises(EdgekitError):
         budget_for(_Ctx({"min_cosine": "high"}))
+
+
+def test_a_ceiling_below_the_budget_stops_at_once():
+    calls = []
+
+    def score(kept):
+        calls.append(kept)
+        return 0.5 + 0.01 * len(kept)  # even all four layers reach only 0.54
+
+    r = greedy_repair(list("abcd"), score, 0.9)
+    assert not r.met and r.stopped == "ceiling" and r.ceiling_score == pytest.approx(0.54)
+    assert len(calls) == 2  # the plain model and the all-kept model: no search
