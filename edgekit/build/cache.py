@@ -31,7 +31,7 @@ from edgekit.harness.lifetime import pid_alive  # stdlib only: one liveness rule
 # Distributions whose version changes a converted or verified artifact.
 VERSIONED_DISTRIBUTIONS = (
     "tensorflow", "tensorflow-cpu", "tf-keras", "keras", "ai-edge-litert", "tflite-runtime",
-    "torch", "executorch", "torchao", "numpy", "pillow", "coremltools",
+    "torch", "executorch", "torchao", "numpy", "pillow", "coremltools", "onnx", "onnxruntime",
 )
 LEGACY_TMP_AGE_S = 3600.0  # ".tmp-*" names without a pid (older edgekit): removed after an hour
 _TMP_RE = re.compile(r"^\.tmp-(\d+)-")
@@ -47,7 +47,24 @@ def versions() -> dict:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
+    out["toolchains"] = toolchain_keys()
     return out
+
+
+def toolchain_keys() -> dict:
+    """Each converter toolchain's pin-set key (and the interpreter overriding it): a converter
+    that runs outside this environment (onnx2tf) changes artifacts without changing its versions."""
+    try:
+        from edgekit.toolchains import TOOLCHAINS, env_key, get
+    except ImportError:
+        return {}
+    keys = {}
+    for name in TOOLCHAINS.names():
+        try:
+            keys[name] = [env_key(name), os.environ.get(get(name).env_var)]
+        except Exception:  # a toolchain whose lock cannot be read: the full path decides
+            keys[name] = None
+    return keys
 
 
 def _hash_ref(path: str | None, spec) -> str | None:

@@ -23,6 +23,9 @@ _TENSOR = {
         "scale": {"type": _NUM},
         "zero_point": {"type": ["integer", "null"]},
         "per_channel": {"type": "boolean"},
+        # an artifact input that takes another layout than the source (edgekit/build/layout.py)
+        "layout": {"type": "string"},
+        "transposed_from": {"type": "string"},
     },
 }
 _CALIBRATION = {

@@ -372,7 +372,8 @@ class Orchestrator:
             return entry
         task = ctx.progress.task(f"evaluation: {target.name} ({len(ev)} samples)", len(ev))
         try:
-            checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs])
+            layouts = entry.extra.get("input_layout")
+            checked = verify_in_worker(path, target.format, ev, [i.name for i in ctx.source.inputs], layouts=layouts)
             task.done()
             values = match_outputs(reference, checked["values"])
             drift = accuracy.compare(reference, values, ev.labels, ctx.source.output_names, self.spec.output_kinds)
@@ -392,7 +393,10 @@ class Orchestrator:
                 )
             return entry
         drift["evaluation"] = ev.describe()
-        entry.inputs = named_like_source(checked.get("inputs", []), [i.name for i in ctx.source.inputs])
+        from edgekit.build.layout import annotate
+
+        names = [i.name for i in ctx.source.inputs]
+        entry.inputs = annotate(named_like_source(checked.get("inputs", []), names), entry.extra.get("input_layout"), names)
         entry.outputs = checked.get("outputs", [])
         rt = checked.get("runtime") or {}
         if rt.get("name"):

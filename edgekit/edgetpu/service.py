@@ -69,7 +69,10 @@ def compile_with_preflight(
         result = compile_model(model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version,
                                segments=segments, timeout=timeout)
     except EnvironmentMissing as exc:
-        raise EnvironmentMissing(f"{exc.message} (the preflight report was written to {pre_path})", exc.hint) from None
+        # the entry of a build keeps what the preflight predicted even though nothing was compiled
+        raise EnvironmentMissing(f"{exc.message} (the preflight report was written to {pre_path})", exc.hint,
+                                 details={"preflight_file": os.path.basename(pre_path),
+                                          "preflight_summary": pre.to_dict().get("summary")}) from None
     warnings = list(result.warnings)
     explained, agreement = ([], {"compared": False, "reason": "segmented output"})
     if len(result.outputs) == 1:

@@ -31,6 +31,7 @@ SOURCES: Registry = Registry(
         "torch": "edgekit.sources.torch_module",
         "pt2": "edgekit.sources.torch_exported",
         "torchscript": "edgekit.sources.torch_script",
+        "onnx": "edgekit.sources.onnx",
     },
 )
 
@@ -54,7 +55,7 @@ class Source:
     """A loaded model. ``model`` is the framework object; ``predict`` is the float reference."""
 
     kind: str  # registry key of the loader: keras, saved_model, torch, pt2 ...
-    framework: str  # "tf" or "torch": which targets can take it
+    framework: str  # "tf", "torch" or "onnx": which targets can take it
     ref: str  # what the user gave (path or module:function)
     name: str  # short name used in artifact file names
     model: Any
@@ -152,7 +153,13 @@ def _detect_torch_file(ref: str) -> str | None:
     return None
 
 
-DETECTORS: list[Callable[[str], str | None]] = [_detect_factory, _detect_saved_model, _detect_keras, _detect_torch_file]
+def _detect_onnx(ref: str) -> str | None:
+    return "onnx" if ref.lower().endswith(".onnx") else None
+
+
+DETECTORS: list[Callable[[str], str | None]] = [
+    _detect_factory, _detect_saved_model, _detect_keras, _detect_torch_file, _detect_onnx,
+]
 
 # Top-level module of an object's class (or a base class) -> the source kind that wraps it.
 OBJECT_KINDS: dict[str, str] = {"keras": "keras", "tf_keras": "keras", "torch": "torch"}
@@ -167,7 +174,7 @@ def detect_kind(ref: str) -> str:
         raise EdgekitError(f"no such model: {ref}", "check the source path (or give package.module:function)")
     raise EdgekitError(
         f"cannot tell what kind of model {ref} is",
-        f"use a .keras/.h5 file, a SavedModel directory or package.module:function, or set --source-kind ({', '.join(SOURCES.names())})",
+        f"use a .keras/.h5/.onnx file, a SavedModel directory or package.module:function, or set --source-kind ({', '.join(SOURCES.names())})",
     )
 
 
@@ -248,7 +255,7 @@ def source_name(ref: str) -> str:
         base = ref.split(":")[1]
     else:
         base = os.path.basename(os.path.normpath(ref))
-        base = re.sub(r"\.(keras|h5|hdf5|pt2|pt|ptl|pth|jit)$", "", base, flags=re.I)
+        base = re.sub(r"\.(keras|h5|hdf5|pt2|pt|ptl|pth|jit|onnx)$", "", base, flags=re.I)
     return re.sub(r"[^\w.-]+", "_", base) or "model"
 
 

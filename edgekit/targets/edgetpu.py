@@ -46,6 +46,10 @@ class EdgeTPUTarget(Target):
             if not os.path.isfile(path):
                 raise EdgekitError(f"edgetpu source {path} does not exist", "set [options.edgetpu] source to a .tflite file")
             return path
+        return os.path.join(ctx.outdir, self.source_entry(ctx).file)
+
+    def source_entry(self, ctx: BuildContext):
+        """This build's manifest entry of the artifact compiled (option ``from_target``, default tflite-int8)."""
         from edgekit.build.artifacts import Manifest
 
         wanted = ctx.options.get("from_target", "tflite-int8")
@@ -55,7 +59,7 @@ class EdgeTPUTarget(Target):
                 f"target edgetpu needs a built {wanted} artifact",
                 f"list {wanted} before edgetpu in the targets, or set [options.edgetpu] source = 'model_int8.tflite'",
             )
-        return os.path.join(ctx.outdir, entry.file)
+        return entry
 
     def cache_settings(self, ctx: BuildContext) -> dict:
         from edgekit.build.artifacts import sha256_file
@@ -83,6 +87,10 @@ class EdgeTPUTarget(Target):
                 "prediction_agreement": doc["prediction_agreement"],
             }
         }
+        if not ctx.options.get("source"):
+            layout = self.source_entry(ctx).extra.get("input_layout")
+            if layout:  # compiled from an NHWC artifact of an NCHW source: it takes what that one takes
+                extra["input_layout"] = layout
         reason = runtime_absent_reason()
         if reason:
             extra["not_run"] = reason

@@ -24,7 +24,10 @@ from edgekit.registry import Registry
 from edgekit.targets import TARGETS
 from edgekit.targets.base import BuildContext, BuildOutput, Target
 
-CONVERTERS: Registry = Registry("TFLite converter", {"tf": "edgekit.targets.tflite_tf", "torch": "edgekit.targets.tflite_torch"})
+CONVERTERS: Registry = Registry(
+    "TFLite converter",
+    {"tf": "edgekit.targets.tflite_tf", "torch": "edgekit.targets.tflite_torch", "onnx": "edgekit.targets.tflite_onnx"},
+)
 
 MODES = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_DTYPES = {"tflite-int8": ("int8", "uint8", "float32"), "tflite-int16x8": ("float32", "int16")}
