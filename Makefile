@@ -8,7 +8,7 @@ STAMP := $(VENV)/.edgekit-installed
 # their pins: an unchanged pin set is not reinstalled). Offline: EDGEKIT_WHEELHOUSE=DIR make toolchains.
 TOOLCHAINS := litert onnx2tf
 
-.PHONY: setup toolchains demo test test-quick bench clean
+.PHONY: setup toolchains lint demo test test-quick bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 toolchains: setup
 	$(PY) -m edgekit toolchains install $(TOOLCHAINS)
+
+# ruff (rules and line length in pyproject.toml): lint, and the formatter's check (no edits).
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 demo: setup
 	$(PY) examples/demo.py

@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:  # annotations only: numpy is imported where it is used
+    import numpy as np
 
 DEFAULT_THRESHOLD = 0.05  # like ExecuTorch's benchmark dashboard
 DEFAULT_CONFIDENCE = 0.95

@@ -79,7 +79,7 @@ def toolchains_dir() -> Path:
 
 
 # The public API lives in small modules; re-exported here so callers import one name.
-from edgekit.toolchains.envs import (
+from edgekit.toolchains.envs import (  # noqa: E402 (after the names those modules import from here)
     EnvInfo,
     base_python,
     env_dir,
@@ -88,8 +88,8 @@ from edgekit.toolchains.envs import (
     status,
     statuses,
 )
-from edgekit.toolchains.installer import download, ensure, install, remove
-from edgekit.toolchains.worker import run_worker
+from edgekit.toolchains.installer import download, ensure, install, remove  # noqa: E402
+from edgekit.toolchains.worker import run_worker  # noqa: E402
 
 __all__ = [
     "REQUIREMENTS_DIR",
