@@ -431,7 +431,7 @@ class Orchestrator:
         # entry so cached and quick paths judge alike); the spec's thresholds win over it.
         gate = {**(entry.extra or {}).get("default_thresholds", {}), **self.spec.thresholds_for(target_name)}
         misses = accuracy.check_thresholds(drift, gate)
-        repair = _repair_hint(target_name)
+        repair = _repair_hint(target_name, entry)
         if verdict == "fail":
             entry.status = "failed"
             entry.error = {
@@ -454,13 +454,17 @@ class Orchestrator:
         return entry
 
 
-def _repair_hint(target_name: str) -> str:
+def _repair_hint(target_name: str, entry=None) -> str:
     """The failure hint's pointer at a target that repairs this one's quantization (its record
-    names it: ``repair_target``), e.g. tflite-int8 -> tflite-int8-mixed."""
+    names it: ``repair_target``), e.g. tflite-int8 -> tflite-int8-mixed; only when the repair
+    target takes the framework this artifact was converted from (``extra.converter``)."""
     from edgekit.targets import TARGETS
 
     repair = getattr(TARGETS.get(target_name), "repair_target", None) if target_name in TARGETS else None
     if not repair:
+        return ""
+    framework = ((getattr(entry, "extra", None) or {}).get("converter") or {}).get("framework")
+    if framework and framework not in getattr(TARGETS.get(repair), "source_frameworks", (framework,)):
         return ""
     return (f"; or add -t {repair}: it keeps the layers that lose accuracy at higher precision "
             "('edgekit build --explain' lists them)")

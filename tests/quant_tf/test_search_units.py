@@ -114,3 +114,16 @@ def test_a_ceiling_below_the_budget_stops_at_once():
     r = greedy_repair(list("abcd"), score, 0.9)
     assert not r.met and r.stopped == "ceiling" and r.ceiling_score == pytest.approx(0.54)
     assert len(calls) == 2  # the plain model and the all-kept model: no search
+
+
+def test_the_repair_hint_only_points_where_the_repair_applies():
+    from types import SimpleNamespace
+
+    from edgekit.build.orchestrator import _repair_hint
+
+    def entry(framework):
+        return SimpleNamespace(extra={"converter": {"framework": framework}})
+
+    assert "-t tflite-int8-mixed" in _repair_hint("tflite-int8", entry("tf"))
+    assert _repair_hint("tflite-int8", entry("torch")) == ""  # the mixed target takes Keras/TF sources only
+    assert _repair_hint("tflite-fp32", entry("tf")) == ""  # nothing to repair in a float artifact
