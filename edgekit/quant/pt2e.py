@@ -32,7 +32,11 @@ from edgekit.errors import EdgekitError
 from edgekit.quant import BACKENDS
 from edgekit.quant.metrics import LayerError, compare_batches
 
-SEARCH_SAMPLES = 16  # calibration samples the repair search and the report score on
+SEARCH_SAMPLES = 64  # calibration samples the repair search and the report score on (worst-sample
+# cosine: one sentence of 64 can be the one that breaks, so the search must see enough of them)
+REPORT_SAMPLES = 16  # samples the per-layer report compares every layer on
+# aten ops the XNNPACK quantizer annotates itself (the rest only share their inputs' quantization)
+COMPUTE_OPS = ("aten.linear", "aten.conv", "aten.add.Tensor", "aten.mul.Tensor", "aten.cat", "aten.adaptive_avg_pool")
 
 
 def _observer_key(node: Any, observer: Any) -> tuple:
@@ -142,16 +146,17 @@ class Simulation:
 
     @staticmethod
     def _quantized_paths(prepared: Any) -> list[str]:
-        """Module paths owning an op that reads or writes an observed tensor (keeping others
-        float changes nothing)."""
+        """Module paths owning a quantized compute op (linear, conv, add, mul, cat, pooling) that
+        reads an observed tensor. Views and layer norms only pass quantization along: keeping
+        them float changes nothing, so they are not repair candidates."""
         from edgekit.torchkit.pt2e import module_path
 
         paths: list[str] = []
         obs = set(_observer_nodes(prepared))
         for n in prepared.graph.nodes:
-            if n.op != "call_function" or n.meta.get("nn_module_stack") is None:
+            if n.op != "call_function" or not any(k in str(n.target) for k in COMPUTE_OPS):
                 continue
-            if any(a in obs for a in n.all_input_nodes) or any(u in obs for u in n.users):
+            if any(a in obs for a in n.all_input_nodes):
                 p = module_path(n) or "<top>"
                 if p not in paths:
                     paths.append(p)
@@ -210,6 +215,36 @@ class Simulation:
         return out
 
 
+def _noise_ratio(snr_db: float) -> float:
+    return float(10.0 ** (-float(snr_db) / 10.0))
+
+
+def repair_order(layers: Sequence[LayerError], candidates: Iterable[str]) -> list[str]:
+    """Candidate layers (module paths) most sensitive first, for the repair search.
+
+    Sensitivity is the noise a layer adds, as a share of the signal (``10^(-SNR/10)`` minus its
+    worst input's): 200 -> 40 dB is harmless, 20 -> 10 dB is not, which ranking by dB lost hides.
+    A layer that cannot be kept float itself (softmax attention, a layer norm) passes what it adds
+    on to the candidate layers feeding it: attention amplifies the quantization error of the q/k
+    projections, and keeping those float is the fix."""
+    cands = set(candidates)
+    by_name = {l["name"]: l for l in layers}
+    added: dict[str, float] = {}
+    for l in layers:
+        feeders = [by_name[i] for i in l.get("inputs", []) if i in by_name]
+        before = max((_noise_ratio(f["snr_db"]) for f in feeders), default=0.0)
+        added[l["name"]] = max(0.0, _noise_ratio(l["snr_db"]) - before)
+    score = {c: added.get(c, 0.0) for c in cands}
+    for l in layers:
+        if l["name"] in cands:
+            continue
+        blamed = [i for i in l.get("inputs", []) if i in cands]
+        for i in blamed:
+            score[i] += added[l["name"]] / len(blamed)
+    depth = {l["name"]: l.get("depth", 0) for l in layers}
+    return sorted(cands, key=lambda c: (-score[c], depth.get(c, 0)))
+
+
 def batches_of(dataset: Any, example: Sequence[Any], limit: int | None = None) -> list[tuple]:
     """Calibration samples as torch tensors of the example inputs' dtypes."""
     from edgekit.torchkit.export import as_tensors
@@ -217,6 +252,47 @@ def batches_of(dataset: Any, example: Sequence[Any], limit: int | None = None) -
     n = len(dataset) if limit is None else min(limit, len(dataset))
     dtypes = [t.dtype for t in example]
     return [tuple(t.to(d) for t, d in zip(as_tensors(dataset.sample(i)), dtypes)) for i in range(n)]
+
+
+def whole_model_cosine(reference: Sequence[Sequence[np.ndarray]], got: Sequence[Sequence[np.ndarray]]) -> float:
+    """The drift check's cosine (worst sample, worst output; edgekit.build.accuracy), so the
+    search aims at the number the build gates on."""
+    from edgekit.build import accuracy
+
+    n_out = len(reference[0])
+    drift = accuracy.compare([np.concatenate([np.asarray(r[k]).reshape(1, -1) for r in reference]) for k in range(n_out)],
+                             [np.concatenate([np.asarray(g[k]).reshape(1, -1) for g in got]) for k in range(n_out)])
+    cos = drift.get("cosine")
+    return float(cos) if cos is not None else -1.0
+
+
+def median_latency_ms(program: bytes, sample: Sequence[Any], runs: int = 20) -> float | None:
+    """Median wall time of one forward of a lowered .pte, in this process (indicative only: eager
+    torch in the same process slows XNNPACK; ``edgekit bench`` measures in a clean worker)."""
+    import time
+
+    try:
+        import executorch.kernels.quantized  # noqa: F401
+        from executorch.extension.pybindings import portable_lib
+
+        module = portable_lib._load_for_executorch_from_buffer(program)
+        inputs = tuple(sample)
+        module.forward(inputs)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            module.forward(tuple(t.clone() for t in inputs))  # fresh inputs each run (buffers are reused)
+            times.append((time.perf_counter() - t0) * 1e3)
+        return float(np.median(times))
+    except Exception:
+        return None  # the cost line is advice; it never fails the target
+
+
+def report_summary(layers: Sequence[LayerError], top: int = 10) -> dict:
+    """What the manifest keeps of a per-layer report: the measure and the worst layers."""
+    keep = ("name", "source_name", "op", "depth", "measure", "snr_db", "cosine", "max_abs", "rel_error", "added_db")
+    return {"measure": layers[0].get("measure") if layers else None, "layers": len(layers),
+            "worst": [{k: l[k] for k in keep if k in l} for l in layers[:top]]}
 
 
 class PT2EBackend:
@@ -246,7 +322,7 @@ class PT2EBackend:
 
         sim = self.simulation(target, ctx)
         data = ctx.calibration
-        batches = (batches_of(data, example_inputs(ctx.source), SEARCH_SAMPLES) if data is not None
+        batches = (batches_of(data, example_inputs(ctx.source), REPORT_SAMPLES) if data is not None
                    else [tuple(example_inputs(ctx.source))])
         return sim.layer_errors(batches)
 
