@@ -23,8 +23,9 @@ backend shares, see ``edgekit.quant``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -284,7 +285,7 @@ def median_latency_ms(program: bytes, sample: Sequence[Any], runs: int = 20) -> 
             module.forward(tuple(t.clone() for t in inputs))  # fresh inputs each run (buffers are reused)
             times.append((time.perf_counter() - t0) * 1e3)
         return float(np.median(times))
-    except Exception:
+    except Exception:  # noqa: BLE001 - the cost line is advice, never a failure
         return None  # the cost line is advice; it never fails the target
 
 
@@ -301,7 +302,7 @@ class PT2EBackend:
     format = "pte"
 
     def simulation(self, target: Any, ctx: Any, on_sample: Callable[[], None] | None = None) -> Simulation:
-        from edgekit.torchkit.export import example_inputs, exported
+        from edgekit.torchkit.export import example_inputs, fresh_program
 
         quantize = getattr(target, "quantize", None)
         if quantize not in ("static", "dynamic"):
@@ -314,7 +315,7 @@ class PT2EBackend:
             cal = batches_of(ctx.calibration, example)
         else:
             cal = [tuple(example)]
-        return Simulation(exported(ctx.source), cal, per_channel=bool(ctx.options.get("per_channel", True)),
+        return Simulation(fresh_program(ctx.source, getattr(ctx.spec, "targets", None)), cal, per_channel=bool(ctx.options.get("per_channel", True)),
                           dynamic=quantize == "dynamic", on_sample=on_sample)
 
     def layer_errors(self, target: Any, ctx: Any) -> list[LayerError]:

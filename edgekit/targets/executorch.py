@@ -20,7 +20,12 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.targets import TARGETS
-from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
+from edgekit.targets.base import (
+    BuildContext,
+    BuildOutput,
+    Target,
+    capture_native_output,
+)
 
 
 def tool_versions(*names: str) -> dict:
@@ -154,12 +159,15 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         from edgekit.quant.metrics import rank_layers
         from edgekit.quant.repair import greedy_repair
         from edgekit.torchkit import delegation
-        from edgekit.torchkit.export import example_inputs, exported
+        from edgekit.torchkit.export import example_inputs, fresh_program
         from edgekit.torchkit.lower import lower
+        from edgekit.torchkit.pt2e import export_converted
+        from edgekit.torchkit.state import buffer_snapshot
 
         budget = budget_for(ctx)
-        with capture_native_output():
-            ep = exported(ctx.source)
+        with capture_native_output():  # a private copy: calibration must not touch the shared program
+            ep = fresh_program(ctx.source, getattr(ctx.spec, "targets", None))
+        fresh_buffers = buffer_snapshot(ep.module())
         example = example_inputs(ctx.source)
         per_channel = bool(ctx.options.get("per_channel", True))
         cal = qp.batches_of(ctx.calibration, example)
@@ -182,7 +190,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
 
         def lowered_of(module) -> Any:
             with capture_native_output():
-                return lower(torch_export(module, example), self.backend, quantized_kernels=True)
+                return lower(export_converted(module, example, fresh_buffers), self.backend, quantized_kernels=True)
 
         mixed = lowered_of(sim.converted(result.kept))
         atomic_write_bytes(out_path, mixed.buffer)
@@ -243,18 +251,6 @@ def pt2e_scheme(per_channel: bool) -> dict:
     from edgekit.torchkit.pt2e import quantization_scheme
 
     return quantization_scheme(per_channel, dynamic=False)
-
-
-def torch_export(module: Any, example: Any) -> Any:
-    import torch
-
-    from edgekit.torchkit.export import first_reason
-
-    try:
-        return torch.export.export(module, tuple(example), strict=False)
-    except Exception as exc:
-        raise EdgekitError(f"re-exporting the quantized module failed: {first_reason(exc)}",
-                           "try executorch-xnnpack-int8 or -dynamic-int8") from None
 
 
 for _target in (

@@ -22,7 +22,8 @@ residual adds), not its children's, so that every op belongs to exactly one repa
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 
@@ -68,7 +69,7 @@ def module_path(node: Any) -> str:
     if not stack:
         return ""
     path = list(stack.values())[-1][0]
-    return path[len("L['self']."):] if path.startswith("L['self'].") else path
+    return path.removeprefix("L['self'].")
 
 
 def _convert_float_scalars_to_attrs(model: Any) -> Any:
@@ -148,7 +149,7 @@ def prepare(exported_program: Any, quantizer: Any) -> Any:
 
     try:
         return prepare_pt2e(exported_program.module(), quantizer)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any PT2E failure becomes one line
         raise EdgekitError(f"PT2E prepare failed: {first_reason(exc)}", "try executorch-xnnpack-dynamic-int8 or fp32") from None
 
 
@@ -165,7 +166,7 @@ def calibrate(prepared: Any, calibration: Iterable[Sequence[Any]], on_sample: Ca
                 seen += 1
                 if on_sample:
                     on_sample()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any PT2E failure becomes one line
         raise EdgekitError(
             f"calibration failed after {seen} sample(s): {first_reason(exc)}",
             "check the calibration data matches the model's inputs (shape, dtype, layout NCHW)",
@@ -180,7 +181,7 @@ def convert(prepared: Any) -> Any:
 
     try:
         return convert_pt2e(prepared)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any PT2E failure becomes one line
         raise EdgekitError(f"PT2E convert failed: {first_reason(exc)}", "try the fp32 or dynamic int8 target") from None
 
 
@@ -230,5 +231,5 @@ def export_converted(converted: Any, example: Sequence[Any], fresh_buffers: Any 
             restore_buffers(converted, fresh_buffers)  # the .pte starts from the fresh state, not the last sample's
         with torch.no_grad():
             return torch.export.export(converted, tuple(example), strict=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any PT2E failure becomes one line
         raise EdgekitError(f"PT2E convert failed: {first_reason(exc)}", "try the fp32 or dynamic int8 target") from None
