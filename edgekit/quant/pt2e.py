@@ -289,13 +289,6 @@ def median_latency_ms(program: bytes, sample: Sequence[Any], runs: int = 20) -> 
         return None  # the cost line is advice; it never fails the target
 
 
-def report_summary(layers: Sequence[LayerError], top: int = 10) -> dict:
-    """What the manifest keeps of a per-layer report: the measure and the worst layers."""
-    keep = ("name", "source_name", "op", "depth", "measure", "snr_db", "cosine", "max_abs", "rel_error", "added_db")
-    return {"measure": layers[0].get("measure") if layers else None, "layers": len(layers),
-            "worst": [{k: l[k] for k in keep if k in l} for l in layers[:top]]}
-
-
 class PT2EBackend:
     """``BACKENDS["pte"]``: per-layer error of a PT2E-quantized ExecuTorch target."""
 

@@ -158,6 +158,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
         from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.report import summary as report_summary
         from edgekit.torchkit import delegation
         from edgekit.torchkit.export import example_inputs, fresh_program
         from edgekit.torchkit.lower import lower
@@ -232,7 +233,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         extra: dict[str, Any] = {
             "delegation": mixed.delegation, "delegation_summary": delegation.summary_line(mixed.delegation),
             "repair": repair, "default_thresholds": {"min_cosine": budget.min_cosine},
-            "quant_report": qp.report_summary(ranked),
+            "quant_report": report_summary(ranked),
         }
         return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao"), warnings=warnings, extra=extra)
 
