@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+# One session build of four targets incl. the repair search: ~25 min on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def test_integer_glue_is_never_annotated():
