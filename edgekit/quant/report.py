@@ -76,7 +76,8 @@ def print_artifact(out: Any, doc: dict, top: int = 10) -> None:
     repair = doc.get("repair")
     if not repair:
         return
-    kept = [k.get("layer", k.get("tensor")) for k in repair.get("kept_layers", [])]
+    kept = [k.get("layer", k.get("tensor")) if isinstance(k, dict) else str(k)  # .pte: module paths
+            for k in repair.get("kept_layers", [])]
     budget = repair.get("budget") or {}
     verdict = "met" if repair.get("met") else "MISSED"
     out.print(f"budget {verdict}: min_cosine {budget.get('min_cosine')}"

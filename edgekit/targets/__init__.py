@@ -11,7 +11,7 @@ for _name in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tf
     TARGETS.declare(_name, "edgekit.targets.tflite")
 TARGETS.declare("edgetpu", "edgekit.targets.edgetpu")
 for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8",
-              "executorch-coreml"):
+              "executorch-coreml", "executorch-xnnpack-int8-mixed"):
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
 TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")

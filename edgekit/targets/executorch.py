@@ -16,9 +16,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from edgekit.errors import EdgekitError
 from edgekit.targets import TARGETS
-from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
+from edgekit.targets.base import (
+    BuildContext,
+    BuildOutput,
+    Target,
+    capture_native_output,
+)
 
 
 def tool_versions(*names: str) -> dict:
@@ -114,11 +121,145 @@ class ExecuTorchTarget(Target):
                            warnings=list(lowered.warnings), extra=extra)
 
 
+class ExecuTorchMixedTarget(ExecuTorchTarget):
+    """``executorch-xnnpack-int8-mixed``: static int8, except the fewest PyTorch modules that must
+    stay float to meet the accuracy budget (default ``min_cosine = 0.99`` against float).
+
+    Calibrates once (``edgekit.quant.pt2e.Simulation``), measures every module's error on
+    calibration samples, searches (``edgekit.quant.repair.greedy_repair``) the modules to keep float
+    scoring the *whole* model in the eager PT2E simulation, then lowers the chosen configuration.
+    The orchestrator checks the lowered .pte on the held-out samples like every artifact, with the
+    budget as the target's default threshold, so a search that fit its own samples cannot ship a
+    miss. The entry records the kept modules, the search, and the size and (in-process, indicative)
+    latency against plain int8 and fp32; a missed budget says the best score, its cost and the
+    modules precision alone did not fix.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("executorch-xnnpack-int8-mixed", "XnnpackBackend", quantize="static")
+        self.option_names = ("etrecord", "per_channel", "time_budget_s", "max_kept", "search_samples")
+
+    def cache_settings(self, ctx: BuildContext) -> dict:
+        from edgekit.quant.budget import budget_for
+
+        return {**super().cache_settings(ctx), "mixed": {"budget": budget_for(ctx).as_dict()}}
+
+    def check(self, ctx: BuildContext) -> None:
+        super().check(ctx)
+        from edgekit.quant.budget import budget_for
+
+        budget_for(ctx)
+        for key, lo in (("max_kept", 1), ("search_samples", 2)):
+            _int_option(ctx, self.name, key, lo)
+
+    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        from edgekit.build.artifacts import atomic_write_bytes
+        from edgekit.quant import pt2e as qp
+        from edgekit.quant.budget import budget_for
+        from edgekit.quant.metrics import rank_layers
+        from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.report import summary as report_summary
+        from edgekit.torchkit import delegation
+        from edgekit.torchkit.export import example_inputs, fresh_program
+        from edgekit.torchkit.lower import lower
+        from edgekit.torchkit.pt2e import export_converted
+        from edgekit.torchkit.state import buffer_snapshot
+
+        budget = budget_for(ctx)
+        with capture_native_output():  # a private copy: calibration must not touch the shared program
+            ep = fresh_program(ctx.source, getattr(ctx.spec, "targets", None))
+        fresh_buffers = buffer_snapshot(ep.module())
+        example = example_inputs(ctx.source)
+        per_channel = bool(ctx.options.get("per_channel", True))
+        cal = qp.batches_of(ctx.calibration, example)
+        task = ctx.progress.task(f"calibration: {self.name}", len(cal))
+        sim = qp.Simulation(ep, cal, per_channel=per_channel, on_sample=task.advance)
+        n_search = min(len(cal), _int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
+        search = cal[:n_search]
+        reference = [[np.asarray(o) for o in ctx.source.predict([t.numpy() for t in b])] for b in search]
+        layers = sim.layer_errors(search[:qp.REPORT_SAMPLES])
+        order = qp.repair_order(layers, sim.quantized_layers)
+
+        def score(kept: tuple[str, ...]) -> float:
+            return qp.whole_model_cosine(reference, sim.outputs(kept, search))
+
+        step = ctx.progress.task(f"{self.name}: searching modules to keep float", None)
+        result = greedy_repair(order, score, budget.min_cosine, time_budget_s=budget.time_budget_s,
+                               max_kept=_int_option(ctx, self.name, "max_kept", 1),
+                               progress=lambda m: step.update(description=f"{self.name}: {m}"))
+        step.done()
+
+        def lowered_of(module) -> Any:
+            with capture_native_output():
+                return lower(export_converted(module, example, fresh_buffers), self.backend, quantized_kernels=True)
+
+        mixed = lowered_of(sim.converted(result.kept))
+        atomic_write_bytes(out_path, mixed.buffer)
+        plain = lowered_of(sim.converted(())) if result.kept else mixed
+        with capture_native_output():
+            fp32 = lower(ep, self.backend)
+        cost = {
+            "size_bytes": {"int8": len(plain.buffer), "mixed": len(mixed.buffer), "fp32": len(fp32.buffer)},
+            "p50_ms_in_process": {k: qp.median_latency_ms(b.buffer, search[0])
+                                  for k, b in (("int8", plain), ("mixed", mixed), ("fp32", fp32))},
+            "note": "p50 timed in the build process (indicative; edgekit bench measures it properly)",
+        }
+        ranked = rank_layers(layers)
+        repair = {
+            **result.summary(),
+            "metric": "worst-sample cosine against float on calibration samples (eager PT2E simulation)",
+            "budget": budget.as_dict(),
+            "search_samples": n_search,
+            "candidates": len(order),
+            "recalibrations": sim.recalibrations,
+            "cost": cost,
+        }
+        warnings = list(mixed.warnings)
+        if not result.met:
+            warnings.append(
+                f"repair missed the budget: best cosine {result.score:.4f} (budget {budget.min_cosine}) with "
+                f"{len(result.kept)} module(s) float ({', '.join(result.kept) or 'none'}), "
+                f"{cost['size_bytes']['mixed'] / 1e6:.2f} MB vs int8 {cost['size_bytes']['int8'] / 1e6:.2f} MB; "
+                + (f"precision alone did not help: {', '.join(result.unhelpful)}" if result.unhelpful
+                   else "the loss is spread over many modules or lies in ops that stay int8")
+            )
+        elif result.kept:
+            warnings.append(f"kept in float: {', '.join(result.kept)}")
+        quant = {**pt2e_scheme(per_channel), "mode": "int8-mixed", "kept_float": list(result.kept),
+                 "calibration_samples": sim.samples_seen,
+                 "activations": "int8 static (calibrated); float in the kept modules",
+                 "weights": "int8 symmetric per-channel; float in the kept modules" if per_channel
+                 else "int8 symmetric per-tensor; float in the kept modules"}
+        extra: dict[str, Any] = {
+            "delegation": mixed.delegation, "delegation_summary": delegation.summary_line(mixed.delegation),
+            "repair": repair, "default_thresholds": {"min_cosine": budget.min_cosine},
+            "quant_report": report_summary(ranked),
+        }
+        return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao"), warnings=warnings, extra=extra)
+
+
+def _int_option(ctx: BuildContext, target: str, key: str, lo: int) -> int | None:
+    v = ctx.options.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise EdgekitError(f"{target} option {key} must be an integer >= {lo}, not {v!r}",
+                           f"set [options.{target}] {key} = {max(lo, 8)}")
+    return v
+
+
+def pt2e_scheme(per_channel: bool) -> dict:
+    from edgekit.torchkit.pt2e import quantization_scheme
+
+    return quantization_scheme(per_channel, dynamic=False)
+
+
 for _target in (
     ExecuTorchTarget("executorch-portable", None),
     ExecuTorchTarget("executorch-xnnpack", "XnnpackBackend"),
     ExecuTorchTarget("executorch-xnnpack-int8", "XnnpackBackend", quantize="static"),
     ExecuTorchTarget("executorch-xnnpack-dynamic-int8", "XnnpackBackend", quantize="dynamic"),
     ExecuTorchTarget("executorch-coreml", "CoreMLBackend", extra_tools=("coremltools",), runs_here=False),
+    ExecuTorchMixedTarget(),
 ):
     TARGETS.register(_target.name, _target)
