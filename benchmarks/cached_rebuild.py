@@ -33,8 +33,9 @@ def _env() -> dict:
 
 def timed_build(toml: str, *extra: str) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "edgekit", "build", toml, "--json", *extra],
-                          capture_output=True, text=True, env=_env(), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit", "build", toml, "--json", *extra], capture_output=True, text=True, env=_env(), cwd=ROOT
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
@@ -58,8 +59,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
-    subprocess.run([sys.executable, os.path.join(DIGITS, "run.py"), "prepare", args.workdir], check=True,
-                   capture_output=True, env=_env())
+    subprocess.run(
+        [sys.executable, os.path.join(DIGITS, "run.py"), "prepare", args.workdir], check=True, capture_output=True, env=_env()
+    )
     toml = os.path.join(args.workdir, "edgekit.toml")
     first, report = timed_build(toml)
     assert all(a["status"] == "built" for a in report["artifacts"]), report
@@ -76,7 +78,9 @@ def main() -> int:
     print("| build | wall s |")
     print("|---|---:|")
     print(f"| first build (train data ready, {n} conversions + verifications) | {first:.2f} |")
-    print(f"| unchanged rebuild, median of {args.runs} (min {min(cached):.2f}, max {max(cached):.2f}) | {statistics.median(cached):.2f} |")
+    print(
+        f"| unchanged rebuild, median of {args.runs} (min {min(cached):.2f}, max {max(cached):.2f}) | {statistics.median(cached):.2f} |"
+    )
     print(f"| rebuild with a changed threshold (model loaded, {n} artifacts re-verified, none rebuilt) | {changed:.2f} |")
     print(f"\nframeworks imported by the unchanged rebuild: {', '.join(frameworks) or 'none'}")
     return 0 if statistics.median(cached) <= 1.0 and not frameworks else 1

@@ -43,12 +43,43 @@ CORAL = SHARED / "testdata" / "coral"
 # Raw C0 (except newline), DEL and C1 controls in rendered output mean a name reached the terminal unescaped.
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 HOSTILE_NAMES = [
-    "[/bold]", "[bold red]x[/]", "\x1b[2J\x1b[Hcleared", "a\nb\rc", "\x07bell\x08", "\u202eevil.txt",
-    "[link=file:///etc/passwd]x[/link]", ":warning: emoji", "\\", "x\\[/bold]", "\x9b31m", "\x00nul",
-    "A" * 100_000, "[" * 5000, "é" * 3000,
+    "[/bold]",
+    "[bold red]x[/]",
+    "\x1b[2J\x1b[Hcleared",
+    "a\nb\rc",
+    "\x07bell\x08",
+    "\u202eevil.txt",
+    "[link=file:///etc/passwd]x[/link]",
+    ":warning: emoji",
+    "\\",
+    "x\\[/bold]",
+    "\x9b31m",
+    "\x00nul",
+    "A" * 100_000,
+    "[" * 5000,
+    "é" * 3000,
 ]
-INTERESTING_U32 = [0, 1, 2, 3, 4, 7, 8, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF,
-                   0x80000000, 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFF80]
+INTERESTING_U32 = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    0x7F,
+    0x80,
+    0xFF,
+    0x100,
+    0x7FFF,
+    0xFFFF,
+    0x10000,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+    0xFFFFFFFE,
+    0xFFFFFF80,
+]
 
 
 def sources(dirs: tuple[str, ...] = ("models", "more_models"), max_bytes: int | None = None) -> list[Path]:
@@ -115,8 +146,7 @@ class Mutator:
     BYTE_KINDS = ("flip", "smash", "int", "truncate", "splice")
     FIELD_KINDS = ("name", "op_io", "index", "shape", "opcode", "many_ops", "options", "quant", "sig_meta")
 
-    def __init__(self, seed: int = 0, paths: list[Path] | None = None,
-                 many: tuple[int, ...] = (1_000, 5_000, 10_000)):
+    def __init__(self, seed: int = 0, paths: list[Path] | None = None, many: tuple[int, ...] = (1_000, 5_000, 10_000)):
         self.seed, self.many = seed, many  # many: operator counts of the many_ops mutation
         self.sources = []
         for p in paths or sources():
@@ -155,7 +185,7 @@ class Mutator:
             if pos + 4 > len(buf):
                 continue
             value = rng.choice(INTERESTING_U32 + [len(buf), len(buf) - 4, len(buf) // 4, rng.randrange(1 << 32)])
-            buf[pos:pos + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+            buf[pos : pos + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
         return bytes(buf)
 
     def _truncate(self, rng, src):
@@ -165,8 +195,8 @@ class Mutator:
     def _splice(self, rng, src):
         buf = bytearray(src.data)
         a, b, n = src.pick(rng), src.pick(rng), rng.choice([4, 8, 16, 64, 256])
-        chunk = buf[a:a + n]
-        buf[b:b + len(chunk)] = chunk
+        chunk = buf[a : a + n]
+        buf[b : b + len(chunk)] = chunk
         return bytes(buf[: len(src.data)])
 
     # -- field mutations through the schema's object API ----------------------------------------
@@ -214,6 +244,7 @@ class Mutator:
                         t.name = name
                 elif target == "metadata" and m.metadata:
                     rng.choice(m.metadata).name = name
+
         return self._field(rng, src, mutate)
 
     def _op_io(self, rng, src):
@@ -225,10 +256,11 @@ class Mutator:
                     op.inputs = list(op.inputs)[:keep] if op.inputs is not None else None
                 if which in ("outputs", "both"):
                     op.outputs = list(op.outputs)[:keep] if op.outputs is not None else None
+
         return self._field(rng, src, mutate)
 
     def _index(self, rng, src):
-        bad = [-1, -2, -(2 ** 31), 2 ** 31 - 1, 10 ** 6]
+        bad = [-1, -2, -(2**31), 2**31 - 1, 10**6]
 
         def mutate(rng, s, m, sg):
             choice = rng.choice(["op_in", "op_out", "sg_in", "sg_out", "buffer", "opcode"])
@@ -245,9 +277,10 @@ class Mutator:
                 lst[rng.randrange(len(lst))] = rng.choice(bad)
                 setattr(sg, attr, lst)
             elif choice == "buffer" and sg.tensors:
-                rng.choice(sg.tensors).buffer = rng.choice([len(m.buffers), 2 ** 32 - 1, 2 ** 31])
+                rng.choice(sg.tensors).buffer = rng.choice([len(m.buffers), 2**32 - 1, 2**31])
             elif sg.operators:
-                rng.choice(sg.operators).opcodeIndex = rng.choice([len(m.operatorCodes), 2 ** 32 - 1])
+                rng.choice(sg.operators).opcodeIndex = rng.choice([len(m.operatorCodes), 2**32 - 1])
+
         return self._field(rng, src, mutate)
 
     def _shape(self, rng, src):
@@ -255,11 +288,11 @@ class Mutator:
             for t in rng.sample(sg.tensors, min(len(sg.tensors), rng.randint(1, 5))):
                 kind = rng.choice(["huge", "negative", "long", "dynamic", "zero", "rank0", "long_sig"])
                 if kind == "huge":
-                    t.shape = [2 ** 31 - 1] * rng.randint(1, 8)
+                    t.shape = [2**31 - 1] * rng.randint(1, 8)
                 elif kind == "negative":
-                    t.shape = [-5, 3, -(2 ** 31), 7]
+                    t.shape = [-5, 3, -(2**31), 7]
                 elif kind == "long":
-                    t.shape = [rng.choice([2, 2 ** 31 - 1])] * rng.choice([100, 10_000, 200_000])
+                    t.shape = [rng.choice([2, 2**31 - 1])] * rng.choice([100, 10_000, 200_000])
                 elif kind == "dynamic":
                     shape = list(t.shape) if t.shape is not None else [1]
                     t.shapeSignature = [-1 if rng.random() < 0.5 else d for d in shape]
@@ -269,15 +302,17 @@ class Mutator:
                     t.shape = []
                 else:
                     t.shapeSignature = [-1] * 100_000
+
         return self._field(rng, src, mutate)
 
     def _opcode(self, rng, src):
         def mutate(rng, s, m, sg):
             for oc in rng.sample(m.operatorCodes, min(len(m.operatorCodes), rng.randint(1, 3))):
-                value = rng.choice([3, 4, 9, 3 + 0, 67, 126, 150, 9999, -5, 2 ** 31 - 1])
+                value = rng.choice([3, 4, 9, 3 + 0, 67, 126, 150, 9999, -5, 2**31 - 1])
                 oc.builtinCode = value
                 oc.deprecatedBuiltinCode = max(-128, min(127, value))
-                oc.version = rng.choice([oc.version, 0, -1, 2 ** 31 - 1])
+                oc.version = rng.choice([oc.version, 0, -1, 2**31 - 1])
+
         return self._field(rng, src, mutate)
 
     def _many_ops(self, rng, src):
@@ -291,6 +326,7 @@ class Mutator:
                 sg.operators = [copy.copy(rng.choice(small)) for _ in range(n)]
             if rng.random() < 0.5 and sg.tensors:
                 sg.tensors = sg.tensors + [copy.copy(sg.tensors[0]) for _ in range(rng.choice(self.many[-2:]))]
+
         return self._field(rng, src, mutate)
 
     def _options(self, rng, src):
@@ -300,6 +336,7 @@ class Mutator:
                 if op.builtinOptions is not None:
                     op.builtinOptionsType = rng.choice(kinds + [255])  # the table stays, its type lies
                 op.customOptions = [rng.randrange(256) for _ in range(rng.choice([0, 3, 100]))]
+
         return self._field(rng, src, mutate)
 
     def _quant(self, rng, src):
@@ -314,21 +351,23 @@ class Mutator:
                 elif kind == "mismatch":
                     q.scale, q.zeroPoint = [0.1, 0.2, 0.3], [1]
                 else:
-                    q.quantizedDimension = rng.choice([-1, 99, 2 ** 31 - 1])
+                    q.quantizedDimension = rng.choice([-1, 99, 2**31 - 1])
                 t.quantization = q
+
         return self._field(rng, src, mutate)
 
     def _sig_meta(self, rng, src):
         def mutate(rng, s, m, sg):
             for md in m.metadata or []:
-                md.buffer = rng.choice([md.buffer, len(m.buffers), 2 ** 32 - 1, 0])
+                md.buffer = rng.choice([md.buffer, len(m.buffers), 2**32 - 1, 0])
             for sd in m.signatureDefs or []:
-                sd.subgraphIndex = rng.choice([sd.subgraphIndex, 99, 2 ** 32 - 1])
+                sd.subgraphIndex = rng.choice([sd.subgraphIndex, 99, 2**32 - 1])
                 for t in (sd.inputs or []) + (sd.outputs or []):
-                    t.tensorIndex = rng.choice([t.tensorIndex, 2 ** 32 - 1, len(sg.tensors)])
+                    t.tensorIndex = rng.choice([t.tensorIndex, 2**32 - 1, len(sg.tensors)])
             if rng.random() < 0.5:
                 m.subgraphs = m.subgraphs * rng.choice([0, 3]) or []
-            m.version = rng.choice([m.version, 0, 2 ** 32 - 1])
+            m.version = rng.choice([m.version, 0, 2**32 - 1])
+
         return self._field(rng, src, mutate)
 
 
@@ -366,7 +405,7 @@ def inspect_bytes(data: bytes, name: str, bound: float, tensors: bool = True) ->
         text = buf.getvalue()
         bad = RAW_CONTROL.search(text)
         if bad:
-            return Outcome("raw-control", time.perf_counter() - t0, repr(text[max(0, bad.start() - 30):bad.end() + 30]))
+            return Outcome("raw-control", time.perf_counter() - t0, repr(text[max(0, bad.start() - 30) : bad.end() + 30]))
         return Outcome("result", time.perf_counter() - t0)
     except EdgekitError as exc:
         line = exc.line()
@@ -384,13 +423,15 @@ def inspect_bytes(data: bytes, name: str, bound: float, tensors: bool = True) ->
 
 def run_cli_case(path: str, args: list[str], timeout: float = 120) -> tuple[int, float, int, str, str]:
     """(exit code, seconds, child max RSS bytes, stdout, stderr) of `python -m edgekit ARGS PATH`."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               EDGEKIT_HISTORY="off", COLUMNS="140")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), EDGEKIT_HISTORY="off", COLUMNS="140"
+    )
     env.pop("EDGEKIT_DEBUG", None)
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "edgekit", *args, path], stdout=out, stderr=err,
-                                env=env, cwd=str(ROOT), start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgekit", *args, path], stdout=out, stderr=err, env=env, cwd=str(ROOT), start_new_session=True
+        )
         try:
             _, status, usage = _wait4(proc.pid, timeout)
         except TimeoutError:
@@ -401,8 +442,13 @@ def run_cli_case(path: str, args: list[str], timeout: float = 120) -> tuple[int,
             code = os.waitstatus_to_exitcode(status)
         proc.returncode = code
         out.seek(0), err.seek(0)
-        return (code, time.perf_counter() - t0, usage.ru_maxrss * 1024,
-                out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+        return (
+            code,
+            time.perf_counter() - t0,
+            usage.ru_maxrss * 1024,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
 
 
 def _wait4(pid: int, timeout: float):
@@ -503,8 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t_start
 
     view = "--tensors table view" if args.tensors else "default table view"
-    print(f"\nInspector campaign: {ran} of {args.cases} cases run (cases 0-{ran - 1}), seed {args.seed}, bound "
-          f"{args.bound:g} s per case, describe + JSON + {view}, {args.jobs} worker processes, {total:.0f} s in all")
+    print(
+        f"\nInspector campaign: {ran} of {args.cases} cases run (cases 0-{ran - 1}), seed {args.seed}, bound "
+        f"{args.bound:g} s per case, describe + JSON + {view}, {args.jobs} worker processes, {total:.0f} s in all"
+    )
     print("| mutation | cases | result | EdgekitError | other |")
     print("|---|---|---|---|---|")
     for kind in Mutator.BYTE_KINDS + Mutator.FIELD_KINDS:
@@ -514,17 +562,20 @@ def main(argv: list[str] | None = None) -> int:
     ok = counts.get("result", 0) + counts.get("EdgekitError", 0)
     print(f"| **all** | {ran} | {counts.get('result', 0)} | {counts.get('EdgekitError', 0)} | {ran - ok} |")
     print(f"\nended in a result or an EdgekitError: {ok}/{ran} ({100 * ok / max(ran, 1):.2f}%)")
-    print(f"slowest case: {worst.seconds:.2f} s (case {worst_case}, {worst.kind}); max RSS of a worker process: "
-          f"{rss / 2 ** 20:.0f} MiB")
+    print(
+        f"slowest case: {worst.seconds:.2f} s (case {worst_case}, {worst.kind}); max RSS of a worker process: "
+        f"{rss / 2**20:.0f} MiB"
+    )
     for i, kind, src, res in failures[:30]:
         print(f"  FAIL case {i} ({kind} of {src}): {res.kind} {res.detail}")
 
     bad_cli = 0
     if args.cli or args.bench:
         with tempfile.TemporaryDirectory(prefix="edgekit-fuzz-") as tmp:
-            for label, n, cli_args in (("inspect (table view)", args.cli, ["inspect"]),
-                                       ("bench", args.bench, ["bench", "--warmup", "1", "--min-runs", "3",
-                                                              "--min-time", "0", "--timeout", "60"])):
+            for label, n, cli_args in (
+                ("inspect (table view)", args.cli, ["inspect"]),
+                ("bench", args.bench, ["bench", "--warmup", "1", "--min-runs", "3", "--min-time", "0", "--timeout", "60"]),
+            ):
                 if not n:
                     continue
                 codes: dict[int, int] = {}
@@ -544,10 +595,12 @@ def main(argv: list[str] | None = None) -> int:
                     if problem:
                         problems.append(f"case {i} ({kind} of {src}): {problem}")
                 bad_cli += len(problems)
-                print(f"\nCLI `edgekit {' '.join(cli_args)} FILE`, {n} mutated files: exit codes "
-                      + ", ".join(f"{k}: {v}" for k, v in sorted(codes.items()))
-                      + f"; slowest {max_s:.2f} s; max RSS of one run {max_rss / 2 ** 20:.0f} MiB; "
-                      f"{len(problems)} with exit 70, raw control characters or not one line")
+                print(
+                    f"\nCLI `edgekit {' '.join(cli_args)} FILE`, {n} mutated files: exit codes "
+                    + ", ".join(f"{k}: {v}" for k, v in sorted(codes.items()))
+                    + f"; slowest {max_s:.2f} s; max RSS of one run {max_rss / 2**20:.0f} MiB; "
+                    f"{len(problems)} with exit 70, raw control characters or not one line"
+                )
                 for p in problems[:20]:
                     print("  FAIL " + p)
     return 0 if ok == ran == args.cases and worst.seconds <= args.bound and not bad_cli else 1

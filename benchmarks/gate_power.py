@@ -54,15 +54,19 @@ def collect(models: list[str], threads: list[int], runs: int, min_time: float) -
             for t in threads:
                 r = api.bench(model, threads=t, min_time_s=min_time)
                 sets.setdefault(f"{os.path.basename(model)} t{t}", []).append(r)
-                print(f"run {i + 1}/{runs} {os.path.basename(model)} t{t}: p50 {r['latency_ms']['p50']:.3f} ms",
-                      file=sys.stderr)
+                print(f"run {i + 1}/{runs} {os.path.basename(model)} t{t}: p50 {r['latency_ms']['p50']:.3f} ms", file=sys.stderr)
     return sets
 
 
 def _doc(samples, sha: str, created: str) -> dict:
-    return {"status": "ok", "samples_ms": list(samples), "created": created,
-            "artifact": {"path": "/m.tflite", "name": "m.tflite", "sha256": sha},
-            "device": {"name": "host"}, "runtime": {"name": "r", "threads": 1}}
+    return {
+        "status": "ok",
+        "samples_ms": list(samples),
+        "created": created,
+        "artifact": {"path": "/m.tflite", "name": "m.tflite", "sha256": sha},
+        "device": {"name": "host"},
+        "runtime": {"name": "r", "threads": 1},
+    }
 
 
 def resample(samples, rng):
@@ -97,8 +101,9 @@ def power(runs: list[list[float]], factor: float, trials: int, seed: int = 0, th
         cand = resample(runs[c], rng) * factor
         repeats = [_doc(r, "a" * 64, "2000-01-01T00:00:00+00:00") for j, r in enumerate(runs) if j != c]
         base = _doc(runs[b], "a" * 64, "2000-01-01T00:00:00+00:00")
-        cmp = C.compare_results(base, _doc(cand, "b" * 64, "2000-01-02T00:00:00+00:00"),
-                                threshold=threshold, repeated=repeats, seed=i)
+        cmp = C.compare_results(
+            base, _doc(cand, "b" * 64, "2000-01-02T00:00:00+00:00"), threshold=threshold, repeated=repeats, seed=i
+        )
         counts[cmp.verdict] += 1
     counts["trials"] = trials
     counts["fail"] = counts[C.REGRESSED] + counts[C.INCONCLUSIVE]
@@ -134,8 +139,10 @@ def main() -> int:
 
             atomic_write_json(args.save, sets)
     header = "| set | runs x samples | run-to-run noise | " + " | ".join(factor_label(f) for f in FACTORS) + " |"
-    print(f"Gate fails (regressed + inconclusive) of {args.trials} trials per cell, (regressed) in parentheses; "
-          "threshold 5%, confidence 95%, --baseline mode\n")
+    print(
+        f"Gate fails (regressed + inconclusive) of {args.trials} trials per cell, (regressed) in parentheses; "
+        "threshold 5%, confidence 95%, --baseline mode\n"
+    )
     print(header)
     print("|---|--:|--:|" + "--:|" * len(FACTORS))
     totals = {f: [0, 0, 0] for f in FACTORS}

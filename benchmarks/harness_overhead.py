@@ -49,7 +49,9 @@ print(json.dumps({"p50": float(np.percentile(samples, 50))}))
 def bare_p50(model: str, threads: int, warmup: int, runs: int) -> float:
     out = subprocess.run(
         [sys.executable, "-c", BARE, model, str(threads), str(warmup), str(runs)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["p50"]
 
@@ -80,8 +82,10 @@ def main() -> int:
     print(f"model: {os.path.basename(a.model)}  threads={a.threads} runs={a.runs} rounds={a.rounds}")
     print(f"median p50: bare {statistics.median(bare):.3f} ms, edgekit {statistics.median(kit):.3f} ms")
     print(f"overhead ratio (edgekit/bare): {ratio:.3f}  (goal <= 1.02): {'met' if ratio <= 1.02 else 'NOT met'}")
-    print(f"p50 repeatability over {a.rounds} runs: CV {cv:.2%}  (goal <= 3%): {'met' if cv <= 0.03 else 'NOT met'}"
-          f"   [the bare loop's own CV on this machine: {bare_cv:.2%}]")
+    print(
+        f"p50 repeatability over {a.rounds} runs: CV {cv:.2%}  (goal <= 3%): {'met' if cv <= 0.03 else 'NOT met'}"
+        f"   [the bare loop's own CV on this machine: {bare_cv:.2%}]"
+    )
     return 0
 
 

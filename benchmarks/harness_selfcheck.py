@@ -52,8 +52,13 @@ def build(tmp: str, size: int) -> dict:
     class Slow(nn.Module):
         def __init__(self):
             super().__init__()
-            self.c = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
-                                   nn.Conv2d(64, 64, 3, padding=1))
+            self.c = nn.Sequential(
+                nn.Conv2d(3, 64, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(64, 64, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(64, 64, 3, padding=1),
+            )
 
         def forward(self, x):
             return self.c(x).mean((2, 3))
@@ -105,18 +110,23 @@ def budget(models: dict) -> None:
     out = path + ".json"
     env = dict(os.environ, PYTHONPATH=ROOT, EDGEKIT_HISTORY="off")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "edgekit", "bench", path, "--threads", "1", "-o", out],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "edgekit", "bench", path, "--threads", "1", "-o", out], env=env, check=True, capture_output=True
+    )
     total = time.perf_counter() - t0
     with open(out) as f:
         r = json.load(f)
     lat = r["latency_ms"]
-    print(f"\nslow_portable.pte, `edgekit bench --threads 1` with default --warmup 10 --min-runs 50 --max-time "
-          f"{r['method']['max_time_s']:g}: first inference {r['first_inference_ms'] / 1e3:.1f} s, p50 {lat['p50'] / 1e3:.2f} s, "
-          f"{lat['n']} timed runs, {r['warmup_runs']} warmup, stopped by {r['method']['stopped_by']}; "
-          f"whole command {total:.0f} s (without the budget: 1 + 10 + 50 runs = ~{61 * lat['p50'] / 1e3:.0f} s of inference)")
-    print(f"memory: runtime import {r['memory']['runtime_import_rss_bytes'] / 2**20:.0f} MiB, "
-          f"model {r['memory']['model_rss_bytes'] / 2**20:.1f} MiB, peak {r['memory']['peak_rss_bytes'] / 2**20:.0f} MiB")
+    print(
+        f"\nslow_portable.pte, `edgekit bench --threads 1` with default --warmup 10 --min-runs 50 --max-time "
+        f"{r['method']['max_time_s']:g}: first inference {r['first_inference_ms'] / 1e3:.1f} s, p50 {lat['p50'] / 1e3:.2f} s, "
+        f"{lat['n']} timed runs, {r['warmup_runs']} warmup, stopped by {r['method']['stopped_by']}; "
+        f"whole command {total:.0f} s (without the budget: 1 + 10 + 50 runs = ~{61 * lat['p50'] / 1e3:.0f} s of inference)"
+    )
+    print(
+        f"memory: runtime import {r['memory']['runtime_import_rss_bytes'] / 2**20:.0f} MiB, "
+        f"model {r['memory']['model_rss_bytes'] / 2**20:.1f} MiB, peak {r['memory']['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
     for note in r["notes"]:
         print("note:", note)
 

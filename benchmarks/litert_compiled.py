@@ -21,8 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 MODELS = os.path.join(ROOT, "..", "shared", "testdata", "coral", "models")
 # CompiledModel refuses variable tensors (the LSTM), and no runtime here has the two custom ops.
-SKIP = ("keras_lstm_mnist_ptq.tflite", "model_invoking_error.tflite",
-        "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite")  # its custom op: no runtime here has it
+SKIP = (
+    "keras_lstm_mnist_ptq.tflite",
+    "model_invoking_error.tflite",
+    "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite",
+)  # its custom op: no runtime here has it
 PROVIDERS = (("Interpreter", None), ("CompiledModel", "litert-compiled"))
 
 
@@ -36,8 +39,11 @@ def main() -> int:
     from edgekit import api
     from edgekit.errors import EdgekitError
 
-    models = [m for m in sorted(glob.glob(os.path.join(MODELS, "*.tflite")))
-              if not m.endswith("_edgetpu.tflite") and os.path.basename(m) not in SKIP]
+    models = [
+        m
+        for m in sorted(glob.glob(os.path.join(MODELS, "*.tflite")))
+        if not m.endswith("_edgetpu.tflite") and os.path.basename(m) not in SKIP
+    ]
     rows = []
     for path in models:
         p50: dict[str, list[float]] = {label: [] for label, _ in PROVIDERS}
@@ -46,8 +52,9 @@ def main() -> int:
             order = PROVIDERS if r % 2 == 0 else PROVIDERS[::-1]  # alternate which goes first
             for label, provider in order:
                 try:
-                    res = api.bench(path, provider=provider, threads=args.threads, warmup=10, min_runs=50,
-                                    min_time_s=args.min_time)
+                    res = api.bench(
+                        path, provider=provider, threads=args.threads, warmup=10, min_runs=50, min_time_s=args.min_time
+                    )
                 except EdgekitError as exc:
                     failed = exc.line()
                     break

@@ -88,8 +88,9 @@ def bench_p50(path: str, threads: int, warmup: int, runs: int, **extra) -> tuple
 
 
 def bare_p50(path: str, threads: int, warmup: int, runs: int) -> float:
-    out = subprocess.run([sys.executable, "-c", BARE, path, str(threads), str(warmup), str(runs)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", BARE, path, str(threads), str(warmup), str(runs)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["p50"]
 
 
@@ -109,7 +110,7 @@ def main() -> int:
     for k in labels:  # one unreported settling pass
         bench_p50(arts[k], a.threads, a.warmup, a.runs)
     for r in range(a.rounds):
-        order = labels[r % len(labels):] + labels[:r % len(labels)]
+        order = labels[r % len(labels) :] + labels[: r % len(labels)]
         for k in order:
             p, runtime[k] = bench_p50(arts[k], a.threads, a.warmup, a.runs)
             p50s[k].append(p)
@@ -121,8 +122,10 @@ def main() -> int:
     for k in labels:
         med = statistics.median(p50s[k])
         size = os.path.getsize(arts[k])
-        print(f"| {k} | {runtime[k]} | {size / 1024:.1f} KiB | {med * 1e3:.1f} us | "
-              f"{', '.join(f'{p * 1e3:.1f}' for p in p50s[k])} | {med / base:.2f}x |")
+        print(
+            f"| {k} | {runtime[k]} | {size / 1024:.1f} KiB | {med * 1e3:.1f} us | "
+            f"{', '.join(f'{p * 1e3:.1f}' for p in p50s[k])} | {med / base:.2f}x |"
+        )
 
     shape = {"x": [1, 3, 48, 192]}
     bare_p50(CLS, a.threads, a.warmup, a.runs)
@@ -133,8 +136,10 @@ def main() -> int:
         kit.append(bench_p50(CLS, a.threads, a.warmup, a.runs, input_shapes=shape)[0])
         print(f"round {r + 1}: bare {bare[-1]:.3f} ms, edgekit {kit[-1]:.3f} ms", file=sys.stderr, flush=True)
     ratio = statistics.median(kit) / statistics.median(bare)
-    print(f"\n### harness overhead on onnxruntime: RapidOCR classifier 1x3x48x192, {a.threads} thread(s), "
-          f"{a.runs} runs x {a.rounds} alternating rounds\n")
+    print(
+        f"\n### harness overhead on onnxruntime: RapidOCR classifier 1x3x48x192, {a.threads} thread(s), "
+        f"{a.runs} runs x {a.rounds} alternating rounds\n"
+    )
     print("| | median p50 | per-round p50 (ms) |")
     print("|---|---|---|")
     print(f"| bare InferenceSession.run loop | {statistics.median(bare):.3f} ms | {', '.join(f'{p:.3f}' for p in bare)} |")

@@ -40,16 +40,44 @@ def build(model: str, work: str) -> dict:
         hostile.digits_npz(os.path.join(work, "test.npz"), "test")
         code = f"import sys; sys.path.insert(0, {HOSTILE!r}); import hostile; hostile.hostile_cnn().save({os.path.join(work, 'hostile.keras')!r})"
         subprocess.run([sys.executable, "-c", code], check=True, env=_env(), capture_output=True)
-        args = ["--source", os.path.join(work, "hostile.keras"), *targets, "--calibration", os.path.join(work, "train.npz"),
-                "--calibration-count", "200", "--evaluation", os.path.join(work, "test.npz")]
+        args = [
+            "--source",
+            os.path.join(work, "hostile.keras"),
+            *targets,
+            "--calibration",
+            os.path.join(work, "train.npz"),
+            "--calibration-count",
+            "200",
+            "--evaluation",
+            os.path.join(work, "test.npz"),
+        ]
     else:
-        args = ["--source", "mobilenetv2:realistic_mobilenetv2", *targets, "--calibration", "mobilenetv2:calibration_images",
-                "--calibration-count", "32", "--eval-count", "16",
-                "--option", "tflite-int8-mixed.search_samples=16", "--option", "tflite-int8-mixed.time_budget_s=600"]
+        args = [
+            "--source",
+            "mobilenetv2:realistic_mobilenetv2",
+            *targets,
+            "--calibration",
+            "mobilenetv2:calibration_images",
+            "--calibration-count",
+            "32",
+            "--eval-count",
+            "16",
+            "--option",
+            "tflite-int8-mixed.search_samples=16",
+            "--option",
+            "tflite-int8-mixed.time_budget_s=600",
+        ]
         # A 1000-class softmax in int8 I/O caps cosine near 0.9 whatever the layers do: float I/O here.
         io = "float32"
-    args += ["--option", f"tflite-int8.io_dtype={io}", "--option", f"tflite-int8-mixed.io_dtype={io}",
-             "-o", os.path.join(work, "artifacts"), "--json"]
+    args += [
+        "--option",
+        f"tflite-int8.io_dtype={io}",
+        "--option",
+        f"tflite-int8-mixed.io_dtype={io}",
+        "-o",
+        os.path.join(work, "artifacts"),
+        "--json",
+    ]
     proc = subprocess.run([sys.executable, "-m", "edgekit", "build", *args], capture_output=True, text=True, env=_env(), cwd=work)
     if not proc.stdout.strip():
         raise SystemExit(proc.stderr[-3000:])
@@ -81,34 +109,51 @@ def main() -> int:
             e = entries.get(t, {})
             acc = e.get("accuracy") or {}
             repair = (e.get("extra") or {}).get("repair") or {}
-            rows.append({
-                "target": t, "status": e.get("status"), "cosine": acc.get("cosine"), "accuracy": acc.get("accuracy"),
-                "accuracy_drop": acc.get("accuracy_drop"), "samples": acc.get("samples"), "size_bytes": e.get("size_bytes"),
-                "p50_ms": statistics.median(p50s[t]) if p50s.get(t) else None,
-                "kept": [k["layer"] for k in repair.get("kept_layers", [])], "evaluations": repair.get("evaluations"),
-                "build_s": e.get("build_time_s"), "met": repair.get("met"),
-            })
+            rows.append(
+                {
+                    "target": t,
+                    "status": e.get("status"),
+                    "cosine": acc.get("cosine"),
+                    "accuracy": acc.get("accuracy"),
+                    "accuracy_drop": acc.get("accuracy_drop"),
+                    "samples": acc.get("samples"),
+                    "size_bytes": e.get("size_bytes"),
+                    "p50_ms": statistics.median(p50s[t]) if p50s.get(t) else None,
+                    "kept": [k["layer"] for k in repair.get("kept_layers", [])],
+                    "evaluations": repair.get("evaluations"),
+                    "build_s": e.get("build_time_s"),
+                    "met": repair.get("met"),
+                }
+            )
         results[model] = rows
     with open(os.path.join(args.out, "RESULTS.json"), "w") as f:
         json.dump(results, f, indent=1)
     for model, rows in results.items():
         fp32 = next((r for r in rows if r["target"] == "tflite-fp32"), {})
         print(f"\n### {model}\n")
-        print("| target | status | cosine vs float | accuracy (drop) | size | size / fp32 | p50 ms | p50 / fp32 | kept float | build s |")
+        print(
+            "| target | status | cosine vs float | accuracy (drop) | size | size / fp32 | p50 ms | p50 / fp32 | kept float | build s |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
+
             def n(v, f):
                 return "-" if v is None else format(v, f)
 
             ratio = (r["size_bytes"] / fp32["size_bytes"]) if r["size_bytes"] and fp32.get("size_bytes") else None
             pr = (r["p50_ms"] / fp32["p50_ms"]) if r["p50_ms"] and fp32.get("p50_ms") else None
             accs = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}% ({n(r['accuracy_drop'], '+.2f')})"
-            kept = (", ".join(r["kept"]) if len(r["kept"]) <= 4 else f"{len(r['kept'])} layers") if r["kept"] else (
-                "-" if r["target"] != "tflite-int8-mixed" else "none")
+            kept = (
+                (", ".join(r["kept"]) if len(r["kept"]) <= 4 else f"{len(r['kept'])} layers")
+                if r["kept"]
+                else ("-" if r["target"] != "tflite-int8-mixed" else "none")
+            )
             if r["target"] == "tflite-int8-mixed" and r["met"] is not None:
                 kept += f" ({r['evaluations']} evaluations, budget {'met' if r['met'] else 'missed'})"
-            print(f"| {r['target']} | {r['status']} | {n(r['cosine'], '.4f')} | {accs} | {n(r['size_bytes'], ',')} | "
-                  f"{n(ratio, '.2f')} | {n(r['p50_ms'], '.3f')} | {n(pr, '.2f')} | {kept} | {n(r['build_s'], '.1f')} |")
+            print(
+                f"| {r['target']} | {r['status']} | {n(r['cosine'], '.4f')} | {accs} | {n(r['size_bytes'], ',')} | "
+                f"{n(ratio, '.2f')} | {n(r['p50_ms'], '.3f')} | {n(pr, '.2f')} | {kept} | {n(r['build_s'], '.1f')} |"
+            )
     return 0
 
 

@@ -24,8 +24,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-TARGETS = ["executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8",
-           "executorch-xnnpack-int8-mixed"]
+TARGETS = ["executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8", "executorch-xnnpack-int8-mixed"]
 
 
 def main() -> int:
@@ -45,8 +44,7 @@ def main() -> int:
     rows = []
     for e in report.entries:
         acc = e.accuracy or {}
-        row = {"target": e.target, "status": e.status, "size": e.size_bytes, "cosine": acc.get("cosine"),
-               "p50": None, "note": ""}
+        row = {"target": e.target, "status": e.status, "size": e.size_bytes, "cosine": acc.get("cosine"), "p50": None, "note": ""}
         if e.file and os.path.exists(os.path.join(report.outdir, e.file)):
             r = api.bench(os.path.join(report.outdir, e.file), threads=args.threads, min_time_s=args.min_time)
             row["p50"] = r["latency_ms"]["p50"]
@@ -54,15 +52,19 @@ def main() -> int:
             row["note"] = "gate: " + (e.error or {}).get("message", "")[:110]
         rep = e.extra.get("repair")
         if rep:
-            row["note"] = (f"kept float: {', '.join(rep['kept_layers']) or 'none'}; search cosine "
-                           f"{rep['baseline_score']:.4f} -> {rep['score']:.4f} in {rep['evaluations']} evaluations")
+            row["note"] = (
+                f"kept float: {', '.join(rep['kept_layers']) or 'none'}; search cosine "
+                f"{rep['baseline_score']:.4f} -> {rep['score']:.4f} in {rep['evaluations']} evaluations"
+            )
         rows.append(row)
         print(f"  {row}", file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     import torch
 
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
-          f"threads {args.threads}; torch {torch.__version__}; build {build_s:.0f} s\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"threads {args.threads}; torch {torch.__version__}; build {build_s:.0f} s\n"
+    )
     fp32 = next((r for r in rows if r["target"] == "executorch-xnnpack"), None)
     print("| target | status | cosine (worst held-out) | size | p50 | vs fp32 size / p50 | notes |")
     print("|---|---|---|---|---|---|---|")

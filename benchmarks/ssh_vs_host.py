@@ -62,8 +62,10 @@ def main() -> int:
     diff = (s - h) / h
     print(f"model {Path(args.model).name}, threads {args.threads}, {args.rounds} interleaved rounds")
     print(f"median p50: host {h:.3f} ms, ssh {s:.3f} ms, difference {diff:+.1%} (limit ±{args.tolerance:.0%})")
-    print(f"median wall time per measurement: host {statistics.median(walls['host']):.2f} s, "
-          f"ssh {statistics.median(walls['ssh']):.2f} s (push, hash check, run, read back, clean up)")
+    print(
+        f"median wall time per measurement: host {statistics.median(walls['host']):.2f} s, "
+        f"ssh {statistics.median(walls['ssh']):.2f} s (push, hash check, run, read back, clean up)"
+    )
     return 0 if abs(diff) <= args.tolerance else 1
 
 

@@ -41,9 +41,22 @@ def edgekit_build(model: str, work: str) -> dict:
         digits.prepare(work)
         cmd = ["build", os.path.join(work, "edgekit.toml")]
     else:
-        cmd = ["build", "--source", "mobilenetv2:realistic_mobilenetv2", *sum((["-t", t] for t in TARGETS), []),
-               "--calibration", "mobilenetv2:calibration_images", "--calibration-count", str(MNV2_CAL),
-               "--eval-count", "16", "--option", "tflite-int8.io_dtype=int8", "-o", os.path.join(work, "artifacts")]
+        cmd = [
+            "build",
+            "--source",
+            "mobilenetv2:realistic_mobilenetv2",
+            *sum((["-t", t] for t in TARGETS), []),
+            "--calibration",
+            "mobilenetv2:calibration_images",
+            "--calibration-count",
+            str(MNV2_CAL),
+            "--eval-count",
+            "16",
+            "--option",
+            "tflite-int8.io_dtype=int8",
+            "-o",
+            os.path.join(work, "artifacts"),
+        ]
     proc = subprocess.run([sys.executable, "-m", "edgekit", *cmd, "--json"], capture_output=True, text=True, env=_env(), cwd=work)
     if not proc.stdout.strip():
         raise SystemExit(proc.stderr[-3000:])
@@ -99,8 +112,9 @@ def plain_build(model: str, work: str) -> dict:
         if os.path.exists(out) and not REBUILD_PLAIN:
             paths[target] = out
             continue
-        proc = subprocess.run([sys.executable, __file__, "--plain", model, target, out, work],
-                              capture_output=True, text=True, env=_env())
+        proc = subprocess.run(
+            [sys.executable, __file__, "--plain", model, target, out, work], capture_output=True, text=True, env=_env()
+        )
         paths[target] = out if proc.returncode == 0 and os.path.exists(out) else None
     return paths
 
@@ -131,8 +145,14 @@ def run_model(model: str, root: str, threads: int) -> list[dict]:
     rows = []
     for a in report["artifacts"]:
         t = a["target"]
-        row = {"model": model, "target": t, "status": a["status"], "size_bytes": a.get("size_bytes"),
-               "accuracy": a.get("accuracy") or {}, "error": (a.get("error") or {}).get("message")}
+        row = {
+            "model": model,
+            "target": t,
+            "status": a["status"],
+            "size_bytes": a.get("size_bytes"),
+            "accuracy": a.get("accuracy") or {},
+            "error": (a.get("error") or {}).get("message"),
+        }
         mine = os.path.join(report["outdir"], a["file"]) if a.get("file") else None
         ours, theirs = [], []
         for _ in range(ROUNDS if mine and plain.get(t) else 1):
@@ -169,8 +189,8 @@ def markdown(rows: list[dict], threads: int) -> str:
         lines.append(
             f"| {r['model']} | {r['target']} | {r['status']} | {mb(r['size_bytes'])} | {ms(r['p50_ms'])} | "
             f"{ms(r['plain_p50_ms'])} | {r['ratio']:.2f} | {'yes' if r.get('same_graph') else 'no'} | {acc} | {a.get('cosine', float('nan')):.4f} | {a.get('snr_db', float('nan')):.1f} |"
-            if r.get("ratio") else
-            f"| {r['model']} | {r['target']} | {r['status']} | {mb(r['size_bytes'])} | {ms(r['p50_ms'])} | "
+            if r.get("ratio")
+            else f"| {r['model']} | {r['target']} | {r['status']} | {mb(r['size_bytes'])} | {ms(r['p50_ms'])} | "
             f"{ms(r['plain_p50_ms'])} | - | - | {acc} | - | - |"
         )
     return "\n".join(lines)

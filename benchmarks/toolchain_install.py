@@ -31,28 +31,65 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="edgekit-toolchains-bench-"))
-    env = {**os.environ, "EDGEKIT_TOOLCHAINS_DIR": str(base), "PIP_NO_CACHE_DIR": "1",
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "EDGEKIT_TOOLCHAINS_DIR": str(base),
+        "PIP_NO_CACHE_DIR": "1",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     try:
         for name in args.names:
             load = os.getloadavg()[0]
             start = time.monotonic()
-            proc = subprocess.run([sys.executable, "-m", "edgekit", "toolchains", "install", name], env=env,
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [sys.executable, "-m", "edgekit", "toolchains", "install", name],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             cold = time.monotonic() - start
             if proc.returncode != 0:
                 print(json.dumps({"toolchain": name, "error": proc.stderr.strip().splitlines()[-1:]}))
                 continue
             warm = subprocess.run(
-                [sys.executable, "-c", ("import time, edgekit.toolchains as t; s = time.perf_counter(); "
-                                        f"t.ensure({name!r}); print(time.perf_counter() - s)")], env=env, capture_output=True, text=True, check=True)
-            info = json.loads(subprocess.run([sys.executable, "-m", "edgekit", "toolchains", "list", "--json"], env=env,
-                                             capture_output=True, text=True, check=True).stdout)
+                [
+                    sys.executable,
+                    "-c",
+                    (
+                        "import time, edgekit.toolchains as t; s = time.perf_counter(); "
+                        f"t.ensure({name!r}); print(time.perf_counter() - s)"
+                    ),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            info = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "edgekit", "toolchains", "list", "--json"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
             row = next(t for t in info["toolchains"] if t["name"] == name)
-            print(json.dumps({"toolchain": name, "cold_install_s": round(cold, 1),
-                              "pip_and_checks_s": row["marker"].get("seconds"), "ensure_installed_ms": round(float(warm.stdout) * 1000, 1),
-                              "size_gb": round(row["size"] / 1e9, 2), "packages": row["marker"].get("packages"),
-                              "load_avg_at_start": round(load, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "toolchain": name,
+                        "cold_install_s": round(cold, 1),
+                        "pip_and_checks_s": row["marker"].get("seconds"),
+                        "ensure_installed_ms": round(float(warm.stdout) * 1000, 1),
+                        "size_gb": round(row["size"] / 1e9, 2),
+                        "packages": row["marker"].get("packages"),
+                        "load_avg_at_start": round(load, 1),
+                    }
+                ),
+                flush=True,
+            )
     finally:
         if not args.dir and not args.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -26,16 +26,30 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-DIGITS_TARGETS = ["executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8",
-                  "executorch-xnnpack-dynamic-int8", "executorch-coreml", "ptl", "tflite-from-torch"]
-MOBILENET_TARGETS = ["executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8",
-                     "executorch-xnnpack-dynamic-int8", "ptl", "tflite-from-torch"]
+DIGITS_TARGETS = [
+    "executorch-portable",
+    "executorch-xnnpack",
+    "executorch-xnnpack-int8",
+    "executorch-xnnpack-dynamic-int8",
+    "executorch-coreml",
+    "ptl",
+    "tflite-from-torch",
+]
+MOBILENET_TARGETS = [
+    "executorch-portable",
+    "executorch-xnnpack",
+    "executorch-xnnpack-int8",
+    "executorch-xnnpack-dynamic-int8",
+    "ptl",
+    "tflite-from-torch",
+]
 
 
 def bench_opts(args, target: str) -> dict:
     slow = target == "executorch-portable"  # portable kernels: seconds per MobileNet inference
-    return dict(threads=args.threads, warmup=1 if slow else 10, min_runs=5 if slow else 50,
-                min_time_s=0.0 if slow else args.min_time)
+    return dict(
+        threads=args.threads, warmup=1 if slow else 10, min_runs=5 if slow else 50, min_time_s=0.0 if slow else args.min_time
+    )
 
 
 def measure(report, args) -> list[dict]:
@@ -43,9 +57,16 @@ def measure(report, args) -> list[dict]:
 
     rows = []
     for e in report.entries:
-        row = {"target": e.target, "status": e.status, "size": e.size_bytes, "p50": None,
-               "accuracy": (e.accuracy or {}).get("accuracy"), "reference": (e.accuracy or {}).get("reference_accuracy"),
-               "cosine": (e.accuracy or {}).get("cosine"), "note": ""}
+        row = {
+            "target": e.target,
+            "status": e.status,
+            "size": e.size_bytes,
+            "p50": None,
+            "accuracy": (e.accuracy or {}).get("accuracy"),
+            "reference": (e.accuracy or {}).get("reference_accuracy"),
+            "cosine": (e.accuracy or {}).get("cosine"),
+            "note": "",
+        }
         if e.status not in ("built", "cached"):
             row["note"] = (e.error or {}).get("message", "")[:120]
         elif e.extra.get("not_run"):
@@ -93,7 +114,9 @@ def table(title: str, rows: list[dict], with_accuracy: bool) -> str:
     for r in rows:
         p50 = "-" if r["p50"] is None else f"{r['p50']:.3f} ms"
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}% ({r['reference']:.2f}%)"
-        lines.append(f"| {r['target']} | {fmt_size(r['size'])} | {p50} | " + (f"{acc} | " if with_accuracy else "") + f"{r['note']} |")
+        lines.append(
+            f"| {r['target']} | {fmt_size(r['size'])} | {p50} | " + (f"{acc} | " if with_accuracy else "") + f"{r['note']} |"
+        )
     return "\n".join(lines)
 
 
@@ -134,9 +157,12 @@ def main() -> int:
         os.makedirs(mdir, exist_ok=True)
         cal = os.path.join(mdir, "random_images.npz")
         np.savez(cal, **random_images(32))
-        report = api.build(source="examples.torch_mobilenet.mobilenet:mobilenet_v2", targets=MOBILENET_TARGETS,
-                           outdir=os.path.join(mdir, "artifacts"),
-                           calibration=DataSpec(path=cal, count=16, eval_count=16))
+        report = api.build(
+            source="examples.torch_mobilenet.mobilenet:mobilenet_v2",
+            targets=MOBILENET_TARGETS,
+            outdir=os.path.join(mdir, "artifacts"),
+            calibration=DataSpec(path=cal, count=16, eval_count=16),
+        )
         m_rows = measure(report, args)
         out.append(table("MobileNetV2-like, 224x224, random weights (size and latency only)", m_rows, False))
         model, example = mobilenet_v2()
@@ -145,13 +171,19 @@ def main() -> int:
         xnn = report.manifest.entries["executorch-xnnpack"]
         ratios.append(("MobileNetV2-like", *ratio(os.path.join(report.outdir, xnn.file), hand, args)))
 
-    lines = ["### edgekit executorch-xnnpack vs a hand-written export (same harness, lower p50 of 2 interleaved runs)", "",
-             "| model | edgekit p50 | hand-written p50 | ratio (goal <= 1.00) |", "|---|---|---|---|"]
+    lines = [
+        "### edgekit executorch-xnnpack vs a hand-written export (same harness, lower p50 of 2 interleaved runs)",
+        "",
+        "| model | edgekit p50 | hand-written p50 | ratio (goal <= 1.00) |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {n} | {a:.3f} ms | {b:.3f} ms | {r:.2f} |" for n, a, b, r in ratios]
     out.append("\n".join(lines))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
-          f"threads {args.threads}; torch {torch.__version__}; total {time.time() - t0:.0f} s\n")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"threads {args.threads}; torch {torch.__version__}; total {time.time() - t0:.0f} s\n"
+    )
     print("\n\n".join(out))
     return 0
 

@@ -49,7 +49,11 @@ def alternate(report, args) -> dict[str, list[float]]:
 
 def section(title: str, report, p50s: dict[str, list[float]], with_accuracy: bool) -> str:
     e = report.manifest.entries
-    head = "| artifact | size | size / fp32 | build | p50 (median of rounds) | " + ("accuracy (eager float) | " if with_accuracy else "cosine vs float | ") + "I/O |"
+    head = (
+        "| artifact | size | size / fp32 | build | p50 (median of rounds) | "
+        + ("accuracy (eager float) | " if with_accuracy else "cosine vs float | ")
+        + "I/O |"
+    )
     lines = [f"### {title}", "", head, "|" + "---|" * (head.count("|") - 1)]
     fp32 = e["tflite-fp32"].size_bytes
     for t in TARGETS:
@@ -59,17 +63,24 @@ def section(title: str, report, p50s: dict[str, list[float]], with_accuracy: boo
             continue
         p50 = f"{statistics.median(p50s[t]):.3f} ms" if t in p50s else "-"
         acc = x.accuracy or {}
-        quality = (f"{acc.get('accuracy', 0):.2f}% ({acc.get('reference_accuracy', 0):.2f}%)" if with_accuracy
-                   else f"{acc.get('cosine', float('nan')):.4f}")
+        quality = (
+            f"{acc.get('accuracy', 0):.2f}% ({acc.get('reference_accuracy', 0):.2f}%)"
+            if with_accuracy
+            else f"{acc.get('cosine', float('nan')):.4f}"
+        )
         io = "/".join(sorted({s["dtype"] for s in x.inputs + x.outputs})) if x.inputs else "-"
-        lines.append(f"| {t} | {fmt_size(x.size_bytes)} | {x.size_bytes / fp32:.2f}x | {x.build_time_s:.0f} s | {p50} | "
-                     f"{quality} | {io} |")
+        lines.append(
+            f"| {t} | {fmt_size(x.size_bytes)} | {x.size_bytes / fp32:.2f}x | {x.build_time_s:.0f} s | {p50} | {quality} | {io} |"
+        )
     if not p50s:
         return "\n".join(lines)
     a, b = (statistics.median(p50s[t]) for t in PAIR)
     lines.append("")
-    lines.append(f"tflite-int8 / executorch-xnnpack-int8 p50: {a / b:.2f} (rounds: "
-                 + ", ".join(f"{x:.3f}/{y:.3f}" for x, y in zip(*(p50s[t] for t in PAIR))) + " ms)")
+    lines.append(
+        f"tflite-int8 / executorch-xnnpack-int8 p50: {a / b:.2f} (rounds: "
+        + ", ".join(f"{x:.3f}/{y:.3f}" for x, y in zip(*(p50s[t] for t in PAIR)))
+        + " ms)"
+    )
     return "\n".join(lines)
 
 
@@ -100,13 +111,20 @@ def main() -> int:
         os.makedirs(mdir, exist_ok=True)
         cal = os.path.join(mdir, "random_images.npz")
         np.savez(cal, **random_images(32))
-        report = api.build(source="examples.torch_mobilenet.mobilenet:mobilenet_v2", targets=TARGETS,
-                           outdir=os.path.join(mdir, "artifacts"), calibration=DataSpec(path=cal, count=24, eval_count=8))
-        out.append(section("MobileNetV2-shaped, 224x224, random weights (size, latency, drift)", report,
-                           alternate(report, args), False))
+        report = api.build(
+            source="examples.torch_mobilenet.mobilenet:mobilenet_v2",
+            targets=TARGETS,
+            outdir=os.path.join(mdir, "artifacts"),
+            calibration=DataSpec(path=cal, count=24, eval_count=8),
+        )
+        out.append(
+            section("MobileNetV2-shaped, 224x224, random weights (size, latency, drift)", report, alternate(report, args), False)
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
-          f"threads {args.threads}; {args.rounds} alternated rounds; total {time.time() - t0:.0f} s\n")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"threads {args.threads}; {args.rounds} alternated rounds; total {time.time() - t0:.0f} s\n"
+    )
     print("\n\n".join(out))
     return 0
 

@@ -43,33 +43,43 @@ from edgekit.results.schema import BENCH_DEFAULTS, WorkerSpec, time_budget
 MAX_THREADS = 256
 
 
-def check_run_settings(*, threads: int | None = None, warmup: int = 0, min_runs: int = 1,
-                       max_runs: int = BENCH_DEFAULTS["max_runs"], min_time_s: float = 0.0, timeout: float | None = None,
-                       max_time_s: float | None = None) -> None:
+def check_run_settings(
+    *,
+    threads: int | None = None,
+    warmup: int = 0,
+    min_runs: int = 1,
+    max_runs: int = BENCH_DEFAULTS["max_runs"],
+    min_time_s: float = 0.0,
+    timeout: float | None = None,
+    max_time_s: float | None = None,
+) -> None:
     """The sanity limits of a measurement's settings, checked before any worker starts, so a
     mistyped flag is one line (exit 2) instead of a runtime crash or a silently changed run."""
     if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise EdgekitError(f"--threads must be between 1 and {MAX_THREADS}, not {threads}",
-                           f"this machine has {os.cpu_count() or 1} cores; omit --threads for the runtime's default")
+        raise EdgekitError(
+            f"--threads must be between 1 and {MAX_THREADS}, not {threads}",
+            f"this machine has {os.cpu_count() or 1} cores; omit --threads for the runtime's default",
+        )
     if warmup < 0:
         raise EdgekitError(f"--warmup must be 0 or more, not {warmup}", "use e.g. --warmup 10")
     if min_runs < 1:
         raise EdgekitError(f"--min-runs must be at least 1, not {min_runs}", "use e.g. --min-runs 50")
     if max_runs < min_runs:
-        raise EdgekitError(f"--max-runs {max_runs} is below --min-runs {min_runs}",
-                           "raise --max-runs or lower --min-runs")
+        raise EdgekitError(f"--max-runs {max_runs} is below --min-runs {min_runs}", "raise --max-runs or lower --min-runs")
     if not min_time_s >= 0:  # also NaN
         raise EdgekitError(f"--min-time must be 0 or more seconds, not {min_time_s}", "use e.g. --min-time 2")
     if timeout is not None and not timeout > 0:
-        raise EdgekitError(f"--timeout must be a positive number of seconds, not {timeout:g}",
-                           "use e.g. --timeout 900")
+        raise EdgekitError(f"--timeout must be a positive number of seconds, not {timeout:g}", "use e.g. --timeout 900")
     if max_time_s is not None:
         if not max_time_s > 0:
-            raise EdgekitError(f"--max-time must be positive, not {max_time_s:g}",
-                               f"omit it for {BENCH_DEFAULTS['max_time_s']:g} s")
+            raise EdgekitError(
+                f"--max-time must be positive, not {max_time_s:g}", f"omit it for {BENCH_DEFAULTS['max_time_s']:g} s"
+            )
         if max_time_s < min_time_s:
-            raise EdgekitError(f"--max-time {max_time_s:g} is below --min-time {min_time_s:g}",
-                               "the time budget must leave room for the minimum time: raise --max-time")
+            raise EdgekitError(
+                f"--max-time {max_time_s:g} is below --min-time {min_time_s:g}",
+                "the time budget must leave room for the minimum time: raise --max-time",
+            )
 
 
 def parse_input_shapes(items: Sequence[str] | dict | None) -> dict[str, list[int]]:
@@ -115,8 +125,9 @@ def bench_spec(
     longer): a slow model stops after at least 5 timed runs once the next would overrun it."""
     from edgekit.runtimes import detect_format
 
-    check_run_settings(threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s,
-                       max_time_s=max_time_s)
+    check_run_settings(
+        threads=threads, warmup=warmup, min_runs=min_runs, max_runs=max_runs, min_time_s=min_time_s, max_time_s=max_time_s
+    )
     require_model_file(path)
     max_time_s = time_budget(min_time_s, max_time_s)  # the default never cuts into an explicit --min-time
     fmt = detect_format(path)
@@ -211,8 +222,15 @@ def bench(
     return enrich(result)
 
 
-def bench_pool(models: Sequence[str], devices: Sequence[str], *, devices_dir: Sequence[str] = (),
-               timeout: float | None = None, on_result: Any = None, **options: Any) -> list:
+def bench_pool(
+    models: Sequence[str],
+    devices: Sequence[str],
+    *,
+    devices_dir: Sequence[str] = (),
+    timeout: float | None = None,
+    on_result: Any = None,
+    **options: Any,
+) -> list:
     """Measure every model on every configured device (profile names), the devices concurrently
     and one benchmark per device at a time (edgekit.devices.pool). ``options`` are
     :func:`bench_spec`'s; ``on_result(device_profile, result)`` is called as each result arrives
@@ -252,13 +270,20 @@ def image_decoded_here(spec: dict, tmp: str) -> dict:
 
     main = load_tflite(spec["artifact"]).main
     if len(main.inputs) != 1:
-        raise EdgekitError(f"--image needs a model with one input; this one has {len(main.inputs)}",
-                           "pass the inputs as an .npz keyed by input name (--input)")
+        raise EdgekitError(
+            f"--image needs a model with one input; this one has {len(main.inputs)}",
+            "pass the inputs as an .npz keyed by input name (--input)",
+        )
     t = main.tensors[main.inputs[0]]
     q = t.quantization
-    tspec = TensorSpec(name=t.name, shape=list(t.shape), dtype=t.dtype, shape_signature=t.shape_signature,
-                       scale=q.scales[0] if q and len(q.scales) == 1 else None,
-                       zero_point=q.zero_points[0] if q and len(q.zero_points) == 1 else None)
+    tspec = TensorSpec(
+        name=t.name,
+        shape=list(t.shape),
+        dtype=t.dtype,
+        shape_signature=t.shape_signature,
+        scale=q.scales[0] if q and len(q.scales) == 1 else None,
+        zero_point=q.zero_points[0] if q and len(q.zero_points) == 1 else None,
+    )
     out = os.path.join(tmp, "input.npy")
     np.save(out, image_to_array(inputs["path"], tspec, inputs.get("normalize")))
     label = f"{os.path.basename(inputs['path'])} (decoded on the host)"
@@ -329,8 +354,7 @@ def classify(path: str, **kwargs: Any) -> dict:
     return run_model(path, **{"task": "classify", **kwargs})
 
 
-def build(spec: Any = None, *, force: bool = False, progress: bool | str = False, debug: bool = False,
-          **overrides: Any):
+def build(spec: Any = None, *, force: bool = False, progress: bool | str = False, debug: bool = False, **overrides: Any):
     """Build every target of a spec (a BuildSpec, a path to edgekit.toml, or None for flags only).
 
     ``overrides`` are BuildSpec fields (source=..., targets=[...], outdir=...); ``progress`` is
@@ -375,13 +399,32 @@ def devices(devices_dir: Sequence[str] = (), *, timeout: float = 2.0, probe: boo
     configured = []
     for name, p in sorted(profiles.items()):
         state = states.get(name) or {"state": "not probed", "detail": None}
-        configured.append({
-            "name": name, "transport": p.transport, "address": p.address, "arch": p.arch,
-            "emulated": p.emulated, "description": p.description, "source": p.source, **state,
-        })
+        configured.append(
+            {
+                "name": name,
+                "transport": p.transport,
+                "address": p.address,
+                "arch": p.arch,
+                "emulated": p.emulated,
+                "description": p.description,
+                "source": p.source,
+                **state,
+            }
+        )
     for name, exc in sorted(broken.items()):
-        configured.append({"name": name, "transport": "-", "address": None, "arch": "-", "emulated": False,
-                           "description": None, "source": None, "state": "broken", "detail": exc.message})
+        configured.append(
+            {
+                "name": name,
+                "transport": "-",
+                "address": None,
+                "arch": "-",
+                "emulated": False,
+                "description": None,
+                "source": None,
+                "state": "broken",
+                "detail": exc.message,
+            }
+        )
         notes.append(f"{name!r} is skipped, only commands that use it fail ({exc.hint})")
     configured.sort(key=lambda d: d["name"])
     if probe:
@@ -394,15 +437,29 @@ def devices(devices_dir: Sequence[str] = (), *, timeout: float = 2.0, probe: boo
             notes.append(exc.line())
         for tpu in edgetpus or []:
             info = tpu if isinstance(tpu, dict) else getattr(tpu, "__dict__", {"id": str(tpu)})
-            discovered.append({"kind": "edgetpu", "id": str(info.get("path") or info.get("id") or info.get("type") or tpu),
-                               "state": str(info.get("state", "attached")), "detail": ", ".join(f"{k}={v}" for k, v in info.items())})
+            discovered.append(
+                {
+                    "kind": "edgetpu",
+                    "id": str(info.get("path") or info.get("id") or info.get("type") or tpu),
+                    "state": str(info.get("state", "attached")),
+                    "detail": ", ".join(f"{k}={v}" for k, v in info.items()),
+                }
+            )
     return {"configured": configured, "discovered": discovered, "notes": notes}
 
 
 # --- compare and the gate ----------------------------------------------------------------------
-def compare(refs: Sequence[str] = (), *, use_baseline: bool = False, history: str | None = None,
-            metric: str = "p50", threshold: float | None = None, confidence: float | None = None,
-            run_noise: bool = True, pair_by: str = "series") -> list:
+def compare(
+    refs: Sequence[str] = (),
+    *,
+    use_baseline: bool = False,
+    history: str | None = None,
+    metric: str = "p50",
+    threshold: float | None = None,
+    confidence: float | None = None,
+    run_noise: bool = True,
+    pair_by: str = "series",
+) -> list:
     """Compare benchmark results: ``refs`` are BASELINE and CANDIDATE (result files or history run
     ids), or with ``use_baseline`` candidates (default: the latest run of every series) against the
     stored baselines. ``metric`` is "p50", "p90" or "p50,p90"; ``run_noise`` widens the verdict by
@@ -420,8 +477,14 @@ def compare(refs: Sequence[str] = (), *, use_baseline: bool = False, history: st
         repeated = repeated_runs(history, base) if run_noise else []
         for m in metrics:
             c = cmpmod.compare_results(
-                base, cand, metric=m, threshold=threshold, confidence=confidence,
-                baseline_ref=bref, candidate_ref=cref, repeated=repeated,
+                base,
+                cand,
+                metric=m,
+                threshold=threshold,
+                confidence=confidence,
+                baseline_ref=bref,
+                candidate_ref=cref,
+                repeated=repeated,
             )
             # Aggregate-only results compare on the mean whatever the metric asked: once is enough.
             key = (c.label, bref, cref, c.metric)
@@ -461,16 +524,22 @@ def gate(comparisons: Sequence, *, threshold: float | None = None, on_inconclusi
 
 
 # --- history -------------------------------------------------------------------------------------
-def history_runs(*, history: str | None = None, artifact: str | None = None, sha256: str | None = None,
-                 device: str | None = None, status: str | None = None, since: str | None = None,
-                 limit: int | None = 50) -> tuple[list, str]:
+def history_runs(
+    *,
+    history: str | None = None,
+    artifact: str | None = None,
+    sha256: str | None = None,
+    device: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int | None = 50,
+) -> tuple[list, str]:
     """Recorded runs, newest first, filtered like ``edgekit history`` (``since``: an ISO UTC
     time, see edgekit.results.history.parse_since); returns (runs, the history file's path)."""
     from edgekit.results.history import History
 
     with History(history, create=False) as h:
-        return h.runs(artifact=artifact, sha256=sha256, device=device, status=status, since=since,
-                      limit=limit or None), h.path
+        return h.runs(artifact=artifact, sha256=sha256, device=device, status=status, since=since, limit=limit or None), h.path
 
 
 def baselines(*, history: str | None = None) -> tuple[list, str]:
@@ -516,8 +585,9 @@ def history_add(paths: Sequence[str], *, history: str | None = None) -> tuple[li
 
 
 # --- reports and model facts ---------------------------------------------------------------------
-def report(results: Sequence[str], *, fmt: str | None = None, title: str = "edgekit benchmark report",
-           output: str | None = None) -> tuple[str, str]:
+def report(
+    results: Sequence[str], *, fmt: str | None = None, title: str = "edgekit benchmark report", output: str | None = None
+) -> tuple[str, str]:
     """Render result files as a report (``fmt`` "html" or "md"; default from ``output``'s suffix,
     else Markdown) and write it atomically to ``output`` when given; returns (text, format)."""
     from edgekit.build.artifacts import atomic_write_bytes
@@ -578,15 +648,23 @@ def edgetpu_check(model: str):
     return check(model)
 
 
-def edgetpu_compile(model: str, out_dir: str | None = None, *, min_runtime_version: str | None = None,
-                    segments: int | None = None, timeout: float = 180.0, show_ops: bool = True) -> dict:
+def edgetpu_compile(
+    model: str,
+    out_dir: str | None = None,
+    *,
+    min_runtime_version: str | None = None,
+    segments: int | None = None,
+    timeout: float = 180.0,
+    show_ops: bool = True,
+) -> dict:
     """Compile a full-int8 .tflite with edgetpu_compiler after the preflight (default output
     directory: beside the model); returns the compile report (files, placement, warnings)."""
     from edgekit.edgetpu import service
 
     out_dir = out_dir or os.path.dirname(os.path.abspath(model))
-    return service.compile_with_preflight(model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version,
-                                          segments=segments, timeout=timeout)
+    return service.compile_with_preflight(
+        model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version, segments=segments, timeout=timeout
+    )
 
 
 def gpu_check(model: str, analyzer_python: str | None = None):
@@ -598,14 +676,22 @@ def gpu_check(model: str, analyzer_python: str | None = None):
 
 
 # --- devices: check, provision, deploy, package --------------------------------------------------
-def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (),
-           provider: str | None = None, try_load: bool = True, input_shapes: Sequence[str] | None = None) -> dict:
+def doctor(
+    device: str | None = None,
+    artifacts: Sequence[str] = (),
+    *,
+    devices_dirs: Sequence[str] = (),
+    provider: str | None = None,
+    try_load: bool = True,
+    input_shapes: Sequence[str] | None = None,
+) -> dict:
     """Can ``device`` (a profile name; default this machine) run ``artifacts``? Facts, problems
     with their fixes, and a verdict per artifact; :func:`doctor_verdict` raises when it cannot."""
     from edgekit.devices import doctor as doctor_mod
 
-    return doctor_mod.doctor(device, list(artifacts), devices_dirs=devices_dirs, provider=provider,
-                             try_load=try_load, input_shapes=input_shapes)
+    return doctor_mod.doctor(
+        device, list(artifacts), devices_dirs=devices_dirs, provider=provider, try_load=try_load, input_shapes=input_shapes
+    )
 
 
 def doctor_verdict(report: dict, device: str | None = None) -> None:
@@ -626,14 +712,20 @@ def doctor_verdict(report: dict, device: str | None = None) -> None:
     first = next((p for p in problems if p.get("severity") == "error"), problems[0] if problems else {})
     reason = first.get("message") or first.get("code") or "see the report above"
     raise CheckFailed(
-        f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} "
-        f"({bad[0]['name']}: {reason})",
+        f"{len(bad)} of {len(report['artifacts'])} artifact(s) cannot run on {where} ({bad[0]['name']}: {reason})",
         fix,
     )
 
 
-def provision(device: str, artifacts: Sequence[str] = (), *, dry_run: bool = False, sudo: bool = False,
-              devices_dirs: Sequence[str] = (), provider: str | None = None) -> dict:
+def provision(
+    device: str,
+    artifacts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    sudo: bool = False,
+    devices_dirs: Sequence[str] = (),
+    provider: str | None = None,
+) -> dict:
     """Install what ``device`` lacks to run ``artifacts``: the safe fixes run (a venv, pip), the
     system ones (apt, udev) only with ``sudo``; returns the steps and the after-check."""
     from edgekit.devices.provision import provision as _provision
@@ -647,8 +739,15 @@ def _deploy_wait(wait: float | None) -> dict:
     return {} if wait is None else {"wait": wait}
 
 
-def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None = None, *,
-           devices_dirs: Sequence[str] = (), keep: int = 3, wait: float | None = None) -> dict:
+def deploy(
+    artifacts: Sequence[str],
+    device: str | None = None,
+    to: str | None = None,
+    *,
+    devices_dirs: Sequence[str] = (),
+    keep: int = 3,
+    wait: float | None = None,
+) -> dict:
     """Put ``artifacts`` on ``device`` (default this machine, then ``to`` is needed) as a new
     verified version and switch ``current`` to it atomically; ``keep`` older versions stay,
     ``wait`` seconds for another deploy's lock. Returns what was sent and reused."""
@@ -660,16 +759,23 @@ def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None =
     return deploy_mod.deploy(list(artifacts), device, to, keep=keep, devices_dirs=devices_dirs, **locking)
 
 
-def rollback(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
-             wait: float | None = None) -> dict:
+def rollback(
+    device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (), wait: float | None = None
+) -> dict:
     """Switch ``current`` back to the previous deployed version."""
     from edgekit.ship import deploy as deploy_mod
 
     return deploy_mod.rollback(device, to, devices_dirs=devices_dirs, **_deploy_wait(wait))
 
 
-def deploy_status(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
-                  verify: bool = False, wait: float | None = None) -> dict:
+def deploy_status(
+    device: str | None = None,
+    to: str | None = None,
+    *,
+    devices_dirs: Sequence[str] = (),
+    verify: bool = False,
+    wait: float | None = None,
+) -> dict:
     """The current and previous versions of a deploy directory; ``verify`` re-hashes the current
     version's files on the device (CheckFailed when one differs)."""
     from edgekit.ship import deploy as deploy_mod
@@ -678,10 +784,20 @@ def deploy_status(device: str | None = None, to: str | None = None, *, devices_d
     return deploy_mod.status(device, to, verify=verify, devices_dirs=devices_dirs)
 
 
-def package(inputs: Sequence[str], *, android: str | None = None, ios: str | None = None,
-            assets_dir: str | None = None, targets: Sequence[str] | None = None, labels: str | None = None,
-            normalize: str | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-            write_gradle: bool = True, force: bool = False) -> dict:
+def package(
+    inputs: Sequence[str],
+    *,
+    android: str | None = None,
+    ios: str | None = None,
+    assets_dir: str | None = None,
+    targets: Sequence[str] | None = None,
+    labels: str | None = None,
+    normalize: str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    write_gradle: bool = True,
+    force: bool = False,
+) -> dict:
     """Copy artifacts (files or a build directory, optionally only ``targets``) into an Android
     app (``android``: the project root; assets in app/src/main/assets or ``assets_dir``) or an
     iOS folder (``ios``), each with a sidecar JSON (normalization, labels). Returns the package

@@ -34,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, measure and ship models for phones, Raspberry Pis and Coral Edge TPUs.",
     )
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show Python tracebacks (also EDGEKIT_DEBUG=1)"
-    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks (also EDGEKIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import edgekit.commands as commands_pkg
 
@@ -53,8 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 # list of numbers ("-1,1", "-0.5", "-.5", "-3", "-1e-3"). argparse treats only plain negative
 # numbers as values, so `--scale -1,1` ended in "expected one argument".
 _VALUE_LIKE = re.compile(r"^-(\.?\d)")
-_ZERO_ARG = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
-             argparse._AppendConstAction, argparse._CountAction, argparse._HelpAction, argparse._VersionAction)
+_ZERO_ARG = (
+    argparse._StoreTrueAction,
+    argparse._StoreFalseAction,
+    argparse._StoreConstAction,
+    argparse._AppendConstAction,
+    argparse._CountAction,
+    argparse._HelpAction,
+    argparse._VersionAction,
+)
 
 
 def _takes_one_value(action: argparse.Action) -> bool:
@@ -120,11 +125,12 @@ def mirror_global_flags(parser: argparse.ArgumentParser, flags: Sequence[argpars
     if flags is None:
         flags = [a for a in parser._actions if isinstance(a, argparse._StoreTrueAction)]
     sub = _subparsers(parser)
-    for child in (sub.choices.values() if sub is not None else ()):
+    for child in sub.choices.values() if sub is not None else ():
         for flag in flags:
             if not any(s in child._option_string_actions for s in flag.option_strings):
-                child.add_argument(*flag.option_strings, dest=flag.dest, action="store_true",
-                                   default=argparse.SUPPRESS, help=flag.help)
+                child.add_argument(
+                    *flag.option_strings, dest=flag.dest, action="store_true", default=argparse.SUPPRESS, help=flag.help
+                )
         mirror_global_flags(child, flags)
 
 
@@ -172,8 +178,7 @@ def _internal(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     print(
-        f"edgekit: internal error: {type(exc).__name__}: {exc}; "
-        "rerun with --debug and report the traceback",
+        f"edgekit: internal error: {type(exc).__name__}: {exc}; rerun with --debug and report the traceback",
         file=sys.stderr,
     )
     return EXIT_INTERNAL

@@ -38,8 +38,13 @@ class EdgekitError(Exception):
         return text
 
     def to_dict(self) -> dict:
-        return {**self.details, "type": type(self).__name__, "message": self.message, "hint": self.hint,
-                "exit_code": self.exit_code}
+        return {
+            **self.details,
+            "type": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": self.exit_code,
+        }
 
     def __str__(self) -> str:  # so logs and pytest show the whole line
         return self.line()
@@ -135,16 +140,32 @@ def error_from_dict(data: dict) -> EdgekitError:
     cls = classes.get(data.get("type", ""), EdgekitError)
     details = {k: v for k, v in data.items() if k not in ("type", "message", "hint", "exit_code")}
     code = data.get("exit_code")
-    return cls(data.get("message", "unknown error"), data.get("hint", ""),
-               exit_code=code if isinstance(code, int) else None, details=details)
+    return cls(
+        data.get("message", "unknown error"),
+        data.get("hint", ""),
+        exit_code=code if isinstance(code, int) else None,
+        details=details,
+    )
 
 
 # --- OSError -> one line -------------------------------------------------------------------------
 # What a user can cause with a path, and who fixes it. Exit 2: a different path (or fixing this
 # one's permissions) fixes it. Exit 3: the machine itself is short of something (space, file
 # handles, a working disk), so any path on it would fail the same way.
-_PATH_ERRNOS = {"ENOENT", "ENOTDIR", "EEXIST", "EISDIR", "EACCES", "EPERM", "EROFS", "ENAMETOOLONG",
-                "ELOOP", "ETXTBSY", "EXDEV", "EFBIG"}
+_PATH_ERRNOS = {
+    "ENOENT",
+    "ENOTDIR",
+    "EEXIST",
+    "EISDIR",
+    "EACCES",
+    "EPERM",
+    "EROFS",
+    "ENAMETOOLONG",
+    "ELOOP",
+    "ETXTBSY",
+    "EXDEV",
+    "EFBIG",
+}
 _ENV_ERRNOS = {"ENOSPC", "EDQUOT", "EIO", "EMFILE", "ENFILE", "ENOMEM"}
 
 
@@ -193,7 +214,10 @@ def os_error(exc: OSError, path: str | None = None, *, doing: str = "write") -> 
         if not blocker and name == "EEXIST" and os.path.lexists(path) and not os.path.isdir(path):
             blocker = path  # makedirs(a_file): the file itself is in the way
         if blocker:
-            msg, hint = f"cannot {doing} {path}: {blocker} is a file, not a directory", "choose another path, or move that file away"
+            msg, hint = (
+                f"cannot {doing} {path}: {blocker} is a file, not a directory",
+                "choose another path, or move that file away",
+            )
         elif name == "EEXIST":
             msg, hint = f"cannot {doing} {path}: it already exists", "remove it or choose another path"
         else:
@@ -203,15 +227,18 @@ def os_error(exc: OSError, path: str | None = None, *, doing: str = "write") -> 
         hint = "check the path" if read else "create the directory or choose another path"
     elif name == "EISDIR":
         msg = f"{path} is a directory"
-        hint = ("pass a file" if read else
-                f"give a file name, e.g. {os.path.join(path, 'results.json')}")
+        hint = "pass a file" if read else f"give a file name, e.g. {os.path.join(path, 'results.json')}"
     elif name in ("EACCES", "EPERM"):
         msg = f"permission denied: cannot {doing} {path}"
-        hint = {"read": "make it readable (chmod u+r) or run as a user who can read it",
-                "write": "choose a location you can write, or fix its permissions"}.get(
-                    doing, f"check its permissions (ls -l {path})")
+        hint = {
+            "read": "make it readable (chmod u+r) or run as a user who can read it",
+            "write": "choose a location you can write, or fix its permissions",
+        }.get(doing, f"check its permissions (ls -l {path})")
     elif name == "EROFS":
-        msg, hint = f"cannot {doing} {path}: the file system is read-only", "write to a writable location (for example under $HOME or /tmp)"
+        msg, hint = (
+            f"cannot {doing} {path}: the file system is read-only",
+            "write to a writable location (for example under $HOME or /tmp)",
+        )
     elif name in ("ENOSPC", "EDQUOT"):
         where = os.path.dirname(os.path.abspath(path)) if path else "."
         msg = f"cannot {doing} {path or 'a file'}: no space left on the device ({'quota exceeded' if name == 'EDQUOT' else 'disk full'})"
@@ -221,11 +248,20 @@ def os_error(exc: OSError, path: str | None = None, *, doing: str = "write") -> 
     elif name == "ELOOP":
         msg, hint = f"cannot {doing} {path}: too many levels of symbolic links", "fix the symlink loop"
     elif name == "EFBIG":
-        msg, hint = f"cannot {doing} {path}: the file is larger than allowed here", "check ulimit -f or the file system's size limit"
+        msg, hint = (
+            f"cannot {doing} {path}: the file is larger than allowed here",
+            "check ulimit -f or the file system's size limit",
+        )
     elif name in ("EMFILE", "ENFILE"):
-        msg, hint = f"cannot {doing} {path or 'a file'}: too many open files", "raise the limit (ulimit -n) or close other programs"
+        msg, hint = (
+            f"cannot {doing} {path or 'a file'}: too many open files",
+            "raise the limit (ulimit -n) or close other programs",
+        )
     elif name == "EIO":
-        msg, hint = f"cannot {doing} {path or 'a file'}: input/output error", "the disk or mount may be failing; check dmesg and the mount"
+        msg, hint = (
+            f"cannot {doing} {path or 'a file'}: input/output error",
+            "the disk or mount may be failing; check dmesg and the mount",
+        )
     else:
         msg, hint = f"cannot {doing} {path}: {reason}", "check the path, its permissions and the disk"
     return EdgekitError(msg, hint, exit_code=code, details={"errno": name or exc.errno})

@@ -32,10 +32,14 @@ def step_real_model() -> None:
     edgekit("inspect", model)
     edgekit("bench", model, "--threads", "2", "--min-time", "1")
     edgekit(
-        "run", model,
-        "--image", os.path.join(CORAL, "images", "parrot.jpg"),
-        "--labels", os.path.join(CORAL, "labels", "imagenet_labels.txt"),
-        "--top-k", "3",
+        "run",
+        model,
+        "--image",
+        os.path.join(CORAL, "images", "parrot.jpg"),
+        "--labels",
+        os.path.join(CORAL, "labels", "imagenet_labels.txt"),
+        "--top-k",
+        "3",
     )
 
 
@@ -56,7 +60,9 @@ def step_keras_digits() -> None:
 
 def step_torch_digits() -> None:
     """Train a PyTorch digits CNN, build every PyTorch target (.pte, .ptl, ...), benchmark, accuracy per artifact."""
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "torch_digits", "run.py"), os.path.join(OUT, "torch_digits")], cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "torch_digits", "run.py"), os.path.join(OUT, "torch_digits")], cwd=ROOT
+    )
     if proc.returncode != 0:
         raise SystemExit("demo step failed: the PyTorch digits example")
 

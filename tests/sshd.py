@@ -87,36 +87,40 @@ class SSHServer:
         pub = Path(f"{self.host_key}.pub").read_text().split()
         self.known_hosts.write_text(f"[{self.host}]:{self.port} {pub[0]} {pub[1]}\n")
         self.config.write_text(
-            "\n".join([
-                f"Port {self.port}",
-                f"ListenAddress {self.host}",
-                f"HostKey {self.host_key}",
-                f"AuthorizedKeysFile {self.authorized_keys}",
-                f"PidFile {self.root / 'sshd.pid'}",
-                "UsePAM no",
-                "StrictModes no",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin prohibit-password",
-                "MaxStartups 50",
-                "MaxSessions 50",
-                "LogLevel ERROR",
-                "",
-            ])
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    f"ListenAddress {self.host}",
+                    f"HostKey {self.host_key}",
+                    f"AuthorizedKeysFile {self.authorized_keys}",
+                    f"PidFile {self.root / 'sshd.pid'}",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin prohibit-password",
+                    "MaxStartups 50",
+                    "MaxSessions 50",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
         )
         self.client_config.write_text(
-            "\n".join([
-                "Host edgekit-test-device",
-                f"  HostName {self.host}",
-                f"  Port {self.port}",
-                f"  User {self.user}",
-                f"  IdentityFile {self.client_key}",
-                "  IdentitiesOnly yes",
-                f"  UserKnownHostsFile {self.known_hosts}",
-                "  BatchMode yes",
-                "",
-            ])
+            "\n".join(
+                [
+                    "Host edgekit-test-device",
+                    f"  HostName {self.host}",
+                    f"  Port {self.port}",
+                    f"  User {self.user}",
+                    f"  IdentityFile {self.client_key}",
+                    "  IdentitiesOnly yes",
+                    f"  UserKnownHostsFile {self.known_hosts}",
+                    "  BatchMode yes",
+                    "",
+                ]
+            )
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -124,7 +128,9 @@ class SSHServer:
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
         self.proc = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(self.config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -177,17 +183,29 @@ class SSHServer:
     def client_options(self) -> list[str]:
         """ssh options that reach this server: ``["ssh", *opts, host, cmd]``."""
         return [
-            "-p", str(self.port), "-l", self.user, "-i", str(self.client_key),
-            "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+            "-p",
+            str(self.port),
+            "-l",
+            self.user,
+            "-i",
+            str(self.client_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
         ]
 
     def ssh(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
         """Run a command on the server with a plain ssh client (for checks from tests)."""
         import shlex
 
-        return subprocess.run(["ssh", *self.client_options(), self.host, shlex.join(argv)],
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["ssh", *self.client_options(), self.host, shlex.join(argv)], capture_output=True, text=True, timeout=timeout
+        )
 
     def profile(self, **overrides) -> dict:
         """A device profile (the keys of a devices/*.toml) for this server."""

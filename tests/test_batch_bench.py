@@ -52,8 +52,14 @@ def batch(coral_models, tmp_path):
     cut.write_bytes(good_a.read_bytes()[:20_000])
     crash = tmp_path / "crash-segv.tflite"
     shutil.copyfile(coral_models / "split_concat.tflite", crash)
-    return [good_a, cut, coral_models / "model_invoking_error.tflite", real_segfault(coral_models, tmp_path / "byte210.tflite"),
-            crash, coral_models / "split_concat.tflite"]
+    return [
+        good_a,
+        cut,
+        coral_models / "model_invoking_error.tflite",
+        real_segfault(coral_models, tmp_path / "byte210.tflite"),
+        crash,
+        coral_models / "split_concat.tflite",
+    ]
 
 
 def test_failing_middle_models_keep_the_others_results(batch, tmp_path):
@@ -81,10 +87,18 @@ def test_failing_middle_models_keep_the_others_results(batch, tmp_path):
     assert "torchao" not in proc.stderr  # the runtime's log stays out of the message (--debug shows it)
 
     # The closing table: every model a row, measured ones by p50 with a ratio, failures last.
-    table = proc.stdout[proc.stdout.index("Summary (sorted by p50)"):]
-    order = [table.index(name) for name in ("split_concat.tflite", "mobilenet_v1_0.25_128_quant.tflite",
-                                            "cut.tflite", "model_invoking_error.tflite", "byte210.tflite",
-                                            "crash-segv.tflite")]
+    table = proc.stdout[proc.stdout.index("Summary (sorted by p50)") :]
+    order = [
+        table.index(name)
+        for name in (
+            "split_concat.tflite",
+            "mobilenet_v1_0.25_128_quant.tflite",
+            "cut.tflite",
+            "model_invoking_error.tflite",
+            "byte210.tflite",
+            "crash-segv.tflite",
+        )
+    ]
     assert order == sorted(order)
     assert "split_concat.tflite ran " in table and " times faster than mobilenet_v1_0.25_128_quant.tflite" in table
     assert "4 of 6 failed" in table
@@ -130,7 +144,7 @@ def test_crash_of_a_pte_is_one_line_with_the_pte_next_step(tmp_path):
 def test_real_runtime_segfault_alone_is_one_line(coral_models, tmp_path):
     model = real_segfault(coral_models, tmp_path / "byte210.tflite")
     proc = run_cli("bench", model, *FAST, "--json")
-    line = assert_one_line_error(proc, "byte210.tflite was killed by SIGSEGV", "edgekit inspect")
+    assert_one_line_error(proc, "byte210.tflite was killed by SIGSEGV", "edgekit inspect")
     assert proc.returncode == 1 and proc.stdout == ""  # a crash is a failed measurement, not "bad input"
 
 
@@ -155,8 +169,7 @@ def test_every_model_failing_keeps_the_reason_status(coral_models, tmp_path):
 
 
 def test_json_lists_failures_with_their_error(coral_models, tmp_path):
-    proc = run_cli("bench", coral_models / "model_invoking_error.tflite", coral_models / "split_concat.tflite",
-                   *FAST, "--json")
+    proc = run_cli("bench", coral_models / "model_invoking_error.tflite", coral_models / "split_concat.tflite", *FAST, "--json")
     assert proc.returncode == 1
     docs = json.loads(proc.stdout)
     assert [d["status"] for d in docs] == ["error", "ok"]
@@ -167,15 +180,19 @@ def test_json_lists_failures_with_their_error(coral_models, tmp_path):
 
 # ---- flags checked before anything runs (no worker is started) ----
 
-@pytest.mark.parametrize("flags, needle", [
-    (("--threads", "100000"), "between 1 and 256"),
-    (("--threads", "0"), "--threads"),
-    (("--timeout", "-5"), "--timeout must be a positive"),
-    (("--timeout", "0"), "--timeout"),
-    (("--min-runs", "5", "--max-runs", "1"), "--max-runs 1 is below --min-runs 5"),
-    (("--warmup", "-1"), "--warmup"),
-    (("--min-time", "-1"), "--min-time"),
-])
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (("--threads", "100000"), "between 1 and 256"),
+        (("--threads", "0"), "--threads"),
+        (("--timeout", "-5"), "--timeout must be a positive"),
+        (("--timeout", "0"), "--timeout"),
+        (("--min-runs", "5", "--max-runs", "1"), "--max-runs 1 is below --min-runs 5"),
+        (("--warmup", "-1"), "--warmup"),
+        (("--min-time", "-1"), "--min-time"),
+    ],
+)
 def test_out_of_range_flags_are_one_line(coral_models, flags, needle):
     proc = run_cli("bench", coral_models / "split_concat.tflite", *flags)
     assert_one_line_error(proc, needle)
@@ -189,6 +206,7 @@ def test_missing_path_in_a_batch_stops_before_measuring(coral_models, tmp_path):
 
 
 # ---- the arithmetic, on samples of known ratio ----
+
 
 def _result(samples: list[float]) -> dict:
     s = sorted(samples)
@@ -204,15 +222,18 @@ def test_ratio_recovers_a_known_slowdown():
     r, s = _batch.ratio(_result(slow), _result(base))
     assert r == pytest.approx(1.84, rel=1e-9)
     # Each side's robust sigma is ~2% of its p50, so the propagated spread is 1.84 * 2% * sqrt(2).
-    assert s == pytest.approx(1.84 * 0.02 * 2 ** 0.5, rel=0.1)
+    assert s == pytest.approx(1.84 * 0.02 * 2**0.5, rel=0.1)
     stalled = base[:-20] + [50.0] * 20  # 1% of runs stalled: the std explodes, the robust sigma does not
     assert _batch.robust_sigma(_result(stalled)) == pytest.approx(0.02, rel=0.15)
 
 
 def test_summary_lines_and_exit_status():
     fast, slow = _result([1.0, 1.0, 1.1]), _result([2.0, 2.0, 2.2])
-    rows = [_batch.Row("a", slow, label="a"), _batch.Row("b", fast, label="b"),
-            _batch.Row("c", None, EdgekitError("broken"), label="c")]
+    rows = [
+        _batch.Row("a", slow, label="a"),
+        _batch.Row("b", fast, label="b"),
+        _batch.Row("c", None, EdgekitError("broken"), label="c"),
+    ]
     assert _batch.summary_lines(rows) == ["b ran 2.00 ± 0.00 times faster than a"]
     assert [r.label for r in _batch.ordered(rows)] == ["b", "a", "c"]
     assert _batch.exit_status(rows) == 1
@@ -232,8 +253,9 @@ def test_same_named_models_are_told_apart(tmp_path):
 
 def test_timeout_is_a_row_not_the_end(coral_models):
     model = coral_models / "split_concat.tflite"
-    proc = run_cli("bench", model, model, "--timeout", "1", "--min-time", "30", "--warmup", "0",
-                   "--max-runs", "1000000000")  # a 3 us model would reach the default 100,000 runs in 0.3 s
+    proc = run_cli(
+        "bench", model, model, "--timeout", "1", "--min-time", "30", "--warmup", "0", "--max-runs", "1000000000"
+    )  # a 3 us model would reach the default 100,000 runs in 0.3 s
     assert proc.returncode == 1
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
     assert len(errors) == 2 and all("did not finish within 1 s" in l for l in errors), proc.stderr
@@ -256,8 +278,11 @@ def test_crash_line_is_built_from_the_format_record():
     ptl = worker_died({"artifact": "/m/x.ptl", "format": "ptl"}, -6, "").line()
     assert "SIGABRT" in ptl and "torch" in ptl and "inspect" not in ptl
     # Not a signal: the Python exception it died of, never a warning line.
-    died = worker_died({"artifact": "/m/x.tflite", "format": "tflite"}, 1,
-                       f"{warning}\nTraceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'numpy'\n")
+    died = worker_died(
+        {"artifact": "/m/x.tflite", "format": "tflite"},
+        1,
+        f"{warning}\nTraceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'numpy'\n",
+    )
     assert "exited with status 1" in died.message and "ModuleNotFoundError: No module named 'numpy'" in died.message
     quiet = worker_died({"artifact": "/m/x.tflite", "format": "tflite"}, 1, warning)
     assert "UserWarning" not in quiet.line() and "(" not in quiet.message

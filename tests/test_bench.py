@@ -10,7 +10,7 @@ import pytest
 from edgekit import api
 from edgekit.errors import EdgekitError
 from edgekit.results import schema
-from tests.conftest import CORAL, assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 pytest.importorskip("ai_edge_litert")
 
@@ -101,9 +101,12 @@ def test_run_prints_macaw_for_parrot(coral, model_name):
     proc = run_cli(
         "run",
         coral / "models" / f"{model_name}.tflite",
-        "--image", coral / "images" / "parrot.jpg",
-        "--labels", coral / "labels" / "imagenet_labels.txt",
-        "--top-k", "3",
+        "--image",
+        coral / "images" / "parrot.jpg",
+        "--labels",
+        coral / "labels" / "imagenet_labels.txt",
+        "--top-k",
+        "3",
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
@@ -112,13 +115,18 @@ def test_run_prints_macaw_for_parrot(coral, model_name):
     assert top[0]["label"] == "macaw"
     assert top[0]["score"] > 0.5 and top[0]["score"] >= top[1]["score"]
     table = run_cli(
-        "run", coral / "models" / f"{model_name}.tflite", "--image", coral / "images" / "parrot.jpg",
-        "--labels", coral / "labels" / "imagenet_labels.txt",
+        "run",
+        coral / "models" / f"{model_name}.tflite",
+        "--image",
+        coral / "images" / "parrot.jpg",
+        "--labels",
+        coral / "labels" / "imagenet_labels.txt",
     )
     assert table.returncode == 0 and "macaw" in table.stdout
 
 
 # ---- errors a user can cause: one line, non-zero exit, no traceback ----
+
 
 def test_missing_file(tmp_path):
     assert_one_line_error(run_cli("bench", tmp_path / "nope.tflite"), "no such file")
@@ -136,8 +144,10 @@ def test_truncated_flatbuffer(coral_models, tmp_path):
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(data[: len(data) // 3])
     line = assert_one_line_error(run_cli("bench", cut, "--min-time", "0"))
-    assert line == (f"edgekit: {cut} could not be loaded as a TFLite model (The model is not a valid Flatbuffer buffer); "
-                    "the file is truncated or corrupt; rebuild or re-download it")
+    assert line == (
+        f"edgekit: {cut} could not be loaded as a TFLite model (The model is not a valid Flatbuffer buffer); "
+        "the file is truncated or corrupt; rebuild or re-download it"
+    )
 
 
 def test_unresolved_custom_op(coral_models):
@@ -160,9 +170,7 @@ def test_wrong_input_shape_and_dtype(coral_models, tmp_path):
 
 def test_runtime_not_installed(coral_models):
     # tflite_runtime is deliberately not in the pinned environment (it needs numpy < 2).
-    line = assert_one_line_error(
-        run_cli("bench", coral_models / "split_concat.tflite", "--runtime", "tflite_runtime")
-    )
+    line = assert_one_line_error(run_cli("bench", coral_models / "split_concat.tflite", "--runtime", "tflite_runtime"))
     assert "tflite_runtime" in line and "pip install" in line
     assert_one_line_error(run_cli("bench", coral_models / "split_concat.tflite", "--runtime", "bogus"), "choose one of")
 
@@ -175,10 +183,7 @@ def test_worker_crash_is_one_clear_error(coral_models, tmp_path):
     from edgekit.transports.host import HostTransport
 
     crashing = tmp_path / "python-that-segfaults"
-    crashing.write_text(
-        "#!/bin/sh\n"
-        f"exec {sys.executable} -c 'import os, signal; os.kill(os.getpid(), signal.SIGSEGV)'\n"
-    )
+    crashing.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import os, signal; os.kill(os.getpid(), signal.SIGSEGV)'\n")
     os.chmod(crashing, 0o755)
     spec = api.bench_spec(str(coral_models / "split_concat.tflite"), **FAST)
     result = HostTransport(python=str(crashing)).run_worker(spec, timeout=30)

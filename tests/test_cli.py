@@ -5,8 +5,25 @@ from tests.conftest import assert_one_line_error, run_cli
 
 
 # Every public command; a command that disappears from the parser must fail this test.
-COMMANDS = ("bench", "build", "compare", "deploy", "devices", "doctor", "edgetpu", "gpu", "history", "inspect",
-            "package", "profile", "provision", "quant-report", "report", "run", "toolchains")
+COMMANDS = (
+    "bench",
+    "build",
+    "compare",
+    "deploy",
+    "devices",
+    "doctor",
+    "edgetpu",
+    "gpu",
+    "history",
+    "inspect",
+    "package",
+    "profile",
+    "provision",
+    "quant-report",
+    "report",
+    "run",
+    "toolchains",
+)
 
 
 def test_help_lists_commands():
@@ -55,13 +72,12 @@ def test_spread_advice_names_threads_on_every_core():
     from edgekit.commands.bench import spread_advice
 
     def result(cv: float, threads, cores) -> dict:
-        return {"latency_ms": {"cv": cv}, "runtime": {"threads": threads},
-                "device": {"fingerprint": {"cpu_count": cores}}}
+        return {"latency_ms": {"cv": cv}, "runtime": {"threads": threads}, "device": {"fingerprint": {"cpu_count": cores}}}
 
     assert spread_advice(result(0.05, 2, 2)) is None
     wide = spread_advice(result(0.26, 2, 2))
     assert "CV 26%" in wide and "--threads 1" in wide
     assert "--threads" not in spread_advice(result(0.26, 1, 2))
     assert "--threads" not in spread_advice(result(0.26, None, 4))  # runtime default: unknown count
-    assert "--threads" not in spread_advice(result(0.26, 1, 1))     # nothing to leave free
+    assert "--threads" not in spread_advice(result(0.26, 1, 1))  # nothing to leave free
     assert "--threads 3" in spread_advice(result(0.3, 8, 4))

@@ -7,7 +7,6 @@ editing this file.
 from __future__ import annotations
 
 import argparse
-import re
 
 import pytest
 
@@ -18,7 +17,7 @@ from tests.conftest import run_cli
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
     """(argv prefix, subparser) for every (nested) subcommand."""
     sub = _subparsers(parser)
-    for name, child in (sub.choices.items() if sub is not None else ()):
+    for name, child in sub.choices.items() if sub is not None else ():
         yield prefix + (name,), child
         yield from _commands(child, prefix + (name,))
 
@@ -60,8 +59,16 @@ CASES = list(_cases())
 
 def test_the_enumeration_finds_the_options_the_issue_names():
     ids = {p.id for p in CASES}
-    for needed in ("build --scale", "build --mean", "run --normalize", "bench --normalize", "run --top-k",
-                   "package --mean", "bench --timeout", "compare --threshold"):
+    for needed in (
+        "build --scale",
+        "build --mean",
+        "run --normalize",
+        "bench --normalize",
+        "run --top-k",
+        "package --mean",
+        "bench --timeout",
+        "compare --threshold",
+    ):
         assert needed in ids, sorted(ids)
 
 
@@ -91,13 +98,16 @@ def test_a_negative_first_value_parses(prefix, option, capsys):
     assert got == expected
 
 
-@pytest.mark.parametrize("argv,dest,value", [
-    (["build", "--scale", "-1,1"], "scale", "-1,1"),
-    (["build", "--mean", "-0.5"], "mean", "-0.5"),
-    (["build", "--mean", "-.5,-0.25,1e-3"], "mean", "-.5,-0.25,1e-3"),
-    (["bench", "m.tflite", "--normalize", "-1,1"], "normalize", "-1,1"),
-    (["run", "m.tflite", "--image", "x.jpg", "--norm", "-1,1"], "normalize", "-1,1"),  # an abbreviation
-])
+@pytest.mark.parametrize(
+    "argv,dest,value",
+    [
+        (["build", "--scale", "-1,1"], "scale", "-1,1"),
+        (["build", "--mean", "-0.5"], "mean", "-0.5"),
+        (["build", "--mean", "-.5,-0.25,1e-3"], "mean", "-.5,-0.25,1e-3"),
+        (["bench", "m.tflite", "--normalize", "-1,1"], "normalize", "-1,1"),
+        (["run", "m.tflite", "--image", "x.jpg", "--norm", "-1,1"], "normalize", "-1,1"),  # an abbreviation
+    ],
+)
 def test_the_readme_forms(argv, dest, value):
     parser = build_parser()
     assert getattr(parser.parse_args(attach_values(parser, argv)), dest) == value
@@ -112,7 +122,12 @@ def test_a_missing_value_is_still_reported(capsys):
 def test_a_value_named_like_a_subcommand_stays_a_value():
     parser = build_parser()
     assert attach_values(parser, ["run", "--image", "bench", "m", "--top-k", "-3"]) == [
-        "run", "--image", "bench", "m", "--top-k=-3"]
+        "run",
+        "--image",
+        "bench",
+        "m",
+        "--top-k=-3",
+    ]
 
 
 def test_debug_after_the_subcommand(tmp_path):

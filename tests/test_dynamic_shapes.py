@@ -35,12 +35,23 @@ def audio_frontend(path):
     g.op("EXPAND_DIMS", [x, a1], [e1])
     e2 = g.tensor("e2", [1, 1, 1, 1], "float32", signature=[-1, 1, -1, 1])
     g.op("EXPAND_DIMS", [e1, a2], [e2])
-    w = g.tensor("filt", [16, 1, 400, 1], "float32",
-                 data=np.random.default_rng(0).normal(size=(16, 1, 400, 1)).astype("float32"))
+    w = g.tensor("filt", [16, 1, 400, 1], "float32", data=np.random.default_rng(0).normal(size=(16, 1, 400, 1)).astype("float32"))
     b = g.tensor("bias", [16], "float32", data=np.zeros(16, dtype="float32"))
     c = g.tensor("frames", [1, 1, 1, 16], "float32", signature=[-1, 1, -1, 16])
-    g.op("CONV_2D", [e2, w, b], [c], {"_type": "Conv2DOptions", "padding": 1, "strideW": 160, "strideH": 1,
-                                      "dilationWFactor": 1, "dilationHFactor": 1, "fusedActivationFunction": 1})
+    g.op(
+        "CONV_2D",
+        [e2, w, b],
+        [c],
+        {
+            "_type": "Conv2DOptions",
+            "padding": 1,
+            "strideW": 160,
+            "strideH": 1,
+            "dilationWFactor": 1,
+            "dilationHFactor": 1,
+            "fusedActivationFunction": 1,
+        },
+    )
     axes = g.tensor("axes", [2], "int32", data=np.array([1, 2], dtype="int32"))
     out = g.tensor("features", [1, 16], "float32", signature=[-1, 16])
     g.op("MEAN", [c, axes], [out], {"_type": "ReducerOptions", "keepDims": False})

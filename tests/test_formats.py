@@ -29,8 +29,8 @@ def _pte(tmp: Path) -> Path:  # the .pte identifier ("ET" + two version digits a
 def _ptl(tmp: Path) -> Path:  # a TorchScript zip with mobile bytecode, as torch writes it
     p = tmp / "module.ptl"
     with zipfile.ZipFile(p, "w") as z:
-        z.writestr("module/bytecode.pkl", b"\x80\x02)." )
-        z.writestr("module/data.pkl", b"\x80\x02)." )
+        z.writestr("module/bytecode.pkl", b"\x80\x02).")
+        z.writestr("module/data.pkl", b"\x80\x02).")
     return p
 
 
@@ -92,15 +92,21 @@ def test_every_record_is_complete(name, tmp_path, coral):
 
 
 def test_builtin_formats_and_providers():
-    assert FORMATS.names()[:len(BUILTIN)] == list(BUILTIN)
-    assert [p.name for p in FORMATS.get("tflite").providers] == ["ai_edge_litert", "tflite_runtime", "tensorflow",
-                                                                  "litert-compiled"]
+    assert FORMATS.names()[: len(BUILTIN)] == list(BUILTIN)
+    assert [p.name for p in FORMATS.get("tflite").providers] == [
+        "ai_edge_litert",
+        "tflite_runtime",
+        "tensorflow",
+        "litert-compiled",
+    ]
     assert FORMATS.get("edgetpu").priority > FORMATS.get("tflite").priority
 
 
 def test_listing_formats_imports_no_framework():
-    code = ("import sys; from edgekit.runtimes.formats import FORMATS; FORMATS.records(); "
-            "print(sorted(m for m in ('numpy', 'torch', 'tensorflow', 'executorch', 'ai_edge_litert') if m in sys.modules))")
+    code = (
+        "import sys; from edgekit.runtimes.formats import FORMATS; FORMATS.records(); "
+        "print(sorted(m for m in ('numpy', 'torch', 'tensorflow', 'executorch', 'ai_edge_litert') if m in sys.modules))"
+    )
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -233,7 +239,9 @@ def test_without_the_module_the_toy_is_unknown(tmp_path):
 # --- no format names compared outside the records ------------------------------------------------
 
 _NAMES = "tflite|pte|ptl|edgetpu|onnx"
-_COMPARISON = re.compile(rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{][^)\]}}]*["']({_NAMES})["']""")
+_COMPARISON = re.compile(
+    rf"""(==|!=)\s*["']({_NAMES})["']|["']({_NAMES})["']\s*(==|!=)|\bin\s*[\(\[{{][^)\]}}]*["']({_NAMES})["']"""
+)
 
 
 # Comparisons that look like format names but are not: target names (the ptl build target).

@@ -72,7 +72,8 @@ def test_memory_splits_the_runtime_import_from_the_model(coral_models):
     # the model holds 3.4 MB of weights the interpreter maps and packs: more than that, less than 100 MiB
     assert 3 * 2**20 < m["model_rss_bytes"] < 100 * 2**20
     assert r["load_phases_ms"]["import"] > 0 and r["init_ms"] == pytest.approx(
-        sum(v for k, v in r["load_phases_ms"].items() if k != "import"))
+        sum(v for k, v in r["load_phases_ms"].items() if k != "import")
+    )
 
 
 def test_budget_flags_are_validated(coral_models):
@@ -98,8 +99,18 @@ def test_schema_reads_version_1_and_2_only(coral_models):
 
 
 def test_the_summary_prints_the_notes_and_the_import(coral_models):
-    proc = run_cli("bench", coral_models / "mobilenet_v2_1.0_224_quant.tflite", "--threads", "1",
-                   "--min-runs", "100000", "--min-time", "0", "--max-time", "0.3")
+    proc = run_cli(
+        "bench",
+        coral_models / "mobilenet_v2_1.0_224_quant.tflite",
+        "--threads",
+        "1",
+        "--min-runs",
+        "100000",
+        "--min-time",
+        "0",
+        "--max-time",
+        "0.3",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Note: time budget reached (--max-time 0.3 s)" in proc.stdout
     assert "runtime import" in proc.stdout

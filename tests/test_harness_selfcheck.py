@@ -24,9 +24,11 @@ NEEDS_CUSTOM_OP = {
     "posenet_mobilenet_v1_075_353_481_16_quant_decoder": "PosenetDecoderOp",
     "model_invoking_error": "fake-op-double",
 }
-CPU_MODELS = sorted(
-    p.stem for p in (CORAL / "models").glob("*.tflite") if not p.stem.endswith("_edgetpu")
-) if (CORAL / "models").is_dir() else []
+CPU_MODELS = (
+    sorted(p.stem for p in (CORAL / "models").glob("*.tflite") if not p.stem.endswith("_edgetpu"))
+    if (CORAL / "models").is_dir()
+    else []
+)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -61,7 +61,18 @@ def test_bench_with_runtime_litert_compiled_records_the_provider(coral_models):
 def test_variable_tensors_are_one_clear_line(coral_models):
     from tests.conftest import assert_one_line_error, run_cli
 
-    proc = run_cli("bench", str(coral_models / "keras_lstm_mnist_ptq.tflite"), "--runtime", "litert-compiled",
-                   "--min-runs", "1", "--min-time", "0", "--warmup", "0", "--no-history")
+    proc = run_cli(
+        "bench",
+        str(coral_models / "keras_lstm_mnist_ptq.tflite"),
+        "--runtime",
+        "litert-compiled",
+        "--min-runs",
+        "1",
+        "--min-time",
+        "0",
+        "--warmup",
+        "0",
+        "--no-history",
+    )
     line = assert_one_line_error(proc, "variable tensors")
     assert "omit --runtime litert-compiled" in line

@@ -12,15 +12,27 @@ from edgekit.build.manifest_schema import READABLE_VERSIONS, validate_manifest
 from edgekit.errors import EdgekitError
 from tests.conftest import assert_one_line_error, run_cli
 
-ENTRY = {"target": "tflite-fp32", "status": "built", "format": "tflite", "file": "m.tflite", "sha256": "0" * 64,
-         "size_bytes": 4, "inputs": [{"name": "x", "shape": [1, 4], "dtype": "float32"}],
-         "outputs": [{"name": "y", "shape": [1, 2], "dtype": "float32"}], "accuracy": {"passed": True}}
+ENTRY = {
+    "target": "tflite-fp32",
+    "status": "built",
+    "format": "tflite",
+    "file": "m.tflite",
+    "sha256": "0" * 64,
+    "size_bytes": 4,
+    "inputs": [{"name": "x", "shape": [1, 4], "dtype": "float32"}],
+    "outputs": [{"name": "y", "shape": [1, 2], "dtype": "float32"}],
+    "accuracy": {"passed": True},
+}
 
 
 def _write(d, version) -> None:
     d.mkdir(exist_ok=True)
-    doc = {"schema": "edgekit.manifest", "updated": "2026-01-01T00:00:00+00:00", "source": {"path": "m.keras"},
-           "artifacts": [ENTRY]}
+    doc = {
+        "schema": "edgekit.manifest",
+        "updated": "2026-01-01T00:00:00+00:00",
+        "source": {"path": "m.keras"},
+        "artifacts": [ENTRY],
+    }
     if version is not None:
         doc["schema_version"] = version
     (d / "manifest.json").write_text(json.dumps(doc))

@@ -79,6 +79,7 @@ def full_dir(tmp_path):
 
 # ---- bench -o: checked before measuring, so a mistake costs no measurement ----
 
+
 def test_output_under_a_file(model, tmp_path):
     (tmp_path / "a_file").write_text("x")
     proc = run_cli("bench", model, *FAST, "-o", tmp_path / "a_file" / "r.json")
@@ -145,12 +146,18 @@ def test_full_disk_injected(model, tmp_path, monkeypatch, capsys):
 
 # ---- unreadable models ----
 
+
 def _as_nobody(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_HISTORY="off", HOME="/tmp")
     env.pop("EDGEKIT_DEBUG", None)
-    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           sys.executable, "-m", "edgekit", *args],
-                          capture_output=True, text=True, env=env, cwd="/tmp", timeout=300)
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "edgekit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/tmp",
+        timeout=300,
+    )
 
 
 def test_unreadable_model_for_inspect_and_bench(model):
@@ -176,12 +183,21 @@ def test_unreadable_model_for_inspect_and_bench(model):
 
 # ---- build -o under a file: the OSError from deep inside still becomes one line ----
 
+
 @pytest.mark.slow
 def test_build_output_under_a_file(tmp_path):
     pytest.importorskip("torch")
     (tmp_path / "a_file").write_text("x")
-    proc = run_cli("build", "--source", "tests.build_torch.models:tiny_cnn", "-t", "ptl", "--random-calibration",
-                   "-o", tmp_path / "a_file" / "out")
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_torch.models:tiny_cnn",
+        "-t",
+        "ptl",
+        "--random-calibration",
+        "-o",
+        tmp_path / "a_file" / "out",
+    )
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:") and not l.startswith("edgekit: warning:")]
     assert "Traceback" not in proc.stderr and len(errors) == 1, proc.stderr
     assert "a_file is a file, not a directory" in errors[0] and "internal error" not in errors[0]
@@ -190,16 +206,20 @@ def test_build_output_under_a_file(tmp_path):
 
 # ---- the mapping itself ----
 
-@pytest.mark.parametrize("exc, path, needle, code", [
-    (FileExistsError(errno.EEXIST, "File exists"), None, "is a file, not a directory", EXIT_USAGE),
-    (NotADirectoryError(errno.ENOTDIR, "Not a directory"), None, "is a file, not a directory", EXIT_USAGE),
-    (IsADirectoryError(errno.EISDIR, "Is a directory"), "DIR", "is a directory", EXIT_USAGE),
-    (PermissionError(errno.EACCES, "Permission denied"), "/x/r.json", "permission denied", EXIT_USAGE),
-    (OSError(errno.EROFS, "Read-only file system"), "/x/r.json", "read-only", EXIT_USAGE),
-    (OSError(errno.ENOSPC, "No space left on device"), "/x/r.json", "no space left", EXIT_ENV),
-    (OSError(errno.EDQUOT, "Disk quota exceeded"), "/x/r.json", "quota", EXIT_ENV),
-    (OSError(errno.EIO, "Input/output error"), "/x/r.json", "input/output", EXIT_ENV),
-])
+
+@pytest.mark.parametrize(
+    "exc, path, needle, code",
+    [
+        (FileExistsError(errno.EEXIST, "File exists"), None, "is a file, not a directory", EXIT_USAGE),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), None, "is a file, not a directory", EXIT_USAGE),
+        (IsADirectoryError(errno.EISDIR, "Is a directory"), "DIR", "is a directory", EXIT_USAGE),
+        (PermissionError(errno.EACCES, "Permission denied"), "/x/r.json", "permission denied", EXIT_USAGE),
+        (OSError(errno.EROFS, "Read-only file system"), "/x/r.json", "read-only", EXIT_USAGE),
+        (OSError(errno.ENOSPC, "No space left on device"), "/x/r.json", "no space left", EXIT_ENV),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "/x/r.json", "quota", EXIT_ENV),
+        (OSError(errno.EIO, "Input/output error"), "/x/r.json", "input/output", EXIT_ENV),
+    ],
+)
 def test_os_error_mapping(tmp_path, exc, path, needle, code):
     (tmp_path / "a_file").write_text("x")
     target = path or str(tmp_path / "a_file" / "out" / "r.json")

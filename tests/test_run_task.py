@@ -26,14 +26,16 @@ def ssd_inputs(coral, tmp_path_factory):
     main = load_tflite(str(coral / "models" / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite")).main
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("ssd") / "inputs.npz"
-    np.savez(path, **{main.tensors[i].name: rng.integers(0, 256, size=main.tensors[i].shape, dtype=np.uint8)
-                      for i in main.inputs})
+    np.savez(
+        path, **{main.tensors[i].name: rng.integers(0, 256, size=main.tensors[i].shape, dtype=np.uint8) for i in main.inputs}
+    )
     return path
 
 
 def test_a_classifier_gets_its_top_k(coral):
-    out = api.run_model(str(coral / "models" / "mobilenet_v1_0.25_128_quant.tflite"),
-                        image=str(coral / "images" / "parrot.jpg"), top_k=3)
+    out = api.run_model(
+        str(coral / "models" / "mobilenet_v1_0.25_128_quant.tflite"), image=str(coral / "images" / "parrot.jpg"), top_k=3
+    )
     assert out["task"] == "classify" and "softmax" in out["why"]
     assert [t["index"] for t in out["top_k"]][0] == 89  # macaw, without labels
     assert len(out["top_k"]) == 3
@@ -41,8 +43,11 @@ def test_a_classifier_gets_its_top_k(coral):
 
 def test_a_segmenter_is_summarised_not_ranked(coral):
     labels = coral / "labels" / "pascal_voc_segmentation_labels.txt"
-    out = api.run_model(str(coral / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite"),
-                        image=str(coral / "images" / "dog_segmentation.bmp"), labels=str(labels))
+    out = api.run_model(
+        str(coral / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite"),
+        image=str(coral / "images" / "dog_segmentation.bmp"),
+        labels=str(labels),
+    )
     assert out["task"] == "summary" and "top_k" not in out
     (o,) = out["outputs"]
     assert o["name"] == "ArgMax" and o["shape"] == [1, 513, 513] and o["dtype"] == "int64"
@@ -53,15 +58,15 @@ def test_a_segmenter_is_summarised_not_ranked(coral):
 
 
 def test_a_detection_head_with_four_outputs_is_summarised(coral, ssd_inputs):
-    proc = run_cli("run", coral / "models" / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite",
-                   "--input", ssd_inputs, "--json")
+    proc = run_cli(
+        "run", coral / "models" / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite", "--input", ssd_inputs, "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["task"] == "summary" and "4 outputs" in out["why"] and "top_k" not in out
     shapes = [o["shape"] for o in out["outputs"]]
     assert shapes[0][-1] == 4 and len(shapes) == 4  # boxes, classes, scores, count
-    table = run_cli("run", coral / "models" / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite",
-                    "--input", ssd_inputs)
+    table = run_cli("run", coral / "models" / "ssd_mobilenet_v1_coco_quant_postprocess_head_layers.tflite", "--input", ssd_inputs)
     assert "TFLite_Detection_PostProcess:3" in table.stdout and "rank" not in table.stdout
 
 
@@ -77,18 +82,26 @@ def test_an_embedding_is_not_a_softmax(coral):
 
 
 def test_task_classify_on_a_map_is_refused_and_summary_on_a_classifier_works(coral):
-    r = run_cli("run", coral / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
-                "--image", coral / "images" / "dog_segmentation.bmp", "--task", "classify")
+    r = run_cli(
+        "run",
+        coral / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
+        "--image",
+        coral / "images" / "dog_segmentation.bmp",
+        "--task",
+        "classify",
+    )
     assert_one_line_error(r, "shape [1, 513, 513]", "--task summary")
-    out = api.run_model(str(coral / "models" / "mobilenet_v1_0.25_128_quant.tflite"),
-                        image=str(coral / "images" / "parrot.jpg"), task="summary")
+    out = api.run_model(
+        str(coral / "models" / "mobilenet_v1_0.25_128_quant.tflite"), image=str(coral / "images" / "parrot.jpg"), task="summary"
+    )
     assert out["task"] == "summary" and out["outputs"][0]["argmax"] == [0, 89]
 
 
 @pytest.mark.parametrize("k", ["0", "-3", "two"])
 def test_top_k_must_be_a_positive_whole_number(coral, k):
-    r = run_cli("run", coral / "models" / "mobilenet_v1_0.25_128_quant.tflite",
-                "--image", coral / "images" / "parrot.jpg", "--top-k", k)
+    r = run_cli(
+        "run", coral / "models" / "mobilenet_v1_0.25_128_quant.tflite", "--image", coral / "images" / "parrot.jpg", "--top-k", k
+    )
     line = assert_one_line_error(r, "--top-k")
     assert r.returncode == 2 and "expected one argument" not in line
     with pytest.raises(Exception, match="at least 1"):
@@ -133,9 +146,24 @@ def test_names_from_the_model_are_text_on_the_terminal(capsys):
     """Tensor names and labels come from files: markup is not interpreted, ESC is shown, not sent."""
     from edgekit.commands.run import print_answer
 
-    out = {"artifact": {"name": "m[/bold].tflite"}, "latency_ms": 1.0, "task": "summary", "why": "2 outputs [red]x",
-           "outputs": [{"name": "boxes[/bold]\x1b[2J", "shape": [1, 4], "dtype": "float32", "dequantized": False,
-                        "min": 0.0, "max": 1.0, "mean": 0.5, "argmax": [0, 3]}]}
+    out = {
+        "artifact": {"name": "m[/bold].tflite"},
+        "latency_ms": 1.0,
+        "task": "summary",
+        "why": "2 outputs [red]x",
+        "outputs": [
+            {
+                "name": "boxes[/bold]\x1b[2J",
+                "shape": [1, 4],
+                "dtype": "float32",
+                "dequantized": False,
+                "min": 0.0,
+                "max": 1.0,
+                "mean": 0.5,
+                "argmax": [0, 3],
+            }
+        ],
+    }
     print_answer(out)
     text = capsys.readouterr().out
     assert "\x1b" not in text and "\\x1b[2J" in text and "boxes[/bold]" in text and "[red]x" in text

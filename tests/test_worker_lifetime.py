@@ -111,7 +111,8 @@ def test_watch_parent_exits_when_the_parent_is_already_gone(tmp_path):
         "import sys; from edgekit.harness.lifetime import watch_parent; "
         f"watch_parent(999999999, {str(owned)!r}); print('still here')"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == lifetime.EXIT_PARENT_GONE and "still here" not in proc.stdout
     assert not owned.exists()

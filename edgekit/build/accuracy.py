@@ -70,6 +70,7 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
 
 def _flat(a: np.ndarray) -> np.ndarray:
     import numpy as np
+
     a = np.asarray(a, dtype=np.float64)
     return a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
 
@@ -78,6 +79,7 @@ def output_drift(reference: np.ndarray, candidate: np.ndarray) -> dict:
     """Cosine similarity (per sample, then the worst), max abs error, SNR (dB) and the facts the
     sanity verdict needs (finite, all zero, constant) of one output. Strict JSON values only."""
     import numpy as np
+
     ref, cand = _flat(reference), _flat(candidate)
     if ref.shape != cand.shape:
         raise EdgekitError(f"output shapes differ: float {list(ref.shape)} vs artifact {list(cand.shape)}", "")
@@ -89,8 +91,16 @@ def output_drift(reference: np.ndarray, candidate: np.ndarray) -> dict:
     }
     if not np.all(np.isfinite(cand)):
         bad = int(cand.size - np.count_nonzero(np.isfinite(cand)))
-        return {"cosine": None, "cosine_mean": None, "max_abs_error": None, "snr_db": None, "finite": False,
-                "non_finite_values": bad, **facts, "note": f"{bad} NaN/Inf values in the artifact's output"}
+        return {
+            "cosine": None,
+            "cosine_mean": None,
+            "max_abs_error": None,
+            "snr_db": None,
+            "finite": False,
+            "non_finite_values": bad,
+            **facts,
+            "note": f"{bad} NaN/Inf values in the artifact's output",
+        }
     ref_norm, cand_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(cand, axis=1)
     num = np.sum(ref * cand, axis=1)
     den = ref_norm * cand_norm
@@ -118,6 +128,7 @@ def _constant(ref: np.ndarray, cand: np.ndarray) -> bool:
     """The artifact gives one value everywhere, or the same output for every sample, while the
     float model's output varies: a collapsed conversion, whatever its cosine says."""
     import numpy as np
+
     if not cand.size or not np.all(np.isfinite(cand)):
         return False
     if np.ptp(cand) == 0 and np.ptp(ref) > 0:
@@ -140,6 +151,7 @@ def output_kind(reference: np.ndarray, name: str = "", labels: np.ndarray | None
     ``declared`` (``[output_kinds]`` / ``--output-kind``) wins over the guess.
     """
     import numpy as np
+
     if declared:
         if declared not in OUTPUT_KINDS:
             raise EdgekitError(f"unknown output kind {declared!r}", f"choose one of: {', '.join(OUTPUT_KINDS)}")
@@ -179,6 +191,7 @@ def is_classifier(output: np.ndarray) -> bool:
 def topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int) -> float:
     """Share of samples whose float top-1 class is among the artifact's top-k."""
     import numpy as np
+
     k = min(k, reference.shape[1])
     ref_top1 = np.argmax(reference, axis=1)
     cand_topk = np.argsort(-candidate, axis=1, kind="stable")[:, :k]
@@ -189,6 +202,7 @@ def nn_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None:
     """Share of samples whose nearest neighbour (cosine, among the other evaluation samples) is the
     same sample for the artifact as for the float model; None with fewer than 3 samples."""
     import numpy as np
+
     ref, cand = _flat(reference), _flat(candidate)
     n = ref.shape[0]
     if n < 3:
@@ -196,6 +210,7 @@ def nn_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None:
 
     def nearest(x: np.ndarray) -> np.ndarray:
         import numpy as np
+
         norm = np.linalg.norm(x, axis=1, keepdims=True)
         unit = x / np.where(norm > 0, norm, 1.0)
         sim = unit @ unit.T
@@ -210,6 +225,7 @@ def pixel_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | Non
     with several channels); None for single-channel maps, where only SNR/cosine apply. The channel
     axis is the last one unless the second is smaller (NCHW)."""
     import numpy as np
+
     r, c = np.asarray(reference), np.asarray(candidate)
     if r.ndim < 3:
         return None
@@ -233,10 +249,9 @@ def compare(
     output, nn/pixel agreement from the first embedding/dense output. Accuracies are in percent.
     """
     import numpy as np
+
     if len(reference) != len(candidate):
-        raise EdgekitError(
-            f"the artifact has {len(candidate)} outputs, the float model {len(reference)}", "check the conversion"
-        )
+        raise EdgekitError(f"the artifact has {len(candidate)} outputs, the float model {len(reference)}", "check the conversion")
     outputs = []
     for i, (r, c) in enumerate(zip(reference, candidate)):
         name = output_names[i] if output_names and i < len(output_names) else f"output_{i}"
@@ -260,7 +275,15 @@ def compare(
         result["snr_exact"] = True
     if any(not o["finite"] for o in outputs):
         result["note"] = "an output holds NaN/Inf: cosine, error and SNR are null"
-    for key in ("top1_agreement", "top5_agreement", "reference_accuracy", "accuracy", "accuracy_drop", "nn_agreement", "pixel_agreement"):
+    for key in (
+        "top1_agreement",
+        "top5_agreement",
+        "reference_accuracy",
+        "accuracy",
+        "accuracy_drop",
+        "nn_agreement",
+        "pixel_agreement",
+    ):
         for o in outputs:
             if o.get(key) is not None:
                 result[key] = o[key]
@@ -270,6 +293,7 @@ def compare(
 
 def _kind_metrics(o: dict, r: np.ndarray, c: np.ndarray, labels: np.ndarray | None) -> None:
     import numpy as np
+
     kind = o["kind"]
     if kind == "classification":
         r2, c2 = _flat(r), _flat(c)
@@ -290,8 +314,13 @@ def _kind_metrics(o: dict, r: np.ndarray, c: np.ndarray, labels: np.ndarray | No
             o["pixel_agreement"] = px
 
 
-def sanity(drift: dict, fail_below: float = FAIL_COSINE, warn_below: float = WARN_COSINE,
-           snr_fail_below_db: float = FAIL_SNR_DB, snr_warn_below_db: float = WARN_SNR_DB) -> tuple[str, list[str]]:
+def sanity(
+    drift: dict,
+    fail_below: float = FAIL_COSINE,
+    warn_below: float = WARN_COSINE,
+    snr_fail_below_db: float = FAIL_SNR_DB,
+    snr_warn_below_db: float = WARN_SNR_DB,
+) -> tuple[str, list[str]]:
     """("ok" | "warn" | "fail", reasons) for a drift record, without any user threshold.
 
     Works on the recorded numbers alone, so a cached artifact is judged again on every rebuild.
@@ -308,7 +337,9 @@ def sanity(drift: dict, fail_below: float = FAIL_COSINE, warn_below: float = WAR
         few = o.get("values_per_sample")
         snr = o.get("snr_db")
         if isinstance(few, int) and few < FEW_VALUES and isinstance(snr, (int, float)):
-            what = f"output {name!r} ({few} value{'s' if few != 1 else ''} per sample, where cosine says nothing) SNR {snr:.1f} dB"
+            what = (
+                f"output {name!r} ({few} value{'s' if few != 1 else ''} per sample, where cosine says nothing) SNR {snr:.1f} dB"
+            )
             if snr < snr_fail_below_db:
                 fails.append(f"{what} < {snr_fail_below_db:g} dB (sanity floor)")
             elif snr < snr_warn_below_db:

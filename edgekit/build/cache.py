@@ -30,8 +30,20 @@ from edgekit.harness.lifetime import pid_alive  # stdlib only: one liveness rule
 
 # Distributions whose version changes a converted or verified artifact.
 VERSIONED_DISTRIBUTIONS = (
-    "tensorflow", "tensorflow-cpu", "tf-keras", "keras", "ai-edge-litert", "tflite-runtime",
-    "torch", "executorch", "torchao", "numpy", "pillow", "coremltools", "onnx", "onnxruntime",
+    "tensorflow",
+    "tensorflow-cpu",
+    "tf-keras",
+    "keras",
+    "ai-edge-litert",
+    "tflite-runtime",
+    "torch",
+    "executorch",
+    "torchao",
+    "numpy",
+    "pillow",
+    "coremltools",
+    "onnx",
+    "onnxruntime",
 )
 LEGACY_TMP_AGE_S = 3600.0  # ".tmp-*" names without a pid (older edgekit): removed after an hour
 _TMP_RE = re.compile(r"^\.tmp-(\d+)-")

@@ -96,6 +96,7 @@ class Dataset:
 
     def sha256(self) -> str:
         import numpy as np
+
         h = hashlib.sha256()
         for a in self.inputs:
             a = np.ascontiguousarray(a)
@@ -151,6 +152,7 @@ def load_data(spec: DataSpec, inputs: Sequence[Any], base_dir: str | None = None
 def random_data(inputs: Sequence[Any], n: int, seed: int = 0) -> Dataset:
     """Uniform noise in [-1, 1]: only for smoke builds, never representative of real inputs."""
     import numpy as np
+
     rng = np.random.default_rng(seed)
     arrays = [rng.uniform(-1.0, 1.0, size=(n, *spec.shape[1:])).astype(spec.dtype) for spec in inputs]
     return Dataset(arrays, None, "random", True)
@@ -166,6 +168,7 @@ def _pick_key(keys: list[str], wanted: Iterable[str]) -> str | None:
 
 def _from_numpy(path: str, inputs: Sequence[Any]) -> Dataset:
     import numpy as np
+
     try:
         if path.lower().endswith(".npy"):
             arr = np.load(path, allow_pickle=False)
@@ -257,6 +260,7 @@ def preprocess_image(path: str, spec: Any, pre: Preprocess) -> np.ndarray:
 
 def _from_images(folder: str, inputs: Sequence[Any], pre: Preprocess, progress: Any = None) -> Dataset:
     import numpy as np
+
     if len(inputs) != 1:
         raise EdgekitError(f"an image folder feeds one input, the model has {len(inputs)}", "use a .npz or a generator")
     files, labels, classes = image_files(folder)
@@ -322,6 +326,7 @@ def _from_generator(ref: str, inputs: Sequence[Any], limit: int) -> Dataset:
 def validate(data: Dataset, inputs: Sequence[Any]) -> Dataset:
     """Shapes, dtypes and finiteness, checked once here so no converter ever sees bad samples."""
     import numpy as np
+
     fixed = []
     for arr, spec in zip(data.inputs, inputs):
         arr = np.asarray(arr)
@@ -352,15 +357,14 @@ def validate(data: Dataset, inputs: Sequence[Any]) -> Dataset:
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
         if labels.shape[0] != fixed[0].shape[0]:
-            raise EdgekitError(
-                f"{labels.shape[0]} labels for {fixed[0].shape[0]} samples", "give one label per sample (or none)"
-            )
+            raise EdgekitError(f"{labels.shape[0]} labels for {fixed[0].shape[0]} samples", "give one label per sample (or none)")
     return Dataset(fixed, labels, data.source, data.random)
 
 
 def split(data: Dataset, count: int, eval_count: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
     """Shuffle once, then hold out evaluation samples first and calibrate on the rest (disjoint)."""
     import numpy as np
+
     n = len(data)
     if eval_count <= 0:
         return data.subset(range(min(count, n))), None

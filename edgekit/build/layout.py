@@ -25,8 +25,12 @@ def channels_last_perm(rank: int) -> list[int]:
     return [0, *range(2, rank), 1]
 
 
-def derive(source_shapes: Sequence[Sequence[int]], artifact_shapes: Sequence[Sequence[int]],
-           names: Sequence[str], assume_channels_last: bool = True) -> list[dict | None]:
+def derive(
+    source_shapes: Sequence[Sequence[int]],
+    artifact_shapes: Sequence[Sequence[int]],
+    names: Sequence[str],
+    assume_channels_last: bool = True,
+) -> list[dict | None]:
     """Per source input: the layout record when the artifact's shape is the channels-last
     transposition of the source's, None when it is the same shape.
 

@@ -186,10 +186,13 @@ def check_version(data: dict, where: str) -> None:
     if version in READABLE_VERSIONS and not isinstance(version, bool):
         return
     if isinstance(version, int) and not isinstance(version, bool) and version > max(READABLE_VERSIONS):
-        raise EdgekitError(f"{where} was written by a newer edgekit (manifest schema version {version}; this edgekit reads {readable})",
-                           "upgrade edgekit to read it, or build into another directory with this one")
-    raise EdgekitError(f"{where} has an unknown schema_version {version!r} (this edgekit reads {readable})",
-                       "delete it and rebuild with --force")
+        raise EdgekitError(
+            f"{where} was written by a newer edgekit (manifest schema version {version}; this edgekit reads {readable})",
+            "upgrade edgekit to read it, or build into another directory with this one",
+        )
+    raise EdgekitError(
+        f"{where} has an unknown schema_version {version!r} (this edgekit reads {readable})", "delete it and rebuild with --force"
+    )
 
 
 def validate_manifest(data: dict) -> list[str]:

@@ -225,8 +225,12 @@ class Orchestrator:
         spec = self.spec
         targets = [TARGETS.get(name) for name in spec.targets]
         task = progress.task("loading source model", 1)
-        source = load_source(spec.resolve(spec.source), spec.source_kind, spec.inputs,
-                             {"args": dict(spec.source_args)} if spec.source_args else None)
+        source = load_source(
+            spec.resolve(spec.source),
+            spec.source_kind,
+            spec.inputs,
+            {"args": dict(spec.source_args)} if spec.source_args else None,
+        )
         task.done()
         cal, ev, warnings = load_data_sets(spec, source, progress)
         contexts = []
@@ -311,11 +315,23 @@ class Orchestrator:
         except Exception as exc:
             return ArtifactEntry(target=target.name, status="failed", format=target.format, error=_error(exc, target.name))
         key = _hash_json(
-            {"source": source.content_hash, "target": target.name, "settings": settings, "calibration": cal_info and cal_info["sha256"],
-             "inputs": [i.to_dict() for i in source.inputs], "edgekit": __version__}
+            {
+                "source": source.content_hash,
+                "target": target.name,
+                "settings": settings,
+                "calibration": cal_info and cal_info["sha256"],
+                "inputs": [i.to_dict() for i in source.inputs],
+                "edgekit": __version__,
+            }
         )
-        eval_key = _hash_json({"evaluation": ev.sha256(), "thresholds": self.spec.thresholds_for(target.name),
-                               "drift": self.spec.drift_limits(), "kinds": self.spec.output_kinds})
+        eval_key = _hash_json(
+            {
+                "evaluation": ev.sha256(),
+                "thresholds": self.spec.thresholds_for(target.name),
+                "drift": self.spec.drift_limits(),
+                "kinds": self.spec.output_kinds,
+            }
+        )
         final = os.path.join(ctx.outdir, target.file_name(ctx))
         old = manifest.entries.get(target.name)
         if not self.force and old is not None and old.status in OK_STATUSES and old.cache_key == key and old.file:
@@ -326,8 +342,9 @@ class Orchestrator:
                     return self._judge(target.name, old, old.accuracy, fresh=False) if old.accuracy else old
                 entry = ArtifactEntry.from_dict(old.to_dict())
                 return self._verify_and_record(target, ctx, entry, old_path, ev, reference, eval_key, publish_from=None)
-        entry = ArtifactEntry(target=target.name, status="failed", format=target.format, cache_key=key,
-                              calibration=cal_info, built_at=now_iso())
+        entry = ArtifactEntry(
+            target=target.name, status="failed", format=target.format, cache_key=key, calibration=cal_info, built_at=now_iso()
+        )
         tmp = temp_path_for(final)
         t0 = time.perf_counter()
         task = progress.task(f"conversion: {target.name}", 1)
@@ -436,8 +453,7 @@ class Orchestrator:
             entry.status = "failed"
             entry.error = {
                 "type": "DriftSanity",
-                "message": f"{target_name} is broken: " + "; ".join(reasons)
-                + f" (on {drift.get('samples')} held-out samples)",
+                "message": f"{target_name} is broken: " + "; ".join(reasons) + f" (on {drift.get('samples')} held-out samples)",
                 "hint": "the artifact is kept for inspection but must not ship; check the calibration data and the "
                 "model's normalisation statistics (e.g. BatchNorm), or choose another target" + repair,
             }
@@ -466,8 +482,9 @@ def _repair_hint(target_name: str, entry=None) -> str:
     framework = ((getattr(entry, "extra", None) or {}).get("converter") or {}).get("framework")
     if framework and framework not in getattr(TARGETS.get(repair), "source_frameworks", (framework,)):
         return ""
-    return (f"; or add -t {repair}: it keeps the layers that lose accuracy at higher precision "
-            "('edgekit build --explain' lists them)")
+    return (
+        f"; or add -t {repair}: it keeps the layers that lose accuracy at higher precision ('edgekit build --explain' lists them)"
+    )
 
 
 def _unlink(path: str | None) -> None:
@@ -487,4 +504,3 @@ def _line(entry) -> str:
 def build(spec, *, force: bool = False, progress: bool | str = False, debug: bool = False, capture: bool = True) -> BuildReport:
     """Build every target of ``spec`` (a BuildSpec); see the module docstring."""
     return Orchestrator(spec, force=force, progress=progress, debug=debug, capture=capture).run()
-

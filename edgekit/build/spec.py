@@ -57,8 +57,17 @@ else:  # pragma: no cover
 
 DEFAULT_OUTDIR = "out"
 TOP_KEYS = {
-    "source", "source_kind", "targets", "outdir", "inputs", "calibration", "evaluation", "thresholds", "options",
-    "drift", "output_kinds",
+    "source",
+    "source_kind",
+    "targets",
+    "outdir",
+    "inputs",
+    "calibration",
+    "evaluation",
+    "thresholds",
+    "options",
+    "drift",
+    "output_kinds",
 }
 DRIFT_KEYS = ("fail_below", "warn_below", "snr_fail_below_db", "snr_warn_below_db")
 COSINE_KEYS = ("fail_below", "warn_below")
@@ -83,7 +92,12 @@ class BuildSpec:
     base_dir: str = "."  # where relative paths start (the spec file's directory)
 
     def resolve(self, path: str | None) -> str | None:
-        if path is None or os.path.isabs(path) or FACTORY_RE.match(path) and not os.path.exists(os.path.join(self.base_dir, path)):
+        if (
+            path is None
+            or os.path.isabs(path)
+            or FACTORY_RE.match(path)
+            and not os.path.exists(os.path.join(self.base_dir, path))
+        ):
             return path
         return os.path.normpath(os.path.join(self.base_dir, path))
 
@@ -112,9 +126,12 @@ class BuildSpec:
         cosine for every output, SNR (dB) for outputs with very few values per sample."""
         from edgekit.build.accuracy import FAIL_COSINE, FAIL_SNR_DB, WARN_COSINE, WARN_SNR_DB
 
-        return {"fail_below": self.drift.get("fail_below", FAIL_COSINE), "warn_below": self.drift.get("warn_below", WARN_COSINE),
-                "snr_fail_below_db": self.drift.get("snr_fail_below_db", FAIL_SNR_DB),
-                "snr_warn_below_db": self.drift.get("snr_warn_below_db", WARN_SNR_DB)}
+        return {
+            "fail_below": self.drift.get("fail_below", FAIL_COSINE),
+            "warn_below": self.drift.get("warn_below", WARN_COSINE),
+            "snr_fail_below_db": self.drift.get("snr_fail_below_db", FAIL_SNR_DB),
+            "snr_warn_below_db": self.drift.get("snr_warn_below_db", WARN_SNR_DB),
+        }
 
 
 def _data_dict(d: DataSpec | None) -> dict | None:
@@ -347,7 +364,9 @@ def _check_data_path(what: str, flag: str, path: str | None) -> None:
             raise EdgekitError(f"cannot read the {what} folder {path} (permission denied)", "make it readable")
         return
     if not path.lower().endswith((".npy", ".npz")):
-        raise EdgekitError(f"cannot read {what} from {path}", f"{flag} takes a .npy/.npz file, an image folder or module:function")
+        raise EdgekitError(
+            f"cannot read {what} from {path}", f"{flag} takes a .npy/.npz file, an image folder or module:function"
+        )
     if not os.access(path, os.R_OK):
         raise EdgekitError(f"cannot read the {what} {path} (permission denied)", "make it readable")
 
@@ -381,7 +400,10 @@ def validate_paths(spec: BuildSpec) -> None:
             raise EdgekitError(f"no such model: {src}", "check --source / source in edgekit.toml")
         if not os.access(src, os.R_OK):
             raise EdgekitError(f"cannot read the model {src} (permission denied)", "make it readable")
-    for d, what, flag in ((spec.calibration, "calibration data", "--calibration"), (spec.evaluation, "evaluation data", "--evaluation")):
+    for d, what, flag in (
+        (spec.calibration, "calibration data", "--calibration"),
+        (spec.evaluation, "evaluation data", "--evaluation"),
+    ):
         if d is None:
             continue
         if d.count < 1 or d.eval_count < 0:

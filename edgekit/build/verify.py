@@ -20,8 +20,14 @@ from edgekit.errors import EdgekitError
 VERIFY_TIMEOUT_S = float(os.environ.get("EDGEKIT_VERIFY_TIMEOUT", "900"))
 
 
-def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeout: float = VERIFY_TIMEOUT_S,
-                     layouts: Sequence[dict | None] | None = None) -> dict:
+def verify_in_worker(
+    path: str,
+    fmt: str,
+    ev,
+    input_names: Sequence[str],
+    timeout: float = VERIFY_TIMEOUT_S,
+    layouts: Sequence[dict | None] | None = None,
+) -> dict:
     """Load and invoke ``path`` on every evaluation sample in a fresh process.
 
     ``layouts``: the entry's input layout records (edgekit/build/layout.py): samples stay in the
@@ -38,7 +44,13 @@ def verify_in_worker(path: str, fmt: str, ev, input_names: Sequence[str], timeou
     with owned_tempdir("verify") as tmp:  # edgekit-verify-PID-*: swept by later runs once PID is gone
         data = os.path.join(tmp, "inputs.npz")
         np.savez(data, **{f"input_{i}": a for i, a in enumerate(to_artifact(ev.inputs, layouts))})
-        spec = {"artifact": path, "format": fmt, "inputs": data, "input_names": list(input_names), "out": os.path.join(tmp, "out")}
+        spec = {
+            "artifact": path,
+            "format": fmt,
+            "inputs": data,
+            "input_names": list(input_names),
+            "out": os.path.join(tmp, "out"),
+        }
         spec_path = os.path.join(tmp, "spec.json")
         with open(spec_path, "w", encoding="utf-8") as f:
             json.dump(spec, f)

@@ -125,8 +125,7 @@ def print_table(rows: list[Row]) -> None:
     out = console()
     table = Table(title="Summary (sorted by p50)", title_justify="left")
     for col in ("model", "format", "p50", "p90", "runs", "vs fastest", "status"):
-        table.add_column(col, justify="right" if col in ("p50", "p90", "runs", "vs fastest") else "left",
-                         overflow="fold")
+        table.add_column(col, justify="right" if col in ("p50", "p90", "runs", "vs fastest") else "left", overflow="fold")
     good = [r for r in rows if r.ok]
     fastest = min(good, key=lambda r: r.p50) if good else None
     for row in ordered(rows):
@@ -135,8 +134,15 @@ def print_table(rows: list[Row]) -> None:
             lat = row.result["latency_ms"]
             r, s = ratio(row.result, fastest.result)
             rel = "1.00" if row is fastest else (f"{r:.2f} ± {s:.2f}" if s is not None else f"{r:.2f}")
-            table.add_row(Text(row.label), Text(fmt), human_ms(lat.get("p50")), human_ms(lat.get("p90")),
-                          str(lat.get("n", "-")), rel, Text("ok", style="green"))
+            table.add_row(
+                Text(row.label),
+                Text(fmt),
+                human_ms(lat.get("p50")),
+                human_ms(lat.get("p90")),
+                str(lat.get("n", "-")),
+                rel,
+                Text("ok", style="green"),
+            )
         else:
             # The message only: the whole line with its hint was printed when the model failed.
             reason = row.error.message if row.error else "failed"

@@ -15,12 +15,22 @@ import sys
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", action="append", default=[], metavar="NAME",
-                   help="run on this configured device (see 'edgekit devices'); repeat for a pool run concurrently")
-    p.add_argument("--devices-dir", action="append", default=[], metavar="DIR",
-                   help="also read device profiles (NAME.toml) from DIR")
-    p.add_argument("--delegate", choices=["xnnpack", "gpu", "nnapi", "hexagon"], default=None,
-                   help="delegate for Android devices (benchmark_model's --use_gpu/--use_nnapi)")
+    p.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run on this configured device (see 'edgekit devices'); repeat for a pool run concurrently",
+    )
+    p.add_argument(
+        "--devices-dir", action="append", default=[], metavar="DIR", help="also read device profiles (NAME.toml) from DIR"
+    )
+    p.add_argument(
+        "--delegate",
+        choices=["xnnpack", "gpu", "nnapi", "hexagon"],
+        default=None,
+        help="delegate for Android devices (benchmark_model's --use_gpu/--use_nnapi)",
+    )
 
 
 def run_on_devices(args) -> int:
@@ -31,11 +41,19 @@ def run_on_devices(args) -> int:
     from edgekit.errors import EXIT_FAILED, EdgekitError, error_from_dict
 
     options = dict(
-        threads=args.threads, xnnpack=args.xnnpack, provider=args.provider, warmup=args.warmup,
-        min_runs=args.min_runs, min_time_s=args.min_time, max_runs=args.max_runs,
-        inputs=inputs_from_args(args), device_selector=args.device_selector,
+        threads=args.threads,
+        xnnpack=args.xnnpack,
+        provider=args.provider,
+        warmup=args.warmup,
+        min_runs=args.min_runs,
+        min_time_s=args.min_time,
+        max_runs=args.max_runs,
+        inputs=inputs_from_args(args),
+        device_selector=args.device_selector,
         runtime_options={"delegate": args.delegate} if args.delegate else None,
-        max_time_s=args.max_time, input_shapes=args.input_shapes, output_check=args.output_check,
+        max_time_s=args.max_time,
+        input_shapes=args.input_shapes,
+        output_check=args.output_check,
     )
     several = len(args.device) > 1
     done: dict[str, list[dict]] = {}
@@ -69,10 +87,10 @@ def run_on_devices(args) -> int:
             atomic_write_json(args.output, results[0] if len(args.models) == 1 else results)
 
     if several and args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
-        raise EdgekitError(f"-o {args.output} is a file; with several devices -o is a directory (one JSON per device)",
-                           "give a directory path")
-    runs = api.bench_pool(args.models, args.device, devices_dir=args.devices_dir, timeout=args.timeout,
-                          on_result=show, **options)
+        raise EdgekitError(
+            f"-o {args.output} is a file; with several devices -o is a directory (one JSON per device)", "give a directory path"
+        )
+    runs = api.bench_pool(args.models, args.device, devices_dir=args.devices_dir, timeout=args.timeout, on_result=show, **options)
     failures: list[tuple[EdgekitError, str]] = []  # (error, its line tagged with the device)
     per_device: dict[str, list[dict]] = {}
     for run in runs:
@@ -87,8 +105,11 @@ def run_on_devices(args) -> int:
     try:
         from edgekit.results.history import record
 
-        record([r for results in per_device.values() for r in results if r.get("status") == "ok"],
-               path=args.history, enabled=not args.no_history)
+        record(
+            [r for results in per_device.values() for r in results if r.get("status") == "ok"],
+            path=args.history,
+            enabled=not args.no_history,
+        )
     except ImportError:
         pass
     if write_errors and not failures:
@@ -137,7 +158,13 @@ def _print_table(runs) -> None:
         for r in run.results:
             lat = r.get("latency_ms") or {}
             ok = r.get("status") == "ok"
-            table.add_row(run.device.name, r["artifact"]["name"], "ok" if ok else f"[red]{(r.get('error') or {}).get('message', 'error')}[/red]",
-                          human_ms(lat.get("p50")), human_ms(lat.get("p90")), str(lat.get("n", "-")),
-                          f"{(r.get('pool') or {}).get('lock_wait_s', 0):.1f} s")
+            table.add_row(
+                run.device.name,
+                r["artifact"]["name"],
+                "ok" if ok else f"[red]{(r.get('error') or {}).get('message', 'error')}[/red]",
+                human_ms(lat.get("p50")),
+                human_ms(lat.get("p90")),
+                str(lat.get("n", "-")),
+                f"{(r.get('pool') or {}).get('lock_wait_s', 0):.1f} s",
+            )
     console().print(table)

@@ -17,16 +17,26 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         dest="provider",
         default=None,
         help="runtime (a provider of the model's format): ai_edge_litert, tflite_runtime, tensorflow, or "
-             "litert-compiled for LiteRT's CompiledModel (default: the first Interpreter installed)",
+        "litert-compiled for LiteRT's CompiledModel (default: the first Interpreter installed)",
     )
     p.add_argument("--edgetpu-device", dest="device_selector", default=None, help="Edge TPU to use: usb, usb:0, pci:0")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on one measurement after this many seconds")
-    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
-                   help="run a (dynamic) input at this shape, e.g. audio=1,16000; repeatable; "
-                        "--input arrays also set the shape of dynamic inputs")
-    p.add_argument("--no-output-check", dest="output_check", action="store_false",
-                   help="skip the self-check that the last run reproduces the first run's outputs "
-                        "(for models that keep state between calls)")
+    p.add_argument(
+        "--input-shape",
+        dest="input_shapes",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="run a (dynamic) input at this shape, e.g. audio=1,16000; repeatable; "
+        "--input arrays also set the shape of dynamic inputs",
+    )
+    p.add_argument(
+        "--no-output-check",
+        dest="output_check",
+        action="store_false",
+        help="skip the self-check that the last run reproduces the first run's outputs "
+        "(for models that keep state between calls)",
+    )
 
 
 def register(sub) -> None:
@@ -36,13 +46,23 @@ def register(sub) -> None:
     from edgekit.results.schema import BENCH_DEFAULTS as d
 
     p.add_argument("--warmup", type=int, default=d["warmup"], help=f"untimed runs before measuring (default {d['warmup']})")
-    p.add_argument("--min-runs", type=int, default=d["min_runs"], help=f"measure at least this many runs (default {d['min_runs']})")
-    p.add_argument("--min-time", type=float, default=d["min_time_s"],
-                   help=f"and for at least this many seconds (default {d['min_time_s']:g})")
+    p.add_argument(
+        "--min-runs", type=int, default=d["min_runs"], help=f"measure at least this many runs (default {d['min_runs']})"
+    )
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=d["min_time_s"],
+        help=f"and for at least this many seconds (default {d['min_time_s']:g})",
+    )
     p.add_argument("--max-runs", type=int, default=d["max_runs"], help="stop after this many runs")
-    p.add_argument("--max-time", type=float, default=None,
-                   help=f"time budget per artifact in seconds (default {d['max_time_s']:g}, or 1.5x --min-time): a slow model "
-                        "stops early, with at least 5 runs, and the result says so")
+    p.add_argument(
+        "--max-time",
+        type=float,
+        default=None,
+        help=f"time budget per artifact in seconds (default {d['max_time_s']:g}, or 1.5x --min-time): a slow model "
+        "stops early, with at least 5 runs, and the result says so",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", dest="input_file", help="inputs from .npy (one input) or .npz (keyed by input name)")
     src.add_argument("--image", help="an image, resized and converted to the input's shape and dtype")
@@ -105,7 +125,9 @@ def run(args) -> int:
         if row.ok:
             # -o first, then the history, then the screen: a failure of one never loses the others.
             write_error = save_progress(rows, args, several)
-            record([row.result], path=args.history, enabled=not args.no_history)  # a history that cannot be written is a warning there
+            record(
+                [row.result], path=args.history, enabled=not args.no_history
+            )  # a history that cannot be written is a warning there
             if not args.json:
                 print_summary(row.result)
         elif several:  # one model alone: its error is the command's one line (below)
@@ -140,15 +162,22 @@ def check_args(args) -> None:
     from edgekit import api
     from edgekit.errors import EdgekitError
 
-    api.check_run_settings(threads=args.threads, warmup=args.warmup, min_runs=args.min_runs,
-                           max_runs=args.max_runs, min_time_s=args.min_time, timeout=args.timeout,
-                           max_time_s=args.max_time)
+    api.check_run_settings(
+        threads=args.threads,
+        warmup=args.warmup,
+        min_runs=args.min_runs,
+        max_runs=args.max_runs,
+        min_time_s=args.min_time,
+        timeout=args.timeout,
+        max_time_s=args.max_time,
+    )
     for model in args.models:
         if not os.path.lexists(model):
             raise EdgekitError(f"no such file: {model}", "check the model path; nothing was measured")
         if os.path.isdir(model):
-            raise EdgekitError(f"{model} is a directory, not a model file",
-                               "pass .tflite, .pte or .ptl files; nothing was measured")
+            raise EdgekitError(
+                f"{model} is a directory, not a model file", "pass .tflite, .pte or .ptl files; nothing was measured"
+            )
     if args.output and not (args.device and len(args.device) > 1):  # several devices: -o is a directory
         from edgekit.build.artifacts import check_writable
 
@@ -174,8 +203,9 @@ def _error_result(path: str, opts: dict, exc) -> dict:
 
     from edgekit.transports.host import failed_result
 
-    spec = {k: v for k, v in opts.items() if k in ("threads", "xnnpack", "warmup", "min_runs", "min_time_s",
-                                                    "max_runs", "inputs")}
+    spec = {
+        k: v for k, v in opts.items() if k in ("threads", "xnnpack", "warmup", "min_runs", "min_time_s", "max_runs", "inputs")
+    }
     spec.update(artifact=os.path.abspath(path), format=None)
     return failed_result(spec, exc)
 
@@ -259,8 +289,10 @@ def spread_advice(result: dict) -> str | None:
     threads = (result.get("runtime") or {}).get("threads")
     cores = ((result.get("device") or {}).get("fingerprint") or {}).get("cpu_count")
     if isinstance(threads, int) and isinstance(cores, int) and cores > 1 and threads >= cores:
-        text += (f" With {threads} threads on {cores} cores any other process stalls the thread pool: "
-                 f"--threads {cores - 1} gives steadier figures for comparisons.")
+        text += (
+            f" With {threads} threads on {cores} cores any other process stalls the thread pool: "
+            f"--threads {cores - 1} gives steadier figures for comparisons."
+        )
     return text
 
 
@@ -282,7 +314,9 @@ def print_summary(result: dict) -> None:
     out.print(f"  Runtime:     {rt.get('name')} {rt.get('version') or ''}, threads {threads}; delegates: {delegate_text(result)}")
     phases = result.get("load_phases_ms") or {}
     phase_text = " + ".join(f"{k} {human_ms(v)}" for k, v in phases.items() if k != "import")
-    out.print(f"  Init:        {human_ms(result['init_ms'])} ({phase_text}); first inference {human_ms(result['first_inference_ms'])}")
+    out.print(
+        f"  Init:        {human_ms(result['init_ms'])} ({phase_text}); first inference {human_ms(result['first_inference_ms'])}"
+    )
     out.print(
         f"  Time ([green]p50[/green] ± σ):  [bold green]{human_ms(lat['p50'])}[/bold green] ± {human_ms(lat['std'])}"
         f"    (trimmed mean {human_ms(lat['trimmed_mean'])}, mean {human_ms(lat['mean'])})"
@@ -299,7 +333,9 @@ def print_summary(result: dict) -> None:
         out.print(extra)
     mem = result.get("memory") or {}
     imported = f", runtime import {human_bytes(mem['runtime_import_rss_bytes'])}" if mem.get("runtime_import_rss_bytes") else ""
-    out.print(f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))}{imported})")
+    out.print(
+        f"  Peak memory: {human_bytes(mem.get('peak_rss_bytes'))} (model load added {human_bytes(mem.get('model_rss_bytes'))}{imported})"
+    )
     from rich.markup import escape  # notes quote tensor names from the model: markup and control bytes escaped
 
     for note in result.get("notes") or []:

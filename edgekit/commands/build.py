@@ -15,15 +15,26 @@ def register(sub) -> None:
     p.add_argument("spec", nargs="?", help="edgekit.toml build spec (optional when --source and --target are given)")
     p.add_argument("--source", help="model: .keras/.h5, a SavedModel dir, package.module:function, ...")
     p.add_argument("--source-kind", help="loader to use instead of guessing (keras, saved_model, factory, ...)")
-    p.add_argument("-t", "--target", action="append", dest="targets", metavar="NAME", help="a target (repeatable); replaces the spec's list")
+    p.add_argument(
+        "-t", "--target", action="append", dest="targets", metavar="NAME", help="a target (repeatable); replaces the spec's list"
+    )
     p.add_argument("-o", "--outdir", help="output directory (default: out, relative to the spec)")
     p.add_argument("--input-shape", action="append", metavar="NAME=1,H,W,C", help="fix an input shape (repeatable)")
-    p.add_argument("--arg", action="append", dest="source_args", metavar="NAME=VALUE",
-                   help="a constant for a non-tensor forward() argument of a TorchScript source, e.g. sr=16000 "
-                   "(repeatable; typed from the signature)")
+    p.add_argument(
+        "--arg",
+        action="append",
+        dest="source_args",
+        metavar="NAME=VALUE",
+        help="a constant for a non-tensor forward() argument of a TorchScript source, e.g. sr=16000 "
+        "(repeatable; typed from the signature)",
+    )
     cal = p.add_argument_group("calibration and evaluation data")
     cal.add_argument("--calibration", metavar="DATA", help=".npy/.npz, an image folder, or package.module:function")
-    cal.add_argument("--random-calibration", action="store_true", help="calibrate on random noise (not representative; flagged in the manifest)")
+    cal.add_argument(
+        "--random-calibration",
+        action="store_true",
+        help="calibrate on random noise (not representative; flagged in the manifest)",
+    )
     cal.add_argument("--calibration-count", type=int, help="calibration samples (default 200)")
     cal.add_argument("--eval-count", type=int, help="held-out samples for the drift check (default 200)")
     cal.add_argument("--evaluation", metavar="DATA", help="a separate held-out evaluation set")
@@ -33,16 +44,32 @@ def register(sub) -> None:
     cal.add_argument("--channel-order", choices=["rgb", "bgr"], help="image folders: channel order")
     cal.add_argument("--layout", choices=["nhwc", "nchw"], help="image folders: tensor layout (default: from the input shape)")
     cal.add_argument("--seed", type=int, help="seed of the calibration/evaluation split")
-    p.add_argument("--option", action="append", metavar="TARGET.KEY=VALUE", help="a target option, e.g. tflite-int8.io_dtype=uint8")
-    p.add_argument("--threshold", action="append", metavar="[TARGET.]NAME=VALUE", help="e.g. min_cosine=0.99 or tflite-int8.max_accuracy_drop=1")
-    p.add_argument("--output-kind", action="append", metavar="OUTPUT=KIND",
-                   help="what an output holds when the guess is wrong: classification, embedding, dense, values")
+    p.add_argument(
+        "--option", action="append", metavar="TARGET.KEY=VALUE", help="a target option, e.g. tflite-int8.io_dtype=uint8"
+    )
+    p.add_argument(
+        "--threshold",
+        action="append",
+        metavar="[TARGET.]NAME=VALUE",
+        help="e.g. min_cosine=0.99 or tflite-int8.max_accuracy_drop=1",
+    )
+    p.add_argument(
+        "--output-kind",
+        action="append",
+        metavar="OUTPUT=KIND",
+        help="what an output holds when the guess is wrong: classification, embedding, dense, values",
+    )
     p.add_argument("--drift-floor", type=float, metavar="COSINE", help="cosine below which an artifact fails (default 0.5)")
-    p.add_argument("--drift-warn", type=float, metavar="COSINE", help="cosine below which it is built with a warning (default 0.9)")
+    p.add_argument(
+        "--drift-warn", type=float, metavar="COSINE", help="cosine below which it is built with a warning (default 0.9)"
+    )
     p.add_argument("--force", action="store_true", help="rebuild even when the cached artifact matches")
-    p.add_argument("--explain", action="store_true",
-                   help="measure each layer's quantization error for quantized targets and print the worst "
-                   "(recorded in the manifest; 'edgekit quant-report ARTIFACT' shows it again)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="measure each layer's quantization error for quantized targets and print the worst "
+        "(recorded in the manifest; 'edgekit quant-report ARTIFACT' shows it again)",
+    )
     p.add_argument("--list-targets", action="store_true", help="list the target names and exit")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     p.set_defaults(func=run)
@@ -103,7 +130,9 @@ def spec_from_args(args: argparse.Namespace):
     if args.calibration or args.random_calibration:
         d = flag_path(args.calibration)
         is_gen = bool(d and spec_mod.FACTORY_RE.match(d) and not os.path.exists(d))
-        cal = replace(cal or DataSpec(), path=None if is_gen else d, generator=d if is_gen else None, random=bool(args.random_calibration))
+        cal = replace(
+            cal or DataSpec(), path=None if is_gen else d, generator=d if is_gen else None, random=bool(args.random_calibration)
+        )
     if cal is not None:
         pre = cal.preprocess
         pre = replace(
@@ -160,8 +189,15 @@ def spec_from_args(args: argparse.Namespace):
         if not eq or not name:
             raise EdgekitError(f"bad --output-kind {item!r}", "write --output-kind OUTPUT_NAME=embedding")
         kinds.update(spec_mod._output_kinds("--output-kind", {name: kind}))
-    return replace(spec, options=options, thresholds=thresholds, target_thresholds=per_target, drift=drift, output_kinds=kinds,
-                   explain=bool(getattr(args, "explain", False)))
+    return replace(
+        spec,
+        options=options,
+        thresholds=thresholds,
+        target_thresholds=per_target,
+        drift=drift,
+        output_kinds=kinds,
+        explain=bool(getattr(args, "explain", False)),
+    )
 
 
 def run(args) -> int:

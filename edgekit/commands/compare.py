@@ -16,7 +16,6 @@ import textwrap
 from edgekit.console import print_json
 
 
-
 def _fraction(text: str) -> float:
     text = text.strip()
     try:
@@ -41,22 +40,35 @@ def register(sub) -> None:
         + textwrap.fill("Verdicts (defaults: --threshold 5%, --confidence 0.95): " + rule() + ".", 100),
     )
     p.add_argument("refs", nargs="*", metavar="RESULT", help="BASELINE CANDIDATE, or with --baseline: CANDIDATE...")
-    p.add_argument("--baseline", dest="use_baseline", action="store_true", help="compare with the baselines stored by 'edgekit history --set-baseline'")
-    p.add_argument("--history", metavar="PATH", default=None, help="history file (default: $EDGEKIT_HISTORY or .edgekit/history.sqlite)")
+    p.add_argument(
+        "--baseline",
+        dest="use_baseline",
+        action="store_true",
+        help="compare with the baselines stored by 'edgekit history --set-baseline'",
+    )
+    p.add_argument(
+        "--history", metavar="PATH", default=None, help="history file (default: $EDGEKIT_HISTORY or .edgekit/history.sqlite)"
+    )
     p.add_argument("--metric", default="p50", help="latency percentile(s) to test: p50, p90 or p50,p90 (default p50)")
     p.add_argument("--threshold", type=_fraction, default=None, help="regression threshold: 0.05 or 5%% (default 5%%)")
     p.add_argument("--confidence", type=float, default=None, help="confidence of the interval (default 0.95)")
     p.add_argument(
-        "--no-run-noise", dest="run_noise", action="store_false",
+        "--no-run-noise",
+        dest="run_noise",
+        action="store_false",
         help="ignore the run-to-run noise measured from repeated baseline runs in the history",
     )
     p.add_argument(
-        "--pair-by", choices=["series", "name"], default="series",
+        "--pair-by",
+        choices=["series", "name"],
+        default="series",
         help="series (default): same artifact path, device and settings; name: the same file name or "
         "target on the same device, whatever its directory or settings (differences are printed)",
     )
     p.add_argument(
-        "--on-inconclusive", choices=["fail", "pass"], default=None,
+        "--on-inconclusive",
+        choices=["fail", "pass"],
+        default=None,
         help="exit status for an inconclusive comparison (default: fail with --baseline, pass otherwise)",
     )
     p.add_argument("--json", action="store_true", help="print the comparisons as JSON")
@@ -67,15 +79,22 @@ def run(args) -> int:
     from edgekit import api
 
     comparisons = api.compare(
-        args.refs, use_baseline=args.use_baseline, history=args.history, metric=args.metric,
-        threshold=args.threshold, confidence=args.confidence, run_noise=args.run_noise, pair_by=args.pair_by,
+        args.refs,
+        use_baseline=args.use_baseline,
+        history=args.history,
+        metric=args.metric,
+        threshold=args.threshold,
+        confidence=args.confidence,
+        run_noise=args.run_noise,
+        pair_by=args.pair_by,
     )
     if args.json:
         print_json([c.to_dict() for c in comparisons])
     else:
         print_comparisons(comparisons)
-    api.gate(comparisons, threshold=args.threshold,
-             on_inconclusive=args.on_inconclusive or ("fail" if args.use_baseline else "pass"))
+    api.gate(
+        comparisons, threshold=args.threshold, on_inconclusive=args.on_inconclusive or ("fail" if args.use_baseline else "pass")
+    )
     return 0
 
 
@@ -93,11 +112,17 @@ def print_comparisons(comparisons) -> None:
         if (c.label, c.baseline_ref, c.candidate_ref) in seen:
             continue
         seen.add((c.label, c.baseline_ref, c.candidate_ref))
-        noise = (f"; run-to-run noise {c.run_noise:.1%} from {c.noise_runs} runs of the baseline"
-                 if c.run_noise is not None else "")
-        out.print(escape(f"{c.label} ({c.setup}): baseline {c.baseline_ref} {c.baseline_identity} (n={c.n_baseline}), "
-                         f"candidate {c.candidate_ref}" + ("" if c.candidate_identity == c.baseline_identity else f" {c.candidate_identity}")
-                         + f" (n={c.n_candidate}){noise}"))
+        noise = (
+            f"; run-to-run noise {c.run_noise:.1%} from {c.noise_runs} runs of the baseline" if c.run_noise is not None else ""
+        )
+        out.print(
+            escape(
+                f"{c.label} ({c.setup}): baseline {c.baseline_ref} {c.baseline_identity} (n={c.n_baseline}), "
+                f"candidate {c.candidate_ref}"
+                + ("" if c.candidate_identity == c.baseline_identity else f" {c.candidate_identity}")
+                + f" (n={c.n_candidate}){noise}"
+            )
+        )
         for d in c.differences:
             out.print(f"  [bold yellow]differs:[/bold yellow] {escape(d)}")
         for note in c.notes:
@@ -107,8 +132,16 @@ def print_comparisons(comparisons) -> None:
     if any(c.mw_p_value is None for c in comparisons):
         title += " (mean rows: normal CI from the runner's aggregates)"
     table = Table(title=title, title_justify="left")
-    for col, just in (("artifact", "left"), ("metric", "left"), ("baseline", "right"), ("candidate", "right"),
-                      ("change", "right"), ("CI", "right"), ("p (U)", "right"), ("verdict", "left")):
+    for col, just in (
+        ("artifact", "left"),
+        ("metric", "left"),
+        ("baseline", "right"),
+        ("candidate", "right"),
+        ("change", "right"),
+        ("CI", "right"),
+        ("p (U)", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(col, justify=just)
     for c in comparisons:
         style = colors.get(c.verdict, "")

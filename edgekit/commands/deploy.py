@@ -11,15 +11,24 @@ def register(sub) -> None:
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT", help="files to deploy (their manifest entries go along)")
     p.add_argument("--device", default=None, help="device profile name (default: this machine; then --to is required)")
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
-    p.add_argument("--to", metavar="DIR", default=None,
-                   help="deploy directory on the device (default: the profile's deploy_dir, ~/edgekit-deploy over SSH)")
+    p.add_argument(
+        "--to",
+        metavar="DIR",
+        default=None,
+        help="deploy directory on the device (default: the profile's deploy_dir, ~/edgekit-deploy over SSH)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--rollback", action="store_true", help="switch current back to the previous version")
     mode.add_argument("--status", action="store_true", help="show the current and previous versions")
     mode.add_argument("--verify", action="store_true", help="re-hash the current version's files on the device")
     p.add_argument("--keep", type=int, default=3, help="versions to keep besides current and previous (default 3)")
-    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
-                   help="how long to wait while another deploy to the same directory runs (default 300)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait while another deploy to the same directory runs (default 300)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -52,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     elif "sent" in result:
         verb = "deployed" if result["changed"] else "already current, nothing changed:"
         print(f"{verb} {len(result['files'])} file(s) to {where} as version {result['version']}")
-        print(f"  sent {len(result['sent'])} ({human_bytes(result['bytes_sent'])}), already there {len(result['reused'])}; "
-              f"previous version {result.get('previous') or 'none'}")
+        print(
+            f"  sent {len(result['sent'])} ({human_bytes(result['bytes_sent'])}), already there {len(result['reused'])}; "
+            f"previous version {result.get('previous') or 'none'}"
+        )
     else:
         print(f"{where}: current {result.get('version') or 'none'}, previous {result.get('previous') or 'none'}")
         print(f"  versions: {', '.join(result.get('versions') or []) or 'none'}")

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 
-
 def register(sub) -> None:
     p = sub.add_parser("devices", help="list configured and discoverable devices", description=__doc__)
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="also read profiles from DIR")
@@ -43,8 +42,11 @@ def run(args) -> int:
     for d in data["configured"]:
         color = colors.get(d["state"], "yellow")
         name = d["name"] + (" (emulated)" if d["emulated"] else "")
-        table.add_row(*(_safe(v) for v in (name, d["transport"], d["address"] or "", d["arch"])),
-                      f"[{color}]{_safe(d['state'])}[/{color}]", _safe(d["detail"] or ""))
+        table.add_row(
+            *(_safe(v) for v in (name, d["transport"], d["address"] or "", d["arch"])),
+            f"[{color}]{_safe(d['state'])}[/{color}]",
+            _safe(d["detail"] or ""),
+        )
     out.print(table)
     if data["discovered"]:
         found = Table(title="Discovered, not configured")

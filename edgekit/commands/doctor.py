@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def register(sub) -> None:
     p = sub.add_parser(
         "doctor",
@@ -11,10 +12,23 @@ def register(sub) -> None:
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT", help=".tflite, _edgetpu.tflite, .pte or .ptl files to check")
     p.add_argument("--device", default=None, help="device profile name (default: this machine, with the Python running edgekit)")
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
-    p.add_argument("--runtime", dest="provider", default=None, help="TFLite runtime to check: ai_edge_litert, tflite_runtime, tensorflow, litert-compiled")
-    p.add_argument("--no-load", dest="try_load", action="store_false", help="skip loading each model on the device (static checks only)")
-    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
-                   help="load models with dynamic inputs at this shape (repeatable), as bench does")
+    p.add_argument(
+        "--runtime",
+        dest="provider",
+        default=None,
+        help="TFLite runtime to check: ai_edge_litert, tflite_runtime, tensorflow, litert-compiled",
+    )
+    p.add_argument(
+        "--no-load", dest="try_load", action="store_false", help="skip loading each model on the device (static checks only)"
+    )
+    p.add_argument(
+        "--input-shape",
+        dest="input_shapes",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="load models with dynamic inputs at this shape (repeatable), as bench does",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -23,8 +37,14 @@ def run(args) -> int:
     from edgekit import api
     from edgekit.console import print_json
 
-    report = api.doctor(args.device, args.artifacts, devices_dirs=args.devices_dir, provider=args.provider,
-                        try_load=args.try_load, input_shapes=args.input_shapes)
+    report = api.doctor(
+        args.device,
+        args.artifacts,
+        devices_dirs=args.devices_dir,
+        provider=args.provider,
+        try_load=args.try_load,
+        input_shapes=args.input_shapes,
+    )
     if args.json:
         print_json(report)
     else:
@@ -44,7 +64,9 @@ def print_report(report: dict) -> None:
     f = report["facts"]
     osi, py, pk = f["os"], f["python"], f["packages"]
     out.print(f"[bold]Device:[/bold] {report['device']} ({f.get('hostname')})")
-    out.print(f"  OS:              {osi.get('pretty_name') or osi.get('system')} {osi.get('machine')} (kernel {osi.get('release')})")
+    out.print(
+        f"  OS:              {osi.get('pretty_name') or osi.get('system')} {osi.get('machine')} (kernel {osi.get('release')})"
+    )
     venv = "virtualenv" if py.get("venv") else ("system, externally managed" if py.get("externally_managed") else "system")
     out.print(f"  Python:          {py.get('version')} at {report['python']} ({venv}; pip {'yes' if py.get('pip') else 'no'})")
     out.print(f"  numpy:           {_version(pk.get('numpy'))}")
@@ -58,7 +80,11 @@ def print_report(report: dict) -> None:
         pc_text += " [red](NOT Coral's library: the unrelated PyPI program of that name)[/red]"
     out.print(f"  pycoral:         {pc_text}")
     lib = f.get("libedgetpu")
-    lib_text = "-" if not lib else f"{lib.get('package', lib.get('path'))} {lib.get('package_version', '')} (runtime version {lib.get('runtime_version', '?')})"
+    lib_text = (
+        "-"
+        if not lib
+        else f"{lib.get('package', lib.get('path'))} {lib.get('package_version', '')} (runtime version {lib.get('runtime_version', '?')})"
+    )
     out.print(f"  libedgetpu:      {lib_text}")
     comp = f.get("edgetpu_compiler")
     out.print(f"  edgetpu_compiler: {comp['version'] if comp else '-'}")
@@ -76,7 +102,9 @@ def print_report(report: dict) -> None:
         status = "[green]can run[/green]" if art["ok"] else "[red]cannot run[/red]"
         rt = art.get("runtime") or {}
         extra = f" (needs runtime {art['min_runtime_version']})" if art.get("min_runtime_version") else ""
-        out.print(f"[bold]{art['name']}[/bold] ({art['format']}{extra}): {status} with {rt.get('name') or 'no runtime'} {rt.get('version') or ''}")
+        out.print(
+            f"[bold]{art['name']}[/bold] ({art['format']}{extra}): {status} with {rt.get('name') or 'no runtime'} {rt.get('version') or ''}"
+        )
         if art.get("ops_above_v1"):
             out.print("  op versions: " + ", ".join(f"{k} v{v}" for k, v in art["ops_above_v1"].items()))
         load = art.get("load")

@@ -50,8 +50,9 @@ def run_compile(args) -> int:
     from edgekit import api
     from edgekit.console import print_json, warn
 
-    result = api.edgetpu_compile(args.model, args.out_dir, min_runtime_version=args.min_runtime_version,
-                                 segments=args.num_segments, timeout=args.timeout)
+    result = api.edgetpu_compile(
+        args.model, args.out_dir, min_runtime_version=args.min_runtime_version, segments=args.num_segments, timeout=args.timeout
+    )
     if args.json:
         print_json(result)
         return 0

@@ -15,9 +15,13 @@ def register(sub) -> None:
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--ops", action="store_true", help="also list every op with its verdict")
     c.add_argument("--raw", action="store_true", help="print the analyzer's own text instead")
-    c.add_argument("--analyzer-python", metavar="PYTHON", default=None,
-                   help="run the analyzer with this interpreter (a venv with a TensorFlow whose analyzer checks, "
-                        "e.g. tensorflow-cpu 2.16.2; default: $EDGEKIT_GPU_ANALYZER_PYTHON, else this one)")
+    c.add_argument(
+        "--analyzer-python",
+        metavar="PYTHON",
+        default=None,
+        help="run the analyzer with this interpreter (a venv with a TensorFlow whose analyzer checks, "
+        "e.g. tensorflow-cpu 2.16.2; default: $EDGEKIT_GPU_ANALYZER_PYTHON, else this one)",
+    )
     c.set_defaults(func=run_check)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -64,8 +68,13 @@ def _render(result, show_ops: bool) -> None:
     style = "green" if result.fully_compatible else "yellow"
     out.print(safe(result.summary(), markup=False), markup=False, highlight=False, style=style)
     for o in result.incompatible:
-        out.print(f"  #{o.index} {safe(o.name, markup=False)}" + (f" (subgraph {o.subgraph})" if o.subgraph else "")
-                  + f": {safe(o.reason or '', markup=False)}", markup=False, highlight=False)
+        out.print(
+            f"  #{o.index} {safe(o.name, markup=False)}"
+            + (f" (subgraph {o.subgraph})" if o.subgraph else "")
+            + f": {safe(o.reason or '', markup=False)}",
+            markup=False,
+            highlight=False,
+        )
     for note in result.notes:
         out.print(f"note: {safe(note, markup=False)}", markup=False, highlight=False)
     if show_ops:
@@ -73,8 +82,11 @@ def _render(result, show_ops: bool) -> None:
 
         table = Table("subgraph", "#", "op", "GPU", "reason")
         for o in result.ops:
-            table.add_row(str(o.subgraph), str(o.index), safe(o.name), "yes" if o.compatible else "no",
-                          safe(o.reason or ""))
+            table.add_row(str(o.subgraph), str(o.index), safe(o.name), "yes" if o.compatible else "no", safe(o.reason or ""))
         out.print(table)
-    out.print(f"analyzer: {result.analyzer} (tf.lite.experimental.Analyzer, gpu_compatibility=True)",
-              markup=False, highlight=False, style="dim")
+    out.print(
+        f"analyzer: {result.analyzer} (tf.lite.experimental.Analyzer, gpu_compatibility=True)",
+        markup=False,
+        highlight=False,
+        style="dim",
+    )

@@ -28,19 +28,27 @@ def register(sub) -> None:
         "Examples:\n  edgekit history --artifact mobilenet --limit 5\n"
         "  edgekit history --set-baseline 12\n  edgekit compare --baseline",
     )
-    p.add_argument("--history", metavar="PATH", default=None, help="history file (default: $EDGEKIT_HISTORY or .edgekit/history.sqlite)")
+    p.add_argument(
+        "--history", metavar="PATH", default=None, help="history file (default: $EDGEKIT_HISTORY or .edgekit/history.sqlite)"
+    )
     p.add_argument("--artifact", help="only runs whose target or file name contains this")
     p.add_argument("--sha", dest="sha256", help="only runs of artifacts whose sha256 starts with this")
     p.add_argument("--device", help="only runs on this device (name or fingerprint key prefix)")
     p.add_argument("--status", choices=["ok", "error"], help="only successful or failed runs")
     p.add_argument(
-        "--since", type=_since,
+        "--since",
+        type=_since,
         help="only runs measured at or after this: an ISO date or date-time (local time unless it has an offset), "
         "today, yesterday, or an age like 30m, 12h, 7d, 2w",
     )
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, newest first (default 50; 0 for all)")
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--set-baseline", type=int, metavar="RUN", help="make RUN the baseline of its series (artifact path, device, runtime settings)")
+    act.add_argument(
+        "--set-baseline",
+        type=int,
+        metavar="RUN",
+        help="make RUN the baseline of its series (artifact path, device, runtime settings)",
+    )
     act.add_argument("--baselines", action="store_true", help="list the stored baselines")
     act.add_argument("--show", type=int, metavar="RUN", help="print the full result JSON of RUN")
     act.add_argument("--add", nargs="+", metavar="RESULT", help="append result JSON files (e.g. from another machine)")
@@ -53,7 +61,9 @@ def run(args) -> int:
 
     if args.add:
         ids, path = api.history_add(args.add, history=args.history)
-        print_json({"added": ids}) if args.json else print(f"added run{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))} to {path}")
+        print_json({"added": ids}) if args.json else print(
+            f"added run{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))} to {path}"
+        )
         return 0
     if args.show is not None:
         print_json(api.history_result(args.show, history=args.history))
@@ -63,14 +73,23 @@ def run(args) -> int:
         if args.json:
             print_json(r.to_dict())
         else:
-            print(f"run {r.id} is now the baseline of {r.artifact_path or r.series} (sha256 {(r.artifact_sha256 or '-')[:8]}, "
-                  f"{r.setup}) on {r.device_name} ({r.device_key[:6]})")
+            print(
+                f"run {r.id} is now the baseline of {r.artifact_path or r.series} (sha256 {(r.artifact_sha256 or '-')[:8]}, "
+                f"{r.setup}) on {r.device_name} ({r.device_key[:6]})"
+            )
         return 0
     if args.baselines:
         rows, path = api.baselines(history=args.history)
     else:
-        rows, path = api.history_runs(history=args.history, artifact=args.artifact, sha256=args.sha256,
-                                      device=args.device, status=args.status, since=args.since, limit=args.limit)
+        rows, path = api.history_runs(
+            history=args.history,
+            artifact=args.artifact,
+            sha256=args.sha256,
+            device=args.device,
+            status=args.status,
+            since=args.since,
+            limit=args.limit,
+        )
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
@@ -86,8 +105,18 @@ def print_runs(rows, path: str) -> None:
     from edgekit.console import console, human_ms
 
     table = Table(title=safe(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {path}"), title_justify="left")
-    for col, just in (("run", "right"), ("measured", "left"), ("artifact", "left"), ("sha256", "left"),
-                      ("device", "left"), ("runtime", "left"), ("p50", "right"), ("p90", "right"), ("n", "right"), ("", "left")):
+    for col, just in (
+        ("run", "right"),
+        ("measured", "left"),
+        ("artifact", "left"),
+        ("sha256", "left"),
+        ("device", "left"),
+        ("runtime", "left"),
+        ("p50", "right"),
+        ("p90", "right"),
+        ("n", "right"),
+        ("", "left"),
+    ):
         # fold, not truncate: two same-named files differ in their directory, which must show.
         table.add_column(col, justify=just, overflow="fold" if col in ("artifact", "runtime") else "ellipsis")
     for r in rows:

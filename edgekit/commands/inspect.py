@@ -9,10 +9,20 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="a .tflite file (CPU or Edge TPU compiled) or an .onnx file")
     p.add_argument("--json", action="store_true", help="print everything as JSON (includes all tensors)")
     p.add_argument("--tensors", action="store_true", help="also list every tensor in the table output")
-    p.add_argument("--all", dest="all_rows", action="store_true",
-                   help="no row limit: list every operator and tensor (tables stop at 300 rows by default)")
-    p.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
-                   help="ONNX: count MACs with input NAME at this shape (e.g. x=1,3,48,192); repeatable")
+    p.add_argument(
+        "--all",
+        dest="all_rows",
+        action="store_true",
+        help="no row limit: list every operator and tensor (tables stop at 300 rows by default)",
+    )
+    p.add_argument(
+        "--input-shape",
+        dest="input_shapes",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="ONNX: count MACs with input NAME at this shape (e.g. x=1,3,48,192); repeatable",
+    )
     p.set_defaults(func=run)
 
 

@@ -23,7 +23,9 @@ def register(sub) -> None:
         epilog="Examples:\n  edgekit package out/ --android ~/MyApp --labels labels.txt --normalize -1,1\n"
         "  edgekit package out/model_int8.tflite --ios ios/Models",
     )
-    p.add_argument("inputs", nargs="+", metavar="ARTIFACT_OR_BUILD_DIR", help="artifact files or an 'edgekit build' output directory")
+    p.add_argument(
+        "inputs", nargs="+", metavar="ARTIFACT_OR_BUILD_DIR", help="artifact files or an 'edgekit build' output directory"
+    )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--android", metavar="APP_DIR", help="Android project root: models go to app/src/main/assets/")
     where.add_argument("--ios", metavar="DIR", help="a folder to add to an Xcode target (created if missing)")
@@ -33,7 +35,9 @@ def register(sub) -> None:
     p.add_argument("--normalize", help="image normalization preset: 0,1 | -1,1 | raw | imagenet")
     p.add_argument("--mean", type=_floats, help="pixel-space mean per channel, e.g. 127.5 or 123.7,116.3,103.5")
     p.add_argument("--std", type=_floats, help="pixel-space std per channel, e.g. 127.5")
-    p.add_argument("--no-gradle", dest="write_gradle", action="store_false", help="do not write app/edgekit-noCompress.gradle.kts")
+    p.add_argument(
+        "--no-gradle", dest="write_gradle", action="store_false", help="do not write app/edgekit-noCompress.gradle.kts"
+    )
     p.add_argument("--force", action="store_true", help="replace models that exist with different content")
     p.add_argument("--json", action="store_true", help="print the package index as JSON")
     p.set_defaults(func=run)
@@ -43,9 +47,19 @@ def run(args) -> int:
     from edgekit import api
     from edgekit.ship import package as pk
 
-    index = api.package(args.inputs, android=args.android, ios=args.ios, assets_dir=args.assets_dir,
-                        targets=args.targets, labels=args.labels, normalize=args.normalize, mean=args.mean,
-                        std=args.std, write_gradle=args.write_gradle, force=args.force)
+    index = api.package(
+        args.inputs,
+        android=args.android,
+        ios=args.ios,
+        assets_dir=args.assets_dir,
+        targets=args.targets,
+        labels=args.labels,
+        normalize=args.normalize,
+        mean=args.mean,
+        std=args.std,
+        write_gradle=args.write_gradle,
+        force=args.force,
+    )
     dest, snippet_path = index["directory"], index["gradle_snippet"]
     if args.json:
         print_json(index)

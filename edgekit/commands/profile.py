@@ -28,8 +28,13 @@ def run(args) -> int:
         table.add_column(col, justify="right" if col.endswith("ms") else "left")
     for r in prof["ops"]:
         where = r["backend"] or "portable" if not r["delegated"] else (r["backend"] or "delegate")
-        table.add_row(str(r["event"]), ", ".join(r["op_types"]) or "-", where,
-                      "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4f}", "-" if r["p90_ms"] is None else f"{r['p90_ms']:.4f}")
+        table.add_row(
+            str(r["event"]),
+            ", ".join(r["op_types"]) or "-",
+            where,
+            "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4f}",
+            "-" if r["p90_ms"] is None else f"{r['p90_ms']:.4f}",
+        )
     console().print(table)
     if not prof["etrecord"]:
         console().print("no ETRecord: op types unknown; build with --option TARGET.etrecord=true", style="yellow")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("provision", help="install the runtimes a device needs (safe fixes only, unless --sudo)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "provision", help="install the runtimes a device needs (safe fixes only, unless --sudo)", description=__doc__
+    )
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT", help="artifacts the device must be able to run")
     p.add_argument("--device", required=True, help="device profile name ('host' for this machine's profile)")
     p.add_argument("--devices-dir", action="append", default=[], metavar="DIR", help="extra directory of device profiles")
@@ -24,8 +25,9 @@ def run(args) -> int:
     from edgekit import api
     from edgekit.console import print_json
 
-    result = api.provision(args.device, args.artifacts, dry_run=args.dry_run, sudo=args.sudo,
-                       devices_dirs=args.devices_dir, provider=args.provider)
+    result = api.provision(
+        args.device, args.artifacts, dry_run=args.dry_run, sudo=args.sudo, devices_dirs=args.devices_dir, provider=args.provider
+    )
     if args.json:
         print_json({k: v for k, v in result.items() if k != "after"} | {"after": result["after"]})
     else:
@@ -33,14 +35,22 @@ def run(args) -> int:
         if not steps:
             print(f"{result['device']}: nothing to do")
         for step in steps:
-            label = {"ran": "ran", "would run": "would run", "print": "run yourself", "note": "note"}.get(step["action"], step["action"])
+            label = {"ran": "ran", "would run": "would run", "print": "run yourself", "note": "note"}.get(
+                step["action"], step["action"]
+            )
             status = ""
             if step["action"] == "ran":
                 status = " [ok]" if step["returncode"] == 0 else f" [failed: {step.get('error', '')}]"
             print(f"{label}: {step['command']}{status}")
         if result["after_ok"] is not None:
-            print(f"{result['device']}: " + ("ready for the given artifacts" if result["after_ok"] else
-                                            "still not ready; run 'edgekit doctor' for what is left"))
+            print(
+                f"{result['device']}: "
+                + (
+                    "ready for the given artifacts"
+                    if result["after_ok"]
+                    else "still not ready; run 'edgekit doctor' for what is left"
+                )
+            )
     if result["failed"]:
         return 1
     return 0

@@ -7,7 +7,9 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="HTML or Markdown report from result JSON files", description=__doc__)
-    p.add_argument("results", nargs="+", metavar="RESULTS", help="result JSON files from 'edgekit bench -o' (one result or a list each)")
+    p.add_argument(
+        "results", nargs="+", metavar="RESULTS", help="result JSON files from 'edgekit bench -o' (one result or a list each)"
+    )
     p.add_argument("-o", "--output", help="write here (default: Markdown to stdout); the suffix picks the format")
     p.add_argument("--format", dest="fmt", choices=["html", "md"], default=None, help="html or md (default: from -o, else md)")
     p.add_argument("--title", default="edgekit benchmark report", help="the report's title")

@@ -24,16 +24,24 @@ def positive_int(text: str) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run a model once: top-k classes, or a summary of each output",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "run",
+        help="run a model once: top-k classes, or a summary of each output",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", metavar="MODEL")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", help="an image file; resized and converted to the input's dtype")
     src.add_argument("--input", dest="input_file", help="a .npy/.npz input instead of an image")
     p.add_argument("--labels", help="labels file, one per line (or 'ID label' lines)")
-    p.add_argument("--task", choices=["auto", "classify", "summary"], default="auto",
-                   help="classify: rank one vector of class scores; summary: describe every output; "
-                        "auto (default): classify only when the output is class scores")
+    p.add_argument(
+        "--task",
+        choices=["auto", "classify", "summary"],
+        default="auto",
+        help="classify: rank one vector of class scores; summary: describe every output; "
+        "auto (default): classify only when the output is class scores",
+    )
     p.add_argument("--top-k", type=positive_int, default=5, help="how many classes to print (default 5, at least 1)")
     p.add_argument("--normalize", default=None, help="image scaling for float inputs: 0,1 | -1,1 | raw | imagenet")
     add_run_options(p)
@@ -109,10 +117,16 @@ def print_answer(out: dict, device: str | None = None) -> None:
     for col in ("output", "shape", "dtype", "min", "max", "mean", "argmax") + (("most common",) if counted else ()):
         table.add_column(col, justify="right" if col in ("min", "max", "mean") else "left")
     for o in out["outputs"]:
-        common = ", ".join(
-            f"{escape(str(c.get('label') or c['value']))} {c['share']:.1%}" for c in o.get("most_common", [])[:3])
+        common = ", ".join(f"{escape(str(c.get('label') or c['value']))} {c['share']:.1%}" for c in o.get("most_common", [])[:3])
         dtype = o["dtype"] + (" (dequantized)" if o["dequantized"] else "")
-        table.add_row(escape(o["name"]), "x".join(map(str, o["shape"])) or "scalar", dtype, _number(o["min"]),
-                      _number(o["max"]), _number(o["mean"]),
-                      ",".join(map(str, o["argmax"])) if o["argmax"] is not None else "-", *((common,) if counted else ()))
+        table.add_row(
+            escape(o["name"]),
+            "x".join(map(str, o["shape"])) or "scalar",
+            dtype,
+            _number(o["min"]),
+            _number(o["max"]),
+            _number(o["mean"]),
+            ",".join(map(str, o["argmax"])) if o["argmax"] is not None else "-",
+            *((common,) if counted else ()),
+        )
     con.print(table)

@@ -33,8 +33,12 @@ def register(sub) -> None:
 
     ins = acts.add_parser("install", help="create a toolchain's environment now (first use does it otherwise)")
     ins.add_argument("names", nargs="+", metavar="NAME", help="toolchain name(s)")
-    ins.add_argument("--find-links", metavar="DIR", default=None,
-                     help="install offline from this directory of wheels (pip --no-index --find-links; also $EDGEKIT_WHEELHOUSE)")
+    ins.add_argument(
+        "--find-links",
+        metavar="DIR",
+        default=None,
+        help="install offline from this directory of wheels (pip --no-index --find-links; also $EDGEKIT_WHEELHOUSE)",
+    )
     ins.add_argument("--force", action="store_true", help="reinstall even if it is installed")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(func=run_install)
@@ -108,8 +112,10 @@ def run_download(args) -> int:
     from edgekit.toolchains import download
 
     wheels = download(_names([args.name])[0], args.dest, find_links=args.find_links, progress=_progress)
-    print(f"{len(wheels)} wheels in {args.dest}; install offline with: "
-          f"edgekit toolchains install {args.name} --find-links {args.dest}")
+    print(
+        f"{len(wheels)} wheels in {args.dest}; install offline with: "
+        f"edgekit toolchains install {args.name} --find-links {args.dest}"
+    )
     return 0
 
 

@@ -16,7 +16,6 @@ Every problem carries the exact fix for that device's OS and architecture; ``edg
 runs the ones that are safe to automate (pip into a virtual environment).
 """
 
-
 from __future__ import annotations
 
 import os
@@ -66,14 +65,22 @@ def device_problems(facts: dict, python: str, profile=None) -> list[Problem]:
         problems += edgetpu_presence_problems(facts, profile.edgetpu_device, "the profile needs")
     pycoral = facts.get("pycoral")
     if pycoral and not pycoral.get("genuine"):
-        problems.append(Problem(
-            "pycoral-impostor",
-            f"the installed 'pycoral' {pycoral.get('version')} is the unrelated PyPI program of that name "
-            f"({pycoral.get('summary') or 'no Edge TPU code'}), not Coral's library",
-            [Fix(shlex.join([python, "-m", "pip", "uninstall", "-y", "pycoral"]), "pip",
-                 safe=bool(facts.get("python", {}).get("venv")), argv=[python, "-m", "pip", "uninstall", "-y", "pycoral"])],
-            severity="warning",
-        ))
+        problems.append(
+            Problem(
+                "pycoral-impostor",
+                f"the installed 'pycoral' {pycoral.get('version')} is the unrelated PyPI program of that name "
+                f"({pycoral.get('summary') or 'no Edge TPU code'}), not Coral's library",
+                [
+                    Fix(
+                        shlex.join([python, "-m", "pip", "uninstall", "-y", "pycoral"]),
+                        "pip",
+                        safe=bool(facts.get("python", {}).get("venv")),
+                        argv=[python, "-m", "pip", "uninstall", "-y", "pycoral"],
+                    )
+                ],
+                severity="warning",
+            )
+        )
     return problems
 
 
@@ -95,12 +102,16 @@ def _load_problem(result: dict, name: str, facts: dict, python: str) -> Problem 
             f"(loading {name} failed: {error})",
             litert_fixes(facts, python),
         )
-    return Problem("load-failed", f"loading {name} on the device failed: {error}",
-                   [Fix("run 'edgekit inspect' on the model and check the runtime above", "manual")])
+    return Problem(
+        "load-failed",
+        f"loading {name} on the device failed: {error}",
+        [Fix("run 'edgekit inspect' on the model and check the runtime above", "manual")],
+    )
 
 
-def check_artifact(device: Device, path: str, provider: str | None = None, try_load: bool = True,
-                   input_shapes: dict | None = None) -> dict:
+def check_artifact(
+    device: Device, path: str, provider: str | None = None, try_load: bool = True, input_shapes: dict | None = None
+) -> dict:
     from edgekit.devices.profiles import needs_edgetpu
     from edgekit.runtimes import detect_format
     from edgekit.runtimes.formats import FORMATS, resolve
@@ -114,11 +125,16 @@ def check_artifact(device: Device, path: str, provider: str | None = None, try_l
     if bound:  # the device-level check reports the accelerator itself once, not per artifact
         problems = [p for p in problems if p.code not in ("no-libedgetpu", "no-edgetpu", "edgetpu-permission")]
         if record.accelerator != "edgetpu" and profile.transport == "host":
-            problems.append(Problem(
-                "no-edgetpu-ops",
-                f"the model has no Edge TPU ops: on device {profile.name!r} it would run on this machine's CPU, not the Edge TPU",
-                [Fix(f"edgekit edgetpu compile {shlex.quote(path)}", "manual"),
-                 Fix("or check it with --device host (this machine's CPU)", "manual")]))
+            problems.append(
+                Problem(
+                    "no-edgetpu-ops",
+                    f"the model has no Edge TPU ops: on device {profile.name!r} it would run on this machine's CPU, not the Edge TPU",
+                    [
+                        Fix(f"edgekit edgetpu compile {shlex.quote(path)}", "manual"),
+                        Fix("or check it with --device host (this machine's CPU)", "manual"),
+                    ],
+                )
+            )
     load = None
     # A device without what any format blocks on (no libedgetpu, no Edge TPU) cannot load anything.
     device_blocking = set().union(*(r.blocking for r in FORMATS.records()))
@@ -137,12 +153,26 @@ def check_artifact(device: Device, path: str, provider: str | None = None, try_l
         if problem is not None:
             problems.append(problem)
     ok = not any(p.severity == "error" for p in problems)
-    return {"path": path, "name": os.path.basename(path), "format": fmt, "ok": ok, **info,
-            "load": load, "problems": [p.to_dict() for p in problems]}
+    return {
+        "path": path,
+        "name": os.path.basename(path),
+        "format": fmt,
+        "ok": ok,
+        **info,
+        "load": load,
+        "problems": [p.to_dict() for p in problems],
+    }
 
 
-def doctor(device: str | None = None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (),
-           provider: str | None = None, try_load: bool = True, input_shapes=None) -> dict:
+def doctor(
+    device: str | None = None,
+    artifacts: Sequence[str] = (),
+    *,
+    devices_dirs: Sequence[str] = (),
+    provider: str | None = None,
+    try_load: bool = True,
+    input_shapes=None,
+) -> dict:
     """The report behind ``edgekit doctor``: the device's facts and, per artifact, ok or problems + fixes.
 
     ``input_shapes`` (``["audio=1,16000"]`` or a dict) resizes dynamic inputs before the load check,

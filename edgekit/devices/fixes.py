@@ -50,8 +50,7 @@ class Problem:
     severity: str = "error"  # "error": the artifact will not run; "warning": it may, or something else will break
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "message": self.message,
-                "fixes": [f.to_dict() for f in self.fixes]}
+        return {"code": self.code, "severity": self.severity, "message": self.message, "fixes": [f.to_dict() for f in self.fixes]}
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:
@@ -65,7 +64,6 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
             break
         parts.append(int(digits))
     return tuple(parts) or None
-
 
 
 def pip_fix(facts: dict, python: str, *packages: str, index_url: str | None = None) -> list[Fix]:
@@ -100,15 +98,19 @@ def apt_fix(facts: dict, *packages: str) -> Fix:
     prefix = "" if osi.get("uid") == 0 else "sudo "
     if osi.get("apt"):
         return Fix(f"{prefix}apt-get install -y {' '.join(packages)}", "apt", sudo=bool(prefix))
-    return Fix(f"install {' '.join(packages)} with this OS's package manager ({osi.get('pretty_name') or osi.get('system')})", "manual")
-
+    return Fix(
+        f"install {' '.join(packages)} with this OS's package manager ({osi.get('pretty_name') or osi.get('system')})", "manual"
+    )
 
 
 def litert_fixes(facts: dict, python: str) -> list[Fix]:
     osi = facts.get("os", {})
     if (osi.get("system"), osi.get("machine")) not in LITERT_WHEEL_ARCHES:
-        return [Fix(
-            f"no ai-edge-litert wheel exists for {osi.get('system')} {osi.get('machine')}: install a 64-bit OS "
-            "(e.g. Raspberry Pi OS 64-bit, aarch64) or build LiteRT from source", "manual")]
+        return [
+            Fix(
+                f"no ai-edge-litert wheel exists for {osi.get('system')} {osi.get('machine')}: install a 64-bit OS "
+                "(e.g. Raspberry Pi OS 64-bit, aarch64) or build LiteRT from source",
+                "manual",
+            )
+        ]
     return pip_fix(facts, python, "ai-edge-litert")
-

@@ -18,8 +18,7 @@ from edgekit.runtimes.onnxrt import BAD_AARCH64, BOARD_PIN
 HOST_PIN = "onnxruntime==1.32.0"
 ISSUE = "microsoft/onnxruntime#23957"
 # onnxruntime publishes wheels for these (manylinux x86_64 and aarch64, macOS, Windows)
-WHEEL_ARCHES = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "arm64"), ("Darwin", "x86_64"),
-                ("Windows", "AMD64")}
+WHEEL_ARCHES = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "arm64"), ("Darwin", "x86_64"), ("Windows", "AMD64")}
 
 
 def pin_for(facts: dict) -> str:
@@ -31,8 +30,13 @@ def install_fixes(facts: dict, python: str) -> list[Fix]:
     Python is a system one or a venv this user cannot write to."""
     osi = facts.get("os", {})
     if (osi.get("system"), osi.get("machine")) not in WHEEL_ARCHES:
-        return [Fix(f"no onnxruntime wheel exists for {osi.get('system')} {osi.get('machine')}: use a 64-bit OS "
-                    "(aarch64) or build onnxruntime from source", "manual")]
+        return [
+            Fix(
+                f"no onnxruntime wheel exists for {osi.get('system')} {osi.get('machine')}: use a 64-bit OS "
+                "(aarch64) or build onnxruntime from source",
+                "manual",
+            )
+        ]
     py = facts.get("python", {})
     packages = [pin_for(facts), "numpy"]
     if py.get("venv") and py.get("writable", True):
@@ -56,15 +60,26 @@ def check_onnx(path: str, facts: dict, python: str, provider: str | None = None)
     info = {"runtime": {"name": "onnxruntime", "version": version}}
     osi = facts.get("os", {})
     if not version:
-        why = (f" (the fix pins {BOARD_PIN}: the 1.21.0 aarch64 wheel dies with SIGILL on a Raspberry Pi 4, {ISSUE})"
-               if osi.get("machine") == "aarch64" else "")
-        return [Problem("no-onnxruntime", f"an .onnx model needs onnxruntime, which is not installed for {python}{why}",
-                        install_fixes(facts, python))], info
+        why = (
+            f" (the fix pins {BOARD_PIN}: the 1.21.0 aarch64 wheel dies with SIGILL on a Raspberry Pi 4, {ISSUE})"
+            if osi.get("machine") == "aarch64"
+            else ""
+        )
+        return [
+            Problem(
+                "no-onnxruntime",
+                f"an .onnx model needs onnxruntime, which is not installed for {python}{why}",
+                install_fixes(facts, python),
+            )
+        ], info
     if osi.get("machine") == "aarch64" and version in BAD_AARCH64:
-        return [Problem(
-            "onnxruntime-sigill",
-            f"onnxruntime {version}'s aarch64 wheel dies with SIGILL on a Raspberry Pi 4 ({ISSUE})",
-            install_fixes(facts, python))], info
+        return [
+            Problem(
+                "onnxruntime-sigill",
+                f"onnxruntime {version}'s aarch64 wheel dies with SIGILL on a Raspberry Pi 4 ({ISSUE})",
+                install_fixes(facts, python),
+            )
+        ], info
     have = parse_version(version)
     if have is not None and have < (1, 16):
         info["note"] = f"onnxruntime {version} is old: models exported at opset 18+ may not load"

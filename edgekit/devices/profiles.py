@@ -148,8 +148,10 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
         else:
             value_ok = isinstance(value, types)
         if not value_ok:
-            want = " or ".join({int: "an integer", float: "a number", str: "a string", list: "a list",
-                                dict: "a table", bool: "true or false"}[t] for t in types)
+            want = " or ".join(
+                {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table", bool: "true or false"}[t]
+                for t in types
+            )
             raise _bad(source, f"{key} must be {want}, not {value!r}", f"fix {key} in the file")
     if "transport" not in data:
         raise _bad(source, "no transport", f"add transport = one of {', '.join(TRANSPORTS.names())}")
@@ -171,15 +173,22 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
     if stray:
         owners, keys = min(stray.items(), key=lambda kv: list(data).index(kv[1][0]))
         first = owners.split(" or ")[0]
-        raise _bad(source, f"{', '.join(keys)} only apply to {owners} devices, this one uses {transport}",
-                   f"remove them or set transport = \"{first}\"")
+        raise _bad(
+            source,
+            f"{', '.join(keys)} only apply to {owners} devices, this one uses {transport}",
+            f'remove them or set transport = "{first}"',
+        )
     cls.check_profile(data, lambda message, hint: _bad(source, message, hint))
     if "threads" in data and data["threads"] < 1:
         raise _bad(source, f"threads must be at least 1, not {data['threads']}", "omit it for the runtime's default")
     if "connect_timeout" in data and not 0 < data["connect_timeout"] <= 600:
         raise _bad(source, f"connect_timeout {data['connect_timeout']} is out of range", "use 1-600 seconds")
     if "affinity" in data and not _MASK_RE.match(data["affinity"]):
-        raise _bad(source, f"affinity {data['affinity']!r} is not a hex CPU mask", 'use e.g. affinity = "f0" (CPUs 4-7), as taskset takes it')
+        raise _bad(
+            source,
+            f"affinity {data['affinity']!r} is not a hex CPU mask",
+            'use e.g. affinity = "f0" (CPUs 4-7), as taskset takes it',
+        )
     from edgekit.runtimes.formats import format_names  # the runtimes a profile names are formats
 
     for key, known in (("runtimes", tuple(format_names())), ("delegates", KNOWN_DELEGATES)):
@@ -193,10 +202,10 @@ def profile_from_dict(name: str, data: dict[str, Any], source: str = "<dict>") -
             raise _bad(source, exc.message, exc.hint) from None
     for k, v in data.get("env", {}).items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) or not isinstance(v, str):
-            raise _bad(source, f"env entry {k!r} must be NAME = \"string\"", "fix the [env] table")
+            raise _bad(source, f'env entry {k!r} must be NAME = "string"', "fix the [env] table")
     for key in ("workdir", "benchmark_model_remote", "executor_runner_remote"):
         if key in data and not data[key].startswith("/"):
-            raise _bad(source, f"{key} must be an absolute path on the device, not {data[key]!r}", f"e.g. {key} = \"/tmp\"")
+            raise _bad(source, f"{key} must be an absolute path on the device, not {data[key]!r}", f'e.g. {key} = "/tmp"')
     values = dict(data)
     base = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
     for key in cls.local_path_keys:  # host-side files: ~ expanded, relative to the profile's directory
@@ -226,8 +235,11 @@ def load_profile(path: str | os.PathLike) -> DeviceProfile:
     except tomllib.TOMLDecodeError as exc:
         raise _bad(path, f"is not valid TOML ({exc})", "fix the syntax") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})",
-                   "check its permissions, or remove it") from None
+        raise _bad(
+            path,
+            f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})",
+            "check its permissions, or remove it",
+        ) from None
     return profile_from_dict(Path(path).stem, data, path)
 
 

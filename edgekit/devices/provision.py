@@ -19,8 +19,9 @@ from edgekit.devices.session import Device
 SYSTEM_KINDS = ("apt", "udev")
 
 
-def plan(device: str | None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (),
-         provider: str | None = None) -> tuple[dict, list[dict]]:
+def plan(
+    device: str | None, artifacts: Sequence[str] = (), *, devices_dirs: Sequence[str] = (), provider: str | None = None
+) -> tuple[dict, list[dict]]:
     """doctor's report and the fixes to apply: those of every problem, plus a TFLite runtime when
     the device has none (the one runtime every edgekit device needs)."""
     report = doctor(device, artifacts, devices_dirs=devices_dirs, provider=provider)
@@ -35,8 +36,16 @@ def _sudo_n(command: str) -> str:
     return command.replace("sudo ", "sudo -n ")
 
 
-def provision(device: str | None, artifacts: Sequence[str] = (), *, dry_run: bool = False, sudo: bool = False,
-              devices_dirs: Sequence[str] = (), provider: str | None = None, timeout: float = 1800) -> dict:
+def provision(
+    device: str | None,
+    artifacts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    sudo: bool = False,
+    devices_dirs: Sequence[str] = (),
+    provider: str | None = None,
+    timeout: float = 1800,
+) -> dict:
     report, fixes = plan(device, artifacts, devices_dirs=devices_dirs, provider=provider)
     steps: list[dict] = []
     failed = False
@@ -62,9 +71,16 @@ def provision(device: str | None, artifacts: Sequence[str] = (), *, dry_run: boo
     after = None
     if not dry_run and any(s["action"] == "ran" for s in steps):
         after = doctor(device, artifacts, devices_dirs=devices_dirs, provider=provider)
-    return {"schema": "edgekit.devices.provision", "device": report["device"], "dry_run": dry_run, "steps": steps,
-            "failed": failed, "before_ok": report["ok"], "after_ok": after["ok"] if after else None,
-            "after": after}
+    return {
+        "schema": "edgekit.devices.provision",
+        "device": report["device"],
+        "dry_run": dry_run,
+        "steps": steps,
+        "failed": failed,
+        "before_ok": report["ok"],
+        "after_ok": after["ok"] if after else None,
+        "after": after,
+    }
 
 
 __all__ = ["provision", "plan", "Fix"]

@@ -81,7 +81,7 @@ class Device:
             self.transport.remove(tmp)
         for line in (proc.stdout or "").splitlines():
             if line.startswith(PROBE_MARKER):
-                return json.loads(line[len(PROBE_MARKER):])
+                return json.loads(line[len(PROBE_MARKER) :])
         detail = ((proc.stderr or "").strip().splitlines() or ["no output"])[-1][:300]
         return {"probe_failed": f"exit status {proc.returncode}: {detail}"}
 

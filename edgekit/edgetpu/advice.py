@@ -15,7 +15,7 @@ from edgekit.inspect.tflite_model import SubgraphInfo, TFLiteModel
 
 HINTS = {
     "R1": "the op works on tensors that are not 8-bit: quantize it to int8 (full-integer quantization), or "
-          "replace it with an op that has an int8 kernel",
+    "replace it with an op that has an int8 kernel",
     "R2": "fix every shape at conversion: a static batch of 1 and no None dimensions",
     "R3": "make weights and biases constants (freeze the model before converting)",
     "R4": "keep tensors at most 3-D apart from leading 1s (fold extra dimensions with a reshape)",
@@ -25,12 +25,14 @@ HINTS = {
     "R5-resize": "upsample in smaller steps (x2 stages) or move the large resize to the end of the graph",
     "R6": "forced onto the CPU by an earlier op that ended the Edge TPU segment; fix that op to bring this one back",
     "R7": "the op version is newer than compiler 16 knows: convert with a TensorFlow <= 2.5 era converter "
-          "or avoid the feature that raised the version (from PyTorch: build tflite-int8 with edgekit's default "
-          "quantizer, ai-edge-quantizer, which keeps the float model's op versions)",
+    "or avoid the feature that raised the version (from PyTorch: build tflite-int8 with edgekit's default "
+    "quantizer, ai-edge-quantizer, which keeps the float model's op versions)",
     "input-side": "stays on the CPU in front of the Edge TPU segment, which is fine",
 }
-NOT_QUANTIZED_HINT = ("build tflite-int8 (full-integer quantization: every op and activation 8-bit, int8/uint8 "
-                      "inputs and outputs), then check that file")
+NOT_QUANTIZED_HINT = (
+    "build tflite-int8 (full-integer quantization: every op and activation 8-bit, int8/uint8 "
+    "inputs and outputs), then check that file"
+)
 
 
 def problem(rule: str | None, cause: str, message: str, hint: str, blocking: bool) -> dict:
@@ -54,12 +56,25 @@ def subgraph_problems(model: TFLiteModel) -> list[dict]:
     if len(model.signatures) > 1:
         keys = ", ".join(repr(s.key) for s in model.signatures)
         first = next((s.key for s in model.signatures if s.subgraph_index == 0), model.signatures[0].key)
-        return [problem("R6", "signatures",
-                        f"the model has {len(model.signatures)} signatures ({keys}), one subgraph each; compiler 16 "
-                        f"compiles only the first subgraph ({first!r})",
-                        "convert only the signature you deploy (one concrete function)", False)]
-    return [problem("R6", "subgraphs", f"the model has {len(model.subgraphs)} subgraphs; compiler 16 compiles only "
-                    "the first", "convert a single function without control flow or state", True)]
+        return [
+            problem(
+                "R6",
+                "signatures",
+                f"the model has {len(model.signatures)} signatures ({keys}), one subgraph each; compiler 16 "
+                f"compiles only the first subgraph ({first!r})",
+                "convert only the signature you deploy (one concrete function)",
+                False,
+            )
+        ]
+    return [
+        problem(
+            "R6",
+            "subgraphs",
+            f"the model has {len(model.subgraphs)} subgraphs; compiler 16 compiles only the first",
+            "convert a single function without control flow or state",
+            True,
+        )
+    ]
 
 
 def _input_name(model: TFLiteModel, sg: SubgraphInfo, idx: int) -> str:
@@ -71,7 +86,7 @@ def _input_name(model: TFLiteModel, sg: SubgraphInfo, idx: int) -> str:
                     return name
     name = sg.tensors[idx].name
     if name.startswith("serving_default_"):
-        name = name[len("serving_default_"):]
+        name = name[len("serving_default_") :]
     return name.rsplit(":", 1)[0] if name.rsplit(":", 1)[-1].isdigit() else name
 
 
@@ -98,15 +113,21 @@ def dynamic_problem(model: TFLiteModel, n_ops: int) -> dict | None:
         name = _input_name(model, sg, i)
         parts.append(f"{name!r} {sig} ({what})")
         flags.append("--input-shape " + shlex.quote(f"{name}={','.join(static)}"))
-    dynamic_ops = sum(1 for op in sg.operators
-                      if any(0 <= t < len(sg.tensors) and sg.tensors[t].dynamic for t in op.inputs + op.outputs))
+    dynamic_ops = sum(
+        1 for op in sg.operators if any(0 <= t < len(sg.tensors) and sg.tensors[t].dynamic for t in op.inputs + op.outputs)
+    )
     command = f"edgekit build --source YOUR_MODEL -t tflite-int8 -t edgetpu {' '.join(flags)}"
     hint = f"rebuild with a static shape: {command}"
     if unknown:
         hint += " (put your deployed sizes in place of each ?)"
-    return problem("R2", "dynamic-shape",
-                   f"input {', '.join(parts)} has a dynamic shape; the Edge TPU needs static shapes, so {dynamic_ops} "
-                   f"of {n_ops} ops cannot map", hint, True)
+    return problem(
+        "R2",
+        "dynamic-shape",
+        f"input {', '.join(parts)} has a dynamic shape; the Edge TPU needs static shapes, so {dynamic_ops} "
+        f"of {n_ops} ops cannot map",
+        hint,
+        True,
+    )
 
 
 def activation_dtypes(sg: SubgraphInfo) -> tuple[int, int]:
@@ -121,15 +142,25 @@ def float_problem(sg: SubgraphInfo, input_side: list, tpu_ops: int) -> dict | No
     if not n_float:
         return None
     if n_float * 2 > n_all and tpu_ops == 0:
-        return problem("R1", "not-quantized", f"Model not quantized: {n_float} of {n_all} activation tensors are "
-                       "float", NOT_QUANTIZED_HINT, True)
+        return problem(
+            "R1",
+            "not-quantized",
+            f"Model not quantized: {n_float} of {n_all} activation tensors are float",
+            NOT_QUANTIZED_HINT,
+            True,
+        )
     convs = [o for o in input_side if o.name in rules.INPUT_CONVERSIONS]
     if convs:
         ops = ", ".join(f"#{o.index} {o.name}" for o in convs)
-        return problem("R1", "float-input", f"{n_all - n_float} of {n_all} activation tensors are 8-bit; the float "
-                       f"ones are converted by {ops} on the CPU in front of the Edge TPU segment",
-                       "fine; for a float model input, 8-bit inputs move the conversion off the CPU "
-                       "(--option tflite-int8.io_dtype=uint8 or int8)", False)
+        return problem(
+            "R1",
+            "float-input",
+            f"{n_all - n_float} of {n_all} activation tensors are 8-bit; the float "
+            f"ones are converted by {ops} on the CPU in front of the Edge TPU segment",
+            "fine; for a float model input, 8-bit inputs move the conversion off the CPU "
+            "(--option tflite-int8.io_dtype=uint8 or int8)",
+            False,
+        )
     return None
 
 
@@ -161,16 +192,24 @@ def layout_problem(sg: SubgraphInfo, ops: list) -> dict | None:
         found.append((op.index, LAYOUT_PERMS[perm], where, pred.placement))
     if not found:
         return None
-    parts = ", ".join(f"#{i} {perm} {where} (predicted {'on the Edge TPU' if placed == 'tpu' else 'on the CPU'})"
-                      for i, perm, where, placed in found)
+    parts = ", ".join(
+        f"#{i} {perm} {where} (predicted {'on the Edge TPU' if placed == 'tpu' else 'on the CPU'})"
+        for i, perm, where, placed in found
+    )
     inner = [f for f in found if f[2] == "inside the graph"]
-    message = (f"{len(found)} layout TRANSPOSE op(s) from a channels-first model: {parts}; compiler 16 has mapped "
-               "TRANSPOSE, under conditions not confirmed here")
+    message = (
+        f"{len(found)} layout TRANSPOSE op(s) from a channels-first model: {parts}; compiler 16 has mapped "
+        "TRANSPOSE, under conditions not confirmed here"
+    )
     if inner:
-        hint = ("a TRANSPOSE inside the graph, if the compiler refuses it, ends the segment and sends every later op "
-                "to the CPU: flatten after pooling to 1x1 (nn.AdaptiveAvgPool2d(1)) so the Linear head needs no "
-                "transpose, and check with the real compiler")
+        hint = (
+            "a TRANSPOSE inside the graph, if the compiler refuses it, ends the segment and sends every later op "
+            "to the CPU: flatten after pooling to 1x1 (nn.AdaptiveAvgPool2d(1)) so the Linear head needs no "
+            "transpose, and check with the real compiler"
+        )
     else:
-        hint = ("none needed: at the input a refused TRANSPOSE runs on the CPU in front of the segment and every "
-                "other op still maps; to drop it, feed NHWC (litert_torch.to_channel_last_io)")
+        hint = (
+            "none needed: at the input a refused TRANSPOSE runs on the CPU in front of the segment and every "
+            "other op still maps; to drop it, feed NHWC (litert_torch.to_channel_last_io)"
+        )
     return problem(None, "layout", message, hint, False)

@@ -128,7 +128,7 @@ def parse_log(text: str) -> CompilerReport:
             in_table = False if seg is None or seg.ops else in_table
             continue
         if line.startswith("Edge TPU Compiler version"):
-            report.compiler_version = line[len("Edge TPU Compiler version"):].strip(" :")
+            report.compiler_version = line[len("Edge TPU Compiler version") :].strip(" :")
             continue
         m = re.match(r"Model compiled successfully in ([\d.]+) ms", line)
         if m:
@@ -279,8 +279,7 @@ def compile_model(
 def _run(cmd: list[str], timeout: float, model: str) -> tuple[str, int]:
     """Run the compiler in its own process group so a timeout kills it and anything it started."""
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     except OSError as exc:
         raise EnvironmentMissing(f"edgetpu_compiler could not be started ({exc})", INSTALL_HINT) from None
     try:

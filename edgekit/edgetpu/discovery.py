@@ -47,10 +47,16 @@ def from_system(sys_root: str = "/sys", dev_root: str = "/dev") -> list[dict]:
     for dev in sorted(glob.glob(os.path.join(sys_root, "bus", "usb", "devices", "*"))):
         ids = (_read(os.path.join(dev, "idVendor")), _read(os.path.join(dev, "idProduct")))
         if ids in USB_IDS:
-            found.append({
-                "type": "usb", "selector": f"usb:{usb}", "path": dev, "usb_id": ":".join(ids),
-                "state": USB_IDS[ids], "source": "sysfs",
-            })
+            found.append(
+                {
+                    "type": "usb",
+                    "selector": f"usb:{usb}",
+                    "path": dev,
+                    "usb_id": ":".join(ids),
+                    "state": USB_IDS[ids],
+                    "source": "sysfs",
+                }
+            )
             usb += 1
     for n, node in enumerate(sorted(glob.glob(os.path.join(dev_root, "apex_*")))):
         found.append({"type": "pci", "selector": f"pci:{n}", "path": node, "state": "ready", "source": "/dev"})

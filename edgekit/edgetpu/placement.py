@@ -103,22 +103,28 @@ def own_doubt(sg: SubgraphInfo, op: OperatorInfo, refusal: tuple[str, str, str] 
         if op.name.startswith("RESIZE"):
             factor = rules.resize_factor(sg, op)
             if factor is not None and factor > 2:
-                return (f"x{factor:.0f} upsampling is under the heuristic limit x{rules.MAX_RESIZE_FACTOR}; "
-                        "the compiler's real limit is undocumented")
+                return (
+                    f"x{factor:.0f} upsampling is under the heuristic limit x{rules.MAX_RESIZE_FACTOR}; "
+                    "the compiler's real limit is undocumented"
+                )
         return ""
     rule = refusal[0]
     if op.name in rules.STATE_AND_CONTROL_OPS:
         return ""  # they work on resource handles and subgraphs, never 8-bit tensors
     if rule == "R5" and not op.custom and op.name not in rules.SUPPORTED and op.name not in rules.SEEN_ON_CPU:
-        return (f"{op.name} is not in Coral's op table and was never seen in a compiled model; compiler 16 maps "
-                "TILE, which is not in the table either")
+        return (
+            f"{op.name} is not in Coral's op table and was never seen in a compiled model; compiler 16 maps "
+            "TILE, which is not in the table either"
+        )
     if rule == "R7" and op.name not in rules.R7_CONFIRMED:
         return f"the version limit for {op.name} is dated from TFLite's history, not seen in a real compile"
     if rule == "R5" and op.name.startswith("RESIZE"):
         src = sg.tensors[op.inputs[0]].shape
         if not (len(src) == 4 and src[1] == 1 and src[2] == 1):  # the real pairs' case: 1x1 broadcast
-            return (f"refused by the heuristic upsampling limit x{rules.MAX_RESIZE_FACTOR}; only a 1x1 -> 33x33 "
-                    "resize was seen refused")
+            return (
+                f"refused by the heuristic upsampling limit x{rules.MAX_RESIZE_FACTOR}; only a 1x1 -> 33x33 "
+                "resize was seen refused"
+            )
     return ""
 
 
@@ -140,13 +146,17 @@ def place(sg: SubgraphInfo, refusals: list, model_doubt: str = "") -> list[Place
         elif p.on_tpu and order[i][0] is False and order[i][1] is not None:
             k = sg.operators[order[i][1]]
             if placed[k.index].role == INPUT_SIDE:
-                p.uncertain_why = (f"#{k.index} {k.name} cannot map and runs before the segment; predicted to stay "
-                                   f"on the CPU in front of it, as input-side conversions were seen to, but no real "
-                                   f"pair shows it for {k.name} here")
+                p.uncertain_why = (
+                    f"#{k.index} {k.name} cannot map and runs before the segment; predicted to stay "
+                    f"on the CPU in front of it, as input-side conversions were seen to, but no real "
+                    f"pair shows it for {k.name} here"
+                )
             else:
-                p.uncertain_why = (f"it runs after #{k.index} {k.name}, which ends the segment, but does not depend "
-                                   "on it: placed by data flow; no real pair shows how a segment ends with parallel "
-                                   "branches")
+                p.uncertain_why = (
+                    f"it runs after #{k.index} {k.name}, which ends the segment, but does not depend "
+                    "on it: placed by data flow; no real pair shows how a segment ends with parallel "
+                    "branches"
+                )
         elif p.on_tpu:
             doubtful = [u for u in ups[i] if placed[u].on_tpu and placed[u].uncertain_why]
             if doubtful:

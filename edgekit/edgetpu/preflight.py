@@ -111,8 +111,10 @@ class Preflight:
         before, after = len(self.role_ops(placement.INPUT_SIDE)), self.cpu_ops - len(self.role_ops(placement.INPUT_SIDE))
         if self.tpu_ops == 0:
             return f"0 of {len(self.ops)} ops predicted on the Edge TPU (no segment: all on the CPU)"
-        return (f"{self.tpu_ops} of {len(self.ops)} ops predicted on the Edge TPU; on the CPU {before} before the "
-                f"segment and {after} after it")
+        return (
+            f"{self.tpu_ops} of {len(self.ops)} ops predicted on the Edge TPU; on the CPU {before} before the "
+            f"segment and {after} after it"
+        )
 
     def summary(self) -> str:
         """One line: the counts, then the model-level cause if there is one, else the first blocking op."""
@@ -209,20 +211,38 @@ def _compiled(model: TFLiteModel) -> Preflight:
     ops = []
     for op in model.main.operators:
         on_tpu = op.name == EDGETPU_CUSTOM_OP
-        ops.append(OpPrediction(op.index, op.name, op.version, "tpu" if on_tpu else "cpu",
-                                None if on_tpu else "compiled", "" if on_tpu else "left on the CPU by the compiler",
-                                role=placement.SEGMENT if on_tpu else placement.AFTER_SEGMENT))
-    note = advice.problem(None, "already-compiled",
-                          "the model is already compiled for the Edge TPU (it contains edgetpu-custom-op)",
-                          "run the check on the CPU model the compiler was given; the placement of this file is exact",
-                          False)
+        ops.append(
+            OpPrediction(
+                op.index,
+                op.name,
+                op.version,
+                "tpu" if on_tpu else "cpu",
+                None if on_tpu else "compiled",
+                "" if on_tpu else "left on the CPU by the compiler",
+                role=placement.SEGMENT if on_tpu else placement.AFTER_SEGMENT,
+            )
+        )
+    note = advice.problem(
+        None,
+        "already-compiled",
+        "the model is already compiled for the Edge TPU (it contains edgetpu-custom-op)",
+        "run the check on the CPU model the compiler was given; the placement of this file is exact",
+        False,
+    )
     return Preflight(model.path, True, ops, None, 0, [note])
 
 
 def _wording(sg: SubgraphInfo, op: OperatorInfo, p: placement.Placed, has_segment: bool) -> OpPrediction:
-    pred = OpPrediction(op.index, op.name, op.version, "tpu" if p.on_tpu else "cpu", role=p.role,
-                        blocked_by=p.blocked_by if p.role == placement.AFTER_SEGMENT else None,
-                        certain=not p.uncertain_why, uncertain_why=p.uncertain_why)
+    pred = OpPrediction(
+        op.index,
+        op.name,
+        op.version,
+        "tpu" if p.on_tpu else "cpu",
+        role=p.role,
+        blocked_by=p.blocked_by if p.role == placement.AFTER_SEGMENT else None,
+        certain=not p.uncertain_why,
+        uncertain_why=p.uncertain_why,
+    )
     if p.on_tpu:
         return pred
     rule, reason, key = p.refusal if p.refusal else ("R6", "", "R6")
@@ -247,8 +267,11 @@ def predict(model: TFLiteModel) -> Preflight:
     dyn = advice.dynamic_problem(model, len(sg.operators))
     if dyn:
         problems.append(dyn)
-    model_doubt = (f"the model has {len(model.subgraphs)} subgraphs; no real compiled pair with more than one "
-                   "was seen") if len(model.subgraphs) > 1 else ""
+    model_doubt = (
+        (f"the model has {len(model.subgraphs)} subgraphs; no real compiled pair with more than one was seen")
+        if len(model.subgraphs) > 1
+        else ""
+    )
     refusals = [classify_op(sg, op) for op in sg.operators]
     placed = placement.place(sg, refusals, model_doubt)
     has_segment = any(p.on_tpu for p in placed)
@@ -264,15 +287,23 @@ def predict(model: TFLiteModel) -> Preflight:
     tail_only = bool(enders) and tpu_ops > 0 and not forced
     if tail_only:
         for o in enders:
-            o.hint = (f"{o.name} sits at the end of the graph (e.g. ARG_MAX or post-processing): only the tail runs "
-                      "on the CPU, which is fine")
+            o.hint = (
+                f"{o.name} sits at the end of the graph (e.g. ARG_MAX or post-processing): only the tail runs "
+                "on the CPU, which is fine"
+            )
     elif forced:
         by_ender = {e.index: sum(1 for o in forced if o.blocked_by == e.index) for e in enders}
         first = next(e for e in enders if by_ender[e.index])
-        problems.append(advice.problem(first.rule, "split",
-                                       f"op #{first.index} {first.name} ends the Edge TPU segment: {by_ender[first.index]} "
-                                       "later supported op(s) that depend on it are forced onto the CPU",
-                                       first.hint, False))
+        problems.append(
+            advice.problem(
+                first.rule,
+                "split",
+                f"op #{first.index} {first.name} ends the Edge TPU segment: {by_ender[first.index]} "
+                "later supported op(s) that depend on it are forced onto the CPU",
+                first.hint,
+                False,
+            )
+        )
 
     flt = advice.float_problem(sg, [o for o in ops if o.role == placement.INPUT_SIDE], tpu_ops)
     if flt:
@@ -282,10 +313,16 @@ def predict(model: TFLiteModel) -> Preflight:
         problems.append(layout)
     newer = sorted({f"{o.name} v{o.version}" for o in ops if o.rule == "R7"})
     if newer:
-        problems.append(advice.problem(
-            "R7", "op-version",
-            f"op versions newer than compiler 16 knows: {', '.join(newer)}; it may refuse the whole model "
-            "(\"Didn't find op for builtin opcode ...\")", HINTS["R7"], False))
+        problems.append(
+            advice.problem(
+                "R7",
+                "op-version",
+                f"op versions newer than compiler 16 knows: {', '.join(newer)}; it may refuse the whole model "
+                '("Didn\'t find op for builtin opcode ...")',
+                HINTS["R7"],
+                False,
+            )
+        )
 
     tpu_indices = {o.index for o in ops if o.placement == "tpu"}
     seen: set[int] = set()
@@ -300,11 +337,16 @@ def predict(model: TFLiteModel) -> Preflight:
     problems.sort(key=lambda p: not p.get("blocking"))
     pre = Preflight(model.path, False, ops, blocker, param_bytes, problems, tail_only)
     if pre.off_chip_predicted:
-        problems.append(advice.problem(
-            "R8", "off-chip",
-            f"{param_bytes / 2**20:.1f} MiB of parameters on the Edge TPU exceed its ~8 MiB on-chip memory; "
-            "the rest streams from host memory (slower)",
-            "use a smaller model, or compile with -n N to pipeline segments over N Edge TPUs", False))
+        problems.append(
+            advice.problem(
+                "R8",
+                "off-chip",
+                f"{param_bytes / 2**20:.1f} MiB of parameters on the Edge TPU exceed its ~8 MiB on-chip memory; "
+                "the rest streams from host memory (slower)",
+                "use a smaller model, or compile with -n N to pipeline segments over N Edge TPUs",
+                False,
+            )
+        )
     return pre
 
 

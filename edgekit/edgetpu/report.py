@@ -22,8 +22,7 @@ def _names(ops, limit: int = 4) -> str:
     return shown + (f", ... ({len(ops)} in all)" if len(ops) > limit else "")
 
 
-_WHERE = {"input-side": "CPU (before)", "segment": "Edge TPU", "ends-segment": "CPU (ends it)",
-          "after-segment": "CPU (after)"}
+_WHERE = {"input-side": "CPU (before)", "segment": "Edge TPU", "ends-segment": "CPU (ends it)", "after-segment": "CPU (after)"}
 
 
 def render_preflight(pre, show_ops: bool = False, out=None) -> None:
@@ -33,8 +32,10 @@ def render_preflight(pre, show_ops: bool = False, out=None) -> None:
     after = [o for o in pre.ops if o.placement == "cpu" and o.role != "input-side"]
     out.print(f"[bold]Edge TPU preflight[/bold] (edgetpu_compiler 16, predicted): {_safe(pre.path)}")
     if pre.already_compiled:
-        out.print(f"  compiled file: {pre.tpu_ops} Edge TPU segment op(s), {pre.cpu_ops} op(s) left on the CPU"
-                  + (f" ({_safe(_names(after))})" if after else ""))
+        out.print(
+            f"  compiled file: {pre.tpu_ops} Edge TPU segment op(s), {pre.cpu_ops} op(s) left on the CPU"
+            + (f" ({_safe(_names(after))})" if after else "")
+        )
     elif pre.tpu_ops:
         line = f"  ops: {pre.tpu_ops} of {len(pre.ops)} map to the Edge TPU in one segment"
         parts = []
@@ -58,11 +59,15 @@ def render_preflight(pre, show_ops: bool = False, out=None) -> None:
     unsure = pre.uncertain
     if unsure:
         first = unsure[0]
-        out.print(f"  uncertain: {len(unsure)} of {len(pre.ops)} predictions rest on a rule no real compiled pair "
-                  f"confirms (marked ? with --ops); first #{first.index} {_safe(first.name)}: {_safe(first.uncertain_why)}")
+        out.print(
+            f"  uncertain: {len(unsure)} of {len(pre.ops)} predictions rest on a rule no real compiled pair "
+            f"confirms (marked ? with --ops); first #{first.index} {_safe(first.name)}: {_safe(first.uncertain_why)}"
+        )
     if not pre.already_compiled:
-        out.print(f"  parameters on the Edge TPU: {human_bytes(pre.param_bytes_tpu)} of ~8 MiB on-chip"
-                  + (" [yellow](exceeds it: the rest streams from host memory)[/yellow]" if pre.off_chip_predicted else ""))
+        out.print(
+            f"  parameters on the Edge TPU: {human_bytes(pre.param_bytes_tpu)} of ~8 MiB on-chip"
+            + (" [yellow](exceeds it: the rest streams from host memory)[/yellow]" if pre.off_chip_predicted else "")
+        )
     verdict = "[bold green]Edge TPU ready[/bold green]" if pre.ready else "[bold red]not Edge TPU ready[/bold red]"
     out.print(f"  {verdict} (all compute ops mapped: {'yes' if pre.ready else 'no'})")
     if show_ops:
@@ -75,15 +80,21 @@ def _op_table(pre, out) -> None:
     from rich.table import Table
 
     table = Table(title="per-op placement (? = uncertain: no real pair confirms the rule)", title_justify="left")
-    for col, just in (("#", "right"), ("op", "left"), ("ver", "right"), ("where", "left"), ("sure", "center"),
-                      ("rule", "left"), ("reason", "left")):
+    for col, just in (
+        ("#", "right"),
+        ("op", "left"),
+        ("ver", "right"),
+        ("where", "left"),
+        ("sure", "center"),
+        ("rule", "left"),
+        ("reason", "left"),
+    ):
         table.add_column(col, justify=just)
     for o in pre.ops:
         where = _WHERE.get(o.role, o.placement) if pre.tpu_ops else "CPU"
         where = f"[green]{where}[/green]" if o.placement == "tpu" else f"[yellow]{where}[/yellow]"
         reason = "; ".join(t for t in (o.reason, o.uncertain_why and f"uncertain: {o.uncertain_why}") if t)
-        table.add_row(str(o.index), _safe(o.name), str(o.version), where, "" if o.certain else "?", o.rule or "",
-                      _safe(reason))
+        table.add_row(str(o.index), _safe(o.name), str(o.version), where, "" if o.certain else "?", o.rule or "", _safe(reason))
     out.print(table)
 
 
@@ -108,6 +119,8 @@ def render_compile(doc: dict, show_ops: bool = False, out=None) -> None:
             out.print(t)
     ag = doc.get("prediction_agreement") or {}
     if ag.get("compared"):
-        out.print(f"  preflight prediction {'agrees' if ag['agree'] else 'DIFFERS'}: predicted CPU ops {ag['predicted_cpu']}, "
-                  f"actual {ag['actual_cpu']}")
+        out.print(
+            f"  preflight prediction {'agrees' if ag['agree'] else 'DIFFERS'}: predicted CPU ops {ag['predicted_cpu']}, "
+            f"actual {ag['actual_cpu']}"
+        )
     out.print(f"  outputs: {', '.join(doc['outputs'])}; report: {doc['report_file']}")

@@ -25,23 +25,73 @@ MAX_RESIZE_FACTOR = 8
 # TF <= 2.5.0, the schema generation compiler 16 was built with. Measured anchor: QUANTIZE v3 (TF 2.7)
 # is rejected. A newer version means the compiler either rejects the op or fails to read the model.
 MAX_KNOWN_VERSION: dict[str, int] = {
-    "ADD": 3, "AVERAGE_POOL_2D": 3, "CONCATENATION": 3, "CONV_2D": 5, "DEPTHWISE_CONV_2D": 6,
-    "EXPAND_DIMS": 1, "FULLY_CONNECTED": 9, "L2_NORMALIZATION": 2, "LOGISTIC": 3, "LSTM": 4,
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": 3, "MAXIMUM": 4, "MAX_POOL_2D": 3, "MEAN": 3, "MINIMUM": 4,
-    "MUL": 4, "PACK": 3, "PAD": 3, "PRELU": 1, "QUANTIZE": 2, "REDUCE_MAX": 3, "REDUCE_MIN": 3,
-    "RELU": 3, "RELU6": 3, "RELU_N1_TO_1": 1, "RESHAPE": 1, "RESIZE_BILINEAR": 4,
-    "RESIZE_NEAREST_NEIGHBOR": 4, "SLICE": 5, "SOFTMAX": 3, "SPACE_TO_DEPTH": 2, "SPLIT": 4,
-    "SQUEEZE": 2, "STRIDED_SLICE": 5, "SUB": 5, "TANH": 3, "TRANSPOSE": 5, "TRANSPOSE_CONV": 3,
-    "RSQRT": 2, "SQUARED_DIFFERENCE": 2, "SUM": 2, "DEQUANTIZE": 4, "ARG_MAX": 2, "CAST": 1, "TILE": 2,
+    "ADD": 3,
+    "AVERAGE_POOL_2D": 3,
+    "CONCATENATION": 3,
+    "CONV_2D": 5,
+    "DEPTHWISE_CONV_2D": 6,
+    "EXPAND_DIMS": 1,
+    "FULLY_CONNECTED": 9,
+    "L2_NORMALIZATION": 2,
+    "LOGISTIC": 3,
+    "LSTM": 4,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": 3,
+    "MAXIMUM": 4,
+    "MAX_POOL_2D": 3,
+    "MEAN": 3,
+    "MINIMUM": 4,
+    "MUL": 4,
+    "PACK": 3,
+    "PAD": 3,
+    "PRELU": 1,
+    "QUANTIZE": 2,
+    "REDUCE_MAX": 3,
+    "REDUCE_MIN": 3,
+    "RELU": 3,
+    "RELU6": 3,
+    "RELU_N1_TO_1": 1,
+    "RESHAPE": 1,
+    "RESIZE_BILINEAR": 4,
+    "RESIZE_NEAREST_NEIGHBOR": 4,
+    "SLICE": 5,
+    "SOFTMAX": 3,
+    "SPACE_TO_DEPTH": 2,
+    "SPLIT": 4,
+    "SQUEEZE": 2,
+    "STRIDED_SLICE": 5,
+    "SUB": 5,
+    "TANH": 3,
+    "TRANSPOSE": 5,
+    "TRANSPOSE_CONV": 3,
+    "RSQRT": 2,
+    "SQUARED_DIFFERENCE": 2,
+    "SUM": 2,
+    "DEQUANTIZE": 4,
+    "ARG_MAX": 2,
+    "CAST": 1,
+    "TILE": 2,
 }
 # The one R7 limit a real compile confirmed (edgetpu-ops.md R7); the others are dated, not observed.
 R7_CONFIRMED = {"QUANTIZE"}
 
 # Ops whose arithmetic dominates a model: "Edge TPU ready" means all of these are mapped.
 COMPUTE_OPS = {
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "LSTM",
-    "UNIDIRECTIONAL_SEQUENCE_LSTM", "BATCH_MATMUL", "CONV_3D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-    "MEAN", "ADD", "MUL", "SUB", "SOFTMAX", "L2_NORMALIZATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "TRANSPOSE_CONV",
+    "LSTM",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "BATCH_MATMUL",
+    "CONV_3D",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "MEAN",
+    "ADD",
+    "MUL",
+    "SUB",
+    "SOFTMAX",
+    "L2_NORMALIZATION",
 }
 
 Check = Callable[[SubgraphInfo, OperatorInfo], "str | None"]
@@ -84,8 +134,10 @@ def _resize(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
     if factor is not None:
         src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
         if factor > MAX_RESIZE_FACTOR:
-            return (f"upsamples {src[1]}x{src[2]} to {dst[1]}x{dst[2]} (x{factor:.0f}); large upsampling is refused "
-                    f"to avoid precision loss (heuristic: above x{MAX_RESIZE_FACTOR})")
+            return (
+                f"upsamples {src[1]}x{src[2]} to {dst[1]}x{dst[2]} (x{factor:.0f}); large upsampling is refused "
+                f"to avoid precision loss (heuristic: above x{MAX_RESIZE_FACTOR})"
+            )
     return None
 
 
@@ -127,7 +179,7 @@ def _squeeze(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
     src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
 
     def strip(shape: list[int]) -> list[int]:
-        return shape[next((i for i, d in enumerate(shape) if d != 1), len(shape)):]
+        return shape[next((i for i, d in enumerate(shape) if d != 1), len(shape)) :]
 
     # only leading ones may go: [1,5,10] -> [5,10] is free, [5,1,10] -> [5,10] needs a relayout
     if strip(src) != strip(dst):
@@ -181,18 +233,47 @@ def _concat(sg: SubgraphInfo, op: OperatorInfo) -> str | None:
 
 # builtin op -> condition check (None: no condition beyond R1..R4)
 SUPPORTED: dict[str, Check | None] = {
-    "ADD": None, "AVERAGE_POOL_2D": lambda sg, op: _fused(op), "CONCATENATION": _concat,
-    "CONV_2D": lambda sg, op: _dilation(op), "DEPTHWISE_CONV_2D": lambda sg, op: _dilation(op),
-    "EXPAND_DIMS": None, "FULLY_CONNECTED": _fully_connected, "L2_NORMALIZATION": None, "LOGISTIC": None,
-    "LSTM": None, "UNIDIRECTIONAL_SEQUENCE_LSTM": None, "MAXIMUM": None,
-    "MAX_POOL_2D": lambda sg, op: _fused(op), "MEAN": _mean, "MINIMUM": None, "MUL": None,
-    "PACK": _not_batch_axis(_axis_option("Axis")), "PAD": _pad, "PRELU": _prelu, "QUANTIZE": None,
-    "REDUCE_MAX": _not_batch_axis(_const_axes(1)), "REDUCE_MIN": _not_batch_axis(_const_axes(1)), "RELU": None, "RELU6": None, "RELU_N1_TO_1": None,
-    "RESHAPE": None, "RESIZE_BILINEAR": _resize, "RESIZE_NEAREST_NEIGHBOR": _resize, "SLICE": None,
-    "SOFTMAX": _softmax, "SPACE_TO_DEPTH": None,
-    "SPLIT": _not_batch_axis(_const_axes(0), data_input=1), "SQUEEZE": _squeeze,
-    "STRIDED_SLICE": _strided_slice, "SUB": None, "TANH": None, "TRANSPOSE": None,
-    "TRANSPOSE_CONV": None, "RSQRT": None, "SQUARED_DIFFERENCE": None, "SUM": None,
+    "ADD": None,
+    "AVERAGE_POOL_2D": lambda sg, op: _fused(op),
+    "CONCATENATION": _concat,
+    "CONV_2D": lambda sg, op: _dilation(op),
+    "DEPTHWISE_CONV_2D": lambda sg, op: _dilation(op),
+    "EXPAND_DIMS": None,
+    "FULLY_CONNECTED": _fully_connected,
+    "L2_NORMALIZATION": None,
+    "LOGISTIC": None,
+    "LSTM": None,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": None,
+    "MAXIMUM": None,
+    "MAX_POOL_2D": lambda sg, op: _fused(op),
+    "MEAN": _mean,
+    "MINIMUM": None,
+    "MUL": None,
+    "PACK": _not_batch_axis(_axis_option("Axis")),
+    "PAD": _pad,
+    "PRELU": _prelu,
+    "QUANTIZE": None,
+    "REDUCE_MAX": _not_batch_axis(_const_axes(1)),
+    "REDUCE_MIN": _not_batch_axis(_const_axes(1)),
+    "RELU": None,
+    "RELU6": None,
+    "RELU_N1_TO_1": None,
+    "RESHAPE": None,
+    "RESIZE_BILINEAR": _resize,
+    "RESIZE_NEAREST_NEIGHBOR": _resize,
+    "SLICE": None,
+    "SOFTMAX": _softmax,
+    "SPACE_TO_DEPTH": None,
+    "SPLIT": _not_batch_axis(_const_axes(0), data_input=1),
+    "SQUEEZE": _squeeze,
+    "STRIDED_SLICE": _strided_slice,
+    "SUB": None,
+    "TANH": None,
+    "TRANSPOSE": None,
+    "TRANSPOSE_CONV": None,
+    "RSQRT": None,
+    "SQUARED_DIFFERENCE": None,
+    "SUM": None,
     "TILE": None,
 }
 
@@ -210,8 +291,18 @@ WIDE_STATE_OK = {"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM"}
 # "documented": in Coral's published op table, not seen in a pair here
 # "unverified": listed in newer tables only, or its conditions are unknown
 PAIR_MAPPED = {
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "PAD",
-    "QUANTIZE", "RESHAPE", "SOFTMAX", "SPLIT", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "PAD",
+    "QUANTIZE",
+    "RESHAPE",
+    "SOFTMAX",
+    "SPLIT",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
 }
 SEEN_MAPPED = {
     "TILE": "seen mapped by compiler 16 in a real segmentation model (edgetpu-ops.md), not in Coral's table",
@@ -251,17 +342,17 @@ SUBGRAPH_CAUSES: list[dict] = [
         "cause": "variables",
         "ops": {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"},
         "message": "the model keeps state in resource variables ({ops}); CALL_ONCE runs an initialisation "
-                   "subgraph, and compiler 16 compiles only the first subgraph",
+        "subgraph, and compiler 16 compiles only the first subgraph",
         "hint": "export the model with its state as explicit inputs and outputs instead of variables (streaming "
-                "models: the external-state export mode), then convert and check again",
+        "models: the external-state export mode), then convert and check again",
     },
     {
         "cause": "control-flow",
         "ops": {"IF", "WHILE"},
         "message": "the model uses control flow ({ops}) whose branches or loop body live in further subgraphs; "
-                   "compiler 16 compiles only the first subgraph",
+        "compiler 16 compiles only the first subgraph",
         "hint": "remove the control flow before converting (unroll the loop, or compute both branches and "
-                "select the result with arithmetic)",
+        "select the result with arithmetic)",
     },
 ]
 STATE_AND_CONTROL_OPS = set().union(*(c["ops"] for c in SUBGRAPH_CAUSES))

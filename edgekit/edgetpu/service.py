@@ -66,13 +66,16 @@ def compile_with_preflight(
 
     pre, pre_path = write_preflight(model, out_dir)
     try:
-        result = compile_model(model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version,
-                               segments=segments, timeout=timeout)
+        result = compile_model(
+            model, out_dir, show_ops=show_ops, min_runtime_version=min_runtime_version, segments=segments, timeout=timeout
+        )
     except EnvironmentMissing as exc:
         # the entry of a build keeps what the preflight predicted even though nothing was compiled
-        raise EnvironmentMissing(f"{exc.message} (the preflight report was written to {pre_path})", exc.hint,
-                                 details={"preflight_file": os.path.basename(pre_path),
-                                          "preflight_summary": pre.to_dict().get("summary")}) from None
+        raise EnvironmentMissing(
+            f"{exc.message} (the preflight report was written to {pre_path})",
+            exc.hint,
+            details={"preflight_file": os.path.basename(pre_path), "preflight_summary": pre.to_dict().get("summary")},
+        ) from None
     warnings = list(result.warnings)
     explained, agreement = ([], {"compared": False, "reason": "segmented output"})
     if len(result.outputs) == 1:

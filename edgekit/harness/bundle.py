@@ -121,7 +121,9 @@ def write_pyz(path: str | os.PathLike, entries: list[tuple[str, bytes]] | None =
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise EdgekitError(f"cannot write the device runner to {path} ({exc})", "check the disk space and permissions of the cache directory") from None
+        raise EdgekitError(
+            f"cannot write the device runner to {path} ({exc})", "check the disk space and permissions of the cache directory"
+        ) from None
     return path
 
 

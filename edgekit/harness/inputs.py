@@ -61,8 +61,7 @@ def check_inputs(specs: Sequence[TensorSpec], arrays: Sequence[np.ndarray], orig
     """Validate (and where lossless, adapt) arrays against the model's inputs."""
     if len(arrays) != len(specs):
         raise EdgekitError(
-            f"{origin} has {len(arrays)} array(s) but the model has {len(specs)} input(s) "
-            f"({', '.join(s.name for s in specs)})",
+            f"{origin} has {len(arrays)} array(s) but the model has {len(specs)} input(s) ({', '.join(s.name for s in specs)})",
             "give one array per input, keyed by input name in a .npz",
         )
     checked = []
@@ -72,9 +71,7 @@ def check_inputs(specs: Sequence[TensorSpec], arrays: Sequence[np.ndarray], orig
         sig = spec.shape_signature or want
         if list(arr.shape) != want and len(arr.shape) == len(want) - 1 and want[0] == 1:
             arr = arr[None, ...]  # a single sample without its batch dimension
-        if list(arr.shape) != want and (len(arr.shape) != len(want) or any(
-            s != a and s != -1 for s, a in zip(sig, arr.shape)
-        )):
+        if list(arr.shape) != want and (len(arr.shape) != len(want) or any(s != a and s != -1 for s, a in zip(sig, arr.shape))):
             expected = f"{want}" + (f" (signature {sig})" if list(sig) != want else "")
             raise EdgekitError(
                 f"input {spec.name!r} from {origin} has shape {list(arr.shape)}, the model expects {expected}",
@@ -84,8 +81,11 @@ def check_inputs(specs: Sequence[TensorSpec], arrays: Sequence[np.ndarray], orig
         dtype = np.dtype(spec.dtype)
         if arr.dtype != dtype:
             lossless = (arr.dtype.kind == "f" and dtype.kind == "f") or (
-                arr.dtype.kind in "iu" and dtype.kind in "iu" and arr.size and
-                np.iinfo(dtype).min <= arr.min() and arr.max() <= np.iinfo(dtype).max
+                arr.dtype.kind in "iu"
+                and dtype.kind in "iu"
+                and arr.size
+                and np.iinfo(dtype).min <= arr.min()
+                and arr.max() <= np.iinfo(dtype).max
             )
             if not lossless:
                 raise EdgekitError(

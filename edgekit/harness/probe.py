@@ -108,9 +108,8 @@ def python_info() -> dict:
         "ensurepip": importlib.util.find_spec("ensurepip") is not None,
         "writable": os.access(sys.prefix, os.W_OK),  # can pip install into it (a root-owned venv cannot)
         # PEP 668: a system Python that refuses `pip install` outside a virtual environment.
-        "externally_managed": os.path.exists(
-            os.path.join(os.path.dirname(os.__file__), "EXTERNALLY-MANAGED")
-        ) and sys.prefix == getattr(sys, "base_prefix", sys.prefix),
+        "externally_managed": os.path.exists(os.path.join(os.path.dirname(os.__file__), "EXTERNALLY-MANAGED"))
+        and sys.prefix == getattr(sys, "base_prefix", sys.prefix),
     }
 
 
@@ -172,8 +171,13 @@ def libedgetpu_info() -> dict | None:
     found = ctypes.util.find_library("edgetpu")
     if found:
         candidates.append(found)
-    for pattern in ("/usr/lib/*/libedgetpu.so.1*", "/usr/lib/libedgetpu.so.1*", "/usr/local/lib/libedgetpu.so.1*",
-                    "/opt/homebrew/lib/libedgetpu.1*.dylib", "/usr/local/lib/libedgetpu.1*.dylib"):
+    for pattern in (
+        "/usr/lib/*/libedgetpu.so.1*",
+        "/usr/lib/libedgetpu.so.1*",
+        "/usr/local/lib/libedgetpu.so.1*",
+        "/opt/homebrew/lib/libedgetpu.1*.dylib",
+        "/usr/local/lib/libedgetpu.1*.dylib",
+    ):
         candidates += sorted(glob.glob(pattern))
     if not candidates:
         return None
@@ -207,13 +211,15 @@ def edgetpu_devices() -> list[dict]:
         if (vid, pid) in EDGETPU_USB_IDS:
             busnum, devnum = _read(os.path.join(dev, "busnum")), _read(os.path.join(dev, "devnum"))
             node = f"/dev/bus/usb/{int(busnum):03d}/{int(devnum):03d}" if busnum and devnum else None
-            found.append({
-                "type": "usb",
-                "id": f"{vid}:{pid}",
-                "state": EDGETPU_USB_IDS[(vid, pid)],
-                "node": node,
-                "writable": bool(node and os.access(node, os.R_OK | os.W_OK)),
-            })
+            found.append(
+                {
+                    "type": "usb",
+                    "id": f"{vid}:{pid}",
+                    "state": EDGETPU_USB_IDS[(vid, pid)],
+                    "node": node,
+                    "writable": bool(node and os.access(node, os.R_OK | os.W_OK)),
+                }
+            )
     for node in sorted(glob.glob("/dev/apex_*")):
         found.append({"type": "pci", "node": node, "writable": os.access(node, os.R_OK | os.W_OK)})
     return found
@@ -296,8 +302,11 @@ def load_tflite(path: str, provider: str | None = None, input_shapes: dict | Non
         interpreter = mod.Interpreter(model_path=path, experimental_delegates=delegates or None)
         details = interpreter.get_input_details()
         # Dynamic inputs: what the worker would run at (resized before allocation, like the worker).
-        result["dynamic_inputs"] = {d["name"]: [int(x) for x in d.get("shape_signature", d["shape"])]
-                                    for d in details if any(int(x) < 0 for x in d.get("shape_signature", d["shape"]))}
+        result["dynamic_inputs"] = {
+            d["name"]: [int(x) for x in d.get("shape_signature", d["shape"])]
+            for d in details
+            if any(int(x) < 0 for x in d.get("shape_signature", d["shape"]))
+        }
         for d in details:
             if d["name"] in (input_shapes or {}):
                 interpreter.resize_tensor_input(d["index"], input_shapes[d["name"]], strict=False)
@@ -374,8 +383,7 @@ def _loader(spec: str):
     return getattr(module, function)
 
 
-def load(path: str, fmt: str, provider: str | None = None, input_shapes: dict | None = None,
-         loader: str | None = None) -> dict:
+def load(path: str, fmt: str, provider: str | None = None, input_shapes: dict | None = None, loader: str | None = None) -> dict:
     """Load ``path`` with the format's loader (``loader``; default: ``load_<fmt>`` here)."""
     return _loader(loader or f"load_{fmt}")(path, provider, input_shapes)
 
@@ -384,11 +392,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--load", metavar="PATH")
     parser.add_argument("--format", default="tflite", help="the artifact's format (names the default loader)")
-    parser.add_argument("--loader", default=None, metavar="[FILE:]FUNCTION",
-                        help="the function that loads the format (its record's probe loader)")
+    parser.add_argument(
+        "--loader", default=None, metavar="[FILE:]FUNCTION", help="the function that loads the format (its record's probe loader)"
+    )
     parser.add_argument("--provider", default=None)
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
-                        help="resize a (dynamic) input before allocating, as the worker does")
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="resize a (dynamic) input before allocating, as the worker does",
+    )
     args = parser.parse_args(argv)
     try:
         shapes = parse_input_shapes(args.input_shape)

@@ -165,8 +165,13 @@ def measure(spec: dict) -> dict:
 
     check = {"status": "skipped", "reason": "--no-output-check"}
     if spec.get("output_check", True):
-        check = self_check(reference, session, arrays, os.path.basename(spec.get("artifact_label") or path),
-                           runs=1 + loop.warmup + len(loop.samples_ns))
+        check = self_check(
+            reference,
+            session,
+            arrays,
+            os.path.basename(spec.get("artifact_label") or path),
+            runs=1 + loop.warmup + len(loop.samples_ns),
+        )
     saved = None
     if spec.get("save_outputs"):
         saved = _save_outputs(spec["save_outputs"], reference, session)
@@ -203,7 +208,8 @@ def measure(spec: dict) -> dict:
                 "inputs": (
                     "re-set before every run, outside the timed span: the runtime reuses the input "
                     "buffers for intermediates, so a second run would read overwritten inputs"
-                    if session.inputs_consumed else "set once before the first inference"
+                    if session.inputs_consumed
+                    else "set once before the first inference"
                 ),
                 "input_shapes": input_shapes,
                 "warmup_runs": loop.warmup,
@@ -212,7 +218,8 @@ def measure(spec: dict) -> dict:
                 "max_time_s": float(spec["max_time_s"]),
                 "throughput": (
                     "1000 / mean latency (runs are separated by the input re-set)"
-                    if session.inputs_consumed else "timed runs / wall time of the timed runs"
+                    if session.inputs_consumed
+                    else "timed runs / wall time of the timed runs"
                 ),
                 "output_check": check,
             },
@@ -337,8 +344,10 @@ def self_check(reference, session, arrays, name: str, runs: int) -> dict:
     session.set_inputs(arrays)
     session.invoke()
     check = check_repeat(reference, session.outputs(), session, name, runs)
-    check["state"] = ("the model keeps state between invokes (variable tensors, e.g. an LSTM's); the timed runs "
-                      "carried it over, and resetting it reproduced the first outputs")
+    check["state"] = (
+        "the model keeps state between invokes (variable tensors, e.g. an LSTM's); the timed runs "
+        "carried it over, and resetting it reproduced the first outputs"
+    )
     return check
 
 
@@ -351,8 +360,10 @@ def check_repeat(reference, outputs, session, name: str, runs: int) -> dict:
     rtol, atol = session.repeat_tolerance
     worst = 0.0
     if len(reference) != len(outputs):
-        raise CheckFailed(f"{name} returned {len(reference)} outputs on the first run and {len(outputs)} on the last",
-                          "the runtime or model keeps state between runs: report it with the model")
+        raise CheckFailed(
+            f"{name} returned {len(reference)} outputs on the first run and {len(outputs)} on the last",
+            "the runtime or model keeps state between runs: report it with the model",
+        )
     for i, (ref, out) in enumerate(zip(reference, outputs)):
         out = np.asarray(out)
         label = session.outputs_spec[i].name if i < len(session.outputs_spec) else f"output_{i}"
@@ -368,8 +379,11 @@ def check_repeat(reference, outputs, session, name: str, runs: int) -> dict:
             ok = same_nan and bool(np.all(diff <= atol + rtol * np.abs(np.nan_to_num(a))))
             if not ok:
                 where = int(np.argmax(diff)) if diff.size else 0
-                problem = (f"{label!r} max abs difference {d:.3g} at flat index {where}" if same_nan
-                           else f"{label!r} has NaN in other places")
+                problem = (
+                    f"{label!r} max abs difference {d:.3g} at flat index {where}"
+                    if same_nan
+                    else f"{label!r} has NaN in other places"
+                )
         if problem:
             tol = "bit-exact" if (rtol, atol) == (0.0, 0.0) else f"rtol {rtol:g}, atol {atol:g}"
             raise CheckFailed(
@@ -415,8 +429,13 @@ def base_result(spec: WorkerSpec, path: str, fmt: str | None, runtime_info: dict
     with this machine's fingerprint)."""
     return new_result(
         {**DEFAULTS, **spec},
-        artifact={"path": path, "name": os.path.basename(path), "format": fmt, **(digests or {}),
-                  **(spec.get("artifact_meta") or {})},
+        artifact={
+            "path": path,
+            "name": os.path.basename(path),
+            "format": fmt,
+            **(digests or {}),
+            **(spec.get("artifact_meta") or {}),
+        },
         device={**DEFAULTS["device"], **(spec.get("device") or {}), "fingerprint": fingerprint.device_fingerprint()},
         platform=fingerprint.platform_info(),
         runtime=dict(runtime_info or {}),
@@ -459,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgekit-worker", description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="JSON file with the measurement spec, or - for stdin")
     parser.add_argument("--out", required=True, help="where to write the result JSON")
-    parser.add_argument("--parent-pid", type=int, default=None,
-                        help="exit (removing --owned-dir) as soon as this process is no longer the parent")
+    parser.add_argument(
+        "--parent-pid", type=int, default=None, help="exit (removing --owned-dir) as soon as this process is no longer the parent"
+    )
     parser.add_argument("--owned-dir", default=None, help="the run directory to remove if the parent dies")
     args = parser.parse_args(argv)
     if args.parent_pid:

@@ -99,8 +99,7 @@ def layout(cls, partial: bool = False) -> dict[str, Field] | None:
             break
         if off and scalar:
             flags = getattr(N, scalar.group(2) + "Flags")
-            fields[name] = Field(name, int(off.group(1)), "bool" if scalar.group(1) else "scalar",
-                                 flags.packer_type, None, value)
+            fields[name] = Field(name, int(off.group(1)), "bool" if scalar.group(1) else "scalar", flags.packer_type, None, value)
         elif off and vector:
             flags = getattr(N, vector.group(1) + "Flags")
             fields[name] = Field(name, int(off.group(1)), "vector", None, np.dtype(flags.packer_type.format), value)

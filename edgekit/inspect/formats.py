@@ -70,7 +70,9 @@ def choose(path: str) -> tuple[str, object]:
                 return "inspector", inspector
             return "refuse", EdgekitError(
                 f"{shown} is a{'n' if record.title[:1].lower() in 'aeiou' else ''} {record.title} "
-                f"({record.suffixes[0]}), which edgekit inspect does not read", RUNNABLE_TODO)
+                f"({record.suffixes[0]}), which edgekit inspect does not read",
+                RUNNABLE_TODO,
+            )
     kind = None
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         kind = "keras"

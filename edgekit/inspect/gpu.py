@@ -142,7 +142,7 @@ def parse(text: str) -> GpuReport:
             ops.append(current)
             continue
         if line.startswith(WARNING):
-            rest = line[len(WARNING):].strip()
+            rest = line[len(WARNING) :].strip()
             nodes = NODES_RE.search(rest)
             if nodes:
                 flagged[int(nodes.group(1))] = [int(n) for n in nodes.group(2).replace(" ", "").split(",") if n]
@@ -194,15 +194,17 @@ def _run_elsewhere(python: str, paths: list[str]) -> tuple[str, list[str]]:
     try:
         proc = subprocess.run([python, "-c", SNIPPET, *paths], capture_output=True, text=True, timeout=600, env=env)
     except OSError as exc:
-        raise EnvironmentMissing(f"cannot run the analyzer python {python} ({exc.strerror})",
-                                 "give the path of a python with TensorFlow installed") from None
+        raise EnvironmentMissing(
+            f"cannot run the analyzer python {python} ({exc.strerror})", "give the path of a python with TensorFlow installed"
+        ) from None
     except subprocess.TimeoutExpired:
         raise EnvironmentMissing(f"the analyzer python {python} did not finish in 600 s", "try it by hand") from None
     parts = proc.stdout.split("@@edgekit-analyzer-begin@@ ")[1:]
     if proc.returncode != 0 or len(parts) != len(paths):
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        raise EnvironmentMissing(f"the analyzer python {python} failed ({last})",
-                                 f"check that it has TensorFlow: {python} -c 'import tensorflow'")
+        raise EnvironmentMissing(
+            f"the analyzer python {python} failed ({last})", f"check that it has TensorFlow: {python} -c 'import tensorflow'"
+        )
     version = parts[0].split("\n", 1)[0].strip()
     return version, [p.split("\n", 1)[1].split("@@edgekit-analyzer-end@@")[0] for p in parts]
 

@@ -92,9 +92,16 @@ COUNTERS: dict[str, Callable[[SubgraphInfo, OperatorInfo], int | None]] = {
 # Ops with real arithmetic that the estimate leaves out; named separately in the report so a model
 # dominated by them (an LSTM, a compiled Edge TPU graph) is not read as "cheap".
 HEAVY_UNCOUNTED = {
-    "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "RNN",
-    "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF", "CONV_3D",
-    "CONV_3D_TRANSPOSE", "edgetpu-custom-op",
+    "LSTM",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "BIDIRECTIONAL_SEQUENCE_LSTM",
+    "RNN",
+    "UNIDIRECTIONAL_SEQUENCE_RNN",
+    "BIDIRECTIONAL_SEQUENCE_RNN",
+    "SVDF",
+    "CONV_3D",
+    "CONV_3D_TRANSPOSE",
+    "edgetpu-custom-op",
 }
 
 
@@ -131,8 +138,15 @@ def estimate(model: TFLiteModel) -> MacEstimate:
         for i in sg.inputs:
             t = sg.tensors[i] if 0 <= i < len(sg.tensors) else None
             if t is not None and t.dynamic:
-                est.counted_at.append({"tensor": t.index, "name": t.name, "shape": t.shape,
-                                       "shape_signature": t.shape_signature, "dynamic_dims": t.dynamic_dims})
+                est.counted_at.append(
+                    {
+                        "tensor": t.index,
+                        "name": t.name,
+                        "shape": t.shape,
+                        "shape_signature": t.shape_signature,
+                        "dynamic_dims": t.dynamic_dims,
+                    }
+                )
     for sg in model.subgraphs:
         for op in sg.operators:
             counter = COUNTERS.get(op.name) if not op.custom else None

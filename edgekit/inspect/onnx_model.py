@@ -23,9 +23,22 @@ from edgekit.errors import EdgekitError, require_model_file
 
 COUNTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # ONNX TensorProto.DataType -> (numpy name, bytes per element)
-DTYPES = {1: ("float32", 4), 2: ("uint8", 1), 3: ("int8", 1), 4: ("uint16", 2), 5: ("int16", 2), 6: ("int32", 4),
-          7: ("int64", 8), 8: ("string", 0), 9: ("bool", 1), 10: ("float16", 2), 11: ("float64", 8),
-          12: ("uint32", 4), 13: ("uint64", 8), 16: ("bfloat16", 2)}
+DTYPES = {
+    1: ("float32", 4),
+    2: ("uint8", 1),
+    3: ("int8", 1),
+    4: ("uint16", 2),
+    5: ("int16", 2),
+    6: ("int32", 4),
+    7: ("int64", 8),
+    8: ("string", 0),
+    9: ("bool", 1),
+    10: ("float16", 2),
+    11: ("float64", 8),
+    12: ("uint32", 4),
+    13: ("uint64", 8),
+    16: ("bfloat16", 2),
+}
 
 
 def _prod(dims: Sequence[int]) -> int:
@@ -51,8 +64,10 @@ def load(path: str):
     require_model_file(path, "an .onnx file")
     with open(path, "rb") as f:
         if f.read(8)[4:8] == b"ORTM":
-            raise EdgekitError(f"{path} is an ONNX Runtime (.ort) model, which edgekit inspect does not read",
-                               "inspect the .onnx it was converted from; edgekit bench runs the .ort")
+            raise EdgekitError(
+                f"{path} is an ONNX Runtime (.ort) model, which edgekit inspect does not read",
+                "inspect the .onnx it was converted from; edgekit bench runs the .ort",
+            )
     onnx = _import_onnx()
     try:
         return onnx.load(path)
@@ -123,12 +138,16 @@ def fix_shapes(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
     inputs = {i.name: i for i in graph_inputs(model)}
     for name, shape in shapes.items():
         if name not in inputs:
-            raise EdgekitError(f"--input-shape names {name!r}, but the model has no input of that name",
-                               f"its inputs are: {', '.join(repr(n) for n in inputs) or 'none'}")
+            raise EdgekitError(
+                f"--input-shape names {name!r}, but the model has no input of that name",
+                f"its inputs are: {', '.join(repr(n) for n in inputs) or 'none'}",
+            )
         rank = len(inputs[name].type.tensor_type.shape.dim)
         if len(shape) != rank:
-            raise EdgekitError(f"--input-shape gives {name!r} {len(shape)} dimension(s), the input has {rank}",
-                               f"give all {rank} dimensions, e.g. {name}={','.join(['1'] * rank)}")
+            raise EdgekitError(
+                f"--input-shape gives {name!r} {len(shape)} dimension(s), the input has {rank}",
+                f"give all {rank} dimensions, e.g. {name}={','.join(['1'] * rank)}",
+            )
     m = copy.deepcopy(model)
     for i in graph_inputs(m):
         if i.name in shapes:
@@ -230,8 +249,9 @@ def count_macs(model: Any, fixed: Mapping[str, Sequence[int]]) -> dict:
             return const_shapes[name]
         return shapes.get(name)
 
-    missing = sorted({t for n in heavy if _node_macs(n, shape) is None for t in (*n.input[:2], n.output[0])
-                      if t and shape(t) is None})
+    missing = sorted(
+        {t for n in heavy if _node_macs(n, shape) is None for t in (*n.input[:2], n.output[0]) if t and shape(t) is None}
+    )
     how = "onnx.shape_inference"
     if missing:
         ran = _shapes_from_run(m, missing, fixed)
@@ -248,8 +268,14 @@ def count_macs(model: Any, fixed: Mapping[str, Sequence[int]]) -> dict:
             continue
         per_type[n.op_type] = per_type.get(n.op_type, 0) + macs
         total += macs
-    return {"total": total, "by_op": per_type, "not_counted": uncounted, "counted_types": list(COUNTED),
-            "shapes_from": how, "at": {k: list(v) for k, v in fixed.items()}}
+    return {
+        "total": total,
+        "by_op": per_type,
+        "not_counted": uncounted,
+        "counted_types": list(COUNTED),
+        "shapes_from": how,
+        "at": {k: list(v) for k, v in fixed.items()},
+    }
 
 
 def describe(path: str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> dict:
@@ -277,8 +303,15 @@ def describe(path: str, input_shapes: Mapping[str, Sequence[int]] | None = None)
     if open_inputs:
         first = open_inputs[0]
         example = ",".join(str(d) if d > 0 else "1" for d in first["shape"])
-        macs = {"total": None, "by_op": {}, "not_counted": {}, "counted_types": list(COUNTED), "shapes_from": None,
-                "at": {}, "needs": f"--input-shape {first['name']}={example} (with the real sizes of its dynamic dimensions)"}
+        macs = {
+            "total": None,
+            "by_op": {},
+            "not_counted": {},
+            "counted_types": list(COUNTED),
+            "shapes_from": None,
+            "at": {},
+            "needs": f"--input-shape {first['name']}={example} (with the real sizes of its dynamic dimensions)",
+        }
     else:
         macs = count_macs(model, fixed)
     return {
@@ -318,8 +351,7 @@ def render(info: dict, out=None) -> None:
     if md["total"] is None:
         mac_text = f"- (dynamic inputs: pass {safe(md.get('needs', '--input-shape'))})"
     else:
-        mac_text = f"{md['total'] / 1e6:.2f} M at " + ", ".join(
-            f"{safe(k)}={','.join(map(str, v))}" for k, v in md["at"].items())
+        mac_text = f"{md['total'] / 1e6:.2f} M at " + ", ".join(f"{safe(k)}={','.join(map(str, v))}" for k, v in md["at"].items())
         mac_text += " (" + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in md["by_op"].items()) + ")"
         if md["not_counted"]:
             mac_text += "; not counted (shape unknown): " + ", ".join(f"{k} x{v}" for k, v in md["not_counted"].items())
@@ -352,5 +384,7 @@ def render(info: dict, out=None) -> None:
         ops.add_row(safe(k, limit=80), str(v))
     out.print(ops)
     if any(io["dynamic_dims"] for io in info["inputs"]) and md["total"] is None:
-        out.print("[yellow]The model has dynamic input dimensions: fix them with --input-shape NAME=DIMS to count MACs "
-                  "(and to bench it).[/yellow]")
+        out.print(
+            "[yellow]The model has dynamic input dimensions: fix them with --input-shape NAME=DIMS to count MACs "
+            "(and to bench it).[/yellow]"
+        )

@@ -86,10 +86,16 @@ def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = Fals
         mac_text += "; not counted: " + _joined(f"{_name(k)} x{v}" for k, v in sorted(md["not_counted"].items()))
     rows.append(("estimated MACs", mac_text))
     if md.get("counted_at"):
-        rows.append(("MACs counted at", _joined(
-            f"{_name(t['name'])} {_shape(t['shape'], t['dynamic_dims'])} (signature {_shape(t['shape_signature'])})"
-            for t in md["counted_at"]
-        ) + "; * marks a dynamic dimension counted at its stored placeholder size"))
+        rows.append(
+            (
+                "MACs counted at",
+                _joined(
+                    f"{_name(t['name'])} {_shape(t['shape'], t['dynamic_dims'])} (signature {_shape(t['shape_signature'])})"
+                    for t in md["counted_at"]
+                )
+                + "; * marks a dynamic dimension counted at its stored placeholder size",
+            )
+        )
     summary = Table(show_header=False, box=None, pad_edge=False)
     summary.add_column(style="bold")
     summary.add_column()
@@ -99,8 +105,10 @@ def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = Fals
     if md["heavy_not_counted"]:
         out.print(f"[yellow]MACs are a lower bound: {_joined(_name(n) for n in md['heavy_not_counted'])} not counted[/yellow]")
     if md.get("counted_at"):
-        out.print("[yellow]The model has dynamic input dimensions: the MACs above are for the stored "
-                  "placeholder shape, not for the sizes it will be run at.[/yellow]")
+        out.print(
+            "[yellow]The model has dynamic input dimensions: the MACs above are for the stored "
+            "placeholder shape, not for the sizes it will be run at.[/yellow]"
+        )
 
     tpu = info["edgetpu"]
     if tpu["compiled"]:
@@ -116,15 +124,20 @@ def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = Fals
     if len(info["subgraphs"]) > SUBGRAPH_LIMIT:
         out.print(f"... {len(info['subgraphs']) - SUBGRAPH_LIMIT:,} more subgraphs (edgekit inspect --json lists all)")
     for sig in info["signatures"][:LIST_LIMIT]:
-        out.print(f"signature [bold]{_name(sig['key'])}[/bold] (subgraph {sig['subgraph_index']}): "
-                  f"inputs {_joined(_name(n) for n in sig['inputs'])}; outputs {_joined(_name(n) for n in sig['outputs'])}")
+        out.print(
+            f"signature [bold]{_name(sig['key'])}[/bold] (subgraph {sig['subgraph_index']}): "
+            f"inputs {_joined(_name(n) for n in sig['inputs'])}; outputs {_joined(_name(n) for n in sig['outputs'])}"
+        )
     if len(info["signatures"]) > LIST_LIMIT:
         out.print(f"... {len(info['signatures']) - LIST_LIMIT:,} more signatures")
     if info["metadata"]:
-        out.print("metadata: " + _joined(
-            f"{_name(m['name'])} ({human_bytes(m['size_bytes'])}{': ' + _name(m['value']) if m['value'] else ''})"
-            for m in info["metadata"]
-        ))
+        out.print(
+            "metadata: "
+            + _joined(
+                f"{_name(m['name'])} ({human_bytes(m['size_bytes'])}{': ' + _name(m['value']) if m['value'] else ''})"
+                for m in info["metadata"]
+            )
+        )
 
 
 def _render_subgraph(out, sg: dict, tensors: bool, Table, row_limit: int | None) -> None:
@@ -134,14 +147,27 @@ def _render_subgraph(out, sg: dict, tensors: bool, Table, row_limit: int | None)
         io.add_column(col)
     items = [("in", t) for t in sg["inputs"]] + [("out", t) for t in sg["outputs"]]
     for kind, t in items[:IO_LIMIT]:
-        io.add_row(kind, _name(t["name"]), _shape(t["shape"], t.get("dynamic_dims", ())),
-                   _shape(t["shape_signature"]), _name(t["dtype"]), _quant(t["quantization"]))
+        io.add_row(
+            kind,
+            _name(t["name"]),
+            _shape(t["shape"], t.get("dynamic_dims", ())),
+            _shape(t["shape_signature"]),
+            _name(t["dtype"]),
+            _quant(t["quantization"]),
+        )
     _more(io, min(len(items), IO_LIMIT), len(items), "inputs and outputs")
     out.print(io)
     if any(t.get("dynamic_dims") for _, t in items[:IO_LIMIT]):
         out.print("* dynamic dimension (-1 in the shape signature): the size shown is the stored placeholder")
     ops = Table(title=f"{title}: operators", title_justify="left")
-    for col, just in (("#", "right"), ("op", "left"), ("ver", "right"), ("inputs", "left"), ("outputs", "left"), ("MACs", "right")):
+    for col, just in (
+        ("#", "right"),
+        ("op", "left"),
+        ("ver", "right"),
+        ("inputs", "left"),
+        ("outputs", "left"),
+        ("MACs", "right"),
+    ):
         ops.add_column(col, justify=just)
     for op in sg["operators"][:row_limit]:
         name = _name(op["name"]) + (" \\[custom]" if op["custom"] else "")
@@ -160,9 +186,13 @@ def _render_subgraph(out, sg: dict, tensors: bool, Table, row_limit: int | None)
             tt.add_column(col)
         for t in sg["tensors"][:row_limit]:
             tt.add_row(
-                str(t["index"]), _name(t["name"]), _shape(t["shape"], t.get("dynamic_dims", ())),
-                _shape(t["shape_signature"]), _name(t["dtype"]),
-                human_bytes(t["data_bytes"]) if t["constant"] else "", _quant(t["quantization"]),
+                str(t["index"]),
+                _name(t["name"]),
+                _shape(t["shape"], t.get("dynamic_dims", ())),
+                _shape(t["shape_signature"]),
+                _name(t["dtype"]),
+                human_bytes(t["data_bytes"]) if t["constant"] else "",
+                _quant(t["quantization"]),
             )
         _more(tt, len(sg["tensors"][:row_limit]), len(sg["tensors"]), "tensors")
         out.print(tt)

@@ -30,16 +30,45 @@ ELEMENTS_CAP = 1 << 62
 
 # schema TensorType -> numpy dtype name (the names results and runtimes use everywhere else)
 _NUMPY_DTYPE = {
-    "FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "BFLOAT16": "bfloat16",
-    "INT32": "int32", "UINT8": "uint8", "INT64": "int64", "STRING": "string", "BOOL": "bool",
-    "INT16": "int16", "COMPLEX64": "complex64", "INT8": "int8", "COMPLEX128": "complex128",
-    "UINT64": "uint64", "RESOURCE": "resource", "VARIANT": "variant", "UINT32": "uint32",
-    "UINT16": "uint16", "INT4": "int4", "INT2": "int2",
+    "FLOAT32": "float32",
+    "FLOAT16": "float16",
+    "FLOAT64": "float64",
+    "BFLOAT16": "bfloat16",
+    "INT32": "int32",
+    "UINT8": "uint8",
+    "INT64": "int64",
+    "STRING": "string",
+    "BOOL": "bool",
+    "INT16": "int16",
+    "COMPLEX64": "complex64",
+    "INT8": "int8",
+    "COMPLEX128": "complex128",
+    "UINT64": "uint64",
+    "RESOURCE": "resource",
+    "VARIANT": "variant",
+    "UINT32": "uint32",
+    "UINT16": "uint16",
+    "INT4": "int4",
+    "INT2": "int2",
 }
 _ITEMSIZE = {
-    "float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int32": 4, "uint8": 1, "int64": 8,
-    "bool": 1, "int16": 2, "complex64": 8, "int8": 1, "complex128": 16, "uint64": 8, "uint32": 4,
-    "uint16": 2, "int4": 0.5, "int2": 0.25,
+    "float32": 4,
+    "float16": 2,
+    "float64": 8,
+    "bfloat16": 2,
+    "int32": 4,
+    "uint8": 1,
+    "int64": 8,
+    "bool": 1,
+    "int16": 2,
+    "complex64": 8,
+    "int8": 1,
+    "complex128": 16,
+    "uint64": 8,
+    "uint32": 4,
+    "uint16": 2,
+    "int4": 0.5,
+    "int2": 0.25,
 }
 
 
@@ -104,10 +133,18 @@ class TensorInfo:
         # Written out rather than dataclasses.asdict: asdict deep-copies every list and was most of
         # the time of `inspect --json` on a model with tens of thousands of tensors and operators.
         return {
-            "index": self.index, "name": self.name, "shape": self.shape, "shape_signature": self.shape_signature,
-            "dtype": self.dtype, "buffer": self.buffer, "data_bytes": self.data_bytes, "is_variable": self.is_variable,
-            "quantization": self.quantization.to_dict() if self.quantization else None, "values": self.values,
-            "constant": self.is_constant, "dynamic_dims": self.dynamic_dims,
+            "index": self.index,
+            "name": self.name,
+            "shape": self.shape,
+            "shape_signature": self.shape_signature,
+            "dtype": self.dtype,
+            "buffer": self.buffer,
+            "data_bytes": self.data_bytes,
+            "is_variable": self.is_variable,
+            "quantization": self.quantization.to_dict() if self.quantization else None,
+            "values": self.values,
+            "constant": self.is_constant,
+            "dynamic_dims": self.dynamic_dims,
         }
 
 
@@ -128,8 +165,14 @@ class OperatorInfo:
 
     def to_dict(self) -> dict:
         return {
-            "index": self.index, "name": self.name, "builtin_code": self.builtin_code, "custom": self.custom,
-            "version": self.version, "inputs": self.inputs, "outputs": self.outputs, "options": self.options,
+            "index": self.index,
+            "name": self.name,
+            "builtin_code": self.builtin_code,
+            "custom": self.custom,
+            "version": self.version,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "options": self.options,
             "custom_options_bytes": self.custom_options_bytes,
         }
 
@@ -323,11 +366,14 @@ def load(path: str) -> TFLiteModel:
         with open(path, "rb") as f:
             data = f.read()
     except PermissionError:
-        raise EdgekitError(f"cannot read {safe(path, markup=False)}: permission denied",
-                           "check the file's permissions (chmod +r) or run as its owner") from None
+        raise EdgekitError(
+            f"cannot read {safe(path, markup=False)}: permission denied",
+            "check the file's permissions (chmod +r) or run as its owner",
+        ) from None
     except OSError as exc:
-        raise EdgekitError(f"cannot read {safe(path, markup=False)}: {exc.strerror or type(exc).__name__}",
-                           "check the path and the disk") from None
+        raise EdgekitError(
+            f"cannot read {safe(path, markup=False)}: {exc.strerror or type(exc).__name__}", "check the path and the disk"
+        ) from None
     return parse_bytes(data, path)
 
 
@@ -401,7 +447,7 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
             if start + size > limit:
                 raise _Corrupt(f"buffer {i} ends at byte {start + size}, past the end of the file")
             if size <= 128:
-                small[i] = bytes(data[start:start + size])
+                small[i] = bytes(data[start : start + size])
         if not size and b.Size() and b.Offset() > 1:  # >2 GB models keep data outside the flatbuffer
             size = int(b.Size())
         buffer_sizes.append(size)
@@ -468,8 +514,14 @@ def _parse(path: str, data: bytes) -> TFLiteModel:
             SignatureInfo(
                 key=_str(sd.SignatureKey()),
                 subgraph_index=int(sd.SubgraphIndex()),
-                inputs={_str(sd.Inputs(j).Name()): int(sd.Inputs(j).TensorIndex()) for j in range(_checked_length(sd.InputsLength(), limit))},
-                outputs={_str(sd.Outputs(j).Name()): int(sd.Outputs(j).TensorIndex()) for j in range(_checked_length(sd.OutputsLength(), limit))},
+                inputs={
+                    _str(sd.Inputs(j).Name()): int(sd.Inputs(j).TensorIndex())
+                    for j in range(_checked_length(sd.InputsLength(), limit))
+                },
+                outputs={
+                    _str(sd.Outputs(j).Name()): int(sd.Outputs(j).TensorIndex())
+                    for j in range(_checked_length(sd.OutputsLength(), limit))
+                },
             )
         )
 
@@ -516,11 +568,12 @@ def _vector_bytes(buf: bytearray, pos: int, slot: int) -> bytes | None:
     if not o:
         return None
     start, n = fastfields.vector_span(buf, pos + o, 1)
-    return bytes(buf[start:start + n])
+    return bytes(buf[start : start + n])
 
 
-def _tensor(buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str], buffer_sizes: list[int],
-            small: dict[int, bytes]) -> TensorInfo:
+def _tensor(
+    buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str], buffer_sizes: list[int], small: dict[int, bytes]
+) -> TensorInfo:
     """One tensor, read through fastfields like the operators (a model can have tens of thousands)."""
     from edgekit.inspect import fastfields as F
 
@@ -537,7 +590,7 @@ def _tensor(buf: bytearray, pos: int, index: int, tfl, type_names: dict[int, str
     o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Name"))
     if o:
         start, count = F.vector_span(buf, pos + o, 1)
-        name = bytes(buf[start:start + count]).decode("utf-8", errors="replace")
+        name = bytes(buf[start : start + count]).decode("utf-8", errors="replace")
     quant = None
     q = None
     o = F.field_offset(buf, pos, F.slot(tfl.Tensor, "Quantization"))

@@ -60,9 +60,16 @@ def budget_for(ctx: Any) -> Budget:
         merged.update(spec.thresholds_for(getattr(ctx, "target", "")))
     merged.update({k: v for k, v in (getattr(ctx, "options", None) or {}).items() if k == "time_budget_s"})
     return Budget(
-        min_cosine=_number(merged.get("min_cosine", DEFAULT_MIN_COSINE if merged.get("max_accuracy_drop") is None
-                                      else -1.0), "min_cosine", -1.0, 1.0),
-        max_accuracy_drop=(None if merged.get("max_accuracy_drop") is None
-                           else _number(merged["max_accuracy_drop"], "max_accuracy_drop", 0.0, 100.0)),
+        min_cosine=_number(
+            merged.get("min_cosine", DEFAULT_MIN_COSINE if merged.get("max_accuracy_drop") is None else -1.0),
+            "min_cosine",
+            -1.0,
+            1.0,
+        ),
+        max_accuracy_drop=(
+            None
+            if merged.get("max_accuracy_drop") is None
+            else _number(merged["max_accuracy_drop"], "max_accuracy_drop", 0.0, 100.0)
+        ),
         time_budget_s=_number(merged.get("time_budget_s", DEFAULT_TIME_BUDGET_S), "time_budget_s", 1.0, 86400.0),
     )

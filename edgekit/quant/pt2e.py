@@ -87,8 +87,11 @@ def layers_of(gm: Any) -> list[Layer]:
     """Module-path layers of a float exported graph, in topological order of their outputs."""
     from edgekit.torchkit.pt2e import is_float_node, module_path
 
-    nodes = [n for n in gm.graph.nodes if n.op == "call_function" and is_float_node(n)
-             and getattr(n.meta.get("val"), "shape", None) is not None]
+    nodes = [
+        n
+        for n in gm.graph.nodes
+        if n.op == "call_function" and is_float_node(n) and getattr(n.meta.get("val"), "shape", None) is not None
+    ]
     unit = {n: module_path(n) for n in nodes}
     last: dict[str, Any] = {}
     feeds: dict[str, set] = {}
@@ -100,9 +103,16 @@ def layers_of(gm: Any) -> list[Layer]:
             if a in unit and unit[a] != u:
                 feeds.setdefault(u, set()).add(unit[a])
     order = sorted(last.items(), key=lambda kv: nodes.index(kv[1]))
-    return [Layer(path or "<top>", n.name, str(n.target).replace(".default", ""), d,
-                  sorted(("<top>" if f == "" else f) for f in feeds.get(path, ())))
-            for d, (path, n) in enumerate(order)]
+    return [
+        Layer(
+            path or "<top>",
+            n.name,
+            str(n.target).replace(".default", ""),
+            d,
+            sorted(("<top>" if f == "" else f) for f in feeds.get(path, ())),
+        )
+        for d, (path, n) in enumerate(order)
+    ]
 
 
 def capture(gm: Any, batches: Sequence[Sequence[Any]], names: Iterable[str]) -> dict[str, list[np.ndarray]]:
@@ -128,8 +138,15 @@ def capture(gm: Any, batches: Sequence[Sequence[Any]], names: Iterable[str]) -> 
 class Simulation:
     """One exported program, calibrated once, re-quantizable with any set of layers kept float."""
 
-    def __init__(self, exported_program: Any, calibration: Sequence[Sequence[Any]], *, per_channel: bool = True,
-                 dynamic: bool = False, on_sample: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        exported_program: Any,
+        calibration: Sequence[Sequence[Any]],
+        *,
+        per_channel: bool = True,
+        dynamic: bool = False,
+        on_sample: Callable[[], None] | None = None,
+    ):
         from edgekit.torchkit import pt2e
 
         self.ep = exported_program
@@ -211,8 +228,18 @@ class Simulation:
             if not r or not c or len(r) != len(c):
                 continue
             m = compare_batches(r, c)
-            out.append(LayerError(name=l.path, source_name=l.path, op=l.op, depth=l.depth, inputs=l.inputs,
-                                  measure="carried", quantized=l.path in quantized, **m))  # type: ignore[typeddict-item]
+            out.append(
+                LayerError(
+                    name=l.path,
+                    source_name=l.path,
+                    op=l.op,
+                    depth=l.depth,
+                    inputs=l.inputs,
+                    measure="carried",
+                    quantized=l.path in quantized,
+                    **m,
+                )
+            )  # type: ignore[typeddict-item]
         return out
 
 
@@ -261,8 +288,10 @@ def whole_model_cosine(reference: Sequence[Sequence[np.ndarray]], got: Sequence[
     from edgekit.build import accuracy
 
     n_out = len(reference[0])
-    drift = accuracy.compare([np.concatenate([np.asarray(r[k]).reshape(1, -1) for r in reference]) for k in range(n_out)],
-                             [np.concatenate([np.asarray(g[k]).reshape(1, -1) for g in got]) for k in range(n_out)])
+    drift = accuracy.compare(
+        [np.concatenate([np.asarray(r[k]).reshape(1, -1) for r in reference]) for k in range(n_out)],
+        [np.concatenate([np.asarray(g[k]).reshape(1, -1) for g in got]) for k in range(n_out)],
+    )
     cos = drift.get("cosine")
     return float(cos) if cos is not None else -1.0
 
@@ -299,8 +328,10 @@ class PT2EBackend:
 
         quantize = getattr(target, "quantize", None)
         if quantize not in ("static", "dynamic"):
-            raise EdgekitError(f"{getattr(target, 'name', '?')} is not a PT2E-quantized target",
-                               "ask for the per-layer report of executorch-xnnpack-int8 (or -dynamic-int8)")
+            raise EdgekitError(
+                f"{getattr(target, 'name', '?')} is not a PT2E-quantized target",
+                "ask for the per-layer report of executorch-xnnpack-int8 (or -dynamic-int8)",
+            )
         example = example_inputs(ctx.source)
         if quantize == "static":
             if ctx.calibration is None:
@@ -308,16 +339,24 @@ class PT2EBackend:
             cal = batches_of(ctx.calibration, example)
         else:
             cal = [tuple(example)]
-        return Simulation(fresh_program(ctx.source, getattr(ctx.spec, "targets", None)), cal, per_channel=bool(ctx.options.get("per_channel", True)),
-                          dynamic=quantize == "dynamic", on_sample=on_sample)
+        return Simulation(
+            fresh_program(ctx.source, getattr(ctx.spec, "targets", None)),
+            cal,
+            per_channel=bool(ctx.options.get("per_channel", True)),
+            dynamic=quantize == "dynamic",
+            on_sample=on_sample,
+        )
 
     def layer_errors(self, target: Any, ctx: Any) -> list[LayerError]:
         from edgekit.torchkit.export import example_inputs
 
         sim = self.simulation(target, ctx)
         data = ctx.calibration
-        batches = (batches_of(data, example_inputs(ctx.source), REPORT_SAMPLES) if data is not None
-                   else [tuple(example_inputs(ctx.source))])
+        batches = (
+            batches_of(data, example_inputs(ctx.source), REPORT_SAMPLES)
+            if data is not None
+            else [tuple(example_inputs(ctx.source))]
+        )
         return sim.layer_errors(batches)
 
 

@@ -69,8 +69,7 @@ def _direct_metrics() -> dict[str, Callable]:
     def max_abs(f, q, s, z):
         return compare(np.asarray(f), _dequant(q, s, z))["max_abs"]
 
-    return {"signal_power": signal, "noise_power": noise, "channel_snr_db": channel_snr, "cosine": cosine,
-            "max_abs": max_abs}
+    return {"signal_power": signal, "noise_power": noise, "channel_snr_db": channel_snr, "cosine": cosine, "max_abs": max_abs}
 
 
 def tensor_name(numeric_verify_name: str) -> str:
@@ -79,7 +78,7 @@ def tensor_name(numeric_verify_name: str) -> str:
     digit that the converter appends)."""
     name = numeric_verify_name.rsplit(":", 1)[0]
     if name.startswith(NUMERIC_VERIFY + "/"):
-        name = name[len(NUMERIC_VERIFY) + 1:]
+        name = name[len(NUMERIC_VERIFY) + 1 :]
     if name and name[-1].isdigit():
         name = name[:-1]
     return name
@@ -112,7 +111,8 @@ class Calibrated:
         from edgekit.targets.base import capture_native_output
 
         opts = self.tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=list(keep_float) or None, fully_quantize=int_io)
+            denylisted_nodes=list(keep_float) or None, fully_quantize=int_io
+        )
         with capture_native_output():
             self.debugger.options = opts
             return self.debugger.get_nondebug_quantized_model()
@@ -139,9 +139,10 @@ class Calibrated:
             self.debugger.options = tf.lite.experimental.QuantizationDebugOptions()
             debug_model = self.debugger.get_debug_quantized_model()
             probe = tf.lite.experimental.QuantizationDebugger(
-                quant_debug_model_content=debug_model, debug_dataset=samples,
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    layer_direct_compare_metrics=_direct_metrics()))
+                quant_debug_model_content=debug_model,
+                debug_dataset=samples,
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(layer_direct_compare_metrics=_direct_metrics()),
+            )
             probe.run()
         op_of = self.op_names()
         layers: list[LayerError] = []
@@ -151,12 +152,20 @@ class Calibrated:
             ch = float(stats["channel_snr_db"])
             sig = float(stats["signal_power"])
             op = op_of.get(tensor, "")
-            layers.append(LayerError(
-                name=tensor, source_name=keras_layer_name(tensor, self.layer_names), op=op, depth=depth,
-                measure="local", snr_db=snr, channel_snr_db=ch, cosine=float(stats["cosine"]),
-                max_abs=float(stats["max_abs"]),
-                rel_error=float(np.sqrt(float(stats["noise_power"]) / sig)) if sig > 0 else 0.0,
-            ))
+            layers.append(
+                LayerError(
+                    name=tensor,
+                    source_name=keras_layer_name(tensor, self.layer_names),
+                    op=op,
+                    depth=depth,
+                    measure="local",
+                    snr_db=snr,
+                    channel_snr_db=ch,
+                    cosine=float(stats["cosine"]),
+                    max_abs=float(stats["max_abs"]),
+                    rel_error=float(np.sqrt(float(stats["noise_power"]) / sig)) if sig > 0 else 0.0,
+                )
+            )
         return layers
 
 
@@ -169,8 +178,10 @@ def calibrate(converter: Any, samples: Callable[[], Any], tf: Any, layer_names: 
             dbg = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=samples)
         except Exception as exc:  # converter/MLIR failures: one line, the converter's own reason
             line = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-            raise EdgekitError(f"int8 calibration for the per-layer report failed: {line[:300]}",
-                               "check that tflite-int8 builds for this model first") from None
+            raise EdgekitError(
+                f"int8 calibration for the per-layer report failed: {line[:300]}",
+                "check that tflite-int8 builds for this model first",
+            ) from None
     del cap
     return Calibrated(dbg, tf, list(layer_names))
 
@@ -209,8 +220,7 @@ def whole_model_cosine(model: bytes, samples: Sequence[Sequence[np.ndarray]], re
     got = run_model(model, samples)
     worst = 1.0
     for k in range(len(reference[0])):
-        c = compare(np.concatenate([np.ravel(r[k]) for r in reference]),
-                    np.concatenate([np.ravel(g[k]) for g in got]))["cosine"]
+        c = compare(np.concatenate([np.ravel(r[k]) for r in reference]), np.concatenate([np.ravel(g[k]) for g in got]))["cosine"]
         worst = min(worst, c)
     return worst
 
@@ -282,8 +292,15 @@ def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
         yield from samples
 
     layer_names = [layer.name for layer in getattr(ctx.source.model, "layers", [])]
-    return Setup(calibrate(conv, gen, tf, layer_names), samples, path_name, quant, base.io_dtype(bctx), bctx,
-                 lambda: next(iter(tf_conv.converters(tf, base, bctx)))[1])
+    return Setup(
+        calibrate(conv, gen, tf, layer_names),
+        samples,
+        path_name,
+        quant,
+        base.io_dtype(bctx),
+        bctx,
+        lambda: next(iter(tf_conv.converters(tf, base, bctx)))[1],
+    )
 
 
 class TFLiteBackend:

@@ -149,7 +149,9 @@ def row_for(result: dict) -> Row:
     if isinstance(acc.get("samples"), int) and row.accuracy:
         row.accuracy_samples = acc["samples"]
     sanity = acc.get("sanity") if isinstance(acc.get("sanity"), dict) else {}
-    notes = (list(sanity.get("reasons") or []) if sanity.get("verdict") == "warn" else []) + list(acc.get("sample_warnings") or [])
+    notes = (list(sanity.get("reasons") or []) if sanity.get("verdict") == "warn" else []) + list(
+        acc.get("sample_warnings") or []
+    )
     row.accuracy_warning = "; ".join(str(n) for n in notes) or None
     row.samples = list(result.get("samples_ms") or [])
     qr = result.get("quantization_report") if isinstance(result.get("quantization_report"), dict) else {}
@@ -203,8 +205,10 @@ def format_for(output: str | None, fmt: str | None) -> str:
     known = ", ".join(sorted(SUFFIX_FORMATS))
     if fmt:
         if suffix in SUFFIX_FORMATS and SUFFIX_FORMATS[suffix] != fmt:
-            raise EdgekitError(f"-o {output} names a {SUFFIX_FORMATS[suffix]} file but --format is {fmt}",
-                               f"drop one of them, or name the file with a suffix of {fmt}")
+            raise EdgekitError(
+                f"-o {output} names a {SUFFIX_FORMATS[suffix]} file but --format is {fmt}",
+                f"drop one of them, or name the file with a suffix of {fmt}",
+            )
         return fmt
     if output:
         if suffix not in SUFFIX_FORMATS:

@@ -58,27 +58,44 @@ def _two(main: str, sub: str) -> str:
 
 def _table(rows: list[Row]) -> str:
     head = [
-        ("Artifact", "l"), ("Device", "l"), ("Runtime", "l"), ("Size<br>gzip", ""), ("p50", ""), ("p90", ""),
-        ("p99", ""), ("Init<br>first inference", ""), ("Peak memory", ""), ("Accuracy drift", "l"),
-        ("Delegates (nodes)", "l"), ("Status", "l"),
+        ("Artifact", "l"),
+        ("Device", "l"),
+        ("Runtime", "l"),
+        ("Size<br>gzip", ""),
+        ("p50", ""),
+        ("p90", ""),
+        ("p99", ""),
+        ("Init<br>first inference", ""),
+        ("Peak memory", ""),
+        ("Accuracy drift", "l"),
+        ("Delegates (nodes)", "l"),
+        ("Status", "l"),
     ]
     out = ['<div class="tablewrap"><table id="summary"><thead><tr>']
     out += [f'<th class="{c}">{h}</th>' for h, c in head]
     out.append("</tr></thead><tbody>")
     for r in rows:
         name = r.target or r.artifact
-        sub = " ".join(x for x in (r.format, r.artifact if r.target else "", r.short_sha, f"in {r.where}" if r.where else "") if x)
+        sub = " ".join(
+            x for x in (r.format, r.artifact if r.target else "", r.short_sha, f"in {r.where}" if r.where else "") if x
+        )
         device = r.device + (" (emulated)" if r.emulated else "")
         cells = [
-            f'<td class="l name">{_two(name, sub)}</td>', _cell(device, "l"), _cell(r.runtime, "wrap"),
+            f'<td class="l name">{_two(name, sub)}</td>',
+            _cell(device, "l"),
+            _cell(r.runtime, "wrap"),
             f"<td>{_two(human_bytes(r.size_bytes), human_bytes(r.gzip_bytes) if r.gzip_bytes else '')}</td>",
         ]
         if r.status == "ok":
             cells += [
-                _cell(human_ms(r.p50)), _cell(human_ms(r.p90)), _cell(human_ms(r.p99)),
+                _cell(human_ms(r.p50)),
+                _cell(human_ms(r.p90)),
+                _cell(human_ms(r.p99)),
                 f"<td>{_two(human_ms(r.init_ms), human_ms(r.first_ms))}</td>",
-                _cell(human_bytes(r.peak_rss)), _cell(r.accuracy_text() or "not measured", "wrap"),
-                _cell(r.delegates, "wrap"), '<td class="l status-ok">ok</td>',
+                _cell(human_bytes(r.peak_rss)),
+                _cell(r.accuracy_text() or "not measured", "wrap"),
+                _cell(r.delegates, "wrap"),
+                '<td class="l status-ok">ok</td>',
             ]
         else:
             # The error spans the measurement columns, so the message is readable, not squeezed.
@@ -109,8 +126,11 @@ def plot_figures(rows: list[Row]) -> tuple[list[str], list[str]]:
             "box p25-p75, whiskers p1-p99, black tick the median.</figcaption></figure>"
         )
     size = plots.scatter(
-        "latency-vs-size", "Latency (p50) against file size",
-        [(r.label, (r.size_bytes or 0) / 2**20 or None, r.p50) for r in ok], "file size (MiB)", "p50 latency (ms)",
+        "latency-vs-size",
+        "Latency (p50) against file size",
+        [(r.label, (r.size_bytes or 0) / 2**20 or None, r.p50) for r in ok],
+        "file size (MiB)",
+        "p50 latency (ms)",
     )
     if size:
         figs.append(f"<figure>{size}<figcaption>Lower left is smaller and faster.</figcaption></figure>")
@@ -146,9 +166,13 @@ def render(results: list[dict], rows: list[Row], title: str) -> str:
     created = sorted(str(r.get("created", "")) for r in results)
     for r in rows:
         if r.emulated:
-            notes.append(f"{escape(r.label)} ran on an emulated device: its timings show that it runs, not how fast real hardware is.")
+            notes.append(
+                f"{escape(r.label)} ran on an emulated device: its timings show that it runs, not how fast real hardware is."
+            )
         if r.status == "ok" and not r.samples:
-            notes.append(f"{escape(r.label)}: aggregates only (its runner keeps no per-run samples), so it is not in the distribution plot.")
+            notes.append(
+                f"{escape(r.label)}: aggregates only (its runner keeps no per-run samples), so it is not in the distribution plot."
+            )
         if r.cv and r.cv > 0.10:
             notes.append(f"{escape(r.label)}: the spread is wide (CV {r.cv:.0%}); the machine may have been busy.")
     parts = [
@@ -158,7 +182,7 @@ def render(results: list[dict], rows: list[Row], title: str) -> str:
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="meta">{len(rows)} result{"s" if len(rows) != 1 else ""} ({errors} failed) on '
-        f'{escape(", ".join(devices))}; measured {escape(created[0][:19])} to {escape(created[-1][:19])}; '
+        f"{escape(', '.join(devices))}; measured {escape(created[0][:19])} to {escape(created[-1][:19])}; "
         f"report by edgekit {escape(__version__)}.</p>",
         "<h2>Summary</h2>",
         _table(rows),

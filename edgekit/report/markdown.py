@@ -33,17 +33,33 @@ def render(results: list[dict], rows: list[Row], title: str) -> str:
     errors = sum(1 for r in rows if r.status != "ok")
     out.append(f"{len(rows)} result{'s' if len(rows) != 1 else ''} ({errors} failed), edgekit {__version__}.")
     out.append("")
-    out.append("| Artifact | Format | Device | Size | gzip | p50 | p90 | p99 | Init | Peak memory | Accuracy drift | Delegates | Status |")
+    out.append(
+        "| Artifact | Format | Device | Size | gzip | p50 | p90 | p99 | Init | Peak memory | Accuracy drift | Delegates | Status |"
+    )
     out.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|---|")
     for r in rows:
         name = r.artifact if not r.target else f"{r.target} ({r.artifact})"
         ident = f" `{r.short_sha}`" if r.short_sha else ""
         where = f" in {_md(r.where)}" if r.where else ""
         device = r.device + (" (emulated)" if r.emulated else "")
-        head = [_md(name) + ident + where, _md(r.format or "-"), _md(device), human_bytes(r.size_bytes), human_bytes(r.gzip_bytes)]
+        head = [
+            _md(name) + ident + where,
+            _md(r.format or "-"),
+            _md(device),
+            human_bytes(r.size_bytes),
+            human_bytes(r.gzip_bytes),
+        ]
         if r.status == "ok":
-            tail = [human_ms(r.p50), human_ms(r.p90), human_ms(r.p99), human_ms(r.init_ms), human_bytes(r.peak_rss),
-                    _md(r.accuracy_text() or "not measured"), _md(r.delegates), "ok"]
+            tail = [
+                human_ms(r.p50),
+                human_ms(r.p90),
+                human_ms(r.p99),
+                human_ms(r.init_ms),
+                human_bytes(r.peak_rss),
+                _md(r.accuracy_text() or "not measured"),
+                _md(r.delegates),
+                "ok",
+            ]
         else:
             tail = ["-"] * 7 + [f"**error**: {_md(r.error or '')}"]
         out.append("| " + " | ".join(head + tail) + " |")

@@ -96,7 +96,9 @@ def _x_axis(sx: Scale, y: float, label: str, top: float) -> list[str]:
         x = sx(t)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{y}" stroke="#eee"/>')
         out.append(f'<text x="{x:.1f}" y="{y + 14}" text-anchor="middle" fill="#333">{fmt_num(t)}</text>')
-    out.append(f'<text x="{(sx.lo_px + sx.hi_px) / 2}" y="{y + 30}" text-anchor="middle" fill="#111">{escape(label)}{" (log scale)" if sx.log else ""}</text>')
+    out.append(
+        f'<text x="{(sx.lo_px + sx.hi_px) / 2}" y="{y + 30}" text-anchor="middle" fill="#111">{escape(label)}{" (log scale)" if sx.log else ""}</text>'
+    )
     return out
 
 
@@ -109,7 +111,7 @@ def _y_axis(sy: Scale, x: float, label: str, right: float) -> list[str]:
     mid = (sy.lo_px + sy.hi_px) / 2
     out.append(
         f'<text x="14" y="{mid}" text-anchor="middle" transform="rotate(-90 14 {mid})" fill="#111">'
-        f'{escape(label)}{" (log)" if sy.log else ""}</text>'
+        f"{escape(label)}{' (log)' if sy.log else ''}</text>"
     )
     return out
 
@@ -194,7 +196,9 @@ def scatter(
             f'<circle class="datum" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{color(i)}" stroke="#000" stroke-width="0.6" '
             f'data-series="{escape(label)}" data-x="{x:.6g}" data-y="{y:.6g}"><title>{escape(label)}: {x:.4g}, {y:.4g}</title></circle>'
         )
-        body.append(f'<text x="{px + dx:.1f}" y="{py - 7:.1f}" text-anchor="{anchor}" fill="{color(i)}">{escape(_short(label, 34))}</text>')
+        body.append(
+            f'<text x="{px + dx:.1f}" y="{py - 7:.1f}" text-anchor="{anchor}" fill="{color(i)}">{escape(_short(label, 34))}</text>'
+        )
     return _frame(name, title, width, height, body, len(points))
 
 
@@ -202,19 +206,21 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def error_by_depth(series: Sequence[tuple[str, Sequence[tuple[float, float, str]]]], width: int = 860,
-                   height: int = 340) -> str | None:
+def error_by_depth(
+    series: Sequence[tuple[str, Sequence[tuple[float, float, str]]]], width: int = 860, height: int = 340
+) -> str | None:
     """Per-layer quantization SNR (dB, higher is better) against layer depth, one line per artifact;
     each dot names its layer, so the layer where the error enters is readable off the plot."""
-    series = [(label, [(float(d), float(v), str(n)) for d, v, n in pts if math.isfinite(float(v))])
-              for label, pts in series]
+    series = [(label, [(float(d), float(v), str(n)) for d, v, n in pts if math.isfinite(float(v))]) for label, pts in series]
     series = [(label, pts) for label, pts in series if pts]
     if not series:
         return None
     left, right, top, bottom = 64, width - 24, 30, height - 48
     sx = Scale([p[0] for _, pts in series for p in pts], left, right, log=False, zero=True)
     sy = Scale([p[1] for _, pts in series for p in pts], bottom, top, log=False, zero=True)
-    body = _x_axis(sx, bottom, "layer depth (execution order)", top) + _y_axis(sy, left, "SNR dB (worst of tensor, per channel)", right)
+    body = _x_axis(sx, bottom, "layer depth (execution order)", top) + _y_axis(
+        sy, left, "SNR dB (worst of tensor, per channel)", right
+    )
     for i, (label, pts) in enumerate(series):
         pts = sorted(pts)
         path = " ".join(f"{sx(d):.1f},{sy(v):.1f}" for d, v, _ in pts)
@@ -223,6 +229,6 @@ def error_by_depth(series: Sequence[tuple[str, Sequence[tuple[float, float, str]
             body.append(
                 f'<circle class="datum" cx="{sx(d):.1f}" cy="{sy(v):.1f}" r="3.5" fill="{color(i)}" '
                 f'data-series="{escape(label)}" data-x="{d:.6g}" data-y="{v:.6g}">'
-                f'<title>{escape(label)}: {escape(name)} (depth {d:g}): {v:.1f} dB</title></circle>'
+                f"<title>{escape(label)}: {escape(name)} (depth {d:g}): {v:.1f} dB</title></circle>"
             )
     return _frame("error-by-depth", "Quantization error by layer depth", width, height, body, len(series))

@@ -368,8 +368,7 @@ def compare_aggregates(
         lo = hi = point
     else:
         raise EdgekitError(
-            "the runner reported no spread (executor_runner prints only an average), so one run of each "
-            "cannot be tested",
+            "the runner reported no spread (executor_runner prints only an average), so one run of each cannot be tested",
             f"record at least {MIN_NOISE_RUNS} runs of the baseline artifact on this device "
             "(edgekit bench, repeated) so the gate can measure run-to-run noise",
         )
@@ -400,7 +399,6 @@ from edgekit.results.series import (  # noqa: E402  (re-exported: the history ke
     display_name,
     full_key,
     identity,
-    series_key,
     setup_key,
     setup_text,
 )
@@ -451,16 +449,23 @@ def compare_results(
                 f"the {name} {display_name(r)} is an error result ({err})", "compare two successful benchmark runs"
             )
     same_runs = baseline_repeats(baseline, candidate, repeated)
-    aggregate = [name for name, r in (("baseline", baseline), ("candidate", candidate))
-                 if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only")]
+    aggregate = [
+        name
+        for name, r in (("baseline", baseline), ("candidate", candidate))
+        if not r.get("samples_ms") and (r.get("latency_ms") or {}).get("aggregate_only")
+    ]
     if aggregate:
         # benchmark_model / executor_runner on a phone: no per-run samples, so the mean is the
         # only statistic with a known spread; run-to-run noise comes from the runs' means.
         same = [m for m in ((r.get("latency_ms") or {}).get("mean") for r in same_runs) if m and m > 0]
         noise = mean_noise(same)
         cmp = compare_aggregates(
-            baseline.get("latency_ms") or {}, candidate.get("latency_ms") or {},
-            threshold=threshold, confidence=confidence, noise=noise, noise_runs=len(same),
+            baseline.get("latency_ms") or {},
+            candidate.get("latency_ms") or {},
+            threshold=threshold,
+            confidence=confidence,
+            noise=noise,
+            noise_runs=len(same),
         )
     else:
         same = [r["samples_ms"] for r in same_runs if len(r.get("samples_ms") or ()) >= MIN_SAMPLES]
@@ -533,8 +538,11 @@ def pair_results(baselines: list[dict], candidates: list[dict], pair_by: str = "
         index[key] = r
     pairs = [(index[_pair_key(c, pair_by)], c) for c in candidates if _pair_key(c, pair_by) in index]
     if not pairs:
-        hint = ("results pair when they are of the same artifact path, device and settings; "
-                "--pair-by name pairs the same file name on the same device" if pair_by == "series"
-                else "compare results of the same targets measured on the same device")
+        hint = (
+            "results pair when they are of the same artifact path, device and settings; "
+            "--pair-by name pairs the same file name on the same device"
+            if pair_by == "series"
+            else "compare results of the same targets measured on the same device"
+        )
         raise EdgekitError("no candidate result matches a baseline result", hint)
     return pairs

@@ -59,8 +59,17 @@ def is_distribution(scores: np.ndarray, scale: float | None = None) -> bool:
 
 def summarize(name: str, raw: np.ndarray, values: np.ndarray, quantized: bool) -> dict:
     """What is true of any tensor: shape, dtype, range, mean, where its largest value is."""
-    out: dict = {"name": name, "shape": list(raw.shape), "dtype": str(raw.dtype), "dequantized": quantized,
-                 "size": int(raw.size), "min": None, "max": None, "mean": None, "argmax": None}
+    out: dict = {
+        "name": name,
+        "shape": list(raw.shape),
+        "dtype": str(raw.dtype),
+        "dequantized": quantized,
+        "size": int(raw.size),
+        "min": None,
+        "max": None,
+        "mean": None,
+        "argmax": None,
+    }
     if raw.size and values.dtype.kind in "fiub":
         v = values.astype(np.float64)
         finite = np.isfinite(v)
@@ -77,8 +86,9 @@ def summarize(name: str, raw: np.ndarray, values: np.ndarray, quantized: bool) -
     return out
 
 
-def choose_task(task: str, outputs: Sequence[np.ndarray], scales: Sequence[float | None],
-                labels: Sequence[str] | None) -> tuple[str, str]:
+def choose_task(
+    task: str, outputs: Sequence[np.ndarray], scales: Sequence[float | None], labels: Sequence[str] | None
+) -> tuple[str, str]:
     """(task, why): the decision and the evidence for it, in words a user can check."""
     if task not in TASKS:
         raise EdgekitError(f"unknown task {task!r}", "use --task " + ", ".join(TASKS))
@@ -89,11 +99,13 @@ def choose_task(task: str, outputs: Sequence[np.ndarray], scales: Sequence[float
         if len(outputs) != 1:
             raise EdgekitError(
                 f"--task classify needs a model with one output of class scores; this one has {len(outputs)} outputs",
-                "use --task summary (the default picks it for such models)")
+                "use --task summary (the default picks it for such models)",
+            )
         if n is None:
             raise EdgekitError(
                 f"--task classify needs one vector of class scores; the output has shape {list(outputs[0].shape)}",
-                "use --task summary (the default picks it for such models)")
+                "use --task summary (the default picks it for such models)",
+            )
         return "classify", "asked for (--task classify)"
     if len(outputs) != 1:
         return "summary", f"{len(outputs)} outputs, not one vector of class scores"
@@ -102,9 +114,14 @@ def choose_task(task: str, outputs: Sequence[np.ndarray], scales: Sequence[float
     if labels:
         return "classify", f"one vector of {n} scores and {len(labels)} labels"
     if is_distribution(outputs[0], scales[0]):
-        return "classify", f"one vector of {n} values in [0, 1] that sum to {float(outputs[0].astype(np.float64).sum()):.3f} (a softmax)"
-    return "summary", (f"one vector of {n} values that is not a probability distribution and no --labels "
-                       "(pass --labels or --task classify to rank them as classes)")
+        return (
+            "classify",
+            f"one vector of {n} values in [0, 1] that sum to {float(outputs[0].astype(np.float64).sum()):.3f} (a softmax)",
+        )
+    return "summary", (
+        f"one vector of {n} values that is not a probability distribution and no --labels "
+        "(pass --labels or --task classify to rank them as classes)"
+    )
 
 
 def top_k(scores: np.ndarray, k: int, labels: Sequence[str] | None) -> list[dict]:
@@ -113,12 +130,12 @@ def top_k(scores: np.ndarray, k: int, labels: Sequence[str] | None) -> list[dict
         raise EdgekitError(f"--top-k must be at least 1, not {k}", "e.g. --top-k 5")
     flat = scores.reshape(-1)
     order = np.argsort(-flat.astype(np.float64), kind="stable")[: min(k, flat.size)]
-    return [{"index": int(i), "score": float(flat[i]),
-             "label": labels[i] if labels and i < len(labels) else None} for i in order]
+    return [{"index": int(i), "score": float(flat[i]), "label": labels[i] if labels and i < len(labels) else None} for i in order]
 
 
-def decode(outputs: Sequence[np.ndarray], specs: Sequence, *, task: str = "auto", k: int = 5,
-           labels: Sequence[str] | None = None) -> dict:
+def decode(
+    outputs: Sequence[np.ndarray], specs: Sequence, *, task: str = "auto", k: int = 5, labels: Sequence[str] | None = None
+) -> dict:
     """The run's answer: ``task``, ``why``, per-output ``outputs`` summaries and, for classify, ``top_k``."""
     from edgekit.harness.inputs import dequantize
 
@@ -129,9 +146,14 @@ def decode(outputs: Sequence[np.ndarray], specs: Sequence, *, task: str = "auto"
     values = [dequantize(np.asarray(o), s) for o, s in zip(outputs, specs)]
     scales = [s.scale if s.quantized else None for s in specs]
     chosen, why = choose_task(task, values, scales, labels)
-    out: dict = {"task": chosen, "why": why,
-                 "outputs": [summarize(s.name, np.asarray(o), v, s.quantized and np.asarray(o).dtype.kind in "iu")
-                             for o, v, s in zip(outputs, values, specs)]}
+    out: dict = {
+        "task": chosen,
+        "why": why,
+        "outputs": [
+            summarize(s.name, np.asarray(o), v, s.quantized and np.asarray(o).dtype.kind in "iu")
+            for o, v, s in zip(outputs, values, specs)
+        ],
+    }
     if labels:
         for summary in out["outputs"]:
             for item in summary.get("most_common", []):

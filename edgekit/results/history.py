@@ -193,7 +193,9 @@ def _write_error(path: str, exc: BaseException) -> EdgekitError:
             f"let the other edgekit finish, or raise ${TIMEOUT_ENV_VAR}",
         )
     if "full" in text or getattr(exc, "errno", None) == 28:
-        return EnvironmentMissing(f"no space left to write the results history {path}", "free disk space, or point --history elsewhere")
+        return EnvironmentMissing(
+            f"no space left to write the results history {path}", "free disk space, or point --history elsewhere"
+        )
     if "I/O" in text or "readonly" in text or "read-only" in text:
         return EnvironmentMissing(
             f"cannot write the results history {path} ({text}: a full disk, a file-size limit or a read-only file system)",
@@ -453,7 +455,9 @@ class History:
     def latest(self, series: str, dev_key: str, setup: str, status: str = "ok") -> Run | None:
         rows = self._rows(
             "series = ? AND device_key = ? AND setup_key = ? AND status = ?",
-            (series, dev_key, setup, status), order="created DESC, id DESC", limit=1,
+            (series, dev_key, setup, status),
+            order="created DESC, id DESC",
+            limit=1,
         )
         return rows[0] if rows else None
 
@@ -461,8 +465,7 @@ class History:
 # --- the bench hook ------------------------------------------------------------------------------
 
 
-def record(results: list[dict], *, path: str | None = None, enabled: bool = True,
-           source: str = "edgekit bench") -> list[int]:
+def record(results: list[dict], *, path: str | None = None, enabled: bool = True, source: str = "edgekit bench") -> list[int]:
     """Append ``results`` to the history at ``path`` (default: $EDGEKIT_HISTORY or the project's)
     unless ``enabled`` is False (--no-history). An explicit ``path`` wins over $EDGEKIT_HISTORY,
     "off" too. A broken history never loses a measurement: the results were already printed and

@@ -28,11 +28,15 @@ def load_ref(ref: str, history_path: str | None) -> tuple[list[dict], str]:
 
         with History(history_path, create=False) as h:
             return [h.result(int(m.group(1)))], f"run {m.group(1)}"
-    raise EdgekitError(f"{ref} is neither a result file nor a run id", "pass a JSON file from 'edgekit bench -o' or a run number from 'edgekit history'")
+    raise EdgekitError(
+        f"{ref} is neither a result file nor a run id",
+        "pass a JSON file from 'edgekit bench -o' or a run number from 'edgekit history'",
+    )
 
 
-def pairs(refs: Sequence[str], *, use_baseline: bool = False, history: str | None = None,
-          pair_by: str = "series") -> list[tuple[dict, dict, str, str]]:
+def pairs(
+    refs: Sequence[str], *, use_baseline: bool = False, history: str | None = None, pair_by: str = "series"
+) -> list[tuple[dict, dict, str, str]]:
     """(baseline, candidate, baseline ref, candidate ref) to compare: two results (files or run
     ids) paired by series or name, or with ``use_baseline`` each candidate (``refs``, or the latest
     run of every series that has a baseline) with its stored baseline."""
@@ -41,7 +45,9 @@ def pairs(refs: Sequence[str], *, use_baseline: bool = False, history: str | Non
 
     if not use_baseline:
         if len(refs) != 2:
-            raise EdgekitError("compare needs BASELINE and CANDIDATE", "e.g. 'edgekit compare base.json new.json', or use --baseline")
+            raise EdgekitError(
+                "compare needs BASELINE and CANDIDATE", "e.g. 'edgekit compare base.json new.json', or use --baseline"
+            )
         (base, bref), (cand, cref) = (load_ref(r, history) for r in refs)
         return [(b, c, bref, cref) for b, c in pair_results(base, cand, pair_by)]
 
@@ -92,8 +98,10 @@ def _unpaired_latest(h, pair: bool) -> list[tuple[dict, str]]:
         if pair:
             out.append((doc, f"run {r.id}"))
         else:
-            warn(f"run {r.id} ({r.artifact_path or r.series}, {r.setup}) has no baseline of its own and was not compared; "
-                 "set one, or pass --pair-by name to compare it with the baseline of the same name")
+            warn(
+                f"run {r.id} ({r.artifact_path or r.series}, {r.setup}) has no baseline of its own and was not compared; "
+                "set one, or pass --pair-by name to compare it with the baseline of the same name"
+            )
     return out
 
 
@@ -104,14 +112,16 @@ def _baseline_id(h, cand: dict, pair_by: str) -> int:
     bid = h.baseline_for(series_key(cand), device_key(cand), setup_key(cand))
     if bid is not None:
         return bid
-    same_name = [b for b in h.baselines()
-                 if b.device_key == device_key(cand) and display_name(h.result(b.id)) == display_name(cand)]
+    same_name = [
+        b for b in h.baselines() if b.device_key == device_key(cand) and display_name(h.result(b.id)) == display_name(cand)
+    ]
     if pair_by == "name" and len(same_name) == 1:
         return same_name[0].id
     if pair_by == "name" and same_name:
         raise EdgekitError(
             f"{len(same_name)} baselines are named {display_name(cand)} on this device (runs "
-            f"{', '.join(str(b.id) for b in same_name)})", "compare with one of them by run id: 'edgekit compare RUN FILE'",
+            f"{', '.join(str(b.id) for b in same_name)})",
+            "compare with one of them by run id: 'edgekit compare RUN FILE'",
         )
     others = "; ".join(f"run {b.id}: {identity(h.result(b.id))}, {b.setup}" for b in same_name)
     raise EdgekitError(

@@ -172,10 +172,25 @@ class Result(TypedDict, total=False):
     thermal: dict[str, Any]
 
 
-SETTINGS_KEYS = ("threads", "xnnpack", "warmup", "min_runs", "min_time_s", "max_runs", "max_time_s",
-                 "input_shapes", "output_check")
-_SETTING_DEFAULTS: dict[str, Any] = {"threads": None, "xnnpack": True, "input_shapes": {}, "output_check": True,
-                                     **BENCH_DEFAULTS, "max_time_s": None}
+SETTINGS_KEYS = (
+    "threads",
+    "xnnpack",
+    "warmup",
+    "min_runs",
+    "min_time_s",
+    "max_runs",
+    "max_time_s",
+    "input_shapes",
+    "output_check",
+)
+_SETTING_DEFAULTS: dict[str, Any] = {
+    "threads": None,
+    "xnnpack": True,
+    "input_shapes": {},
+    "output_check": True,
+    **BENCH_DEFAULTS,
+    "max_time_s": None,
+}
 
 
 def settings_of(spec: WorkerSpec | dict) -> Settings:
@@ -185,8 +200,9 @@ def settings_of(spec: WorkerSpec | dict) -> Settings:
     return settings  # type: ignore[return-value]
 
 
-def new_result(spec: WorkerSpec | dict, *, artifact: ArtifactBlock, device: DeviceBlock, platform: dict,
-               runtime: RuntimeBlock) -> Result:
+def new_result(
+    spec: WorkerSpec | dict, *, artifact: ArtifactBlock, device: DeviceBlock, platform: dict, runtime: RuntimeBlock
+) -> Result:
     """The one constructor of a result document (every runner's, on the host and on devices):
     the fields every result has, status "error" until the runner fills in a measurement. The
     runtime block gets the spec's threads and XNNPACK choice; settings come from ``spec``."""

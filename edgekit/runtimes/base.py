@@ -128,8 +128,9 @@ def parse_shape(text: str) -> list[int]:
     return dims
 
 
-def plan_shapes(specs: Sequence[TensorSpec], explicit: Mapping[str, Sequence[int]] | None,
-                inferred: Mapping[Any, Sequence[int]] | None = None) -> dict[int, list[int]]:
+def plan_shapes(
+    specs: Sequence[TensorSpec], explicit: Mapping[str, Sequence[int]] | None, inferred: Mapping[Any, Sequence[int]] | None = None
+) -> dict[int, list[int]]:
     """Which inputs to resize to which shape: {input index: shape}, only where it changes.
 
     ``explicit`` (the user's --input-shape, by name) must name real inputs with the right rank;

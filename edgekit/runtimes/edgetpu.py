@@ -25,8 +25,18 @@ from typing import Any
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.runtimes.base import RunOptions, Session
 from edgekit.runtimes.formats import FormatRecord, Hints, Packaging, ProbeLoader, Provider, register_format
-from edgekit.runtimes.litert import (DISTRIBUTIONS, PROVIDERS, TFLiteRuntime, TFLiteSession, delegate_coverage,
-                                     dynamic_shape_error, has_edgetpu_ops, is_tflite, resize_inputs, translate_load_error)
+from edgekit.runtimes.litert import (
+    DISTRIBUTIONS,
+    PROVIDERS,
+    TFLiteRuntime,
+    TFLiteSession,
+    delegate_coverage,
+    dynamic_shape_error,
+    has_edgetpu_ops,
+    is_tflite,
+    resize_inputs,
+    translate_load_error,
+)
 
 LIBRARY_ENV = "EDGEKIT_LIBEDGETPU"  # a full path to a libedgetpu build, overriding the default name
 INSTALL_HINT = (
@@ -125,8 +135,10 @@ def pycoral_make_interpreter():
 
 class EdgeTPURuntime(TFLiteRuntime):
     format = "edgetpu"
-    crash_hint = ("check the Edge TPU and libedgetpu with 'edgekit doctor' (the runtime must match the compiler "
-                  "version in 'edgekit inspect {model}'); rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "check the Edge TPU and libedgetpu with 'edgekit doctor' (the runtime must match the compiler "
+        "version in 'edgekit inspect {model}'); rerun with --debug to see the runtime's log"
+    )
 
     def describe(self, options: RunOptions) -> dict:
         if pycoral_make_interpreter() is not None and not options.provider:
@@ -185,26 +197,37 @@ def _pycoral_version() -> str | None:
 
 RUNTIME = EdgeTPURuntime()
 
-FORMAT = register_format(FormatRecord(
-    name="edgetpu",
-    title="Edge TPU model",
-    suffixes=("_edgetpu.tflite",),
-    detect=lambda path, head: is_tflite(head) and has_edgetpu_ops(path),
-    priority=20,  # before tflite: an Edge TPU model is a TFL3 flatbuffer too
-    # pycoral when Coral's own is importable, else the libedgetpu delegate in a TFLite Interpreter
-    # package, which --runtime names.
-    providers=tuple(Provider(name, "edgekit.runtimes.edgetpu:RUNTIME", package=name, distributions=DISTRIBUTIONS[name],
-                             description=f"libedgetpu in the TFLite Interpreter of {name}") for name in PROVIDERS),
-    probe=ProbeLoader("load_edgetpu"),
-    doctor_check="edgekit.devices.checks:check_edgetpu_model",
-    blocking=frozenset({"no-tflite-runtime", "no-libedgetpu", "no-edgetpu"}),
-    hints=Hints(install=INSTALL_HINT),
-    packaging=Packaging(
-        "tflite", True,
-        "Edge TPU-compiled TFLite: needs the Edge TPU delegate (libedgetpu), which Android phones do not have; "
-        "ship the CPU .tflite for phones.",
-        "Edge TPU-compiled TFLite: no Edge TPU on iOS devices; ship the CPU .tflite instead.",
-    ),
-    spec_reader="edgekit.ship.package:_tflite_specs",
-    accelerator="edgetpu",
-))
+FORMAT = register_format(
+    FormatRecord(
+        name="edgetpu",
+        title="Edge TPU model",
+        suffixes=("_edgetpu.tflite",),
+        detect=lambda path, head: is_tflite(head) and has_edgetpu_ops(path),
+        priority=20,  # before tflite: an Edge TPU model is a TFL3 flatbuffer too
+        # pycoral when Coral's own is importable, else the libedgetpu delegate in a TFLite Interpreter
+        # package, which --runtime names.
+        providers=tuple(
+            Provider(
+                name,
+                "edgekit.runtimes.edgetpu:RUNTIME",
+                package=name,
+                distributions=DISTRIBUTIONS[name],
+                description=f"libedgetpu in the TFLite Interpreter of {name}",
+            )
+            for name in PROVIDERS
+        ),
+        probe=ProbeLoader("load_edgetpu"),
+        doctor_check="edgekit.devices.checks:check_edgetpu_model",
+        blocking=frozenset({"no-tflite-runtime", "no-libedgetpu", "no-edgetpu"}),
+        hints=Hints(install=INSTALL_HINT),
+        packaging=Packaging(
+            "tflite",
+            True,
+            "Edge TPU-compiled TFLite: needs the Edge TPU delegate (libedgetpu), which Android phones do not have; "
+            "ship the CPU .tflite for phones.",
+            "Edge TPU-compiled TFLite: no Edge TPU on iOS devices; ship the CPU .tflite instead.",
+        ),
+        spec_reader="edgekit.ship.package:_tflite_specs",
+        accelerator="edgetpu",
+    )
+)

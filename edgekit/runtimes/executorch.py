@@ -33,8 +33,7 @@ from edgekit.runtimes.base import RunOptions, Runtime, Session, TensorSpec, plan
 INSTALL_HINT = "install the PyTorch extra: pip install 'edgekit[torch]' (torch 2.13.0 + executorch 1.5.1)"
 
 # ExecuTorch ScalarType codes (executorch/runtime/core/portable_type/scalar_type.h) -> numpy dtype names
-SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
-                7: "float64", 11: "bool"}
+SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64", 11: "bool"}
 
 
 def _version() -> str | None:
@@ -49,8 +48,9 @@ def _version() -> str | None:
 def _tensor_spec(info: Any, name: str) -> TensorSpec:
     code = int(info.dtype())
     if code not in SCALAR_TYPES:
-        raise EdgekitError(f"tensor {name} has ExecuTorch scalar type {code}, which edgekit cannot feed",
-                           "use float, integer or bool inputs")
+        raise EdgekitError(
+            f"tensor {name} has ExecuTorch scalar type {code}, which edgekit cannot feed", "use float, integer or bool inputs"
+        )
     shape = [int(d) for d in info.sizes()]
     return TensorSpec(name=name, shape=shape, dtype=SCALAR_TYPES[code], shape_signature=list(shape))
 
@@ -133,8 +133,10 @@ class PteSession(Session):
 
 class ExecuTorchRuntime(Runtime):
     format = "pte"
-    crash_hint = ("a .pte must come from the executorch version that runs it: rebuild it with 'edgekit build', "
-                  "or try --threads 1 or the executorch-portable target; rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "a .pte must come from the executorch version that runs it: rebuild it with 'edgekit build', "
+        "or try --threads 1 or the executorch-portable target; rerun with --debug to see the runtime's log"
+    )
 
     def providers(self) -> list[str]:
         import importlib.util
@@ -182,9 +184,7 @@ class ExecuTorchRuntime(Runtime):
         t0 = t1 = t2 = time.perf_counter()
         with native_stderr() as cap:
             try:
-                program = portable_lib._load_program(
-                    path, enable_etdump=bool(etdump_path), debug_buffer_size=0
-                )
+                program = portable_lib._load_program(path, enable_etdump=bool(etdump_path), debug_buffer_size=0)
                 t1 = time.perf_counter()
                 names = [program.get_method_name(i) for i in range(program.num_methods())]
                 method_name = options.extra.get("method") or ("forward" if "forward" in names else names[0])
@@ -205,8 +205,7 @@ class ExecuTorchRuntime(Runtime):
         session.inputs = with_shapes(session.inputs, plan_shapes(session.inputs, options.input_shapes))
         if options.extra.get("reset_inputs") is False:  # diagnosis only: shows what the re-set prevents
             session.inputs_consumed = False
-        session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3,
-                                  "load_method": (t2 - t1) * 1e3}
+        session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3, "load_method": (t2 - t1) * 1e3}
         try:
             from edgekit.torchkit.pte import read_delegation, session_delegates
 
@@ -218,25 +217,35 @@ class ExecuTorchRuntime(Runtime):
 
 RUNTIME = ExecuTorchRuntime()
 
-FORMAT = register_format(FormatRecord(
-    name="pte",
-    title="ExecuTorch program",
-    suffixes=(".pte",),
-    # The flatbuffer's file identifier: "ET" and two version digits at bytes 4-8 ("ET12").
-    detect=lambda path, head: len(head) >= 8 and head[4:6] == b"ET",
-    priority=10,
-    providers=(Provider("executorch", "edgekit.runtimes.executorch:RUNTIME", package="executorch",
-                        distributions=("executorch",), description="the ExecuTorch Python runtime (pybindings)"),),
-    probe=ProbeLoader("load_pte"),
-    doctor_check="edgekit.devices.checks:check_pte",
-    blocking=frozenset({"no-executorch"}),
-    hints=Hints(install=INSTALL_HINT),
-    packaging=Packaging(
-        "pte", True,
-        "ExecuTorch: Module.load takes a file path, not an asset stream: copy the .pte from assets to "
-        "context.getFilesDir() once (e.g. on first launch), then Module.load(file.getAbsolutePath()).",
-        "ExecuTorch: Module(filePath: Bundle.main.path(forResource:ofType:\"pte\")) loads it from the bundle.",
-    ),
-    android_runner="edgekit.transports.android_executor_runner:run_executor_runner",
-    android_tool="executor_runner",
-))
+FORMAT = register_format(
+    FormatRecord(
+        name="pte",
+        title="ExecuTorch program",
+        suffixes=(".pte",),
+        # The flatbuffer's file identifier: "ET" and two version digits at bytes 4-8 ("ET12").
+        detect=lambda path, head: len(head) >= 8 and head[4:6] == b"ET",
+        priority=10,
+        providers=(
+            Provider(
+                "executorch",
+                "edgekit.runtimes.executorch:RUNTIME",
+                package="executorch",
+                distributions=("executorch",),
+                description="the ExecuTorch Python runtime (pybindings)",
+            ),
+        ),
+        probe=ProbeLoader("load_pte"),
+        doctor_check="edgekit.devices.checks:check_pte",
+        blocking=frozenset({"no-executorch"}),
+        hints=Hints(install=INSTALL_HINT),
+        packaging=Packaging(
+            "pte",
+            True,
+            "ExecuTorch: Module.load takes a file path, not an asset stream: copy the .pte from assets to "
+            "context.getFilesDir() once (e.g. on first launch), then Module.load(file.getAbsolutePath()).",
+            'ExecuTorch: Module(filePath: Bundle.main.path(forResource:ofType:"pte")) loads it from the bundle.',
+        ),
+        android_runner="edgekit.transports.android_executor_runner:run_executor_runner",
+        android_tool="executor_runner",
+    )
+)

@@ -171,7 +171,9 @@ class FormatRegistry:
         try:
             return self._records[name]
         except KeyError:
-            raise EdgekitError(f"unknown runtime format {name!r}", f"choose one of: {', '.join(self.names()) or 'none'}") from None
+            raise EdgekitError(
+                f"unknown runtime format {name!r}", f"choose one of: {', '.join(self.names()) or 'none'}"
+            ) from None
 
     def records(self) -> list[FormatRecord]:
         """Every record, in declaration order (imports the light runtime modules, never a framework)."""

@@ -145,8 +145,10 @@ class TFLiteSession(Session):
 
 class TFLiteRuntime(Runtime):
     format = "tflite"
-    crash_hint = ("check the model with 'edgekit inspect {model}' and try --no-xnnpack or --threads 1; "
-                  "rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "check the model with 'edgekit inspect {model}' and try --no-xnnpack or --threads 1; "
+        "rerun with --debug to see the runtime's log"
+    )
 
     def providers(self) -> list[str]:
         import importlib.util
@@ -214,7 +216,9 @@ class TFLiteRuntime(Runtime):
                 failure = exc
         log = cap.text
         if failure is not None:
-            raise dynamic_shape_error(allocating, options, path, failure, log) or translate_load_error(failure, path, log) from None
+            raise dynamic_shape_error(allocating, options, path, failure, log) or translate_load_error(
+                failure, path, log
+            ) from None
         session = TFLiteSession(interp, path)
         session.load_phases_ms = {
             "import": (t0 - t_import) * 1e3,
@@ -324,44 +328,59 @@ def is_tflite(head: bytes) -> bool:
 
 
 # The pip distributions of each Interpreter package, as the probe reports them.
-DISTRIBUTIONS = {"ai_edge_litert": ("ai-edge-litert",), "tflite_runtime": ("tflite-runtime",),
-                 "tensorflow": ("tensorflow", "tensorflow-cpu")}
+DISTRIBUTIONS = {
+    "ai_edge_litert": ("ai-edge-litert",),
+    "tflite_runtime": ("tflite-runtime",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+}
 INTERPRETER_PROVIDERS = tuple(
-    Provider(name, "edgekit.runtimes.litert:RUNTIME", package=name, distributions=DISTRIBUTIONS[name],
-             description=f"the TFLite Interpreter of {name}")
+    Provider(
+        name,
+        "edgekit.runtimes.litert:RUNTIME",
+        package=name,
+        distributions=DISTRIBUTIONS[name],
+        description=f"the TFLite Interpreter of {name}",
+    )
     for name in PROVIDERS
 )
 COMPILED_PROVIDER = Provider(
-    "litert-compiled", "edgekit.runtimes.litert_compiled:RUNTIME", package="ai_edge_litert",
+    "litert-compiled",
+    "edgekit.runtimes.litert_compiled:RUNTIME",
+    package="ai_edge_litert",
     distributions=("ai-edge-litert",),
     description="LiteRT's CompiledModel API (ai_edge_litert.compiled_model), what litert-benchmark runs",
 )
 
-FORMAT = register_format(FormatRecord(
-    name="tflite",
-    title="TFLite model",
-    suffixes=(".tflite",),
-    detect=lambda path, head: is_tflite(head),  # Edge TPU models are TFL3 too: edgetpu is tried first
-    priority=10,
-    providers=(*INTERPRETER_PROVIDERS, COMPILED_PROVIDER),
-    probe=ProbeLoader("load_tflite"),
-    doctor_check="edgekit.devices.checks:check_tflite",
-    blocking=frozenset({"no-tflite-runtime"}),
-    hints=Hints(
-        install=INSTALL_HINT,
-        mismatch=("is not a TFLite model (no TFL3 flatbuffer identifier)",
-                  "the file is truncated or not a .tflite; rebuild or re-download it"),
-    ),
-    packaging=Packaging(
-        "tflite", True,
-        "LiteRT/TFLite: Interpreter(FileUtil.loadMappedFile(context, NAME)) memory-maps the asset; it must be stored uncompressed.",
-        "LiteRT/TFLite (TensorFlowLiteSwift): Interpreter(modelPath: Bundle.main.path(forResource:ofType:)).",
-    ),
-    android_runner="edgekit.transports.android_benchmark_model:run_benchmark_model",
-    android_tool="benchmark_model",
-    spec_reader="edgekit.ship.package:_tflite_specs",
-    cpu_delegate="XNNPACK",
-))
+FORMAT = register_format(
+    FormatRecord(
+        name="tflite",
+        title="TFLite model",
+        suffixes=(".tflite",),
+        detect=lambda path, head: is_tflite(head),  # Edge TPU models are TFL3 too: edgetpu is tried first
+        priority=10,
+        providers=(*INTERPRETER_PROVIDERS, COMPILED_PROVIDER),
+        probe=ProbeLoader("load_tflite"),
+        doctor_check="edgekit.devices.checks:check_tflite",
+        blocking=frozenset({"no-tflite-runtime"}),
+        hints=Hints(
+            install=INSTALL_HINT,
+            mismatch=(
+                "is not a TFLite model (no TFL3 flatbuffer identifier)",
+                "the file is truncated or not a .tflite; rebuild or re-download it",
+            ),
+        ),
+        packaging=Packaging(
+            "tflite",
+            True,
+            "LiteRT/TFLite: Interpreter(FileUtil.loadMappedFile(context, NAME)) memory-maps the asset; it must be stored uncompressed.",
+            "LiteRT/TFLite (TensorFlowLiteSwift): Interpreter(modelPath: Bundle.main.path(forResource:ofType:)).",
+        ),
+        android_runner="edgekit.transports.android_benchmark_model:run_benchmark_model",
+        android_tool="benchmark_model",
+        spec_reader="edgekit.ship.package:_tflite_specs",
+        cpu_delegate="XNNPACK",
+    )
+)
 
 
 def has_edgetpu_ops(path: str) -> bool:

@@ -56,8 +56,10 @@ class CompiledSession(Session):
         if resized:  # buffers are sized at creation: make them again for the new shapes
             self._in = self.model.create_input_buffers(0)
             self._out = self.model.create_output_buffers(0)
-            self.outputs_spec = [TensorSpec(**{**s.to_dict(), "shape": list(b.get_tensor_details()["shape"])})
-                                 for s, b in zip(self.outputs_spec, self._out)]
+            self.outputs_spec = [
+                TensorSpec(**{**s.to_dict(), "shape": list(b.get_tensor_details()["shape"])})
+                for s, b in zip(self.outputs_spec, self._out)
+            ]
         for buf, arr in zip(self._in, arrays):
             arr = np.ascontiguousarray(arr)
             try:
@@ -110,8 +112,10 @@ def _specs(interpreter_mod: Any, path: str, model: Any) -> tuple[list[TensorSpec
 
 class CompiledModelRuntime(Runtime):
     format = "tflite"
-    crash_hint = ("check the model with 'edgekit inspect {model}' and try the Interpreter (omit --runtime) or "
-                  "--threads 1; rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "check the model with 'edgekit inspect {model}' and try the Interpreter (omit --runtime) or "
+        "--threads 1; rerun with --debug to see the runtime's log"
+    )
 
     def providers(self) -> list[str]:
         import importlib.util
@@ -156,8 +160,10 @@ class CompiledModelRuntime(Runtime):
                 t2 = time.perf_counter()
                 session = CompiledSession(model, inputs, outputs)
                 if plan:
-                    session.outputs_spec = [TensorSpec(**{**s.to_dict(), "shape": list(b.get_tensor_details()["shape"])})
-                                            for s, b in zip(outputs, session._out)]
+                    session.outputs_spec = [
+                        TensorSpec(**{**s.to_dict(), "shape": list(b.get_tensor_details()["shape"])})
+                        for s, b in zip(outputs, session._out)
+                    ]
                 t3 = time.perf_counter()
             except EdgekitError:
                 raise
@@ -171,8 +177,7 @@ class CompiledModelRuntime(Runtime):
                     "run it on the Interpreter: omit --runtime litert-compiled",
                 ) from None
             raise translate_load_error(failure, path, log) from None
-        session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3,
-                                  "allocate": (t3 - t2) * 1e3}
+        session.load_phases_ms = {"import": (t0 - t_import) * 1e3, "load": (t1 - t0) * 1e3, "allocate": (t3 - t2) * 1e3}
         session.log = cap.text
         if options.xnnpack and model.is_fully_accelerated() and nodes:
             session.delegates = [{"name": "XNNPACK", "nodes": nodes, "total_nodes": nodes, "source": "is_fully_accelerated"}]

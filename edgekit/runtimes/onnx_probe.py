@@ -18,5 +18,5 @@ def load_onnx(path, provider=None, input_shapes=None):
         result["ok"] = True
     except BaseException as exc:  # the runtime's own words are the point of the check
         text = str(exc).strip()
-        result["error"] = (text.splitlines()[0][:300] if text else type(exc).__name__)
+        result["error"] = text.splitlines()[0][:300] if text else type(exc).__name__
     return result

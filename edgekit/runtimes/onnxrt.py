@@ -51,17 +51,29 @@ BOARD_PIN = "onnxruntime==1.23.0"
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 # How apps load it (edgekit package). ONNX Runtime Mobile reads the model from a byte array or a
 # path, never memory-maps an asset, so the file may be compressed in the APK.
-ANDROID_PACKING = ("ONNX Runtime Mobile (com.microsoft.onnxruntime:onnxruntime-android): put the .onnx (or the "
-                   ".ort made from it) in assets and call OrtEnvironment.getEnvironment().createSession("
-                   "context.getAssets().open(NAME).readAllBytes(), new OrtSession.SessionOptions()).")
-IOS_PACKING = ("ONNX Runtime (onnxruntime-objc / onnxruntime-c pod): ORTSession(env:modelPath:sessionOptions:) with "
-               "Bundle.main.path(forResource:ofType:\"onnx\").")
+ANDROID_PACKING = (
+    "ONNX Runtime Mobile (com.microsoft.onnxruntime:onnxruntime-android): put the .onnx (or the "
+    ".ort made from it) in assets and call OrtEnvironment.getEnvironment().createSession("
+    "context.getAssets().open(NAME).readAllBytes(), new OrtSession.SessionOptions())."
+)
+IOS_PACKING = (
+    "ONNX Runtime (onnxruntime-objc / onnxruntime-c pod): ORTSession(env:modelPath:sessionOptions:) with "
+    'Bundle.main.path(forResource:ofType:"onnx").'
+)
 
 # ONNX tensor element types as onnxruntime names them -> numpy dtype names
 ORT_TYPES = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(int16)": "int16", "tensor(uint16)": "uint16",
-    "tensor(int32)": "int32", "tensor(uint32)": "uint32", "tensor(int64)": "int64", "tensor(uint64)": "uint64",
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(uint16)": "uint16",
+    "tensor(int32)": "int32",
+    "tensor(uint32)": "uint32",
+    "tensor(int64)": "int64",
+    "tensor(uint64)": "uint64",
     "tensor(bool)": "bool",
 }
 
@@ -92,8 +104,9 @@ def _spec(arg: Any) -> tuple[TensorSpec, list[str | None]]:
     dims, names = _dims(arg.shape)
     dtype = ORT_TYPES.get(arg.type)
     if dtype is None:
-        raise EdgekitError(f"tensor {arg.name!r} has ONNX type {arg.type}, which edgekit cannot feed",
-                           "use float, integer or bool tensor inputs")
+        raise EdgekitError(
+            f"tensor {arg.name!r} has ONNX type {arg.type}, which edgekit cannot feed", "use float, integer or bool tensor inputs"
+        )
     return TensorSpec(name=arg.name, shape=list(dims), dtype=dtype, shape_signature=list(dims)), names
 
 
@@ -104,8 +117,9 @@ def example_shape(spec: TensorSpec, names: Sequence[str | None] = ()) -> str:
 
 def dynamic_input_error(path: str, spec: TensorSpec, names: Sequence[str | None]) -> EdgekitError:
     sig = spec.shape_signature or spec.shape
-    shown = "[" + ",".join(str(d) if d >= 0 else (names[i] if i < len(names) and names[i] else "?")
-                           for i, d in enumerate(sig)) + "]"
+    shown = (
+        "[" + ",".join(str(d) if d >= 0 else (names[i] if i < len(names) and names[i] else "?") for i, d in enumerate(sig)) + "]"
+    )
     return EdgekitError(
         f"input {spec.name!r} of {os.path.basename(path)} has dynamic dimensions {shown}",
         f"give the shape to run at, e.g. --input-shape {spec.name}={example_shape(spec)} with your real sizes "
@@ -151,8 +165,10 @@ class OnnxSession(Session):
 
 class OnnxRuntime(Runtime):
     format = "onnx"
-    crash_hint = ("check the model with 'edgekit inspect {model}' and try --threads 1; on a Raspberry Pi use "
-                  "onnxruntime newer than 1.21.0 (microsoft/onnxruntime#23957); rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "check the model with 'edgekit inspect {model}' and try --threads 1; on a Raspberry Pi use "
+        "onnxruntime newer than 1.21.0 (microsoft/onnxruntime#23957); rerun with --debug to see the runtime's log"
+    )
 
     def providers(self) -> list[str]:
         import importlib.util
@@ -164,8 +180,11 @@ class OnnxRuntime(Runtime):
             raise EdgekitError(f"unknown ONNX runtime {options.provider!r}", "omit --runtime for .onnx files (onnxruntime)")
         if not self.providers():
             raise EnvironmentMissing("onnxruntime is not installed", INSTALL_HINT)
-        return {"name": "onnxruntime", "version": version(),
-                "execution_providers": list(options.extra.get("execution_providers") or DEFAULT_PROVIDERS)}
+        return {
+            "name": "onnxruntime",
+            "version": version(),
+            "execution_providers": list(options.extra.get("execution_providers") or DEFAULT_PROVIDERS),
+        }
 
     def import_runtime(self, options: RunOptions) -> None:
         try:
@@ -176,8 +195,10 @@ class OnnxRuntime(Runtime):
     def load(self, path: str, options: RunOptions) -> Session:
         self.describe(options)
         if not options.xnnpack:  # the record has no cpu_delegate: nothing to turn off
-            raise EdgekitError("--no-xnnpack does not apply to .onnx: onnxruntime's CPU execution provider has no "
-                               "XNNPACK delegate to turn off", "omit --no-xnnpack for .onnx files")
+            raise EdgekitError(
+                "--no-xnnpack does not apply to .onnx: onnxruntime's CPU execution provider has no XNNPACK delegate to turn off",
+                "omit --no-xnnpack for .onnx files",
+            )
         t_import = time.perf_counter()
         try:
             import onnxruntime as ort
@@ -223,16 +244,22 @@ def translate_load_error(exc: BaseException, path: str) -> EdgekitError:
     text = first_line(exc, 400)
     low = text.lower()
     if "opset" in low and ("not supported" in low or "unsupported" in low or "is under development" in low):
-        return EdgekitError(f"onnxruntime {version()} cannot load {path}: {text}",
-                            "the model needs a newer onnxruntime; upgrade it or export with a lower opset")
+        return EdgekitError(
+            f"onnxruntime {version()} cannot load {path}: {text}",
+            "the model needs a newer onnxruntime; upgrade it or export with a lower opset",
+        )
     if "protobuf parsing failed" in low or "failed to load model" in low or "invalid_protobuf" in low:
-        return EdgekitError(f"{path} is not a loadable ONNX model ({text})",
-                            "the file is truncated or not an .onnx; re-export or re-download it")
+        return EdgekitError(
+            f"{path} is not a loadable ONNX model ({text})", "the file is truncated or not an .onnx; re-export or re-download it"
+        )
     if "could not find an implementation" in low or "not_implemented" in low:
-        return EdgekitError(f"onnxruntime has no kernel for an op in {path}: {text}",
-                            "the op or its type is not in this onnxruntime build; re-export with supported ops")
-    return EdgekitError(f"onnxruntime could not load {path}: {text}",
-                        "check the model with 'edgekit inspect'; re-export it if it is corrupt")
+        return EdgekitError(
+            f"onnxruntime has no kernel for an op in {path}: {text}",
+            "the op or its type is not in this onnxruntime build; re-export with supported ops",
+        )
+    return EdgekitError(
+        f"onnxruntime could not load {path}: {text}", "check the model with 'edgekit inspect'; re-export it if it is corrupt"
+    )
 
 
 RUNTIME = OnnxRuntime()
@@ -247,20 +274,33 @@ def is_onnx(path: str, head: bytes) -> bool:
     return path.lower().endswith(".onnx") and len(head) >= 2 and head[0] in (0x08, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)
 
 
-FORMAT = register_format(FormatRecord(
-    name="onnx",
-    title="ONNX model",
-    suffixes=(".onnx", ".ort"),
-    detect=is_onnx,
-    priority=5,
-    providers=(Provider("onnxruntime", "edgekit.runtimes.onnxrt:RUNTIME", package="onnxruntime",
-                        distributions=("onnxruntime",), description="ONNX Runtime (CPU execution provider)"),),
-    probe=ProbeLoader("load_onnx", file=os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_probe.py")),
-    doctor_check="edgekit.devices.onnx_check:check_onnx",
-    blocking=frozenset({"no-onnxruntime"}),
-    hints=Hints(install=INSTALL_HINT,
-                mismatch=("is not an ONNX model (no protobuf ModelProto at its start)",
-                          "the file is truncated or not an .onnx; re-export or re-download it")),
-    packaging=Packaging("onnx", False, ANDROID_PACKING, IOS_PACKING),
-    inspector="edgekit.inspect.onnx_model",  # edgekit inspect's reader (host only: the onnx package)
-))
+FORMAT = register_format(
+    FormatRecord(
+        name="onnx",
+        title="ONNX model",
+        suffixes=(".onnx", ".ort"),
+        detect=is_onnx,
+        priority=5,
+        providers=(
+            Provider(
+                "onnxruntime",
+                "edgekit.runtimes.onnxrt:RUNTIME",
+                package="onnxruntime",
+                distributions=("onnxruntime",),
+                description="ONNX Runtime (CPU execution provider)",
+            ),
+        ),
+        probe=ProbeLoader("load_onnx", file=os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_probe.py")),
+        doctor_check="edgekit.devices.onnx_check:check_onnx",
+        blocking=frozenset({"no-onnxruntime"}),
+        hints=Hints(
+            install=INSTALL_HINT,
+            mismatch=(
+                "is not an ONNX model (no protobuf ModelProto at its start)",
+                "the file is truncated or not an .onnx; re-export or re-download it",
+            ),
+        ),
+        packaging=Packaging("onnx", False, ANDROID_PACKING, IOS_PACKING),
+        inspector="edgekit.inspect.onnx_model",  # edgekit inspect's reader (host only: the onnx package)
+    )
+)

@@ -10,7 +10,6 @@ interpreter uses ATen's intra-op pool). The lite interpreter has no delegates on
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 import zipfile
@@ -85,15 +84,18 @@ class PtlSession(Session):
         items = list(out) if isinstance(out, (tuple, list)) else [out]
         arrays = [t.detach().numpy() if hasattr(t, "detach") else __import__("numpy").asarray(t) for t in items]
         if not self.outputs_spec:
-            self.outputs_spec = [TensorSpec(name=f"output_{i}", shape=list(a.shape), dtype=str(a.dtype))
-                                 for i, a in enumerate(arrays)]
+            self.outputs_spec = [
+                TensorSpec(name=f"output_{i}", shape=list(a.shape), dtype=str(a.dtype)) for i, a in enumerate(arrays)
+            ]
         return arrays
 
 
 class PtlRuntime(Runtime):
     format = "ptl"
-    crash_hint = ("a .ptl must come from the torch version that runs it: rebuild it with 'edgekit build'; "
-                  "rerun with --debug to see the runtime's log")
+    crash_hint = (
+        "a .ptl must come from the torch version that runs it: rebuild it with 'edgekit build'; "
+        "rerun with --debug to see the runtime's log"
+    )
 
     def providers(self) -> list[str]:
         import importlib.util
@@ -142,8 +144,9 @@ class PtlRuntime(Runtime):
         if isinstance(meta.get("arguments"), list):
             session.arguments = [a for a in meta["arguments"] if isinstance(a, dict) and ("input" in a or "value" in a)]
         if meta.get("outputs"):
-            session.outputs_spec = [TensorSpec(name=o["name"], shape=list(o["shape"]), dtype=o.get("dtype", "float32"))
-                                    for o in meta["outputs"]]
+            session.outputs_spec = [
+                TensorSpec(name=o["name"], shape=list(o["shape"]), dtype=o.get("dtype", "float32")) for o in meta["outputs"]
+            ]
         else:  # a foreign .ptl: learn the outputs from one call on zeros (callers size buffers from them)
             import numpy as np
 
@@ -168,22 +171,32 @@ def is_ptl(path: str, head: bytes) -> bool:
         return False
 
 
-FORMAT = register_format(FormatRecord(
-    name="ptl",
-    title="PyTorch Mobile model",
-    suffixes=(".ptl", ".pt"),
-    detect=is_ptl,
-    priority=10,
-    providers=(Provider("torch", "edgekit.runtimes.ptl:RUNTIME", package="torch", distributions=("torch",),
-                        description="PyTorch's lite interpreter (torch.jit.mobile)"),),
-    probe=ProbeLoader("load_ptl"),
-    doctor_check="edgekit.devices.checks:check_ptl",
-    blocking=frozenset({"no-torch"}),
-    hints=Hints(install=INSTALL_HINT),
-    packaging=Packaging(
-        "ptl", True,
-        "PyTorch Mobile (deprecated in favour of ExecuTorch): LiteModuleLoader.load takes a file path: copy the "
-        ".ptl from assets to getFilesDir() first.",
-        "PyTorch Mobile (LibTorch-Lite): TorchModule(fileAtPath:) with the bundle path.",
-    ),
-))
+FORMAT = register_format(
+    FormatRecord(
+        name="ptl",
+        title="PyTorch Mobile model",
+        suffixes=(".ptl", ".pt"),
+        detect=is_ptl,
+        priority=10,
+        providers=(
+            Provider(
+                "torch",
+                "edgekit.runtimes.ptl:RUNTIME",
+                package="torch",
+                distributions=("torch",),
+                description="PyTorch's lite interpreter (torch.jit.mobile)",
+            ),
+        ),
+        probe=ProbeLoader("load_ptl"),
+        doctor_check="edgekit.devices.checks:check_ptl",
+        blocking=frozenset({"no-torch"}),
+        hints=Hints(install=INSTALL_HINT),
+        packaging=Packaging(
+            "ptl",
+            True,
+            "PyTorch Mobile (deprecated in favour of ExecuTorch): LiteModuleLoader.load takes a file path: copy the "
+            ".ptl from assets to getFilesDir() first.",
+            "PyTorch Mobile (LibTorch-Lite): TorchModule(fileAtPath:) with the bundle path.",
+        ),
+    )
+)

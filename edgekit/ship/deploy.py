@@ -53,7 +53,9 @@ H() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -
 # Plan: $1 dir, $2 stale minutes, $3 link|file, $4 current name, $5 previous name, $6 content id,
 # then (sha, name) pairs. Prints the pointers, the versions, and the hashes the plan needs: the
 # current version's files when it has this content id (a re-deploy), else the store's copies.
-PLAN_SH = _HASH_FN + r"""
+PLAN_SH = (
+    _HASH_FN
+    + r"""
 d=$1; stale=$2; mode=$3; cn=$4; pn=$5; cid=$6; shift 6
 mkdir -p "$d/store" "$d/versions" || exit 1
 find "$d/store" "$d/versions" "$d" -maxdepth 1 -name '.tmp-*' -mmin +"$stale" -exec rm -rf {} + 2>/dev/null
@@ -72,17 +74,23 @@ while [ "$#" -ge 2 ]; do
 done
 exit 0
 """
+)
 # Store one pushed file: $1 temporary copy, $2 final store path, $3 expected sha256.
-STORE_SH = _HASH_FN + r"""
+STORE_SH = (
+    _HASH_FN
+    + r"""
 h=$(H "$1")
 if [ "$h" = "$3" ]; then mv -f "$1" "$2" || exit 1; exit 0; fi
 rm -f "$1"; echo "$h"; exit 4
 """
+)
 # Assemble a version: $1 dir, $2 version, $3 pushed manifest, $4 current version (or empty), then
 # (sha, name) pairs. Hard links into the store (a copy where links fail; where the store copy was
 # pruned because links do not work there, the current version's copy), each file hashed where
 # apps will open it, then one rename publishes the directory.
-ASSEMBLE_SH = _HASH_FN + r"""
+ASSEMBLE_SH = (
+    _HASH_FN
+    + r"""
 d=$1; v=$2; m=$3; cur=$4; shift 4
 t="$d/versions/.tmp-$v"
 mkdir -p "$t" || exit 1
@@ -95,6 +103,7 @@ while [ "$#" -ge 2 ]; do
 done
 mv -f "$m" "$t/manifest.json" && mv "$t" "$d/versions/$v" || { rm -rf "$t"; exit 1; }
 """
+)
 # Switch: $1 dir, $2 link|file, $3 current name, $4 previous name, $5 new current, $6 new previous
 # (may be empty), $7 temp suffix, then versions to drop. Each pointer is written under a temporary
 # name and renamed over the old one (rename(2) is atomic); current is switched last but one step
@@ -198,9 +207,17 @@ class Deployer:
     def plan(self, artifacts: Sequence[LocalArtifact] = ()) -> dict:
         """One round trip: sweep stale temporaries, read the pointers, list versions, hash what is there."""
         pairs = [x for a in artifacts for x in (a.sha256, a.name)]
-        proc = self.sh(PLAN_SH, self.dir, str(STALE_TMP_MINUTES), self.pointer.mode, self.pointer.current,
-                       self.pointer.previous, content_id(artifacts) if artifacts else "-", *pairs,
-                       what="reading the deploy directory")
+        proc = self.sh(
+            PLAN_SH,
+            self.dir,
+            str(STALE_TMP_MINUTES),
+            self.pointer.mode,
+            self.pointer.current,
+            self.pointer.previous,
+            content_id(artifacts) if artifacts else "-",
+            *pairs,
+            what="reading the deploy directory",
+        )
         out: dict = {"current": None, "previous": None, "versions": [], "cur": {}, "store": {}}
         for line in (proc.stdout or "").splitlines():
             key, _, rest = line.partition(" ")
@@ -220,8 +237,9 @@ class Deployer:
         try:
             return json.loads(proc.stdout)
         except json.JSONDecodeError:
-            raise CheckFailed(f"the manifest of version {version} on device {self.device!r} is damaged",
-                              "deploy the artifacts again") from None
+            raise CheckFailed(
+                f"the manifest of version {version} on device {self.device!r} is damaged", "deploy the artifacts again"
+            ) from None
 
     def upload(self, art: LocalArtifact, report: dict) -> None:
         """Make store/<sha256> hold exactly this artifact's bytes: push to a temporary name, hash
@@ -261,8 +279,15 @@ class Deployer:
         return report
 
     def _deploy(self, artifacts: Sequence[LocalArtifact], keep: int) -> dict:
-        report: dict = {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "sent": [], "reused": [],
-                        "bytes_sent": 0, "files": [a.name for a in artifacts]}
+        report: dict = {
+            "schema": DEPLOY_SCHEMA,
+            "device": self.device,
+            "dir": self.dir,
+            "sent": [],
+            "reused": [],
+            "bytes_sent": 0,
+            "files": [a.name for a in artifacts],
+        }
         plan = self.plan(artifacts)
         current, cid = plan["current"], content_id(artifacts)
         if current and current.endswith("-" + cid) and all(plan["cur"].get(a.sha256) == a.sha256 for a in artifacts):
@@ -279,15 +304,29 @@ class Deployer:
         manifest_tmp = f"{self.dir}/versions/.tmp-{version}.manifest.json"
         self._push_manifest(manifest_tmp, version, artifacts)
         pairs = [x for a in artifacts for x in (a.sha256, a.name)]
-        proc = self.sh(ASSEMBLE_SH, self.dir, version, manifest_tmp, current or "", *pairs, what="assembling the version", ok=(0, 4))
+        proc = self.sh(
+            ASSEMBLE_SH, self.dir, version, manifest_tmp, current or "", *pairs, what="assembling the version", ok=(0, 4)
+        )
         if proc.returncode == 4:
             name, _, there = (proc.stdout or "").strip().partition(" ")
-            raise CheckFailed(f"hash mismatch on device {self.device!r}: {name} is {there[:12]} there after assembling",
-                              "deploy again; if it persists, check the device's storage")
+            raise CheckFailed(
+                f"hash mismatch on device {self.device!r}: {name} is {there[:12]} there after assembling",
+                "deploy again; if it persists, check the device's storage",
+            )
         kept = set(plan["versions"][-keep:] if keep else []) | {version, current}
         drop = [v for v in plan["versions"] if v not in kept]
-        self.sh(SWITCH_SH, self.dir, self.pointer.mode, self.pointer.current, self.pointer.previous, version,
-                current or "", secrets.token_hex(4), *drop, what="switching current")
+        self.sh(
+            SWITCH_SH,
+            self.dir,
+            self.pointer.mode,
+            self.pointer.current,
+            self.pointer.previous,
+            version,
+            current or "",
+            secrets.token_hex(4),
+            *drop,
+            what="switching current",
+        )
         report.update(version=version, previous=current, changed=True, pruned=drop)
         return report
 
@@ -320,20 +359,46 @@ class Deployer:
         plan = self.plan()
         current, previous = plan["current"], plan["previous"]
         if not previous or previous == current:
-            raise EdgekitError(f"nothing to roll back to in {self.dir} on device {self.device!r}",
-                               "a rollback needs two deploys; 'edgekit deploy --status' shows what is there")
+            raise EdgekitError(
+                f"nothing to roll back to in {self.dir} on device {self.device!r}",
+                "a rollback needs two deploys; 'edgekit deploy --status' shows what is there",
+            )
         if previous not in plan["versions"]:
-            raise EdgekitError(f"the previous version {previous} is gone from device {self.device!r}", "deploy the version you want again")
-        self.sh(SWITCH_SH, self.dir, self.pointer.mode, self.pointer.current, self.pointer.previous, previous,
-                current or "", secrets.token_hex(4), what="switching current")
-        return {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "version": previous,
-                "previous": current, "changed": True, "rolled_back": True}
+            raise EdgekitError(
+                f"the previous version {previous} is gone from device {self.device!r}", "deploy the version you want again"
+            )
+        self.sh(
+            SWITCH_SH,
+            self.dir,
+            self.pointer.mode,
+            self.pointer.current,
+            self.pointer.previous,
+            previous,
+            current or "",
+            secrets.token_hex(4),
+            what="switching current",
+        )
+        return {
+            "schema": DEPLOY_SCHEMA,
+            "device": self.device,
+            "dir": self.dir,
+            "version": previous,
+            "previous": current,
+            "changed": True,
+            "rolled_back": True,
+        }
 
     def status(self, verify: bool = False) -> dict:
         plan = self.plan()
         current = plan["current"]
-        out: dict = {"schema": DEPLOY_SCHEMA, "device": self.device, "dir": self.dir, "version": current,
-                     "previous": plan["previous"], "versions": plan["versions"]}
+        out: dict = {
+            "schema": DEPLOY_SCHEMA,
+            "device": self.device,
+            "dir": self.dir,
+            "version": current,
+            "previous": plan["previous"],
+            "versions": plan["versions"],
+        }
         if current and verify:
             manifest = self.read_manifest(current)
             bad = []
@@ -344,8 +409,10 @@ class Deployer:
             out["verified"] = not bad
             out["files"] = [e["file"] for e in manifest.get("artifacts", [])]
             if bad:
-                raise CheckFailed(f"hash mismatch on device {self.device!r} in version {current}: {', '.join(bad)}",
-                                  "deploy the artifacts again (files that no longer match are re-sent)")
+                raise CheckFailed(
+                    f"hash mismatch on device {self.device!r} in version {current}: {', '.join(bad)}",
+                    "deploy the artifacts again (files that no longer match are re-sent)",
+                )
         return out
 
 
@@ -394,28 +461,40 @@ def device_home_path(transport, directory: str, device: str) -> str:
     is asked of the device (``$HOME`` there), never assumed from this machine."""
     if directory != "~" and not directory.startswith("~/"):
         if directory.startswith("~"):
-            raise EdgekitError(f"cannot deploy to {directory!r}: only ~ and ~/... (the login user's home) are understood",
-                               "give the path of that user's home directly, e.g. --to /home/NAME/models")
+            raise EdgekitError(
+                f"cannot deploy to {directory!r}: only ~ and ~/... (the login user's home) are understood",
+                "give the path of that user's home directly, e.g. --to /home/NAME/models",
+            )
         return directory
     proc = transport.run(["sh", "-c", 'printf "%s" "$HOME"'], timeout=60)
     home = (proc.stdout or "").strip() if proc.returncode == 0 else ""
     if not home.startswith("/"):
-        raise EdgekitError(f"device {device!r} reports no home directory for {directory!r}",
-                           "pass an absolute --to (e.g. /tmp/edgekit-deploy), or set deploy_dir in the profile")
+        raise EdgekitError(
+            f"device {device!r} reports no home directory for {directory!r}",
+            "pass an absolute --to (e.g. /tmp/edgekit-deploy), or set deploy_dir in the profile",
+        )
     rest = directory[2:].strip("/")
     return home if not rest else home.rstrip("/") + "/" + rest
 
 
-def deploy(artifacts: Sequence[str], device: str | None = None, to: str | None = None, *,
-           devices_dirs: Sequence[str] = (), keep: int = KEEP_VERSIONS, wait: float = DEFAULT_WAIT_S) -> dict:
+def deploy(
+    artifacts: Sequence[str],
+    device: str | None = None,
+    to: str | None = None,
+    *,
+    devices_dirs: Sequence[str] = (),
+    keep: int = KEEP_VERSIONS,
+    wait: float = DEFAULT_WAIT_S,
+) -> dict:
     local = collect(artifacts)
     transport, deployer = open_deployer(device, to, devices_dirs)
     with transport:
         return deployer.deploy(local, keep=keep, wait=wait)
 
 
-def rollback(device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (),
-             wait: float = DEFAULT_WAIT_S) -> dict:
+def rollback(
+    device: str | None = None, to: str | None = None, *, devices_dirs: Sequence[str] = (), wait: float = DEFAULT_WAIT_S
+) -> dict:
     transport, deployer = open_deployer(device, to, devices_dirs)
     with transport:
         return deployer.rollback(wait=wait)

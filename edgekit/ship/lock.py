@@ -91,13 +91,18 @@ def deploy_lock(transport, directory: str, wait: float = DEFAULT_WAIT_S, on_wait
             break
         if line is None:  # no answer at all: a hung link
             _stop(proc)
-            raise EdgekitError(f"device {transport.device_name!r} did not answer while taking the deploy lock",
-                               "check the device's network and run again")
+            raise EdgekitError(
+                f"device {transport.device_name!r} did not answer while taking the deploy lock",
+                "check the device's network and run again",
+            )
         rest = line + proc.stdout.read()
         rc = proc.wait()
         if rc == NO_FLOCK:
-            yield {"locked": False, "waited_s": 0.0,
-                   "note": "no flock on the device: this deploy was not protected against a concurrent one"}
+            yield {
+                "locked": False,
+                "waited_s": 0.0,
+                "note": "no flock on the device: this deploy was not protected against a concurrent one",
+            }
             return
         if rc != BUSY:
             err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()

@@ -24,7 +24,15 @@ import shutil
 from dataclasses import dataclass, field
 
 from edgekit import __version__
-from edgekit.build.artifacts import MANIFEST_NAME, ArtifactEntry, Manifest, atomic_write_bytes, atomic_write_json, sha256_file, temp_path_for
+from edgekit.build.artifacts import (
+    MANIFEST_NAME,
+    ArtifactEntry,
+    Manifest,
+    atomic_write_bytes,
+    atomic_write_json,
+    sha256_file,
+    temp_path_for,
+)
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.formats import FORMATS, Packaging, resolve
 
@@ -85,7 +93,9 @@ def collect(inputs: list[str], targets: list[str] | None = None) -> list[Item]:
     for path in inputs:
         if os.path.isdir(path):
             if not os.path.exists(os.path.join(path, MANIFEST_NAME)):
-                raise EdgekitError(f"{path} is a directory without {MANIFEST_NAME}", "pass artifact files or an 'edgekit build' output directory")
+                raise EdgekitError(
+                    f"{path} is a directory without {MANIFEST_NAME}", "pass artifact files or an 'edgekit build' output directory"
+                )
             manifest = Manifest.load(path, missing_ok=False)
             chosen = [e for e in manifest.entries.values() if e.file and e.status in ("built", "cached")]
             if targets:
@@ -196,7 +206,9 @@ def normalization_from_manifest(source: dict) -> dict | None:
     path = cal.get("path") or ""
     if not pre or not path or path.lower().endswith((".npy", ".npz")):
         return None
-    offset, divisor = {"0,1": (0.0, 255.0), "-1,1": (127.5, 127.5), "0,255": (0.0, 1.0)}.get(pre.get("scale", "0,1"), (0.0, 255.0))
+    offset, divisor = {"0,1": (0.0, 255.0), "-1,1": (127.5, 127.5), "0,255": (0.0, 1.0)}.get(
+        pre.get("scale", "0,1"), (0.0, 255.0)
+    )
     m, s = pre.get("mean"), pre.get("std")
     channels = max(len(m or []), len(s or []), 1)
     m = m or [0.0] * channels
@@ -234,7 +246,9 @@ def read_labels(path: str) -> list[str]:
 # --- the sidecar ---------------------------------------------------------------------------------
 
 
-def sidecar(item: Item, dest_name: str, sha256: str, normalization: dict | None, labels_file: str | None, labels: list[str] | None) -> dict:
+def sidecar(
+    item: Item, dest_name: str, sha256: str, normalization: dict | None, labels_file: str | None, labels: list[str] | None
+) -> dict:
     inputs, outputs = tensor_specs(item)
     norm = normalization or normalization_from_manifest(item.source)
     in_docs = []
@@ -248,7 +262,10 @@ def sidecar(item: Item, dest_name: str, sha256: str, normalization: dict | None,
             if raw is not None:
                 d["normalization"]["raw_pixels_ok"] = raw
         in_docs.append(d)
-    out_docs = [{"name": s.get("name"), "shape": s.get("shape"), "dtype": s.get("dtype"), "quantization": _quantization(s)} for s in outputs]
+    out_docs = [
+        {"name": s.get("name"), "shape": s.get("shape"), "dtype": s.get("dtype"), "quantization": _quantization(s)}
+        for s in outputs
+    ]
     entry = item.entry
     pack = packing_for(item.format)
     doc = {
@@ -369,8 +386,17 @@ def package(
         doc = sidecar(item, dest_name, digest, normalization, labels_file, labels)
         sidecar_name = f"{stem}.json"
         atomic_write_json(os.path.join(dest_dir, sidecar_name), doc)
-        models.append({"model": dest_name, "sidecar": sidecar_name, "format": item.format, "sha256": digest,
-                       "size_bytes": doc["size_bytes"], "target": doc["target"], "no_compress": pack.no_compress})
+        models.append(
+            {
+                "model": dest_name,
+                "sidecar": sidecar_name,
+                "format": item.format,
+                "sha256": digest,
+                "size_bytes": doc["size_bytes"],
+                "target": doc["target"],
+                "no_compress": pack.no_compress,
+            }
+        )
     suffixes = sorted({packing_for(i.format).suffix for i in items if packing_for(i.format).no_compress})
     index = {
         "schema": "edgekit.app-models",
@@ -387,7 +413,9 @@ def package(
     return index
 
 
-def package_android(items: list[Item], app_dir: str, assets_dir: str | None = None, write_gradle: bool = True, **kw) -> tuple[dict, str, str | None]:
+def package_android(
+    items: list[Item], app_dir: str, assets_dir: str | None = None, write_gradle: bool = True, **kw
+) -> tuple[dict, str, str | None]:
     """(index, assets directory, path of the written Gradle snippet or None)."""
     if not os.path.isdir(app_dir):
         raise EdgekitError(f"no such directory: {app_dir}", "pass the Android project's root directory (the one holding app/)")

@@ -104,7 +104,11 @@ class Source:
             "sha256": self.content_hash,
             "inputs": [i.to_dict() for i in self.inputs],
             "outputs": list(self.output_names),
-            **({"args": {a["name"]: a["value"] for a in self.call_args if "value" in a}} if any("value" in a for a in self.call_args) else {}),
+            **(
+                {"args": {a["name"]: a["value"] for a in self.call_args if "value" in a}}
+                if any("value" in a for a in self.call_args)
+                else {}
+            ),
             **({"stateful": True} if self.stateful else {}),
             **({"info": self.info} if self.info else {}),
         }
@@ -158,7 +162,11 @@ def _detect_onnx(ref: str) -> str | None:
 
 
 DETECTORS: list[Callable[[str], str | None]] = [
-    _detect_factory, _detect_saved_model, _detect_keras, _detect_torch_file, _detect_onnx,
+    _detect_factory,
+    _detect_saved_model,
+    _detect_keras,
+    _detect_torch_file,
+    _detect_onnx,
 ]
 
 # Top-level module of an object's class (or a base class) -> the source kind that wraps it.

@@ -106,8 +106,9 @@ def onnx_info(model: Any) -> dict:
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "ir_version": int(model.ir_version),
         "nodes": len(model.graph.node),
-        "dynamic_inputs": {i.name: ["?" if d is None else d for d in i.shape] for i in graph_inputs(model)
-                           if any(d is None for d in i.shape)},
+        "dynamic_inputs": {
+            i.name: ["?" if d is None else d for d in i.shape] for i in graph_inputs(model) if any(d is None for d in i.shape)
+        },
     }
 
 
@@ -154,9 +155,13 @@ class OnnxLoader(SourceLoader):
             feed = {n: np.asarray(a, dtype=s.dtype) for n, a, s in zip(names, arrays, specs)}
             return list(session.run(None, feed))
 
-        info = {**onnx_info(model), "onnxruntime": ort.__version__,
-                "graph_inputs": [{"name": i.name, "shape": ["?" if d is None else d for d in i.shape], "dtype": i.dtype}
-                                 for i in found]}
+        info = {
+            **onnx_info(model),
+            "onnxruntime": ort.__version__,
+            "graph_inputs": [
+                {"name": i.name, "shape": ["?" if d is None else d for d in i.shape], "dtype": i.dtype} for i in found
+            ],
+        }
         return Source(
             kind="onnx",
             framework="onnx",

@@ -70,7 +70,9 @@ class SavedModelLoader(SourceLoader):
             loaded = tf.saved_model.load(ref)
         except Exception as exc:
             first = first_line(exc)
-            raise EdgekitError(f"cannot load the SavedModel {ref} ({first})", "check the directory is a complete SavedModel") from None
+            raise EdgekitError(
+                f"cannot load the SavedModel {ref} ({first})", "check the directory is a complete SavedModel"
+            ) from None
         sig_name = options.get("signature", SIGNATURE)
         sig = serving_signature(loaded, ref, sig_name)
         _, kwargs = sig.structured_input_signature

@@ -70,13 +70,25 @@ class ExportedProgramLoader(SourceLoader):
         try:
             outputs, stateful = state.probe(fresh_module, example, source_name(ref))
         except EdgekitError as exc:
-            raise EdgekitError(f"{ref} fails on inputs of its own signature: {exc.message.split(': ', 1)[-1]}",
-                               "re-export the program with representative example inputs") from None
+            raise EdgekitError(
+                f"{ref} fails on inputs of its own signature: {exc.message.split(': ', 1)[-1]}",
+                "re-export the program with representative example inputs",
+            ) from None
         predict, reset = state.runner(fresh_module)
         source = Source(
-            kind=self.kind, framework="torch", ref=ref, name=source_name(ref), model=ep, inputs=specs,
-            output_names=[f"output_{i}" for i in range(len(outputs))], content_hash=hashlib.sha256(data).hexdigest(),
-            info={"torch": torch.__version__}, predict_fn=predict, fresh_fn=fresh, stateful=stateful, reset_fn=reset,
+            kind=self.kind,
+            framework="torch",
+            ref=ref,
+            name=source_name(ref),
+            model=ep,
+            inputs=specs,
+            output_names=[f"output_{i}" for i in range(len(outputs))],
+            content_hash=hashlib.sha256(data).hexdigest(),
+            info={"torch": torch.__version__},
+            predict_fn=predict,
+            fresh_fn=fresh,
+            stateful=stateful,
+            reset_fn=reset,
         )
         source.example_inputs = example  # type: ignore[attr-defined]
         source.example_outputs = outputs  # type: ignore[attr-defined]

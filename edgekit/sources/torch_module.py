@@ -52,8 +52,11 @@ def _dtype_name(t: Any) -> str:
 def input_names(model: Any, n: int) -> list[str]:
     """Names of forward()'s positional parameters, so specs and .npz keys can use them."""
     try:
-        params = [p.name for p in inspect.signature(model.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p.name
+            for p in inspect.signature(model.forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         params = []
     names = params[:n]
@@ -68,7 +71,11 @@ def content_hash(model: Any, example: Sequence[Any]) -> str:
     h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}".encode())
     for name, t in model.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(np.ascontiguousarray(t.detach().cpu().float().numpy() if t.is_floating_point() else t.detach().cpu().numpy()).tobytes())
+        h.update(
+            np.ascontiguousarray(
+                t.detach().cpu().float().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
+            ).tobytes()
+        )
     for t in example:
         h.update(f"{tuple(t.shape)}{t.dtype}".encode())
     return h.hexdigest()
@@ -88,8 +95,14 @@ def _split_factory_result(obj: Any) -> tuple[Any, tuple | None]:
     return obj, None
 
 
-def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: list[InputSpec] | None,
-                 kind: str = "torch", name: str | None = None) -> Source:
+def torch_source(
+    model: Any,
+    example: Sequence[Any] | None,
+    ref: str,
+    declared: list[InputSpec] | None,
+    kind: str = "torch",
+    name: str | None = None,
+) -> Source:
     """A Source around an eager nn.Module: checks the example inputs by running a copy once.
 
     The module handed in is copied before anything runs it (``Source.fresh_model``); the checks,
@@ -131,8 +144,11 @@ def torch_source(model: Any, example: Sequence[Any] | None, ref: str, declared: 
         inputs=inputs,
         output_names=[f"output_{i}" for i in range(len(outputs))],
         content_hash=content_hash(model, example),
-        info={"torch": torch.__version__, "class": f"{type(model).__module__}.{type(model).__qualname__}",
-              "parameters": int(sum(p.numel() for p in model.parameters()))},
+        info={
+            "torch": torch.__version__,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        },
         predict_fn=predict,
         fresh_fn=fresh,
         stateful=stateful,

@@ -53,8 +53,10 @@ def _convert(name: str, value: Any, type_name: str, ref: str) -> Any:
             return int(value.strip())
         return kind(value)
     except (TypeError, ValueError):
-        raise EdgekitError(f"argument {name!r} of {ref} is {type_name}, not {value!r}",
-                           f"give --arg {name}=<{base}> (or [source] args = {{{name} = ...}})") from None
+        raise EdgekitError(
+            f"argument {name!r} of {ref} is {type_name}, not {value!r}",
+            f"give --arg {name}=<{base}> (or [source] args = {{{name} = ...}})",
+        ) from None
 
 
 def signature(model: Any) -> list[tuple[str, str, bool, Any]]:
@@ -72,15 +74,19 @@ def bind_arguments(sig: list[tuple[str, str, bool, Any]], given: dict, ref: str)
     names = [n for n, _, _, _ in sig]
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise EdgekitError(f"{ref} has no argument {unknown[0]!r} (forward takes: {', '.join(names) or 'nothing'})",
-                           "give --arg only for forward()'s non-tensor arguments")
+        raise EdgekitError(
+            f"{ref} has no argument {unknown[0]!r} (forward takes: {', '.join(names) or 'nothing'})",
+            "give --arg only for forward()'s non-tensor arguments",
+        )
     plan: list[dict] = []
     n_inputs = 0
     for name, type_name, has_default, default in sig:
         if type_name == "Tensor":
             if name in given:
-                raise EdgekitError(f"argument {name!r} of {ref} is a Tensor, not a constant",
-                                   f"drop --arg {name}; declare its shape with --input-shape {name}=...")
+                raise EdgekitError(
+                    f"argument {name!r} of {ref} is a Tensor, not a constant",
+                    f"drop --arg {name}; declare its shape with --input-shape {name}=...",
+                )
             plan.append({"name": name, "input": n_inputs})
             n_inputs += 1
         elif name in given:
@@ -97,6 +103,7 @@ def bind_arguments(sig: list[tuple[str, str, bool, Any]], given: dict, ref: str)
 
 def make_call(plan: list[dict]):
     """(model, tensors) -> model.forward(...) with the constants in their places."""
+
     def call(model: Any, tensors: tuple) -> Any:
         args = [tensors[p["input"]] if "input" in p else p["value"] for p in plan]
         return model(*args)
@@ -126,8 +133,10 @@ class TorchScriptLoader(SourceLoader):
         try:
             model = fresh()
         except Exception as exc:
-            raise EdgekitError(f"cannot load {ref} as TorchScript ({first_reason(exc)})",
-                               "save it with torch.jit.save(torch.jit.script(model), path)") from None
+            raise EdgekitError(
+                f"cannot load {ref} as TorchScript ({first_reason(exc)})",
+                "save it with torch.jit.save(torch.jit.script(model), path)",
+            ) from None
         sig = signature(model)
         plan = bind_arguments(sig, dict(options.get("args") or {}), ref)
         tensor_names = [p["name"] for p in plan if "input" in p]
@@ -156,10 +165,20 @@ class TorchScriptLoader(SourceLoader):
         if constants:  # another constant is another model: it must not reuse the cached artifact
             h.update(json.dumps(constants, sort_keys=True).encode())
         source = Source(
-            kind=self.kind, framework="torch", ref=ref, name=source_name(ref), model=model, inputs=specs,
-            output_names=[f"output_{i}" for i in range(len(outputs))], content_hash=h.hexdigest(),
-            info={"torch": torch.__version__, "torchscript": True}, predict_fn=predict,
-            fresh_fn=fresh, stateful=stateful, call_args=plan, reset_fn=reset,
+            kind=self.kind,
+            framework="torch",
+            ref=ref,
+            name=source_name(ref),
+            model=model,
+            inputs=specs,
+            output_names=[f"output_{i}" for i in range(len(outputs))],
+            content_hash=h.hexdigest(),
+            info={"torch": torch.__version__, "torchscript": True},
+            predict_fn=predict,
+            fresh_fn=fresh,
+            stateful=stateful,
+            call_args=plan,
+            reset_fn=reset,
         )
         source.example_inputs = example  # type: ignore[attr-defined]
         source.example_outputs = outputs  # type: ignore[attr-defined]

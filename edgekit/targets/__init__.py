@@ -10,8 +10,14 @@ TARGETS: Registry = Registry("target")
 for _name in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-from-torch"):
     TARGETS.declare(_name, "edgekit.targets.tflite")
 TARGETS.declare("edgetpu", "edgekit.targets.edgetpu")
-for _name in ("executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8",
-              "executorch-coreml", "executorch-xnnpack-int8-mixed"):
+for _name in (
+    "executorch-portable",
+    "executorch-xnnpack",
+    "executorch-xnnpack-int8",
+    "executorch-xnnpack-dynamic-int8",
+    "executorch-coreml",
+    "executorch-xnnpack-int8-mixed",
+):
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
 TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")

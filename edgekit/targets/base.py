@@ -97,9 +97,7 @@ class Target:
         unknown = sorted(set(ctx.options) - set(self.option_names))
         if unknown:
             known = ", ".join(self.option_names) or "none"
-            raise EdgekitError(
-                f"target {self.name} has no option {unknown[0]!r}", f"its options are: {known}"
-            )
+            raise EdgekitError(f"target {self.name} has no option {unknown[0]!r}", f"its options are: {known}")
         if self.needs_calibration and ctx.calibration is None:
             raise EdgekitError(
                 f"target {self.name} needs calibration data",

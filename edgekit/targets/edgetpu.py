@@ -74,7 +74,11 @@ class EdgeTPUTarget(Target):
         src = self.source_artifact(ctx)
         timeout = float(ctx.options.get("timeout", 180))
         doc = service.compile_with_preflight(
-            src, ctx.outdir, show_ops=True, min_runtime_version=ctx.options.get("min_runtime_version"), timeout=timeout,
+            src,
+            ctx.outdir,
+            show_ops=True,
+            min_runtime_version=ctx.options.get("min_runtime_version"),
+            timeout=timeout,
         )
         os.replace(doc["outputs"][0], out_path)
         extra = {

@@ -50,8 +50,9 @@ class ExecuTorchTarget(Target):
     runs_here = True
     extra_tools: tuple[str, ...] = ()
 
-    def __init__(self, name: str, backend: str | None, quantize: str | None = None, extra_tools: tuple = (),
-                 runs_here: bool = True):
+    def __init__(
+        self, name: str, backend: str | None, quantize: str | None = None, extra_tools: tuple = (), runs_here: bool = True
+    ):
         self.name = name
         self.backend = backend
         self.quantize = quantize
@@ -76,8 +77,12 @@ class ExecuTorchTarget(Target):
             exported(ctx.source, getattr(ctx.spec, "targets", None))
 
     def cache_settings(self, ctx: BuildContext) -> dict:
-        return {"options": dict(ctx.options), "backend": self.backend, "quantize": self.quantize,
-                "tools": tool_versions("torchao", *self.extra_tools)}
+        return {
+            "options": dict(ctx.options),
+            "backend": self.backend,
+            "quantize": self.quantize,
+            "tools": tool_versions("torchao", *self.extra_tools),
+        }
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         from edgekit.build.artifacts import atomic_write_bytes
@@ -108,8 +113,10 @@ class ExecuTorchTarget(Target):
         with capture_native_output():
             lowered = lower(ep, self.backend, etrecord_path=etrecord_tmp, quantized_kernels=bool(self.quantize))
         atomic_write_bytes(out_path, lowered.buffer)
-        extra: dict[str, Any] = {"delegation": lowered.delegation,
-                                 "delegation_summary": delegation.summary_line(lowered.delegation)}
+        extra: dict[str, Any] = {
+            "delegation": lowered.delegation,
+            "delegation_summary": delegation.summary_line(lowered.delegation),
+        }
         if etrecord_tmp:
             os.replace(etrecord_tmp, etrecord)
             extra["etrecord"] = os.path.basename(etrecord)
@@ -117,8 +124,12 @@ class ExecuTorchTarget(Target):
             extra["not_run"] = (
                 f"{self.backend} programs run only on Apple hardware (macOS/iOS); built and inspected here, not invoked"
             )
-        return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao", *self.extra_tools),
-                           warnings=list(lowered.warnings), extra=extra)
+        return BuildOutput(
+            quantization=quant,
+            tool_versions=tool_versions("torchao", *self.extra_tools),
+            warnings=list(lowered.warnings),
+            extra=extra,
+        )
 
 
 class ExecuTorchMixedTarget(ExecuTorchTarget):
@@ -177,16 +188,21 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         n_search = min(len(cal), _int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
         search = cal[:n_search]
         reference = [[np.asarray(o) for o in ctx.source.predict([t.numpy() for t in b])] for b in search]
-        layers = sim.layer_errors(search[:qp.REPORT_SAMPLES])
+        layers = sim.layer_errors(search[: qp.REPORT_SAMPLES])
         order = qp.repair_order(layers, sim.quantized_layers)
 
         def score(kept: tuple[str, ...]) -> float:
             return qp.whole_model_cosine(reference, sim.outputs(kept, search))
 
         step = ctx.progress.task(f"{self.name}: searching modules to keep float", None)
-        result = greedy_repair(order, score, budget.min_cosine, time_budget_s=budget.time_budget_s,
-                               max_kept=_int_option(ctx, self.name, "max_kept", 1),
-                               progress=lambda m: step.update(description=f"{self.name}: {m}"))
+        result = greedy_repair(
+            order,
+            score,
+            budget.min_cosine,
+            time_budget_s=budget.time_budget_s,
+            max_kept=_int_option(ctx, self.name, "max_kept", 1),
+            progress=lambda m: step.update(description=f"{self.name}: {m}"),
+        )
         step.done()
 
         def lowered_of(module) -> Any:
@@ -200,8 +216,9 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
             fp32 = lower(ep, self.backend)
         cost = {
             "size_bytes": {"int8": len(plain.buffer), "mixed": len(mixed.buffer), "fp32": len(fp32.buffer)},
-            "p50_ms_in_process": {k: qp.median_latency_ms(b.buffer, search[0])
-                                  for k, b in (("int8", plain), ("mixed", mixed), ("fp32", fp32))},
+            "p50_ms_in_process": {
+                k: qp.median_latency_ms(b.buffer, search[0]) for k, b in (("int8", plain), ("mixed", mixed), ("fp32", fp32))
+            },
             "note": "p50 timed in the build process (indicative; edgekit bench measures it properly)",
         }
         ranked = rank_layers(layers)
@@ -220,19 +237,29 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
                 f"repair missed the budget: best cosine {result.score:.4f} (budget {budget.min_cosine}) with "
                 f"{len(result.kept)} module(s) float ({', '.join(result.kept) or 'none'}), "
                 f"{cost['size_bytes']['mixed'] / 1e6:.2f} MB vs int8 {cost['size_bytes']['int8'] / 1e6:.2f} MB; "
-                + (f"precision alone did not help: {', '.join(result.unhelpful)}" if result.unhelpful
-                   else "the loss is spread over many modules or lies in ops that stay int8")
+                + (
+                    f"precision alone did not help: {', '.join(result.unhelpful)}"
+                    if result.unhelpful
+                    else "the loss is spread over many modules or lies in ops that stay int8"
+                )
             )
         elif result.kept:
             warnings.append(f"kept in float: {', '.join(result.kept)}")
-        quant = {**pt2e_scheme(per_channel), "mode": "int8-mixed", "kept_float": list(result.kept),
-                 "calibration_samples": sim.samples_seen,
-                 "activations": "int8 static (calibrated); float in the kept modules",
-                 "weights": "int8 symmetric per-channel; float in the kept modules" if per_channel
-                 else "int8 symmetric per-tensor; float in the kept modules"}
+        quant = {
+            **pt2e_scheme(per_channel),
+            "mode": "int8-mixed",
+            "kept_float": list(result.kept),
+            "calibration_samples": sim.samples_seen,
+            "activations": "int8 static (calibrated); float in the kept modules",
+            "weights": "int8 symmetric per-channel; float in the kept modules"
+            if per_channel
+            else "int8 symmetric per-tensor; float in the kept modules",
+        }
         extra: dict[str, Any] = {
-            "delegation": mixed.delegation, "delegation_summary": delegation.summary_line(mixed.delegation),
-            "repair": repair, "default_thresholds": {"min_cosine": budget.min_cosine},
+            "delegation": mixed.delegation,
+            "delegation_summary": delegation.summary_line(mixed.delegation),
+            "repair": repair,
+            "default_thresholds": {"min_cosine": budget.min_cosine},
             "quant_report": report_summary(ranked),
         }
         return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao"), warnings=warnings, extra=extra)
@@ -243,8 +270,9 @@ def _int_option(ctx: BuildContext, target: str, key: str, lo: int) -> int | None
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise EdgekitError(f"{target} option {key} must be an integer >= {lo}, not {v!r}",
-                           f"set [options.{target}] {key} = {max(lo, 8)}")
+        raise EdgekitError(
+            f"{target} option {key} must be an integer >= {lo}, not {v!r}", f"set [options.{target}] {key} = {max(lo, 8)}"
+        )
     return v
 
 

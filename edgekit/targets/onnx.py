@@ -55,8 +55,10 @@ def _require() -> None:
     if missing:
         from edgekit.errors import EnvironmentMissing
 
-        raise EnvironmentMissing(f"the ONNX targets need {', '.join(missing)}, which is not installed",
-                                 "pip install 'edgekit[onnx]' (onnx 1.23.2, onnxruntime 1.32.0, onnxscript 0.7.2)")
+        raise EnvironmentMissing(
+            f"the ONNX targets need {', '.join(missing)}, which is not installed",
+            "pip install 'edgekit[onnx]' (onnx 1.23.2, onnxruntime 1.32.0, onnxscript 0.7.2)",
+        )
 
 
 def opset_of(path: str) -> int | None:
@@ -153,8 +155,7 @@ class OnnxTarget(Target):
         opset = ctx.options.get("opset")
         if not self.quantize:
             info = export_float(ctx, out_path, opset)
-            return BuildOutput(quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(),
-                               extra=info)
+            return BuildOutput(quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(), extra=info)
         from onnxruntime.quantization import (
             QuantFormat,
             QuantType,
@@ -172,14 +173,22 @@ class OnnxTarget(Target):
                 try:
                     quant_pre_process(float_path, pre_path, skip_symbolic_shape=True)
                 except Exception as exc:
-                    raise EdgekitError(f"onnxruntime's quant_pre_process failed: {type(exc).__name__}: {str(exc)[:200]}",
-                                       "build the onnx target (float) instead") from None
+                    raise EdgekitError(
+                        f"onnxruntime's quant_pre_process failed: {type(exc).__name__}: {str(exc)[:200]}",
+                        "build the onnx target (float) instead",
+                    ) from None
             try:
                 if self.quantize == "dynamic":
                     with capture_native_output():
                         quantize_dynamic(pre_path, out_path, per_channel=per_channel, weight_type=QuantType.QInt8)
-                    quant = {"scheme": "dynamic-range", "weights": "int8", "activations": "float32 (int8 per call)",
-                             "per_channel": per_channel, "calibration_samples": 0, "tool": "onnxruntime.quantize_dynamic"}
+                    quant = {
+                        "scheme": "dynamic-range",
+                        "weights": "int8",
+                        "activations": "float32 (int8 per call)",
+                        "per_channel": per_channel,
+                        "calibration_samples": 0,
+                        "tool": "onnxruntime.quantize_dynamic",
+                    }
                 else:
                     import onnxruntime as ort
 
@@ -192,17 +201,30 @@ class OnnxTarget(Target):
                     task = ctx.progress.task(f"calibration: {self.name}", len(ctx.calibration))
                     reader = CalibrationReader(ctx, names, dtypes, on_sample=task.advance)
                     with capture_native_output():
-                        quantize_static(pre_path, out_path, reader, quant_format=QuantFormat.QDQ,
-                                        per_channel=per_channel, activation_type=QuantType.QInt8,
-                                        weight_type=QuantType.QInt8)
-                    quant = {"scheme": "int8 static QDQ", "weights": "int8", "activations": "int8",
-                             "per_channel": per_channel, "calibration_samples": reader.i,
-                             "tool": "onnxruntime.quantize_static (MinMax)"}
+                        quantize_static(
+                            pre_path,
+                            out_path,
+                            reader,
+                            quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel,
+                            activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8,
+                        )
+                    quant = {
+                        "scheme": "int8 static QDQ",
+                        "weights": "int8",
+                        "activations": "int8",
+                        "per_channel": per_channel,
+                        "calibration_samples": reader.i,
+                        "tool": "onnxruntime.quantize_static (MinMax)",
+                    }
             except EdgekitError:
                 raise
             except Exception as exc:
-                raise EdgekitError(f"onnxruntime quantization ({self.name}) failed: {type(exc).__name__}: {str(exc)[:200]}",
-                                   "build the onnx target (float), or onnx-dynamic") from None
+                raise EdgekitError(
+                    f"onnxruntime quantization ({self.name}) failed: {type(exc).__name__}: {str(exc)[:200]}",
+                    "build the onnx target (float), or onnx-dynamic",
+                ) from None
         info = {**info, "pre_process": "onnxruntime.quantization.quant_pre_process"}
         return BuildOutput(quantization=quant, tool_versions=tool_versions(), extra=info)
 

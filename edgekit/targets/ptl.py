@@ -95,14 +95,18 @@ class PtlTarget(Target):
                 try:
                     module = torch.jit.freeze(scripted)
                 except Exception as exc:
-                    raise EdgekitError(f"torch.jit.freeze failed: {first_reason(exc)}", "check the model scripts/traces cleanly") from None
+                    raise EdgekitError(
+                        f"torch.jit.freeze failed: {first_reason(exc)}", "check the model scripts/traces cleanly"
+                    ) from None
             # Output specs from the source's own fresh probe: running `module` here would save a
             # stateful model one step on from its fresh state.
             outs = getattr(ctx.source, "example_outputs", None) or self._probe_outputs(ctx, example)
             meta = {
                 "inputs": [i.to_dict() for i in ctx.source.inputs],
-                "outputs": [{"name": f"output_{k}", "shape": list(o.shape), "dtype": str(o.dtype).replace("torch.", "")}
-                            for k, o in enumerate(outs)],
+                "outputs": [
+                    {"name": f"output_{k}", "shape": list(o.shape), "dtype": str(o.dtype).replace("torch.", "")}
+                    for k, o in enumerate(outs)
+                ],
                 "source": ctx.source.ref,
             }
             constants = [a for a in ctx.source.call_args if "value" in a]
@@ -111,10 +115,10 @@ class PtlTarget(Target):
             try:
                 module._save_for_lite_interpreter(out_path, _extra_files={"edgekit.json": json.dumps(meta)})
             except Exception as exc:
-                raise EdgekitError(f"saving for the lite interpreter failed: {first_reason(exc)}",
-                                   "use the executorch-* targets instead") from None
-        deprecations = sorted({" ".join(str(w.message).split())[:200] for w in caught
-                               if "deprecat" in str(w.message).lower()})
+                raise EdgekitError(
+                    f"saving for the lite interpreter failed: {first_reason(exc)}", "use the executorch-* targets instead"
+                ) from None
+        deprecations = sorted({" ".join(str(w.message).split())[:200] for w in caught if "deprecat" in str(w.message).lower()})
         lite = [d for d in deprecations if "Lite Interpreter" in d]
         warns = [f"PyTorch Mobile (.ptl) is deprecated upstream: {lite[0] if lite else 'use ExecuTorch (.pte)'}"]
         extra: dict[str, Any] = {"export_path": path_taken, "deprecation": deprecations}
@@ -122,9 +126,9 @@ class PtlTarget(Target):
             extra["constant_args"] = {a["name"]: a["value"] for a in constants}
         if optimize_error:
             extra["optimize_for_mobile"] = f"failed, fell back to freeze only: {optimize_error}"
-        return BuildOutput(quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(),
-                           warnings=warns, extra=extra)
-
+        return BuildOutput(
+            quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(), warnings=warns, extra=extra
+        )
 
     def _probe_outputs(self, ctx: BuildContext, example: tuple) -> list:
         """Outputs of one call on a copy of its own (never the module being saved)."""

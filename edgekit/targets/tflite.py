@@ -132,8 +132,10 @@ class TFLiteTarget(Target):
         """Why this artifact must have static input shapes, or None to keep the model's signature."""
         option = ctx.options.get("static_shapes")
         if option is not None and not isinstance(option, bool):
-            raise EdgekitError(f"{self.name} option static_shapes must be true or false, not {option!r}",
-                               f"set [options.{self.name}] static_shapes = true")
+            raise EdgekitError(
+                f"{self.name} option static_shapes must be true or false, not {option!r}",
+                f"set [options.{self.name}] static_shapes = true",
+            )
         if option is False:
             return None
         if option:
@@ -168,8 +170,7 @@ class TFLiteTarget(Target):
         out = conv.convert(self, ctx, out_path)
         if "converter" not in out.extra:
             name = getattr(conv, "name", ctx.source.framework)
-            out.extra["converter"] = {"name": name, "framework": ctx.source.framework,
-                                      "version": out.tool_versions.get(name)}
+            out.extra["converter"] = {"name": name, "framework": ctx.source.framework, "version": out.tool_versions.get(name)}
         return out
 
 

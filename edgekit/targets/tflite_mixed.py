@@ -66,8 +66,10 @@ class TFLiteMixedTarget(Target):
         if v is None:
             return None
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise EdgekitError(f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
-                               f"set [options.{self.name}] {key} = {max(lo, 8)}")
+            raise EdgekitError(
+                f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
+                f"set [options.{self.name}] {key} = {max(lo, 8)}",
+            )
         return v
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
@@ -125,8 +127,11 @@ class TFLiteMixedTarget(Target):
         candidates = [l["name"] for l in layers if l.get("op") not in NOT_CANDIDATES]
         search = ctx.progress.task(f"{self.name}: searching layers to keep float", None)
         result = greedy_repair(
-            candidates, lambda kept: margin(model_for(kept))[0], 0.0,
-            time_budget_s=budget.time_budget_s, max_kept=self._int_option(ctx, "max_kept", 1),
+            candidates,
+            lambda kept: margin(model_for(kept))[0],
+            0.0,
+            time_budget_s=budget.time_budget_s,
+            max_kept=self._int_option(ctx, "max_kept", 1),
             progress=lambda m: search.update(description=f"{self.name}: {m}"),
         )
         search.done()
@@ -151,8 +156,9 @@ class TFLiteMixedTarget(Target):
             "metric": "margin to the budget (>= 0 meets it) on calibration samples",
             "budget": budget.as_dict(),
             "search_samples": n_search,
-            "kept_layers": [{"tensor": k, "layer": by_name[k].get("source_name", k), "op": by_name[k].get("op", "")}
-                            for k in result.kept],
+            "kept_layers": [
+                {"tensor": k, "layer": by_name[k].get("source_name", k), "op": by_name[k].get("op", "")} for k in result.kept
+            ],
             "unhelpful_layers": [by_name[k].get("source_name", k) for k in result.unhelpful],
             "search_cosine": search_score.get("cosine"),
             "cost": cost,
@@ -162,25 +168,38 @@ class TFLiteMixedTarget(Target):
         if not result.met:
             best = search_score.get("cosine", float("nan"))
             if result.stopped == "ceiling":
-                why = (f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}"
-                       + (f": the int8 input/output ({io}) limits it; set io_dtype = float32 or relax the budget"
-                          if int_io else ": the loss is not in layer precision; check the calibration data or relax the budget"))
+                why = f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}" + (
+                    f": the int8 input/output ({io}) limits it; set io_dtype = float32 or relax the budget"
+                    if int_io
+                    else ": the loss is not in layer precision; check the calibration data or relax the budget"
+                )
             else:
-                why = (f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})"
-                       + (f"; precision alone did not help: {_names(repair['unhelpful_layers'])}" if result.unhelpful
-                          else "; the loss is spread over many layers"))
+                why = f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})" + (
+                    f"; precision alone did not help: {_names(repair['unhelpful_layers'])}"
+                    if result.unhelpful
+                    else "; the loss is spread over many layers"
+                )
             warnings.append(f"repair missed the budget (min_cosine {budget.min_cosine}): {why}")
         elif result.kept:
             warnings.append(f"kept in float: {_names(kept_named)} (mixed model: not for integer-only accelerators)")
-        quant = {**quant, "mode": "int8-mixed", "kept_float": kept_named,
-                 "weights": "int8 per-channel; float in the kept layers",
-                 "activations": "int8; float in the kept layers"}
+        quant = {
+            **quant,
+            "mode": "int8-mixed",
+            "kept_float": kept_named,
+            "weights": "int8 per-channel; float in the kept layers",
+            "activations": "int8; float in the kept layers",
+        }
         return BuildOutput(
             quantization=quant,
             tool_versions={"tensorflow": tf.__version__, "keras": keras.__version__},
             warnings=warnings,
-            extra={"converter_path": path_name, "repair": repair, "default_thresholds": budget.thresholds(),
-                   "quant_report": summary(layers), "ops": _ops(mixed)},
+            extra={
+                "converter_path": path_name,
+                "repair": repair,
+                "default_thresholds": budget.thresholds(),
+                "quant_report": summary(layers),
+                "ops": _ops(mixed),
+            },
         )
 
 
@@ -222,17 +241,24 @@ def _edgetpu_note(model: bytes, plain: bytes, kept: list) -> dict:
     except Exception as exc:  # the note is advice; it never fails the build
         return {"note": f"Edge TPU preflight could not run: {type(exc).__name__}"}
     names = [k.get("source_name", k["name"]) for k in kept]
-    out = {"tpu_ops": {"int8": plain_pf.tpu_ops, "mixed": mixed_pf.tpu_ops},
-           "cpu_ops": {"int8": plain_pf.cpu_ops, "mixed": mixed_pf.cpu_ops}, "kept_layers_on_cpu": names}
+    out = {
+        "tpu_ops": {"int8": plain_pf.tpu_ops, "mixed": mixed_pf.tpu_ops},
+        "cpu_ops": {"int8": plain_pf.cpu_ops, "mixed": mixed_pf.cpu_ops},
+        "kept_layers_on_cpu": names,
+    }
     if plain_pf.tpu_ops == 0:
         first = plain_pf.first_blocking
-        out["note"] = ("plain int8 does not map to the Edge TPU either"
-                       + (f" ({first.name}: {first.reason})" if first else "") + "; fix that first")
+        out["note"] = (
+            "plain int8 does not map to the Edge TPU either"
+            + (f" ({first.name}: {first.reason})" if first else "")
+            + "; fix that first"
+        )
     else:
         lost = plain_pf.tpu_ops - mixed_pf.tpu_ops
         first = mixed_pf.first_blocking
-        out["note"] = (f"keeping {', '.join(names)} float moves {lost} op(s) off the Edge TPU"
-                       + (f"; the mapped segment ends at op {first.index} ({first.name})" if first else ""))
+        out["note"] = f"keeping {', '.join(names)} float moves {lost} op(s) off the Edge TPU" + (
+            f"; the mapped segment ends at op {first.index} ({first.name})" if first else ""
+        )
     return out
 
 

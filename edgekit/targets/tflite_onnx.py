@@ -77,8 +77,10 @@ class OnnxTFLiteConverter:
 
     def check(self, target, ctx: BuildContext) -> None:
         if "quantizer" in ctx.options:  # litert-torch's choice; onnx2tf quantizes with TF's converter only
-            raise EdgekitError(f"target {target.name} has no option 'quantizer' for an ONNX source",
-                               "drop it: onnx2tf calibrates with TFLiteConverter (-oiqt)")
+            raise EdgekitError(
+                f"target {target.name} has no option 'quantizer' for an ONNX source",
+                "drop it: onnx2tf calibrates with TFLiteConverter (-oiqt)",
+            )
 
     def edgetpu_reason(self, target, ctx: BuildContext) -> str | None:
         """Which target of this build compiles this artifact for the Edge TPU, if one does.
@@ -144,8 +146,14 @@ class OnnxTFLiteConverter:
             }
             task = ctx.progress.task(f"onnx2tf: {target.name} (toolchain {TOOLCHAIN})", None)
             try:
-                result = run_worker(TOOLCHAIN, WORKER, spec, workdir=work, timeout=CONVERT_TIMEOUT_S,
-                                    progress=lambda line: ctx.progress.note(f"{target.name}: {line}"))
+                result = run_worker(
+                    TOOLCHAIN,
+                    WORKER,
+                    spec,
+                    workdir=work,
+                    timeout=CONVERT_TIMEOUT_S,
+                    progress=lambda line: ctx.progress.note(f"{target.name}: {line}"),
+                )
             except EdgekitError:
                 self._keep_log(spec["workdir"])
                 raise
@@ -157,8 +165,10 @@ class OnnxTFLiteConverter:
         art_inputs = tflite_inputs(model_bytes)
         art_shapes = [shape for _, shape in art_inputs]
         if len(art_shapes) != len(source.inputs):
-            raise EdgekitError(f"onnx2tf wrote a model with {len(art_shapes)} inputs, the ONNX model has {len(names)}",
-                               "check the model's inputs with edgekit inspect")
+            raise EdgekitError(
+                f"onnx2tf wrote a model with {len(art_shapes)} inputs, the ONNX model has {len(names)}",
+                "check the model's inputs with edgekit inspect",
+            )
         order = order_like_source([name for name, _ in art_inputs], names)
         layouts = derive([i.shape for i in source.inputs], [art_shapes[j] for j in order], names)
         hist = op_histogram(model_bytes)
@@ -167,16 +177,20 @@ class OnnxTFLiteConverter:
             "onnx2tf_file": result.get("onnx2tf_file"),
             "op_count": sum(hist.values()),
             "ops": hist,
-            "static_shapes": {"reason": "ONNX source (onnxsim --overwrite-input-shape)",
-                              "inputs": [i.to_dict() for i in source.inputs]},
+            "static_shapes": {
+                "reason": "ONNX source (onnxsim --overwrite-input-shape)",
+                "inputs": [i.to_dict() for i in source.inputs],
+            },
             "renamed_nodes": _renamed_summary(result.get("renamed_nodes") or {}),
             "onnx2tf_sample_data": result.get("sample_data"),
             "timings": result.get("timings"),
         }
         edgetpu = self.edgetpu_reason(target, ctx)
         if edgetpu:
-            extra["onnx2tf_flags"] = {"disable_group_convolution": f"{edgetpu} compiles this artifact: "
-                                      "grouped CONV_2D (version 6) is newer than edgetpu_compiler knows"}
+            extra["onnx2tf_flags"] = {
+                "disable_group_convolution": f"{edgetpu} compiles this artifact: "
+                "grouped CONV_2D (version 6) is newer than edgetpu_compiler knows"
+            }
         if any(layouts):
             extra["input_layout"] = layouts
             warnings_note = describe(layouts)
@@ -186,13 +200,17 @@ class OnnxTFLiteConverter:
             warnings.append("needs the TF Select (Flex) delegate: " + ", ".join(f"{k}x{v}" for k, v in flex.items()))
         quant = {"mode": target.mode, **QUANTIZATION[target.mode]}
         if target.mode == "int8":
-            quant.update(io_dtype=io, calibration_samples=len(ctx.calibration),
-                         calibration_layout="NHWC (onnx2tf -cind), transposed from the source's samples")
+            quant.update(
+                io_dtype=io,
+                calibration_samples=len(ctx.calibration),
+                calibration_layout="NHWC (onnx2tf -cind), transposed from the source's samples",
+            )
             extra["float_ops"] = check_full_integer(target, ctx, model_bytes, warnings)
         with open(out_path, "wb") as f:
             f.write(model_bytes)
-        return BuildOutput(quantization=quant, tool_versions=dict(result.get("tool_versions") or {}),
-                           warnings=warnings, extra=extra)
+        return BuildOutput(
+            quantization=quant, tool_versions=dict(result.get("tool_versions") or {}), warnings=warnings, extra=extra
+        )
 
     @staticmethod
     def _keep_log(workdir: str) -> None:

@@ -75,15 +75,21 @@ class TFConverter:
     def check(self, target: TFLiteTarget, ctx: BuildContext) -> None:
         if "quantizer" in ctx.options:  # litert-torch's choice between two quantizers; TF has one
             known = ", ".join(o for o in target.option_names if o != "quantizer")
-            raise EdgekitError(f"target {target.name} has no option 'quantizer' for a TensorFlow source",
-                               f"its options are: {known}")
+            raise EdgekitError(
+                f"target {target.name} has no option 'quantizer' for a TensorFlow source", f"its options are: {known}"
+            )
 
     def cache_settings(self, target: TFLiteTarget, ctx: BuildContext) -> dict:
         tf = import_tf()
         static = target.static_reason(ctx)
-        return {"mode": target.mode, "io_dtype": target.io_dtype(ctx), "options": dict(ctx.options), "tensorflow": tf.__version__,
-                "calibration_count": len(ctx.calibration) if (target.needs_calibration and ctx.calibration is not None) else None,
-                "static_shapes": [i.to_dict() for i in ctx.source.inputs] if static else None}
+        return {
+            "mode": target.mode,
+            "io_dtype": target.io_dtype(ctx),
+            "options": dict(ctx.options),
+            "tensorflow": tf.__version__,
+            "calibration_count": len(ctx.calibration) if (target.needs_calibration and ctx.calibration is not None) else None,
+            "static_shapes": [i.to_dict() for i in ctx.source.inputs] if static else None,
+        }
 
     # -- conversion -------------------------------------------------------------------------
     def converters(self, tf: Any, target: TFLiteTarget, ctx: BuildContext) -> Iterator[tuple[str, Any]]:
@@ -97,9 +103,7 @@ class TFConverter:
         elif source.kind == "saved_model":
             sig = source.info.get("signature", "serving_default")
             yield "from_saved_model", tf.lite.TFLiteConverter.from_saved_model(source.ref, signature_keys=[sig])
-            yield "frozen_signature", tf.lite.TFLiteConverter.from_concrete_functions(
-                [frozen_signature(tf, source.model, sig)]
-            )
+            yield "frozen_signature", tf.lite.TFLiteConverter.from_concrete_functions([frozen_signature(tf, source.model, sig)])
         else:
             raise EdgekitError(f"{target.name} cannot convert a {source.kind} source", "use a Keras model or a SavedModel")
 

@@ -37,8 +37,7 @@ from edgekit.targets.tflite import (
 TOOLCHAIN = "litert"
 WORKER = "litert_convert"
 QUANTIZERS = ("ai-edge-quantizer", "pt2e")
-WORKER_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "toolchains", "workers",
-                           f"{WORKER}.py")
+WORKER_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "toolchains", "workers", f"{WORKER}.py")
 TIMEOUT_S = float(os.environ.get("EDGEKIT_CONVERT_TIMEOUT", "1800"))
 
 
@@ -76,14 +75,22 @@ class TorchConverter:
     def check(self, target: TFLiteTarget, ctx: BuildContext) -> None:
         quantizer = self.quantizer(target, ctx)
         if quantizer == "pt2e" and target.io_dtype(ctx) != "int8":
-            raise EdgekitError(f"{target.name} with quantizer 'pt2e' writes int8 inputs (its own choice), not "
-                               f"{target.io_dtype(ctx)}", "use the default quantizer for other I/O types")
+            raise EdgekitError(
+                f"{target.name} with quantizer 'pt2e' writes int8 inputs (its own choice), not {target.io_dtype(ctx)}",
+                "use the default quantizer for other I/O types",
+            )
 
     def cache_settings(self, target: TFLiteTarget, ctx: BuildContext) -> dict:
-        return {"mode": target.mode, "io_dtype": target.io_dtype(ctx), "options": dict(ctx.options),
-                "quantizer": self.quantizer(target, ctx), "toolchain": TOOLCHAIN, "worker": _worker_sha256(),
-                "toolchain_key": _toolchain_key(),
-                "calibration_count": len(ctx.calibration) if (target.needs_calibration and ctx.calibration is not None) else None}
+        return {
+            "mode": target.mode,
+            "io_dtype": target.io_dtype(ctx),
+            "options": dict(ctx.options),
+            "quantizer": self.quantizer(target, ctx),
+            "toolchain": TOOLCHAIN,
+            "worker": _worker_sha256(),
+            "toolchain_key": _toolchain_key(),
+            "calibration_count": len(ctx.calibration) if (target.needs_calibration and ctx.calibration is not None) else None,
+        }
 
     def convert(self, target: TFLiteTarget, ctx: BuildContext, out_path: str) -> BuildOutput:
         import numpy as np
@@ -91,9 +98,15 @@ class TorchConverter:
         from edgekit.harness.lifetime import owned_tempdir
 
         with owned_tempdir("convert") as tmp:
-            spec = {"model": {"pt2": _program_file(ctx, tmp)}, "mode": target.mode, "io_dtype": target.io_dtype(ctx),
-                    "quantizer": self.quantizer(target, ctx), "out": os.path.join(tmp, "model.tflite"),
-                    "example": os.path.join(tmp, "example.npz"), "calibration": None}
+            spec = {
+                "model": {"pt2": _program_file(ctx, tmp)},
+                "mode": target.mode,
+                "io_dtype": target.io_dtype(ctx),
+                "quantizer": self.quantizer(target, ctx),
+                "out": os.path.join(tmp, "model.tflite"),
+                "example": os.path.join(tmp, "example.npz"),
+                "calibration": None,
+            }
             np.savez(spec["example"], **{f"input_{i}": _numpy(t) for i, t in enumerate(_example(ctx))})
             shared = getattr(ctx.source, "_litert_float_tflite", None)  # (toolchain key, bytes) of this build
             if shared and shared[0] == _toolchain_key() and (target.mode != "int8" or spec["quantizer"] != "pt2e"):
@@ -113,8 +126,12 @@ class TorchConverter:
                 model_bytes = f.read()
         warnings = list(result.get("warnings") or [])
         hist = op_histogram(model_bytes)
-        extra = {"converter": result.get("converter") or {"name": self.name}, "op_count": sum(hist.values()), "ops": hist,
-                 "io_types": result.get("io_types")}
+        extra = {
+            "converter": result.get("converter") or {"name": self.name},
+            "op_count": sum(hist.values()),
+            "ops": hist,
+            "io_types": result.get("io_types"),
+        }
         if target.mode == "int8":
             extra["float_ops"] = check_full_integer(target, ctx, model_bytes, warnings)
         with open(out_path, "wb") as f:
@@ -122,8 +139,9 @@ class TorchConverter:
         quant = dict(result.get("quantization") or {})
         if target.needs_calibration and ctx.calibration is not None:
             quant["calibration_samples"] = len(ctx.calibration)
-        return BuildOutput(quantization=quant, tool_versions=dict(result.get("tool_versions") or {}),
-                           warnings=warnings, extra=extra)
+        return BuildOutput(
+            quantization=quant, tool_versions=dict(result.get("tool_versions") or {}), warnings=warnings, extra=extra
+        )
 
 
 def _toolchain_key() -> dict:
@@ -162,8 +180,10 @@ def _program_file(ctx: BuildContext, tmp: str) -> str:
     except Exception as exc:  # noqa: BLE001
         from edgekit.torchkit.export import first_reason
 
-        raise EdgekitError(f"cannot save {source.name}'s exported program for the litert toolchain ({first_reason(exc)})",
-                           "build from a .pt2 saved with torch.export.save, or use the executorch-* targets") from None
+        raise EdgekitError(
+            f"cannot save {source.name}'s exported program for the litert toolchain ({first_reason(exc)})",
+            "build from a .pt2 saved with torch.export.save, or use the executorch-* targets",
+        ) from None
     return path
 
 

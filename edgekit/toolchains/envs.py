@@ -55,8 +55,11 @@ def requirement_lines(tc) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise EdgekitError(f"the requirements of toolchain {_tc(tc).name!r} are missing ({path}: {exc.strerror})",
-                           "reinstall edgekit", exit_code=EXIT_INTERNAL) from None
+        raise EdgekitError(
+            f"the requirements of toolchain {_tc(tc).name!r} are missing ({path}: {exc.strerror})",
+            "reinstall edgekit",
+            exit_code=EXIT_INTERNAL,
+        ) from None
     lines = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -179,9 +182,14 @@ def status(name, *, sizes: bool = True) -> EnvInfo:
     override = os.environ.get(tc.env_var) or None
     installed = is_installed(path)
     info = EnvInfo(
-        name=tc.name, description=tc.description, path=str(path),
-        python=override or str(env_python(path)), installed=installed, override=override,
-        size=dir_size(path) if sizes and path.exists() else None, marker=read_marker(path) or {},
+        name=tc.name,
+        description=tc.description,
+        path=str(path),
+        python=override or str(env_python(path)),
+        installed=installed,
+        override=override,
+        size=dir_size(path) if sizes and path.exists() else None,
+        marker=read_marker(path) or {},
         busy=lock_held(path),
     )
     for p in _kin(tc):

@@ -91,8 +91,10 @@ def env_lock(path: Path, progress: Progress = None, timeout: float | None = None
                     _say(progress, f"waiting for another install of {path.name} ({holder}) to finish")
                     announced = True
                 if timeout is not None and time.monotonic() - start > timeout:
-                    raise EdgekitError(f"another install of {path.name} held its lock for {timeout:.0f} s",
-                                       f"wait for it to finish (lock {lock})") from None
+                    raise EdgekitError(
+                        f"another install of {path.name} held its lock for {timeout:.0f} s",
+                        f"wait for it to finish (lock {lock})",
+                    ) from None
                 time.sleep(0.2)
         try:
             f.seek(0)
@@ -107,8 +109,10 @@ def env_lock(path: Path, progress: Progress = None, timeout: float | None = None
 def wheelhouse(find_links: str | None = None) -> str | None:
     d = find_links or os.environ.get("EDGEKIT_WHEELHOUSE") or None
     if d and not os.path.isdir(d):
-        raise EdgekitError(f"the wheel directory {d} does not exist",
-                           "pass a directory of wheels ('edgekit toolchains download NAME DIR' makes one)")
+        raise EdgekitError(
+            f"the wheel directory {d} does not exist",
+            "pass a directory of wheels ('edgekit toolchains download NAME DIR' makes one)",
+        )
     return d
 
 
@@ -119,15 +123,18 @@ def ensure(name, *, progress: Progress = None, install: bool = True) -> str:
     override = os.environ.get(tc.env_var)
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-            raise EnvironmentMissing(f"{tc.env_var}={override} is not an executable interpreter",
-                                     f"point it at the python of an environment with the {tc.name} toolchain, or unset it")
+            raise EnvironmentMissing(
+                f"{tc.env_var}={override} is not an executable interpreter",
+                f"point it at the python of an environment with the {tc.name} toolchain, or unset it",
+            )
         return override
     path = env_dir(tc)
     if is_installed(path):
         return str(env_python(path))
     if not install:
-        raise EnvironmentMissing(f"the {tc.name} toolchain is not installed",
-                                 f"run 'edgekit toolchains install {tc.name}' (or set {tc.env_var})")
+        raise EnvironmentMissing(
+            f"the {tc.name} toolchain is not installed", f"run 'edgekit toolchains install {tc.name}' (or set {tc.env_var})"
+        )
     return _install(tc, progress=progress)
 
 
@@ -136,7 +143,8 @@ def check_python(tc) -> None:
     if (tc.python_min and v < tuple(tc.python_min)) or (tc.python_max and v > tuple(tc.python_max)):
         raise EnvironmentMissing(
             f"the {tc.name} toolchain cannot be installed on Python {v[0]}.{v[1]} ({tc.python or 'its pins have no wheels for it'})",
-            f"run edgekit on a supported Python, or build the environment yourself and set {tc.env_var}")
+            f"run edgekit on a supported Python, or build the environment yourself and set {tc.env_var}",
+        )
 
 
 def install(name, *, find_links: str | None = None, progress: Progress = None, force: bool = False) -> str:
@@ -150,8 +158,10 @@ def install(name, *, find_links: str | None = None, progress: Progress = None, f
             return str(env_python(path))  # another process finished it while we waited
         if path.exists():
             if not owned(path) and any(path.iterdir()):
-                raise EdgekitError(f"{path} exists but edgekit did not create it",
-                                   "move it away or set EDGEKIT_TOOLCHAINS_DIR to another directory")
+                raise EdgekitError(
+                    f"{path} exists but edgekit did not create it",
+                    "move it away or set EDGEKIT_TOOLCHAINS_DIR to another directory",
+                )
             _say(progress, f"{tc.name}: removing {'the old' if force else 'a half-made'} environment {path}")
             shutil.rmtree(path)
         log = log_path(tc)
@@ -164,10 +174,16 @@ def install(name, *, find_links: str | None = None, progress: Progress = None, f
             raise
         seconds = time.monotonic() - start
         marker = {
-            "name": tc.name, "key": path.name.rsplit("-", 1)[1], "python": python_tag(),
-            "base_python": base_python(), "requirements": str(tc.requirements_path),
-            "packages": len(requirement_lines(tc)), "offline": bool(links), "seconds": round(seconds, 1),
-            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "log": str(log),
+            "name": tc.name,
+            "key": path.name.rsplit("-", 1)[1],
+            "python": python_tag(),
+            "base_python": base_python(),
+            "requirements": str(tc.requirements_path),
+            "packages": len(requirement_lines(tc)),
+            "offline": bool(links),
+            "seconds": round(seconds, 1),
+            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "log": str(log),
         }
         tmp = path / f"{MARKER}.tmp"
         tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
@@ -190,8 +206,16 @@ def _build(tc, path: Path, log: Path, links: str | None, progress: Progress) -> 
         venv = [base_python(), "-m", "venv"] + (["--without-pip"] if pip[0] == sys.executable else []) + [str(path)]
         _run(venv, logf, tc, log, "python -m venv", progress=None)
         py = str(env_python(path))
-        cmd = pip + ["install", "--no-deps", "--disable-pip-version-check", "--no-input",
-                     "--progress-bar", "off", "-r", str(tc.requirements_path)]
+        cmd = pip + [
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "-r",
+            str(tc.requirements_path),
+        ]
         if links:
             cmd += ["--no-index", "--find-links", links]
         where = f"from {links} (offline)" if links else "with your pip configuration"
@@ -231,8 +255,9 @@ def _child_env() -> dict:
 def _run(cmd: list[str], logf, tc, log: Path, what: str, *, progress: Progress, total: int = 0) -> None:
     logf.write(f"\n$ {' '.join(cmd)}\n")
     logf.flush()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                            env=_child_env(), bufsize=1)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=_child_env(), bufsize=1
+    )
     tail: list[str] = []
     phase = {"now": "downloading"}
     stop = threading.Event()
@@ -284,26 +309,37 @@ def _pump(proc, logf, tc, tail: list[str], total: int, progress: Progress, phase
 def pip_failure(tc, what: str, tail: list[str], log: Path, rc: int) -> EdgekitError:
     """One line from a failed step: pip's own ``ERROR:`` reason, the network named when it is the cause."""
     errors = [ln.strip() for ln in tail if ln.strip().startswith("ERROR:")]
-    reason = errors[0][len("ERROR:"):].strip() if errors else next(
-        (ln.strip() for ln in reversed(tail) if ln.strip() and not ln.startswith(" ")), f"exit status {rc}")
+    reason = (
+        errors[0][len("ERROR:") :].strip()
+        if errors
+        else next((ln.strip() for ln in reversed(tail) if ln.strip() and not ln.startswith(" ")), f"exit status {rc}")
+    )
     reason = reason[:300]
     if any(_NETWORK.search(ln) for ln in tail):
         net = next((ln.strip() for ln in tail if _NETWORK.search(ln)), "")
-        m = re.search(r"(Failed to establish a new connection: [^')\"]+|Temporary failure in name resolution|"
-                      r"Network is unreachable|Connection refused|CERTIFICATE_VERIFY_FAILED|ProxyError|No route to host)", net)
+        m = re.search(
+            r"(Failed to establish a new connection: [^')\"]+|Temporary failure in name resolution|"
+            r"Network is unreachable|Connection refused|CERTIFICATE_VERIFY_FAILED|ProxyError|No route to host)",
+            net,
+        )
         return EnvironmentMissing(
             f"{what} could not reach the package index for the {tc.name} toolchain ({m.group(1) if m else reason})",
             f"connect to the network or fix pip's index/proxy settings, or install offline: "
             f"edgekit toolchains install {tc.name} --find-links DIR (log {log})",
-            details={"log": str(log), "reason": reason})
+            details={"log": str(log), "reason": reason},
+        )
     if what == "pip check":
-        return EnvironmentMissing(f"the pinned set of the {tc.name} toolchain is incomplete ({reason})",
-                                  f"add the missing pin to {tc.requirements_path} (log {log})",
-                                  details={"log": str(log)})
-    return EnvironmentMissing(f"{what} failed for the {tc.name} toolchain: {reason}",
-                              f"see {log}; to install without an index: 'edgekit toolchains download {tc.name} DIR' "
-                              f"where pip works, then --find-links DIR",
-                              details={"log": str(log), "reason": reason})
+        return EnvironmentMissing(
+            f"the pinned set of the {tc.name} toolchain is incomplete ({reason})",
+            f"add the missing pin to {tc.requirements_path} (log {log})",
+            details={"log": str(log)},
+        )
+    return EnvironmentMissing(
+        f"{what} failed for the {tc.name} toolchain: {reason}",
+        f"see {log}; to install without an index: 'edgekit toolchains download {tc.name} DIR' "
+        f"where pip works, then --find-links DIR",
+        details={"log": str(log), "reason": reason},
+    )
 
 
 def download(name, dest: str, *, find_links: str | None = None, progress: Progress = None) -> list[str]:
@@ -315,8 +351,23 @@ def download(name, dest: str, *, find_links: str | None = None, progress: Progre
     links = wheelhouse(find_links)
     log = logs_dir() / f"{env_dir(tc).name}.download.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
-           "--progress-bar", "off", "--only-binary", ":all:", "-d", dest, "-r", str(tc.requirements_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--only-binary",
+        ":all:",
+        "-d",
+        dest,
+        "-r",
+        str(tc.requirements_path),
+    ]
     if links:
         cmd += ["--no-index", "--find-links", links]
     _say(progress, f"{tc.name}: downloading {len(requirement_lines(tc))} pinned wheels into {dest}")

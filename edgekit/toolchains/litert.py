@@ -10,12 +10,15 @@ coremltools, pytest). torch stays ==2.13.0: a looser pin pulls the CUDA build.
 
 from edgekit.toolchains import TOOLCHAINS, Toolchain
 
-LITERT = TOOLCHAINS.register("litert", Toolchain(
-    name="litert",
-    description="PyTorch -> TFLite (litert-torch 0.10.0, torch 2.13.0 CPU, ai-edge-litert 2.3.0, ai-edge-quantizer 0.10.0)",
-    requirements="litert.txt",
-    python="CPython 3.10-3.13 (torch 2.13.0 and jaxlib 0.10 wheels)",
-    smoke="import litert_torch, ai_edge_litert, ai_edge_quantizer, torch",
-    python_min=(3, 10),
-    python_max=(3, 13),
-))
+LITERT = TOOLCHAINS.register(
+    "litert",
+    Toolchain(
+        name="litert",
+        description="PyTorch -> TFLite (litert-torch 0.10.0, torch 2.13.0 CPU, ai-edge-litert 2.3.0, ai-edge-quantizer 0.10.0)",
+        requirements="litert.txt",
+        python="CPython 3.10-3.13 (torch 2.13.0 and jaxlib 0.10 wheels)",
+        smoke="import litert_torch, ai_edge_litert, ai_edge_quantizer, torch",
+        python_min=(3, 10),
+        python_max=(3, 13),
+    ),
+)

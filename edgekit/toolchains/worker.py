@@ -47,8 +47,7 @@ def worker_path(worker: str) -> Path:
     else:
         path = WORKERS_DIR / f"{worker}.py"
     if not path.is_file():
-        raise EdgekitError(f"toolchain worker {worker!r} not found ({path})", "reinstall edgekit",
-                           exit_code=EXIT_INTERNAL)
+        raise EdgekitError(f"toolchain worker {worker!r} not found ({path})", "reinstall edgekit", exit_code=EXIT_INTERNAL)
     return path
 
 
@@ -86,8 +85,16 @@ def _kill(proc: subprocess.Popen) -> None:
             continue
 
 
-def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: float | None = None,
-               progress: Callable[[str], None] | None = None, env: dict | None = None) -> dict:
+def run_worker(
+    name: str,
+    worker: str,
+    spec: dict,
+    *,
+    workdir: str,
+    timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    env: dict | None = None,
+) -> dict:
     """Run ``worker`` with toolchain ``name``'s python on ``spec``; returns the JSON it wrote.
 
     Installs the toolchain first if needed (``progress`` sees that too). ``env``: extra variables
@@ -115,12 +122,22 @@ def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: flo
         logf.write(f"# {python} {script} {spec_path.name} {out_path.name}  (cwd {wd})\n")
         logf.flush()
         try:
-            proc = subprocess.Popen([python, str(script), str(spec_path), str(out_path)], cwd=str(wd),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, errors="replace", env=_child_env(env), start_new_session=True)
+            proc = subprocess.Popen(
+                [python, str(script), str(spec_path), str(out_path)],
+                cwd=str(wd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                env=_child_env(env),
+                start_new_session=True,
+            )
         except OSError as exc:
-            raise EdgekitError(f"cannot start {what} with {python} ({exc.strerror})",
-                               f"reinstall the toolchain: edgekit toolchains install {tc.name}") from None
+            raise EdgekitError(
+                f"cannot start {what} with {python} ({exc.strerror})",
+                f"reinstall the toolchain: edgekit toolchains install {tc.name}",
+            ) from None
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -130,7 +147,7 @@ def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: flo
                 s = line.rstrip("\n")
                 if s.startswith(PROGRESS_PREFIX):
                     if progress is not None:
-                        progress(s[len(PROGRESS_PREFIX):])
+                        progress(s[len(PROGRESS_PREFIX) :])
                     continue
                 if s.strip():
                     tail.append(s)
@@ -143,9 +160,11 @@ def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: flo
         except subprocess.TimeoutExpired:
             _kill(proc)
             reader.join(5)
-            raise EdgekitError(f"{what} did not finish within {timeout:g} s and was stopped",
-                               f"see {log_path}; a larger model may need a longer timeout",
-                               details={"log": str(log_path), "timeout_s": timeout}) from None
+            raise EdgekitError(
+                f"{what} did not finish within {timeout:g} s and was stopped",
+                f"see {log_path}; a larger model may need a longer timeout",
+                details={"log": str(log_path), "timeout_s": timeout},
+            ) from None
         except BaseException:  # Ctrl-C: do not leave a converter running
             _kill(proc)
             raise
@@ -158,13 +177,21 @@ def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: flo
             data = json.loads(out_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
-    details = {"log": str(log_path), "exit_status": rc, "toolchain": tc.name, "worker": stem,
-               "seconds": round(seconds, 2), "log_tail": tail[-30:]}
+    details = {
+        "log": str(log_path),
+        "exit_status": rc,
+        "toolchain": tc.name,
+        "worker": stem,
+        "seconds": round(seconds, 2),
+        "log_tail": tail[-30:],
+    }
     if isinstance(data, dict) and data.get("error"):
         hint = str(data.get("hint") or "").rstrip(". ")
-        raise EdgekitError(str(data["error"]).strip().splitlines()[0][:500],
-                           f"{hint} (log {log_path})" if hint else f"see {log_path}",
-                           details={**details, **{k: v for k, v in data.items() if k not in ("error", "hint")}})
+        raise EdgekitError(
+            str(data["error"]).strip().splitlines()[0][:500],
+            f"{hint} (log {log_path})" if hint else f"see {log_path}",
+            details={**details, **{k: v for k, v in data.items() if k not in ("error", "hint")}},
+        )
     if rc != 0:
         if rc < 0:
             try:
@@ -177,6 +204,7 @@ def run_worker(name: str, worker: str, spec: dict, *, workdir: str, timeout: flo
             reason = f"failed: {line}" if line else f"failed with exit status {rc}"
         raise EdgekitError(f"{what} {reason}", f"see {log_path}", details=details)
     if not isinstance(data, dict):
-        raise EdgekitError(f"{what} exited without writing its result", f"see {log_path}",
-                           exit_code=EXIT_INTERNAL, details=details)
+        raise EdgekitError(
+            f"{what} exited without writing its result", f"see {log_path}", exit_code=EXIT_INTERNAL, details=details
+        )
     return data

@@ -47,8 +47,10 @@ def check_example_inputs(model: Any, example: Sequence[Any], name: str, call: An
 
 
 TRACEABLE_HINT = "make forward() traceable (no data-dependent Python control flow: use torch.where/torch.cond)"
-SCRIPT_HINT = ("save torch.jit.script(model) with torch.jit.save and build the ptl target from that file "
-               "(TorchScript keeps the control flow)")
+SCRIPT_HINT = (
+    "save torch.jit.script(model) with torch.jit.save and build the ptl target from that file "
+    "(TorchScript keeps the control flow)"
+)
 
 
 def export_hint(targets: Sequence[str] | None) -> str:

@@ -8,7 +8,7 @@ memory and holds a copy of the weights.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from edgekit.errors import EdgekitError, EnvironmentMissing
 
@@ -41,8 +41,9 @@ def partitioners_for(backend: str | None) -> list:
     raise EdgekitError(f"no partitioner for backend {backend!r}", "use XnnpackBackend or CoreMLBackend")
 
 
-def lower(exported_program: Any, backend: str | None, *, etrecord_path: str | None = None,
-          quantized_kernels: bool = False) -> Lowered:
+def lower(
+    exported_program: Any, backend: str | None, *, etrecord_path: str | None = None, quantized_kernels: bool = False
+) -> Lowered:
     from executorch.exir import to_edge_transform_and_lower
 
     from edgekit.torchkit import delegation

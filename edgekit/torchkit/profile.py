@@ -34,8 +34,10 @@ def summarize(etdump_path: str, etrecord_path: str | None) -> list[dict]:
         inspector = Inspector(etdump_path=etdump_path, etrecord=etrecord_path)
         df = inspector.to_dataframe()
     except Exception as exc:
-        raise EdgekitError(f"the Inspector could not read the profile ({type(exc).__name__}: {str(exc)[:200]})",
-                           "rebuild the .pte with etrecord=true and profile again") from None
+        raise EdgekitError(
+            f"the Inspector could not read the profile ({type(exc).__name__}: {str(exc)[:200]})",
+            "rebuild the .pte with etrecord=true and profile again",
+        ) from None
     rows = []
     for rec in df.to_dict("records"):
         if rec.get("event_block_name") != "Execute" or rec.get("event_name") == "Method::execute":
@@ -57,8 +59,9 @@ def summarize(etdump_path: str, etrecord_path: str | None) -> list[dict]:
     return rows
 
 
-def profile_pte(path: str, *, etrecord: str | None = None, runs: int = 20, threads: int | None = None,
-                timeout: float | None = 600.0) -> dict:
+def profile_pte(
+    path: str, *, etrecord: str | None = None, runs: int = 20, threads: int | None = None, timeout: float | None = 600.0
+) -> dict:
     """Run ``path`` with the event tracer on, in a worker process, and summarize per op."""
     from edgekit import api
 
@@ -70,15 +73,31 @@ def profile_pte(path: str, *, etrecord: str | None = None, runs: int = 20, threa
 
     with owned_tempdir("etdump") as tmp:
         etdump = os.path.join(tmp, "run.etdp")
-        result = api.bench(path, threads=threads, warmup=2, min_runs=max(1, runs), min_time_s=0.0, max_runs=max(1, runs),
-                           runtime_options={"etdump_path": etdump}, timeout=timeout)
+        result = api.bench(
+            path,
+            threads=threads,
+            warmup=2,
+            min_runs=max(1, runs),
+            min_time_s=0.0,
+            max_runs=max(1, runs),
+            runtime_options={"etdump_path": etdump},
+            timeout=timeout,
+        )
         from edgekit.runtimes.executorch import FORMAT as PTE  # ETDump is ExecuTorch's own event trace
 
         if result["artifact"].get("format") != PTE.name:
             raise EdgekitError(f"{path} is not an ExecuTorch program", "per-op profiles work for .pte files")
         if not os.path.exists(etdump):
-            raise EnvironmentMissing("the ExecuTorch runtime wrote no ETDump (its event tracer is not built in)",
-                                     "use an executorch wheel built with EXECUTORCH_ENABLE_EVENT_TRACER=ON")
+            raise EnvironmentMissing(
+                "the ExecuTorch runtime wrote no ETDump (its event tracer is not built in)",
+                "use an executorch wheel built with EXECUTORCH_ENABLE_EVENT_TRACER=ON",
+            )
         rows = summarize(etdump, etrecord)
-    return {"artifact": path, "etrecord": etrecord, "runs": runs, "threads": threads, "ops": rows,
-            "latency_ms_with_tracer": result["latency_ms"]["p50"]}
+    return {
+        "artifact": path,
+        "etrecord": etrecord,
+        "runs": runs,
+        "threads": threads,
+        "ops": rows,
+        "latency_ms_with_tracer": result["latency_ms"]["p50"],
+    }

@@ -214,8 +214,9 @@ def quantize(
     from edgekit.torchkit.state import buffer_snapshot
 
     fresh_buffers = buffer_snapshot(exported_program.module())  # a stateful model's state before calibration
-    converted, seen = simulate(exported_program, calibration, per_channel=per_channel, dynamic=dynamic,
-                               keep_float=keep_float, on_sample=on_sample)
+    converted, seen = simulate(
+        exported_program, calibration, per_channel=per_channel, dynamic=dynamic, keep_float=keep_float, on_sample=on_sample
+    )
     return export_converted(converted, example, fresh_buffers), seen
 
 

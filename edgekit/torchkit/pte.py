@@ -16,20 +16,56 @@ from typing import Any
 # Operators that do real arithmetic work: falling back to portable kernels for these is what makes
 # a delegated model 100x slower (measured: 3.0 ms on XNNPACK vs 824 ms portable for a small CNN).
 COMPUTE_OPS = (
-    "conv", "convolution", "linear", "addmm", "mm", "bmm", "matmul", "baddbmm",
-    "avg_pool", "max_pool", "adaptive_avg_pool", "mean", "sum", "softmax", "log_softmax",
-    "batch_norm", "layer_norm", "group_norm", "native_layer_norm", "upsample", "scaled_dot_product",
-    "embedding", "lstm", "gru", "cumsum", "einsum",
+    "conv",
+    "convolution",
+    "linear",
+    "addmm",
+    "mm",
+    "bmm",
+    "matmul",
+    "baddbmm",
+    "avg_pool",
+    "max_pool",
+    "adaptive_avg_pool",
+    "mean",
+    "sum",
+    "softmax",
+    "log_softmax",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "native_layer_norm",
+    "upsample",
+    "scaled_dot_product",
+    "embedding",
+    "lstm",
+    "gru",
+    "cumsum",
+    "einsum",
 )
 # Kernel calls that only move or reinterpret data (memory planning glue, not compute).
-GLUE_OPS = ("getitem", "alloc", "view", "_to_dim_order_copy", "clone", "expand_copy", "unsqueeze", "squeeze",
-            "permute", "reshape", "select", "slice", "detach", "_assert")
+GLUE_OPS = (
+    "getitem",
+    "alloc",
+    "view",
+    "_to_dim_order_copy",
+    "clone",
+    "expand_copy",
+    "unsqueeze",
+    "squeeze",
+    "permute",
+    "reshape",
+    "select",
+    "slice",
+    "detach",
+    "_assert",
+)
 
 
 def is_compute_op(op: str) -> bool:
     """True when ``op`` (``aten::conv2d``, ``aten_convolution_default`` ...) does compute."""
     base = op.lower().replace("::", "_").replace(".", "_")
-    base = base[len("aten_"):] if base.startswith("aten_") else base
+    base = base[len("aten_") :] if base.startswith("aten_") else base
     return base.startswith(COMPUTE_OPS) and not base.startswith(GLUE_OPS)
 
 
@@ -43,7 +79,7 @@ def _xnnpack_node_count(payload: bytes) -> int | None:
     if data[4:8] == b"XH00":
         off = int.from_bytes(data[10:14], "little")
         size = int.from_bytes(data[14:18], "little")
-        data = data[off:off + size]
+        data = data[off : off + size]
     if data[4:8] != b"XN01":
         return None
     root = int.from_bytes(data[0:4], "little")
@@ -110,8 +146,15 @@ def session_delegates(info: dict) -> list[dict]:
     kernels = info["kernels"]
     n_kernels = sum(kernels.values())
     if not info["backends"]:
-        return [{"name": "none (portable kernels)", "nodes": 0, "total_nodes": n_kernels, "partitions": 0,
-                 "not_delegated": dict(kernels)}]
+        return [
+            {
+                "name": "none (portable kernels)",
+                "nodes": 0,
+                "total_nodes": n_kernels,
+                "partitions": 0,
+                "not_delegated": dict(kernels),
+            }
+        ]
     out = []
     for name, b in info["backends"].items():
         nodes = b["nodes"] if b["nodes"] is not None else b["partitions"]

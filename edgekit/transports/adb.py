@@ -68,9 +68,16 @@ class AdbTransport(Transport):
             attached, error = None, exc.line()
             notes.append(error)
         known = {p.serial for p in profiles if p.serial}
-        discovered = [{"kind": "adb", "id": d["serial"], "state": d["state"],
-                       "detail": " ".join(f"{k}:{v}" for k, v in d.items() if k not in ("serial", "state"))}
-                      for d in attached or [] if d["serial"] not in known]
+        discovered = [
+            {
+                "kind": "adb",
+                "id": d["serial"],
+                "state": d["state"],
+                "detail": " ".join(f"{k}:{v}" for k, v in d.items() if k not in ("serial", "state")),
+            }
+            for d in attached or []
+            if d["serial"] not in known
+        ]
         return Survey(states={p.name: adb_state(p, attached, error) for p in profiles}, discovered=discovered, notes=notes)
 
     def __init__(self, device):
@@ -87,12 +94,19 @@ class AdbTransport(Transport):
             self._serial = resolve_serial(self.device.serial if self.device else None, self.device_name)
         return self._serial
 
-    def _adb(self, args: list[str], timeout: float | None, input=None, binary: bool = False, what: str = "adb") -> subprocess.CompletedProcess:
+    def _adb(
+        self, args: list[str], timeout: float | None, input=None, binary: bool = False, what: str = "adb"
+    ) -> subprocess.CompletedProcess:
         argv = [self.adb, "-s", self.serial, *args]
         try:
-            proc = subprocess.run(argv, capture_output=True, input=input, timeout=timeout,
-                                  text=not binary and not isinstance(input, bytes),
-                                  stdin=None if input is not None else subprocess.DEVNULL)
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                input=input,
+                timeout=timeout,
+                text=not binary and not isinstance(input, bytes),
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as exc:
             caught = (p.decode("utf-8", "replace") if isinstance(p, bytes) else (p or "") for p in (exc.stdout, exc.stderr))
             raise timeout_error(self.device_name, what, timeout, "".join(caught)) from None
@@ -105,7 +119,9 @@ class AdbTransport(Transport):
         return proc
 
     # --- the transport API ----------------------------------------------------------------
-    def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None
+    ) -> subprocess.CompletedProcess:
         argv = check_argv(argv)
         if self.device is not None and self.device.env:
             argv = ["env", *(f"{k}={v}" for k, v in sorted(self.device.env.items())), *argv]
@@ -124,8 +140,10 @@ class AdbTransport(Transport):
     def push(self, local: str, remote: str) -> None:
         proc = self._adb(["push", local, remote], self.transfer_timeout, what=f"the copy of {os.path.basename(local)}")
         if proc.returncode != 0:
-            raise EdgekitError(f"adb push of {os.path.basename(local)} to {remote} failed ({_tail(proc.stderr)})",
-                               "check the phone's free space and that the directory is writable")
+            raise EdgekitError(
+                f"adb push of {os.path.basename(local)} to {remote} failed ({_tail(proc.stderr)})",
+                "check the phone's free space and that the directory is writable",
+            )
 
     def pull(self, remote: str, local: str) -> None:
         from edgekit.build.artifacts import temp_path_for
@@ -145,8 +163,10 @@ class AdbTransport(Transport):
         proc = self._sh(MKDTEMP_SH, workdir, RUN_DIR_PREFIX, str(STALE_UNOWNED_MINUTES))
         path = (proc.stdout or "").strip().splitlines()[-1:] or [""]
         if proc.returncode != 0 or not path[0].startswith(workdir):
-            raise EdgekitError(f"cannot make a work directory in {workdir} on {self.device_name} ({_tail(proc.stderr)})",
-                               "set workdir in the device profile to a writable directory (/data/local/tmp)")
+            raise EdgekitError(
+                f"cannot make a work directory in {workdir} on {self.device_name} ({_tail(proc.stderr)})",
+                "set workdir in the device profile to a writable directory (/data/local/tmp)",
+            )
         return path[0]
 
     def remove(self, path: str) -> None:
@@ -161,7 +181,10 @@ class AdbTransport(Transport):
             return None
         word = (proc.stdout or "").split()[:1]
         if proc.returncode != 0 or not word or len(word[0]) != 64:
-            raise EdgekitError(f"cannot hash {path} on {self.device_name} ({_tail(proc.stderr)})", "the phone needs sha256sum (toybox has it since Android 6)")
+            raise EdgekitError(
+                f"cannot hash {path} on {self.device_name} ({_tail(proc.stderr)})",
+                "the phone needs sha256sum (toybox has it since Android 6)",
+            )
         return word[0]
 
     def ensure_binary(self, local: str | None, remote: str, what: str) -> str:
@@ -172,7 +195,7 @@ class AdbTransport(Transport):
             raise EnvironmentMissing(
                 f"{self.device_name} has no {what} at {remote} and the profile's {what} file "
                 f"{local or '(not set)'} does not exist",
-                f"download or build the Android arm64 {what} and set {what} = \"PATH\" in the device profile",
+                f'download or build the Android arm64 {what} and set {what} = "PATH" in the device profile',
             )
         self.push(local, remote)
         self.run(["chmod", "755", remote], timeout=20)
@@ -195,8 +218,10 @@ class AdbTransport(Transport):
                 f"benchmark it on another device, or build a {suffixes} target",
             )
         if (spec.get("inputs") or {}).get("kind", "random") != "random" or spec.get("save_outputs"):
-            raise EdgekitError("Android benchmarks use random inputs only (benchmark_model and executor_runner generate them)",
-                               "drop --input/--image for --device of an adb device")
+            raise EdgekitError(
+                "Android benchmarks use random inputs only (benchmark_model and executor_runner generate them)",
+                "drop --input/--image for --device of an adb device",
+            )
         digest = sha256_file(local)
         thermal_before = self.thermal()
         run_dir = self.mkdtemp()

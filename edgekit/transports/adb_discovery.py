@@ -24,12 +24,17 @@ def adb_path() -> str:
 def list_devices(timeout: float = 20.0) -> list[dict]:
     """``adb devices -l`` as dicts: serial, state (device, unauthorized, offline...) and properties."""
     try:
-        proc = subprocess.run([adb_path(), "devices", "-l"], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [adb_path(), "devices", "-l"], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
-        raise EnvironmentMissing(f"'adb devices' did not answer within {timeout:.0f} s", "restart the adb server: adb kill-server") from None
+        raise EnvironmentMissing(
+            f"'adb devices' did not answer within {timeout:.0f} s", "restart the adb server: adb kill-server"
+        ) from None
     if proc.returncode != 0:
-        raise EnvironmentMissing(f"'adb devices' failed ({(proc.stderr or '').strip()[:200]})", "restart the adb server: adb kill-server")
+        raise EnvironmentMissing(
+            f"'adb devices' failed ({(proc.stderr or '').strip()[:200]})", "restart the adb server: adb kill-server"
+        )
     return parse_devices(proc.stdout)
 
 
@@ -78,14 +83,16 @@ def resolve_serial(wanted: str | None, name: str) -> str:
         raise EnvironmentMissing(*_state_problem(d["serial"], name, d["state"]))
     raise EdgekitError(
         f"{len(ready)} Android devices are attached ({', '.join(d['serial'] for d in ready)}) and profile {name} names none",
-        "set serial = \"...\" in the device profile",
+        'set serial = "..." in the device profile',
     )
 
 
 def _state_problem(serial: str, name: str, state: str) -> tuple[str, str]:
     if state == "unauthorized":
-        return (f"Android device {serial} ({name}) has not authorized this computer",
-                "unlock the phone and accept the 'Allow USB debugging' prompt")
+        return (
+            f"Android device {serial} ({name}) has not authorized this computer",
+            "unlock the phone and accept the 'Allow USB debugging' prompt",
+        )
     return (f"Android device {serial} ({name}) is {state}", "reconnect the USB cable or run 'adb reconnect'")
 
 

@@ -20,10 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
 def benchmark_model_argv(spec: dict, binary: str, model: str, affinity: str | None) -> list[str]:
     """benchmark_model's flags for a spec (warmup, runs, time, threads, delegate)."""
     d = BENCH_DEFAULTS
-    argv = [binary, f"--graph={model}", f"--warmup_runs={int(spec.get('warmup', d['warmup']))}",
-            f"--num_runs={int(spec.get('min_runs', d['min_runs']))}",
-            f"--min_secs={float(spec.get('min_time_s', d['min_time_s'])):g}",
-            f"--max_secs={float(spec.get('max_time_s', 300.0)):g}", "--report_peak_memory_footprint=true"]
+    argv = [
+        binary,
+        f"--graph={model}",
+        f"--warmup_runs={int(spec.get('warmup', d['warmup']))}",
+        f"--num_runs={int(spec.get('min_runs', d['min_runs']))}",
+        f"--min_secs={float(spec.get('min_time_s', d['min_time_s'])):g}",
+        f"--max_secs={float(spec.get('max_time_s', 300.0)):g}",
+        "--report_peak_memory_footprint=true",
+    ]
     if spec.get("threads"):
         argv.append(f"--num_threads={int(spec['threads'])}")
     delegate = requested_delegate(spec)
@@ -46,46 +51,71 @@ def result_from_benchmark_model(base: dict, parsed: dict, output: str) -> dict:
     result = dict(base)
     if not parsed["ok"]:
         message = "; ".join(parsed["errors"][:3]) or _tail(output)
-        result["error"] = {"type": "EdgekitError", "message": f"benchmark_model failed on the device: {message}",
-                           "hint": "check the model runs with this runtime version (edgekit inspect shows its minimum)"}
+        result["error"] = {
+            "type": "EdgekitError",
+            "message": f"benchmark_model failed on the device: {message}",
+            "hint": "check the model runs with this runtime version (edgekit inspect shows its minimum)",
+        }
         return result
     steady = parsed["steady"]
     avg = steady["avg"]
     latency = {
-        "n": steady["count"], "min": steady["min"], "p50": steady.get("median"), "p90": None, "p99": None,
-        "max": steady["max"], "mean": avg, "std": steady.get("std"), "cv": (steady.get("std") or 0.0) / avg if avg else 0.0,
-        "trimmed_mean": None, "p5": steady.get("p5"), "p95": steady.get("p95"),
+        "n": steady["count"],
+        "min": steady["min"],
+        "p50": steady.get("median"),
+        "p90": None,
+        "p99": None,
+        "max": steady["max"],
+        "mean": avg,
+        "std": steady.get("std"),
+        "cv": (steady.get("std") or 0.0) / avg if avg else 0.0,
+        "trimmed_mean": None,
+        "p5": steady.get("p5"),
+        "p95": steady.get("p95"),
         "throughput_per_s": 1000.0 / avg if avg else None,  # schema v2: 1000 / mean, never 1 / p50
-        "aggregate_only": True, "source": "benchmark_model",
+        "aggregate_only": True,
+        "source": "benchmark_model",
     }
     mem = parsed.get("memory_mb") or {}
-    result.update({
-        "status": "ok",
-        "inputs": "random (benchmark_model)",
-        "init_ms": parsed["init_ms"],
-        "load_phases_ms": {"init": parsed["init_ms"]},
-        "first_inference_ms": parsed["first_inference_ms"],
-        "warmup_runs": parsed.get("warmup_count"),
-        "warmup_avg_ms": parsed.get("warmup_avg_ms"),
-        "latency_ms": latency,
-        "samples_ms": [],
-        "memory": {
-            "peak_rss_bytes": int(mem["overall"] * 1024 * 1024) if "overall" in mem else None,
-            "model_rss_bytes": int(mem["init"] * 1024 * 1024) if "init" in mem else None,
-            "footprint_mb": mem or None,
-        },
-        "delegates": parsed["delegates"],
-        "delegate_fallback": parsed["fallback"],
-    })
+    result.update(
+        {
+            "status": "ok",
+            "inputs": "random (benchmark_model)",
+            "init_ms": parsed["init_ms"],
+            "load_phases_ms": {"init": parsed["init_ms"]},
+            "first_inference_ms": parsed["first_inference_ms"],
+            "warmup_runs": parsed.get("warmup_count"),
+            "warmup_avg_ms": parsed.get("warmup_avg_ms"),
+            "latency_ms": latency,
+            "samples_ms": [],
+            "memory": {
+                "peak_rss_bytes": int(mem["overall"] * 1024 * 1024) if "overall" in mem else None,
+                "model_rss_bytes": int(mem["init"] * 1024 * 1024) if "init" in mem else None,
+                "footprint_mb": mem or None,
+            },
+            "delegates": parsed["delegates"],
+            "delegate_fallback": parsed["fallback"],
+        }
+    )
     return result
 
 
 def run_benchmark_model(t: "AdbTransport", spec: dict, local: str, remote: str, run_dir: str, timeout: float | None) -> dict:
     d = t.device
-    binary = t.ensure_binary(d.benchmark_model if d else None, d.benchmark_model_remote if d else "/data/local/tmp/benchmark_model",
-                             "benchmark_model")
+    binary = t.ensure_binary(
+        d.benchmark_model if d else None, d.benchmark_model_remote if d else "/data/local/tmp/benchmark_model", "benchmark_model"
+    )
     argv = benchmark_model_argv(spec, binary, remote, d.affinity if d else None)
-    base = base_result(t, spec, local, {"name": "benchmark_model", "version": None, "delegate": requested_delegate(spec) or ("xnnpack" if spec.get("xnnpack", True) else None)})
+    base = base_result(
+        t,
+        spec,
+        local,
+        {
+            "name": "benchmark_model",
+            "version": None,
+            "delegate": requested_delegate(spec) or ("xnnpack" if spec.get("xnnpack", True) else None),
+        },
+    )
     output, failure = run_tool(t, dict(spec, artifact=local), "benchmark_model", run_dir, argv, timeout)
     if failure is not None:
         result = dict(base, error=failure.to_dict())

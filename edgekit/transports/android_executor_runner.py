@@ -18,8 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def run_executor_runner(t: "AdbTransport", spec: dict, local: str, remote: str, run_dir: str, timeout: float | None) -> dict:
     d = t.device
-    binary = t.ensure_binary(d.executor_runner if d else None, d.executor_runner_remote if d else "/data/local/tmp/executor_runner",
-                             "executor_runner")
+    binary = t.ensure_binary(
+        d.executor_runner if d else None, d.executor_runner_remote if d else "/data/local/tmp/executor_runner", "executor_runner"
+    )
     runs = int(spec.get("min_runs", BENCH_DEFAULTS["min_runs"]))
     argv = [binary, f"--model_path={remote}", f"--num_executions={runs}"]
     if d is not None and d.affinity:
@@ -33,23 +34,39 @@ def run_executor_runner(t: "AdbTransport", spec: dict, local: str, remote: str, 
         return result
     parsed = parse_executor_runner(output)
     if not parsed["ok"]:
-        result["error"] = {"type": "EdgekitError",
-                           "message": f"executor_runner failed on the device: {'; '.join(parsed['errors'][:2]) or _tail(output)}",
-                           "hint": "check the .pte's delegates are built into this executor_runner",
-                           "log_tail": log_tail(output)}
+        result["error"] = {
+            "type": "EdgekitError",
+            "message": f"executor_runner failed on the device: {'; '.join(parsed['errors'][:2]) or _tail(output)}",
+            "hint": "check the .pte's delegates are built into this executor_runner",
+            "log_tail": log_tail(output),
+        }
         return result
     avg = parsed["avg_ms"]
-    result.update({
-        "status": "ok",
-        "inputs": "executor_runner default inputs (ones)",
-        "init_ms": parsed.get("load_ms"),
-        "load_phases_ms": {},
-        "first_inference_ms": None,
-        "latency_ms": {"n": parsed["count"], "min": None, "p50": None, "p90": None, "p99": None, "max": None,
-                       "mean": avg, "std": None, "cv": 0.0, "trimmed_mean": None, "throughput_per_s": 1000.0 / avg if avg else None,
-                       "aggregate_only": True, "source": "executor_runner"},
-        "samples_ms": [],
-        "memory": {"peak_rss_bytes": None},
-        "delegates": [],
-    })
+    result.update(
+        {
+            "status": "ok",
+            "inputs": "executor_runner default inputs (ones)",
+            "init_ms": parsed.get("load_ms"),
+            "load_phases_ms": {},
+            "first_inference_ms": None,
+            "latency_ms": {
+                "n": parsed["count"],
+                "min": None,
+                "p50": None,
+                "p90": None,
+                "p99": None,
+                "max": None,
+                "mean": avg,
+                "std": None,
+                "cv": 0.0,
+                "trimmed_mean": None,
+                "throughput_per_s": 1000.0 / avg if avg else None,
+                "aggregate_only": True,
+                "source": "executor_runner",
+            },
+            "samples_ms": [],
+            "memory": {"peak_rss_bytes": None},
+            "delegates": [],
+        }
+    )
     return result

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from edgekit.transports.adb import AdbTransport
 
-THERMAL_SH = 'for z in /sys/class/thermal/thermal_zone*; do t=$(cat "$z/temp" 2>/dev/null) && echo "$(cat "$z/type" 2>/dev/null) $t"; done'
+THERMAL_SH = (
+    'for z in /sys/class/thermal/thermal_zone*; do t=$(cat "$z/temp" 2>/dev/null) && echo "$(cat "$z/type" 2>/dev/null) $t"; done'
+)
 
 
 def getprops(t: "AdbTransport") -> dict:
@@ -41,8 +43,12 @@ def fingerprint(t: "AdbTransport") -> tuple[dict, dict]:
         "abi": props.get("ro.product.cpu.abi"),
         "serial": t.serial,
     }
-    platform = {"system": "Android", "release": props.get("ro.build.version.release"),
-                "machine": uname[1] if len(uname) > 1 else None, "python": None}
+    platform = {
+        "system": "Android",
+        "release": props.get("ro.build.version.release"),
+        "machine": uname[1] if len(uname) > 1 else None,
+        "python": None,
+    }
     return fp, platform
 
 

@@ -53,8 +53,9 @@ wait "$c"
 """
 
 
-def tool_failure(spec: dict, tool: str, device: str, returncode: int | None, output: str,
-                 timeout: float | None = None) -> EdgekitError | None:
+def tool_failure(
+    spec: dict, tool: str, device: str, returncode: int | None, output: str, timeout: float | None = None
+) -> EdgekitError | None:
     """The one line for a native tool that did not end by itself (killed by a signal, or stopped
     at ``timeout`` when ``returncode`` is None), else None; its output goes to ``log_tail``.
     ``spec["artifact"]`` is the user's path."""
@@ -65,8 +66,9 @@ def tool_failure(spec: dict, tool: str, device: str, returncode: int | None, out
     return None
 
 
-def run_tool(t: "AdbTransport", spec: dict, tool: str, run_dir: str, argv: list[str],
-             timeout: float | None) -> tuple[str, EdgekitError | None]:
+def run_tool(
+    t: "AdbTransport", spec: dict, tool: str, run_dir: str, argv: list[str], timeout: float | None
+) -> tuple[str, EdgekitError | None]:
     """(the tool's combined output, the error when it crashed or timed out)."""
     try:
         proc = t._sh(TOOL_SH, run_dir, *argv, timeout=timeout)

@@ -56,7 +56,6 @@ these are class-level, asked without opening a connection:
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -107,7 +106,6 @@ fi
 """
 
 
-
 @dataclass
 class Survey:
     """What one transport kind found for ``edgekit devices``: a state per profile name
@@ -150,8 +148,11 @@ class Transport:
     @classmethod
     def survey(cls, profiles: Sequence["DeviceProfile"], timeout: float) -> Survey:
         """The state of each profile's device now; never raises for one unreachable device."""
-        return Survey(states={p.name: {"state": "unknown", "detail": f"the {cls.kind} transport has no reachability check"}
-                              for p in profiles})
+        return Survey(
+            states={
+                p.name: {"state": "unknown", "detail": f"the {cls.kind} transport has no reachability check"} for p in profiles
+            }
+        )
 
     def __init__(self, device: "DeviceProfile | None" = None):
         self.device = device
@@ -172,7 +173,9 @@ class Transport:
         }
 
     # --- the verbs -------------------------------------------------------------------------
-    def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None
+    ) -> subprocess.CompletedProcess:
         raise NotImplementedError
 
     def start(self, argv: Sequence[str]) -> subprocess.Popen:

@@ -116,16 +116,20 @@ def worker_died(
             cores = os.cpu_count() or 1
         if isinstance(threads, int) and cores and threads > cores:
             next_step = f"it ran {threads} threads on {cores} cores: try --threads {cores}; or " + next_step
-        return EdgekitError(f"{_subject(spec, process, device)} was killed by {signame}", next_step,
-                            exit_code=1, details=details)
+        return EdgekitError(f"{_subject(spec, process, device)} was killed by {signame}", next_step, exit_code=1, details=details)
     cause = next((m for m in (_PY_EXCEPTION.match(l.strip()) for l in reversed(tail)) if m), None)
     reason = f" ({cause.group(0)[:200]})" if cause else ""
-    return EdgekitError(f"{_subject(spec, process, device)} exited with status {returncode} without a result{reason}",
-                        hint, exit_code=1, details=details)
+    return EdgekitError(
+        f"{_subject(spec, process, device)} exited with status {returncode} without a result{reason}",
+        hint,
+        exit_code=1,
+        details=details,
+    )
 
 
-def benchmark_timed_out(spec: dict, timeout: float | None, stderr: str | bytes | None = None, *,
-                        device: str | None = None) -> EdgekitError:
+def benchmark_timed_out(
+    spec: dict, timeout: float | None, stderr: str | bytes | None = None, *, device: str | None = None
+) -> EdgekitError:
     """The one line for a measurement stopped at its timeout (what it had logged: log_tail)."""
     where = f" on device {device!r}" if device else ""
     details: dict = {"log_tail": log_tail(stderr), "timeout_s": timeout}
@@ -133,7 +137,9 @@ def benchmark_timed_out(spec: dict, timeout: float | None, stderr: str | bytes |
         details["device"] = device
     return EdgekitError(
         f"the benchmark of {os.path.basename(spec['artifact'])}{where} did not finish within {timeout or 0:.0f} s",
-        TIMEOUT_HINT, exit_code=1, details=details,
+        TIMEOUT_HINT,
+        exit_code=1,
+        details=details,
     )
 
 

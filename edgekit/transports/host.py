@@ -19,6 +19,7 @@ from typing import Sequence
 from edgekit.errors import EdgekitError
 from edgekit.transports import TRANSPORTS
 from edgekit.transports.base import RUN_DIR_PREFIX, Survey, Transport, check_argv, popen
+
 # The crash/timeout wording is shared by every transport; these names are also imported from here.
 from edgekit.transports.crash import (  # noqa: F401
     LOG_TAIL_LINES,
@@ -101,7 +102,9 @@ class HostTransport(Transport):
         self.python = python or sys.executable
 
     # --- the transport API on local files and processes -------------------------------------
-    def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None
+    ) -> subprocess.CompletedProcess:
         argv = check_argv(argv)
         try:
             return subprocess.run(argv, capture_output=True, text=not isinstance(input, bytes), input=input, timeout=timeout)
@@ -166,8 +169,19 @@ class HostTransport(Transport):
             out_path = os.path.join(tmp, "result.json")
             with open(spec_path, "w", encoding="utf-8") as f:
                 json.dump(spec, f)
-            cmd = [self.python, "-m", "edgekit.harness.worker", "--spec", spec_path, "--out", out_path,
-                   "--parent-pid", str(os.getpid()), "--owned-dir", tmp]
+            cmd = [
+                self.python,
+                "-m",
+                "edgekit.harness.worker",
+                "--spec",
+                spec_path,
+                "--out",
+                out_path,
+                "--parent-pid",
+                str(os.getpid()),
+                "--owned-dir",
+                tmp,
+            ]
             try:
                 proc = subprocess.run(
                     cmd, env=worker_env(), capture_output=True, text=True, timeout=timeout, cwd=tmp, preexec_fn=preexec

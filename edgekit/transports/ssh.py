@@ -78,8 +78,13 @@ _OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\s]+$")
 class SSHTransport(Transport):
     kind = "ssh"
     profile_keys = {
-        "host": (str,), "port": (int,), "user": (str,), "identity": (str,), "known_hosts": (str,),
-        "ssh_config": (str,), "ssh_options": (list,),
+        "host": (str,),
+        "port": (int,),
+        "user": (str,),
+        "identity": (str,),
+        "known_hosts": (str,),
+        "ssh_config": (str,),
+        "ssh_options": (list,),
     }
     local_path_keys = ("identity", "known_hosts", "ssh_config")
     noun = "an ssh device"
@@ -115,7 +120,9 @@ class SSHTransport(Transport):
         if device is None or not device.host:
             raise EdgekitError("the ssh transport needs a device profile with a host", "pass --device NAME")
         if shutil.which("ssh") is None:
-            raise EnvironmentMissing("the OpenSSH client (ssh) is not installed", "install it, e.g. apt-get install openssh-client")
+            raise EnvironmentMissing(
+                "the OpenSSH client (ssh) is not installed", "install it, e.g. apt-get install openssh-client"
+            )
         # A private, short ControlPath per transport object: a Unix socket path must stay under
         # ~100 bytes, and closing this transport must not cut another edgekit process's runs.
         base = os.path.join(tempfile.gettempdir(), f"edgekit-ssh-{os.getuid()}")
@@ -129,12 +136,18 @@ class SSHTransport(Transport):
     def _options(self) -> list[str]:
         d = self.device
         opts = [
-            "-o", "BatchMode=yes",
-            "-o", f"ConnectTimeout={max(1, int(round(d.connect_timeout)))}",
-            "-o", "ServerAliveInterval=5",
-            "-o", "ServerAliveCountMax=3",
-            "-o", "LogLevel=ERROR",
-            "-o", f"ControlPath={self._control_path}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={max(1, int(round(d.connect_timeout)))}",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            f"ControlPath={self._control_path}",
         ]
         if d.ssh_config:
             opts = ["-F", d.ssh_config] + opts
@@ -163,13 +176,29 @@ class SSHTransport(Transport):
                 os.unlink(self._control_path)
             except OSError:
                 pass
-        argv = ["ssh", *self._options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=300", "-N", "-f", "--", self.device.host]
+        argv = [
+            "ssh",
+            *self._options(),
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            "ControlPersist=300",
+            "-N",
+            "-f",
+            "--",
+            self.device.host,
+        ]
         # The backgrounded master inherits stderr: give it a file, not a pipe, or reading the
         # pipe would wait for the master to exit.
         with tempfile.TemporaryFile() as err:
             try:
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                      timeout=self.device.connect_timeout + 15)
+                proc = subprocess.run(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    timeout=self.device.connect_timeout + 15,
+                )
             except subprocess.TimeoutExpired:
                 raise self._unreachable("did not answer") from None
             err.seek(0)
@@ -178,13 +207,20 @@ class SSHTransport(Transport):
             raise self.connection_error(text, during="connecting")
         self._master = True
 
-    def _ssh(self, remote_command: str, timeout: float | None, input=None, stdin=None, binary: bool = False,
-             what: str = "the command") -> subprocess.CompletedProcess:
+    def _ssh(
+        self, remote_command: str, timeout: float | None, input=None, stdin=None, binary: bool = False, what: str = "the command"
+    ) -> subprocess.CompletedProcess:
         self._start_master()
         argv = self.ssh_argv(remote_command)
         try:
-            proc = subprocess.run(argv, input=input, stdin=stdin, capture_output=True, timeout=timeout,
-                                  text=not binary and not isinstance(input, bytes))
+            proc = subprocess.run(
+                argv,
+                input=input,
+                stdin=stdin,
+                capture_output=True,
+                timeout=timeout,
+                text=not binary and not isinstance(input, bytes),
+            )
         except subprocess.TimeoutExpired as exc:
             raise timeout_error(self.device_name, what, timeout, exc.stderr) from None
         if proc.returncode == 255:
@@ -207,8 +243,9 @@ class SSHTransport(Transport):
         """None when a new connection to the device works, else ssh's error output."""
         argv = ["ssh", *self._options(), "-o", "ControlMaster=no", "--", self.device.host, "true"]
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=self.device.connect_timeout + 10)
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=self.device.connect_timeout + 10
+            )
         except subprocess.TimeoutExpired:
             return "no answer"
         return None if proc.returncode == 0 else (proc.stderr or "")
@@ -242,7 +279,9 @@ class SSHTransport(Transport):
                 "authorize your key on the device (ssh-copy-id) or set identity/user in its profile",
             )
         if "could not resolve hostname" in low or "name or service not known" in low:
-            return EnvironmentMissing(f"cannot resolve the host name of device {name!r} ({addr})", "check host in its profile or your DNS")
+            return EnvironmentMissing(
+                f"cannot resolve the host name of device {name!r} ({addr})", "check host in its profile or your DNS"
+            )
         if "connection refused" in low:
             return EnvironmentMissing(
                 f"device {name!r} ({addr}) refused the SSH connection",
@@ -261,7 +300,9 @@ class SSHTransport(Transport):
         """Do the known_hosts files ssh would read hold any key for this host? (In BatchMode ssh
         says only "Host key verification failed." both for an unknown and for a changed key.)"""
         try:
-            conf = subprocess.run(["ssh", "-G", *self._options(), "--", self.device.host], capture_output=True, text=True, timeout=10).stdout
+            conf = subprocess.run(
+                ["ssh", "-G", *self._options(), "--", self.device.host], capture_output=True, text=True, timeout=10
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             return True
         values = {}
@@ -272,7 +313,10 @@ class SSHTransport(Transport):
         name = host if port == "22" else f"[{host}]:{port}"
         for f in values.get("userknownhostsfile", "").split() + values.get("globalknownhostsfile", "").split():
             f = os.path.expanduser(f)
-            if os.path.exists(f) and subprocess.run(["ssh-keygen", "-F", name, "-f", f], capture_output=True, timeout=10).returncode == 0:
+            if (
+                os.path.exists(f)
+                and subprocess.run(["ssh-keygen", "-F", name, "-f", f], capture_output=True, timeout=10).returncode == 0
+            ):
                 return True
         return False
 
@@ -283,7 +327,9 @@ class SSHTransport(Transport):
             argv = ["env", *(f"{k}={v}" for k, v in sorted(self.device.env.items())), *argv]
         return shlex.join(argv)
 
-    def run(self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], timeout: float | None = None, input: str | bytes | None = None
+    ) -> subprocess.CompletedProcess:
         return self._ssh(self._remote(argv), timeout, input=input, binary=isinstance(input, bytes), what=f"'{argv[0]}'")
 
     def start(self, argv: Sequence[str]) -> subprocess.Popen:
@@ -295,8 +341,14 @@ class SSHTransport(Transport):
 
     def push(self, local: str, remote: str) -> None:
         with open(local, "rb") as f:
-            proc = self._sh(PUSH_SH, remote, stdin=f, binary=True, timeout=self.transfer_timeout,
-                            what=f"the copy of {os.path.basename(local)}")
+            proc = self._sh(
+                PUSH_SH,
+                remote,
+                stdin=f,
+                binary=True,
+                timeout=self.transfer_timeout,
+                what=f"the copy of {os.path.basename(local)}",
+            )
         if proc.returncode != 0:
             raise EdgekitError(
                 f"cannot write {remote} on device {self.device_name!r} ({_tail(proc.stderr)})",
@@ -312,7 +364,9 @@ class SSHTransport(Transport):
         atomic_write_bytes(local, proc.stdout)
 
     def mkdtemp(self) -> str:
-        proc = self._sh(MKDTEMP_SH, self.device.workdir, RUN_DIR_PREFIX, str(STALE_UNOWNED_MINUTES), what="making a work directory")
+        proc = self._sh(
+            MKDTEMP_SH, self.device.workdir, RUN_DIR_PREFIX, str(STALE_UNOWNED_MINUTES), what="making a work directory"
+        )
         path = (proc.stdout or "").strip().splitlines()[-1:] or [""]
         if proc.returncode != 0 or not path[0].startswith(self.device.workdir):
             raise EdgekitError(
@@ -333,8 +387,10 @@ class SSHTransport(Transport):
             return None
         word = (proc.stdout or "").split()[:1]
         if proc.returncode != 0 or not word or len(word[0]) != 64:
-            raise EdgekitError(f"cannot hash {path} on device {self.device_name!r} ({_tail(proc.stderr)})",
-                               "the device needs sha256sum or Python")
+            raise EdgekitError(
+                f"cannot hash {path} on device {self.device_name!r} ({_tail(proc.stderr)})",
+                "the device needs sha256sum or Python",
+            )
         return word[0]
 
     def runner_argv(self) -> list[str]:
@@ -378,11 +434,17 @@ class SSHTransport(Transport):
             keep = "keep" if local_outputs else "nokeep"
             mine = dict(spec, artifact=local)  # messages name the user's file, not the device's copy
             try:
-                proc = self._sh(RUN_SH, run_dir, keep, *self.runner_argv(), input=json.dumps(remote_spec),
-                                timeout=timeout, what="the benchmark")
+                proc = self._sh(
+                    RUN_SH,
+                    run_dir,
+                    keep,
+                    *self.runner_argv(),
+                    input=json.dumps(remote_spec),
+                    timeout=timeout,
+                    what="the benchmark",
+                )
             except TimedOut as exc:  # the finally below stops the runner and removes its directory
-                return failed_result(mine, benchmark_timed_out(mine, timeout, exc.output, device=self.device_name),
-                                     here=False)
+                return failed_result(mine, benchmark_timed_out(mine, timeout, exc.output, device=self.device_name), here=False)
             result = self._read_result(proc, mine)
             if local_outputs and result.get("status") == "ok":
                 self.pull(remote_spec["save_outputs"], local_outputs)
@@ -418,18 +480,30 @@ class SSHTransport(Transport):
             error = EdgekitError(
                 f"the run of {os.path.basename(local)} on device {self.device_name!r} ended without an exit status "
                 "(its shell was killed by a signal)",
-                crash_hint(spec), exit_code=1,
+                crash_hint(spec),
+                exit_code=1,
                 details={"exit_status": 255, "device": self.device_name, "log_tail": log_tail(proc.stderr)},
             )
         else:
-            error = worker_died(spec, proc.returncode, proc.stderr, process="the runner", device=self.device_name, shell=True,
-                                hint="check the device has numpy and the model's runtime installed (rerun with --debug)")
+            error = worker_died(
+                spec,
+                proc.returncode,
+                proc.stderr,
+                process="the runner",
+                device=self.device_name,
+                shell=True,
+                hint="check the device has numpy and the model's runtime installed (rerun with --debug)",
+            )
         return failed_result(spec, error, here=False)
 
     def close(self) -> None:
         if self._master:
-            subprocess.run(["ssh", "-o", f"ControlPath={self._control_path}", "-O", "exit", "--", self.device.host],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={self._control_path}", "-O", "exit", "--", self.device.host],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=15,
+            )
             self._master = False
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
@@ -443,10 +517,23 @@ class SSHTransport(Transport):
 def _is_connection_error(stderr: str) -> bool:
     """Does ssh's exit 255 come from the connection (not from the remote command)?"""
     low = stderr.lower()
-    return any(m in low for m in (
-        "ssh:", "connection", "host key", "permission denied", "broken pipe", "client_loop",
-        "timed out", "no route", "could not resolve", "kex_exchange", "packet_write", "remote host",
-    ))
+    return any(
+        m in low
+        for m in (
+            "ssh:",
+            "connection",
+            "host key",
+            "permission denied",
+            "broken pipe",
+            "client_loop",
+            "timed out",
+            "no route",
+            "could not resolve",
+            "kex_exchange",
+            "packet_write",
+            "remote host",
+        )
+    )
 
 
 TRANSPORTS.register("ssh", SSHTransport)

@@ -23,7 +23,9 @@ _TIMINGS_RE = re.compile(
     rf"Inference timings in us: Init: ({_NUM}), First inference: ({_NUM}), Warmup \(avg\): ({_NUM}), "
     rf"Inference \(avg\): ({_NUM})"
 )
-_MEM_RE = re.compile(rf"(?:Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): init=({_NUM}) overall=({_NUM})")
+_MEM_RE = re.compile(
+    rf"(?:Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): init=({_NUM}) overall=({_NUM})"
+)
 _MEM_MONITOR_RE = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({_NUM})")
 _REPLACE_RE = re.compile(
     r"Replacing (\d+)(?: out of (\d+))? node\(s\) with delegate \((\w+)\) node"
@@ -77,7 +79,9 @@ def parse_benchmark_model(text: str, requested_delegate: str | None = None) -> d
         out.update(init_ms=init, first_inference_ms=first, warmup_avg_ms=warm, inference_avg_ms=avg)
     # The last count= line is the steady-state run (the first one is the warmup phase); in
     # op-profiling output a "Timings (microseconds): count=" summary repeats it.
-    stat_lines = [l for l in text.splitlines() if "count=" in l and "Timings (microseconds)" not in l and "Memory (bytes)" not in l]
+    stat_lines = [
+        l for l in text.splitlines() if "count=" in l and "Timings (microseconds)" not in l and "Memory (bytes)" not in l
+    ]
     stats = parse_stat_lines("\n".join(stat_lines))
     full = [s for s in stats if "avg" in s and "min" in s]
     if full:
@@ -101,12 +105,14 @@ def parse_benchmark_model(text: str, requested_delegate: str | None = None) -> d
         out["session_init_ms"] = float(session.group(1))
     for m in _REPLACE_RE.finditer(text):
         nodes, total, name, parts = m.groups()
-        out["delegates"].append({
-            "name": DELEGATE_NAMES.get(name, name),
-            "nodes": int(nodes),
-            "total_nodes": int(total) if total else None,
-            "partitions": int(parts) if parts else None,
-        })
+        out["delegates"].append(
+            {
+                "name": DELEGATE_NAMES.get(name, name),
+                "nodes": int(nodes),
+                "total_nodes": int(total) if total else None,
+                "partitions": int(parts) if parts else None,
+            }
+        )
     gpu_split = _GPU_SPLIT_RE.search(text)
     if gpu_split:
         out["gpu_cpu_split"] = {"gpu_ops": int(gpu_split.group(1)), "cpu_ops": int(gpu_split.group(2))}

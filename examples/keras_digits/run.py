@@ -25,7 +25,9 @@ def build(workdir: str, extra: list[str] | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
         [sys.executable, "-m", "edgekit", "build", os.path.join(workdir, "edgekit.toml"), "--json", *(extra or [])],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if not proc.stdout.strip():
         sys.stderr.write(proc.stderr)
@@ -40,7 +42,9 @@ def bench_all(report: dict, threads: int | None = 2) -> list[dict]:
     for a in report["artifacts"]:
         row = {"target": a["target"], "status": a["status"], "size_bytes": a["size_bytes"], "accuracy": a.get("accuracy") or {}}
         if a.get("file"):
-            result = api.bench(os.path.join(report["outdir"], a["file"]), threads=threads, warmup=20, min_runs=200, min_time_s=1.0)
+            result = api.bench(
+                os.path.join(report["outdir"], a["file"]), threads=threads, warmup=20, min_runs=200, min_time_s=1.0
+            )
             row["p50_ms"] = result["latency_ms"]["p50"]
         else:
             row["error"] = (a.get("error") or {}).get("message")
@@ -59,7 +63,9 @@ def print_rows(rows: list[dict]) -> None:
     for r in rows:
         acc = r["accuracy"]
         t.add_row(
-            r["target"], r["status"], human_bytes(r["size_bytes"]),
+            r["target"],
+            r["status"],
+            human_bytes(r["size_bytes"]),
             f"{r['p50_ms'] * 1000:.1f} µs" if r.get("p50_ms") else "-",
             f"{acc['accuracy']:.2f}%" if "accuracy" in acc else "-",
             f"{acc['reference_accuracy']:.2f}%" if "reference_accuracy" in acc else "-",

@@ -39,10 +39,13 @@ def build_model():
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(1, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(16, 32, 3, padding=1),
+                nn.ReLU(),
                 nn.MaxPool2d(2),
-                nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(32, 32, 3, padding=1),
+                nn.ReLU(),
             )
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
 
@@ -77,7 +80,7 @@ def _train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int):
     for _ in range(epochs):
         perm = torch.randperm(len(xt), generator=gen)
         for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             logits = model.head(model.features(xt[idx]))
             loss = torch.nn.functional.cross_entropy(logits, yt[idx])
             opt.zero_grad()
@@ -120,5 +123,9 @@ def prepare(workdir: str, seed: int = 0) -> dict:
     np.savez(os.path.join(workdir, "train.npz"), pixels=x_tr, y=y_tr)
     np.savez(os.path.join(workdir, "test.npz"), pixels=x_te, y=y_te)
     shutil.copyfile(os.path.join(HERE, "edgekit.toml"), os.path.join(workdir, "edgekit.toml"))
-    return {"model": model_path, "spec": os.path.join(workdir, "edgekit.toml"), "test_samples": len(x_te),
-            "float_accuracy": float_acc}
+    return {
+        "model": model_path,
+        "spec": os.path.join(workdir, "edgekit.toml"),
+        "test_samples": len(x_te),
+        "float_accuracy": float_acc,
+    }

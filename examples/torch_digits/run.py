@@ -29,7 +29,9 @@ def main(workdir: str) -> int:
         if e.status not in ("built", "cached"):
             missing_tool = (e.error or {}).get("type") == "EnvironmentMissing"
             ok = ok and missing_tool
-            print(f"{e.target:34} {'-':>10} {'-':>11} {'-':>9}  {'not built' if missing_tool else 'FAILED'}: {(e.error or {}).get('message', '')[:90]}")
+            print(
+                f"{e.target:34} {'-':>10} {'-':>11} {'-':>9}  {'not built' if missing_tool else 'FAILED'}: {(e.error or {}).get('message', '')[:90]}"
+            )
             continue
         acc = (e.accuracy or {}).get("accuracy")
         if e.extra.get("not_run"):
@@ -39,7 +41,9 @@ def main(workdir: str) -> int:
             p50 = f"{r['latency_ms']['p50']:.3f} ms"
         acc_text = "-" if acc is None else f"{acc:.2f}%"
         print(f"{e.target:34} {e.size_bytes / 1e3:>8.0f}kB {p50:>11} {acc_text:>9}  {e.extra.get('delegation_summary', '')[:70]}")
-    float_acc = next((e.accuracy["reference_accuracy"] for e in report.entries if e.accuracy and "reference_accuracy" in e.accuracy), None)
+    float_acc = next(
+        (e.accuracy["reference_accuracy"] for e in report.entries if e.accuracy and "reference_accuracy" in e.accuracy), None
+    )
     if float_acc is not None:
         print(f"float model (eager PyTorch): {float_acc:.2f}% on {info['test_samples']} held-out digits")
     return 0 if ok else 1

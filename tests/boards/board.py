@@ -95,8 +95,9 @@ def unavailable_reason(need_build: bool = False) -> str | None:
         tools.append("debootstrap")
     missing = [t for t in tools if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
     if missing:
-        return ("missing " + ", ".join(missing) +
-                "; apt-get install qemu-user-static binfmt-support debootstrap zstd openssh-client")
+        return (
+            "missing " + ", ".join(missing) + "; apt-get install qemu-user-static binfmt-support debootstrap zstd openssh-client"
+        )
     return binfmt_reason()
 
 
@@ -238,7 +239,6 @@ class Board:
     def ssh_config(self) -> Path:
         return self.workdir / "ssh_config"
 
-
     def __post_init__(self) -> None:
         # A Unix socket path must stay under 108 bytes, so the ssh control socket cannot live in
         # workdir (pytest's tmp paths are long): a short /tmp directory named after it, which a
@@ -248,9 +248,12 @@ class Board:
     def ssh_options(self) -> list[str]:
         """OpenSSH client options; ControlMaster because each new connection costs ~1 s emulated."""
         return [
-            "-F", str(self.ssh_config),
-            "-p", str(self.port),
-            "-l", self.user,
+            "-F",
+            str(self.ssh_config),
+            "-p",
+            str(self.port),
+            "-l",
+            self.user,
         ]
 
     def ssh(self, command: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
@@ -279,12 +282,22 @@ class Board:
         # accident in clean-up can delete host device nodes.
         dev = r / "dev"
         self._mount("-t", "tmpfs", "-o", "mode=755,size=1m", "edgekit-board-dev", str(dev))
-        for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-                                   ("urandom", 1, 9), ("tty", 5, 0)):
+        for name, major, minor in (
+            ("null", 1, 3),
+            ("zero", 1, 5),
+            ("full", 1, 7),
+            ("random", 1, 8),
+            ("urandom", 1, 9),
+            ("tty", 5, 0),
+        ):
             os.mknod(dev / name, 0o666 | 0o020000, os.makedev(major, minor))
             os.chmod(dev / name, 0o666)
-        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        for name, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ):
             os.symlink(target, dev / name)
         (dev / "pts").mkdir()
         (dev / "shm").mkdir(mode=0o1777)
@@ -294,8 +307,9 @@ class Board:
         self._mount("-t", "tmpfs", "-o", "mode=1777", "edgekit-board-tmp", str(r / "tmp"))
 
     def _authorize(self) -> None:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-board-test",
-                        "-f", str(self.identity)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-board-test", "-f", str(self.identity)], check=True
+        )
         passwd = (self.rootfs / "etc" / "passwd").read_text().splitlines()
         uid, gid = next((int(f[2]), int(f[3])) for f in (l.split(":") for l in passwd) if f[0] == self.user)
         ssh_dir = self.rootfs / "home" / self.user / ".ssh"
@@ -325,16 +339,26 @@ class Board:
         )
 
     def _start_sshd(self, timeout: float = 120) -> None:
-        sshd = ["/usr/sbin/sshd", "-D", "-e", "-p", str(self.port), "-o", f"ListenAddress={self.host}",
-                # qemu reads QEMU_CPU at every exec: sessions get it from sshd's SetEnv, sshd from env.
-                "-o", f"SetEnv=QEMU_CPU={QEMU_CPU}"]
+        sshd = [
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+            "-p",
+            str(self.port),
+            "-o",
+            f"ListenAddress={self.host}",
+            # qemu reads QEMU_CPU at every exec: sessions get it from sshd's SetEnv, sshd from env.
+            "-o",
+            f"SetEnv=QEMU_CPU={QEMU_CPU}",
+        ]
         # Its own UTS namespace, so the board's fingerprint names the board, not the host.
         # unshare, chroot and sh each exec the next: the pid is sshd's.
         set_name = 'echo "$1" > /proc/sys/kernel/hostname; shift; exec "$@"'
         prefix = ["unshare", "--uts"] if shutil.which("unshare") else []
         proc = subprocess.Popen(
             [*prefix, "chroot", str(self.rootfs), "/bin/sh", "-c", set_name, "sh", HOSTNAME, *sshd],
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sshd.log", "wb"),
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "sshd.log", "wb"),
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "QEMU_CPU": QEMU_CPU},
         )
         self.sshd_pid = proc.pid
@@ -460,8 +484,10 @@ def start(base: Path | None = None, log=print) -> Board:
     board = Board(workdir=workdir, port=_free_port())
     try:
         t0 = time.monotonic()
-        subprocess.run(["bash", "-o", "pipefail", "-c",
-                        f"zstd -q -dc {_q(tarball)} | tar --numeric-owner -C {_q(workdir)} -xf -"], check=True)
+        subprocess.run(
+            ["bash", "-o", "pipefail", "-c", f"zstd -q -dc {_q(tarball)} | tar --numeric-owner -C {_q(workdir)} -xf -"],
+            check=True,
+        )
         board._setup_mounts()
         board._authorize()
         board._start_sshd()

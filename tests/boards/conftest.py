@@ -51,7 +51,8 @@ def board_cli(board_devices_dir):
     from tests.conftest import run_cli
 
     def _run(*args: str, timeout: float = 600):
-        return run_cli(*args, "--devices-dir", str(board_devices_dir), timeout=timeout,
-                       env={"EDGEKIT_DEVICES_DIR": str(board_devices_dir)})
+        return run_cli(
+            *args, "--devices-dir", str(board_devices_dir), timeout=timeout, env={"EDGEKIT_DEVICES_DIR": str(board_devices_dir)}
+        )
 
     return _run

@@ -30,7 +30,7 @@ def test_board_python_has_litert_and_no_tensorflow(board):
         "print(platform.machine(), platform.python_version(), m.version('ai-edge-litert'), m.version('numpy'),"
         " importlib.util.find_spec('tensorflow') is not None, importlib.util.find_spec('tflite_runtime') is not None)"
     )
-    proc = board.ssh(f"{board.python} -c \"{code}\"", check=True, timeout=180)
+    proc = board.ssh(f'{board.python} -c "{code}"', check=True, timeout=180)
     machine, py, litert, numpy, has_tf, has_tflite_runtime = proc.stdout.split()
     assert machine == "aarch64"
     assert py.startswith("3.11.")
@@ -52,7 +52,7 @@ def test_board_emulates_a_pi4_cpu_without_sve(board):
         "import os, struct; a = open('/proc/self/auxv', 'rb').read();"
         "v = dict(struct.iter_unpack('QQ', a)); print(os.environ.get('QEMU_CPU'), bool(v.get(16, 0) & (1 << 22)))"
     )
-    proc = board.ssh(f"{board.python} -c \"{code}\"", check=True, timeout=120)
+    proc = board.ssh(f'{board.python} -c "{code}"', check=True, timeout=120)
     assert proc.stdout.split() == [board_mod.QEMU_CPU, "False"]  # AT_HWCAP (16), HWCAP_SVE (1 << 22)
 
 
@@ -83,9 +83,11 @@ def test_a_board_left_by_a_killed_session_is_swept(tmp_path):
 
     if board_mod.unavailable_reason():
         pytest.skip(f"emulated aarch64 board unavailable: {board_mod.unavailable_reason()}")
-    code = ("import os, sys; from tests.boards import board as b;"
-            f"bd = b.start(base=__import__('pathlib').Path({str(tmp_path)!r}), log=lambda m: None);"
-            "print(bd.workdir, flush=True); os._exit(0)")
+    code = (
+        "import os, sys; from tests.boards import board as b;"
+        f"bd = b.start(base=__import__('pathlib').Path({str(tmp_path)!r}), log=lambda m: None);"
+        "print(bd.workdir, flush=True); os._exit(0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert board_mod._mounts_under(tmp_path), "the killed session left its board mounted"

@@ -42,8 +42,13 @@ def digits_artifacts(tmp_path_factory) -> dict:
         pytest.skip("the TensorFlow build path needs tensorflow-cpu (pip install -e '.[tf]')")
     work = tmp_path_factory.mktemp("digits")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "examples" / "keras_digits"), TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", f"import digits; digits.prepare({str(work)!r})"],
-                   check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", f"import digits; digits.prepare({str(work)!r})"],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     run_cli("build", work / "edgekit.toml", "-t", "tflite-fp32", "-t", "tflite-int8", check=True, timeout=900)
     out = work / "artifacts"
     arts = {"fp32": out / "digits_cnn.tflite-fp32.tflite", "int8": out / "digits_cnn.tflite-int8.tflite"}
@@ -92,8 +97,13 @@ def coral_inputs(coral_models, coral, tmp_path_factory) -> Path:
 
     detail = _input_details(coral_models / f"{CORAL_MODEL}.tflite")[0]
     scale, zero = detail["quantization"]
-    spec = TensorSpec(name=detail["name"], shape=[int(v) for v in detail["shape"]],
-                      dtype=np.dtype(detail["dtype"]).name, scale=scale or None, zero_point=int(zero))
+    spec = TensorSpec(
+        name=detail["name"],
+        shape=[int(v) for v in detail["shape"]],
+        dtype=np.dtype(detail["dtype"]).name,
+        scale=scale or None,
+        zero_point=int(zero),
+    )
     arr = image_to_array(str(coral / "images" / "parrot.jpg"), spec)
     path = tmp_path_factory.mktemp("coral-inputs") / "parrot.npz"
     np.savez(path, **{detail["name"]: arr})
@@ -134,8 +144,14 @@ def test_doctor_reports_the_board_and_which_artifacts_it_can_run(board_cli, digi
 
 
 def test_doctor_text_names_the_problems_without_a_crash(board_cli, coral_models):
-    proc = board_cli("doctor", "--device", DEVICE, coral_models / f"{CORAL_MODEL}_edgetpu.tflite",
-                     coral_models / "model_invoking_error.tflite", timeout=900)
+    proc = board_cli(
+        "doctor",
+        "--device",
+        DEVICE,
+        coral_models / f"{CORAL_MODEL}_edgetpu.tflite",
+        coral_models / "model_invoking_error.tflite",
+        timeout=900,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert_one_line_error(proc, "2 of 2 artifact(s) cannot run on device")
@@ -164,8 +180,11 @@ def test_deploy_puts_verified_artifacts_on_the_board(board, board_cli, digits_ar
     # What is on the board is byte for byte what was built here.
     from edgekit.build.artifacts import sha256_file
 
-    listing = board.ssh("cd ~ && find . -path '*current*' -name '*.tflite' | head -20; "
-                        "for f in $(find -L . -path '*current/*.tflite'); do sha256sum \"$f\"; done", check=True)
+    listing = board.ssh(
+        "cd ~ && find . -path '*current*' -name '*.tflite' | head -20; "
+        "for f in $(find -L . -path '*current/*.tflite'); do sha256sum \"$f\"; done",
+        check=True,
+    )
     on_board = {line.split()[0] for line in listing.stdout.splitlines() if len(line.split()) == 2 and len(line.split()[0]) == 64}
     assert {sha256_file(str(m)) for m in models} <= on_board, listing.stdout
 
@@ -174,8 +193,9 @@ def test_bench_on_the_board_gives_the_common_schema_marked_emulated(board_cli, c
     from edgekit.results.schema import validate
 
     out = tmp_path / "result.json"
-    proc = board_cli("bench", "--device", DEVICE, *FEW_RUNS, "--input", coral_inputs, "-o", out,
-                     coral_models / f"{CORAL_MODEL}.tflite")
+    proc = board_cli(
+        "bench", "--device", DEVICE, *FEW_RUNS, "--input", coral_inputs, "-o", out, coral_models / f"{CORAL_MODEL}.tflite"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Emulated device" in " ".join(proc.stdout.split())
     result = json.loads(out.read_text())
@@ -198,8 +218,9 @@ def _run_both(model: Path, inputs: Path, tmp_path: Path, devices_dir: Path) -> t
 
     opts = dict(inputs={"kind": "file", "path": str(inputs)}, warmup=0, min_runs=1, min_time_s=0.0, max_runs=1)
     host = api.bench(str(model), save_outputs=str(tmp_path / "host.npz"), timeout=300, **opts)
-    dev = api.bench(str(model), device=DEVICE, devices_dir=[str(devices_dir)],
-                    save_outputs=str(tmp_path / "board.npz"), timeout=600, **opts)
+    dev = api.bench(
+        str(model), device=DEVICE, devices_dir=[str(devices_dir)], save_outputs=str(tmp_path / "board.npz"), timeout=600, **opts
+    )
     return host, _outputs(tmp_path / "host.npz"), dev, _outputs(tmp_path / "board.npz")
 
 
@@ -234,8 +255,18 @@ def test_coral_model_matches_the_host_run_and_sees_a_macaw(coral_models, coral_i
 
 def test_run_on_the_board_without_pillow_prints_macaw(board_cli, coral_models, coral):
     """The board has numpy and ai-edge-litert only: `edgekit run --device` decodes the image here."""
-    r = board_cli("run", "--device", DEVICE, coral_models / f"{CORAL_MODEL}.tflite",
-                  "--image", coral / "images" / "parrot.jpg", "--labels", coral / "labels" / "imagenet_labels.txt",
-                  "--top-k", "1", "--json")
+    r = board_cli(
+        "run",
+        "--device",
+        DEVICE,
+        coral_models / f"{CORAL_MODEL}.tflite",
+        "--image",
+        coral / "images" / "parrot.jpg",
+        "--labels",
+        coral / "labels" / "imagenet_labels.txt",
+        "--top-k",
+        "1",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["top_k"][0]["label"] == "macaw"

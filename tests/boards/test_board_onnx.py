@@ -60,8 +60,14 @@ def test_bench_on_the_board_gives_the_host_outputs(provisioned, board_devices_di
     from edgekit import api
 
     host = api.bench(str(CLS), save_outputs=str(tmp_path / "host.npz"), **FEW)
-    dev = api.bench(str(CLS), device=ORT_DEVICE, devices_dir=[str(board_devices_dir)],
-                    save_outputs=str(tmp_path / "board.npz"), timeout=900, **FEW)
+    dev = api.bench(
+        str(CLS),
+        device=ORT_DEVICE,
+        devices_dir=[str(board_devices_dir)],
+        save_outputs=str(tmp_path / "board.npz"),
+        timeout=900,
+        **FEW,
+    )
     assert dev["status"] == "ok"
     assert dev["platform"]["machine"] == "aarch64" and dev["device"]["emulated"] is True
     assert dev["runtime"]["name"] == "onnxruntime" and dev["runtime"]["version"] == "1.23.0"

@@ -22,8 +22,9 @@ def test_missing_qemu_and_debootstrap_are_named_with_the_install_command(monkeyp
     monkeypatch.setattr(board_mod.os, "geteuid", lambda: 0)
     monkeypatch.setattr(board_mod, "CACHE_DIR", tmp_path)  # nothing cached: debootstrap is needed
     real_which = shutil.which
-    monkeypatch.setattr(board_mod.shutil, "which",
-                        lambda name: None if name in ("qemu-aarch64-static", "debootstrap") else real_which(name))
+    monkeypatch.setattr(
+        board_mod.shutil, "which", lambda name: None if name in ("qemu-aarch64-static", "debootstrap") else real_which(name)
+    )
     monkeypatch.setattr(board_mod, "Path", _NoSbin(board_mod.Path))
     reason = board_mod.unavailable_reason()
     assert "qemu-aarch64-static" in reason and "debootstrap" in reason

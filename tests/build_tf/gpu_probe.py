@@ -61,8 +61,11 @@ def main(out_json: str, models: list[str]) -> None:
     with capture_native_output():
         flex_model(extra["flex"])
         fp32_model(extra["fp32"])
-    result = {"analyzer_checks": gpu.analyzer_checks(), "models": {},
-              "report_field": gpu.report_field(models[0]) if models else None}
+    result = {
+        "analyzer_checks": gpu.analyzer_checks(),
+        "models": {},
+        "report_field": gpu.report_field(models[0]) if models else None,
+    }
     for key, path in [(m, m) for m in models] + list(extra.items()):
         text = gpu.run_analyzer(path)
         parsed = gpu.parse(text)

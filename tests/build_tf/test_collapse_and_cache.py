@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgekit.build.manifest_schema import validate_manifest
-from tests.build_tf.conftest import FIVE, build_json, need_tf
+from tests.build_tf.conftest import FIVE, need_tf
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.tf
@@ -30,8 +30,21 @@ def collapsed(tmp_path_factory):
     rng = np.random.default_rng(0)
     np.save(work / "cal.npy", (1000.0 * rng.normal(size=(120, 16))).astype(np.float32))
     np.save(work / "eval.npy", rng.normal(size=(60, 16)).astype(np.float32))
-    args = ["build", "--source", COLLAPSE, "-t", "tflite-fp32", "-t", "tflite-int8", "--calibration", str(work / "cal.npy"),
-            "--evaluation", str(work / "eval.npy"), "-o", str(work / "out")]
+    args = [
+        "build",
+        "--source",
+        COLLAPSE,
+        "-t",
+        "tflite-fp32",
+        "-t",
+        "tflite-int8",
+        "--calibration",
+        str(work / "cal.npy"),
+        "--evaluation",
+        str(work / "eval.npy"),
+        "-o",
+        str(work / "out"),
+    ]
     first = run_cli(*args)  # no --json: the table, the progress lines, stderr a pipe
     second = run_cli("--debug", *args)  # the rebuild, with the build log shown
     return work, first, second

@@ -110,11 +110,25 @@ def test_keras_export_saved_model_gives_the_keras_graph(digits_build, digits_dir
     to the same compact graph as the .keras file, with the same int8 accuracy."""
     _, keras_report = digits_build
     saved = tmp_path / "exported"
-    code = ("import keras, sys; m = keras.models.load_model(sys.argv[1]); m.export(sys.argv[2], verbose=False)")
-    subprocess.run([sys.executable, "-c", code, str(digits_dir / "digits_cnn.keras"), str(saved)], check=True,
-                   capture_output=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    proc, report = build_json(str(digits_dir / "edgekit.toml"), "--source", str(saved),
-                              "-t", "tflite-fp32", "-t", "tflite-int8", "-o", str(tmp_path / "out"))
+    code = "import keras, sys; m = keras.models.load_model(sys.argv[1]); m.export(sys.argv[2], verbose=False)"
+    subprocess.run(
+        [sys.executable, "-c", code, str(digits_dir / "digits_cnn.keras"), str(saved)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    proc, report = build_json(
+        str(digits_dir / "edgekit.toml"),
+        "--source",
+        str(saved),
+        "-t",
+        "tflite-fp32",
+        "-t",
+        "tflite-int8",
+        "-o",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got, ref = _entries(report), _entries(keras_report)
     from edgekit.targets.tflite import RESOURCE_VARIABLE_OPS, op_histogram

@@ -49,8 +49,17 @@ def test_nan_in_calibration_data_is_one_line(tmp_path):
     arr = np.random.default_rng(0).normal(size=(20, 16)).astype(np.float32)
     arr[3, 5] = np.nan
     np.save(tmp_path / "bad.npy", arr)
-    proc = run_cli("build", "--source", "tests.build_tf.models:cumsum_model", "-t", "tflite-fp32",
-                   "--calibration", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o"))
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_tf.models:cumsum_model",
+        "-t",
+        "tflite-fp32",
+        "--calibration",
+        str(tmp_path / "bad.npy"),
+        "-o",
+        str(tmp_path / "o"),
+    )
     assert_one_line_error(proc, "NaN")
     assert not (tmp_path / "o").exists()
 
@@ -58,8 +67,17 @@ def test_nan_in_calibration_data_is_one_line(tmp_path):
 def test_wrong_calibration_shape_is_one_line(tmp_path):
     need_tf()
     np.save(tmp_path / "bad.npy", np.zeros((20, 15), np.float32))
-    proc = run_cli("build", "--source", "tests.build_tf.models:cumsum_model", "-t", "tflite-int8",
-                   "--calibration", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o"))
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_tf.models:cumsum_model",
+        "-t",
+        "tflite-int8",
+        "--calibration",
+        str(tmp_path / "bad.npy"),
+        "-o",
+        str(tmp_path / "o"),
+    )
     assert_one_line_error(proc, "shape", "[20, 15]")
 
 

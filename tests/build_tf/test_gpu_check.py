@@ -35,8 +35,13 @@ def probe(tmp_path_factory, coral_models) -> dict:
     need_tf()
     out = tmp_path_factory.mktemp("gpu") / "probe.json"
     paths = [str(coral_models / m) for m in MODELS]
-    proc = subprocess.run([sys.executable, "-m", "tests.build_tf.gpu_probe", str(out), *paths], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.build_tf.gpu_probe", str(out), *paths],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -114,10 +119,13 @@ def test_report_field_never_says_compatible_unchecked(probe):
         assert "does not check GPU compatibility" in field["reason"] and "--analyzer-python" in field["hint"]
 
 
-@pytest.mark.parametrize("name,compatible,total,bad", [
-    ("deeplabv3_mnv2_dm05_pascal_quant", 71, 72, {71: "Not supported op ARG_MAX"}),
-    ("keras_lstm_mnist_ptq", 5, 6, {1: "Not supported op UNIDIRECTIONAL_SEQUENCE_LSTM"}),
-])
+@pytest.mark.parametrize(
+    "name,compatible,total,bad",
+    [
+        ("deeplabv3_mnv2_dm05_pascal_quant", 71, 72, {71: "Not supported op ARG_MAX"}),
+        ("keras_lstm_mnist_ptq", 5, 6, {1: "Not supported op UNIDIRECTIONAL_SEQUENCE_LSTM"}),
+    ],
+)
 def test_parse_real_text_of_a_checking_analyzer(name, compatible, total, bad):
     """Text TensorFlow 2.16.2's analyzer printed for shared models (tensor lines left out)."""
     text = (DATA / f"analyzer-tf2.16.2-{name}.txt").read_text()
@@ -150,7 +158,11 @@ def test_a_checking_analyzer_matches_the_recorded_verdicts(coral_models):
         report = gpu.parse(text)
         gpu.verify(report)
         ok, total, bad = ORACLE_TF_2_16_2[name]
-        assert (sum(o.compatible for o in report.ops), len(report.ops), {o.name for o in report.incompatible}) == (ok, total, bad), name
+        assert (sum(o.compatible for o in report.ops), len(report.ops), {o.name for o in report.incompatible}) == (
+            ok,
+            total,
+            bad,
+        ), name
 
 
 def test_gpu_check_of_a_missing_file_is_one_line_before_tensorflow(tmp_path):
@@ -165,7 +177,11 @@ def test_gpu_check_without_tensorflow_is_exit_3(tmp_path):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "tensorflow.py").write_text("raise ImportError('No module named tensorflow (shadowed)')\n")
-    proc = run_cli("gpu", "check", str(CORAL / "models" / MODELS[0]),
-                   env={"PYTHONPATH": f"{ROOT}:{shadow}", "EDGEKIT_GPU_ANALYZER_PYTHON": ""})
+    proc = run_cli(
+        "gpu",
+        "check",
+        str(CORAL / "models" / MODELS[0]),
+        env={"PYTHONPATH": f"{ROOT}:{shadow}", "EDGEKIT_GPU_ANALYZER_PYTHON": ""},
+    )
     line = assert_one_line_error(proc, "TensorFlow", "pip install")
     assert proc.returncode == 3, line

@@ -33,7 +33,9 @@ def _ops(path: str) -> dict:
 def keras_fp32(tmp_path_factory, mnv2_env):
     need_tf()
     out = tmp_path_factory.mktemp("mnv2_keras")
-    proc, report = build_json("--source", "mobilenetv2:realistic_mobilenetv2", "-t", "tflite-fp32", *DATA, "-o", str(out), env=mnv2_env)
+    proc, report = build_json(
+        "--source", "mobilenetv2:realistic_mobilenetv2", "-t", "tflite-fp32", *DATA, "-o", str(out), env=mnv2_env
+    )
     assert report is not None, proc.stderr[-3000:]
     return proc, report
 
@@ -53,10 +55,7 @@ def test_keras_source_gives_the_compact_graph(keras_fp32):
 def test_tf_saved_model_save_trap_still_gives_the_compact_graph(tmp_path, mnv2_env, keras_fp32):
     need_tf()
     saved = tmp_path / "tf_saved"
-    code = (
-        "import mobilenetv2, tensorflow as tf; "
-        f"tf.saved_model.save(mobilenetv2.realistic_mobilenetv2(), {str(saved)!r})"
-    )
+    code = f"import mobilenetv2, tensorflow as tf; tf.saved_model.save(mobilenetv2.realistic_mobilenetv2(), {str(saved)!r})"
     env = dict(os.environ, PYTHONPATH=mnv2_env["PYTHONPATH"], TF_CPP_MIN_LOG_LEVEL="2")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env, cwd=str(MNV2_EXAMPLE), timeout=600)
     proc, report = build_json("--source", str(saved), "-t", "tflite-fp32", *DATA, "-o", str(tmp_path / "out"), env=mnv2_env)
@@ -72,7 +71,9 @@ def test_tf_saved_model_save_trap_still_gives_the_compact_graph(tmp_path, mnv2_e
 
 def test_int16x8_that_cannot_allocate_is_a_failed_target(tmp_path, mnv2_env):
     need_tf()
-    proc, report = build_json("--source", "mobilenetv2:plain_mobilenetv2", "-t", "tflite-int16x8", *DATA, "-o", str(tmp_path), env=mnv2_env)
+    proc, report = build_json(
+        "--source", "mobilenetv2:plain_mobilenetv2", "-t", "tflite-int16x8", *DATA, "-o", str(tmp_path), env=mnv2_env
+    )
     assert proc.returncode == 1
     e = report["artifacts"][0]
     assert e["status"] == "failed" and e["file"] is None

@@ -28,8 +28,13 @@ def mobilenet_files(tmp_path_factory) -> Path:
     """m.keras, sm/ (model.export) and cal.npz, made once in a subprocess (~20 s)."""
     need_tf()
     work = tmp_path_factory.mktemp("static")
-    proc = subprocess.run([sys.executable, "-m", "tests.build_tf.static_models", str(work)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.build_tf.static_models", str(work)],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work
 
@@ -38,8 +43,18 @@ def mobilenet_files(tmp_path_factory) -> Path:
 def edgetpu_build(mobilenet_files):
     """`edgekit build --source m.keras -t tflite-int8 -t edgetpu` with no --input-shape."""
     out = mobilenet_files / "out_edgetpu"
-    proc, report = build_json("--source", str(mobilenet_files / "m.keras"), "-t", "tflite-int8", "-t", "edgetpu",
-                              "--calibration", str(mobilenet_files / "cal.npz"), "-o", str(out))
+    proc, report = build_json(
+        "--source",
+        str(mobilenet_files / "m.keras"),
+        "-t",
+        "tflite-int8",
+        "-t",
+        "edgetpu",
+        "--calibration",
+        str(mobilenet_files / "cal.npz"),
+        "-o",
+        str(out),
+    )
     assert report is not None, proc.stderr[-3000:]
     return proc, report, out
 
@@ -114,8 +129,9 @@ def test_input_shape_makes_fp32_static_for_keras_and_saved_model(mobilenet_files
     The Keras build goes into the control's output directory: the dynamic artifact there must
     not be reused as a cache hit (static shapes are part of the cache key)."""
     out = dynamic_fp32_build[1] if source == "m.keras" else mobilenet_files / "out_shape_sm"
-    proc, report = build_json("--source", str(mobilenet_files / source), "-t", "tflite-fp32",
-                              "--input-shape", shape, "-o", str(out))
+    proc, report = build_json(
+        "--source", str(mobilenet_files / source), "-t", "tflite-fp32", "--input-shape", shape, "-o", str(out)
+    )
     assert report is not None, proc.stderr[-3000:]
     entry = _entry(report, "tflite-fp32")
     assert entry["status"] == "built", entry
@@ -126,8 +142,17 @@ def test_input_shape_makes_fp32_static_for_keras_and_saved_model(mobilenet_files
 
 
 def test_static_shapes_option_must_be_a_boolean(mobilenet_files, tmp_path):
-    proc = run_cli("build", "--source", str(mobilenet_files / "m.keras"), "-t", "tflite-fp32",
-                   "--option", "tflite-fp32.static_shapes=maybe", "-o", str(tmp_path / "out"))
+    proc = run_cli(
+        "build",
+        "--source",
+        str(mobilenet_files / "m.keras"),
+        "-t",
+        "tflite-fp32",
+        "--option",
+        "tflite-fp32.static_shapes=maybe",
+        "-o",
+        str(tmp_path / "out"),
+    )
     line = assert_one_line_error(proc, "static_shapes", "true or false")
     assert proc.returncode == 2, line
 
@@ -138,15 +163,33 @@ def test_unknown_input_name_is_one_line_listing_the_real_names_before_tensorflow
     shadow.mkdir()
     for mod in ("keras", "tensorflow"):
         (shadow / f"{mod}.py").write_text("raise ImportError('shadowed by the test')\n")
-    proc = run_cli("build", "--source", str(mobilenet_files / "m.keras"), "-t", "tflite-fp32",
-                   "--input-shape", "bogus=1,96,96,3", "-o", str(tmp_path / "out"),
-                   env={"PYTHONPATH": f"{ROOT}:{shadow}"})
+    proc = run_cli(
+        "build",
+        "--source",
+        str(mobilenet_files / "m.keras"),
+        "-t",
+        "tflite-fp32",
+        "--input-shape",
+        "bogus=1,96,96,3",
+        "-o",
+        str(tmp_path / "out"),
+        env={"PYTHONPATH": f"{ROOT}:{shadow}"},
+    )
     line = assert_one_line_error(proc, "bogus", "input_layer")
     assert proc.returncode == 2, line
 
 
 def test_unknown_input_name_for_a_saved_model_lists_its_names(mobilenet_files, tmp_path):
-    proc = run_cli("build", "--source", str(mobilenet_files / "sm"), "-t", "tflite-fp32",
-                   "--input-shape", "bogus=1,96,96,3", "-o", str(tmp_path / "out"))
+    proc = run_cli(
+        "build",
+        "--source",
+        str(mobilenet_files / "sm"),
+        "-t",
+        "tflite-fp32",
+        "--input-shape",
+        "bogus=1,96,96,3",
+        "-o",
+        str(tmp_path / "out"),
+    )
     line = assert_one_line_error(proc, "no input named 'bogus'", "its inputs:")
     assert proc.returncode == 2, line

@@ -141,7 +141,10 @@ def test_spec_round_trip_and_validation(tmp_path):
         ({"source": "m.keras", "targets": ["tflite-fp32"], "bogus": 1}, "unknown key 'bogus'"),
         ({"source": "m.keras", "targets": ["tflite-fp32"], "calibration": {"count": "x"}}, "count must be int"),
         ({"source": "m.keras", "targets": ["tflite-fp32"], "inputs": [{"shape": [1, -3]}]}, "positive integers"),
-        ({"source": "m.keras", "targets": ["tflite-fp32"], "calibration": {"preprocess": {"scale": "0,2"}}}, "unknown image scaling"),
+        (
+            {"source": "m.keras", "targets": ["tflite-fp32"], "calibration": {"preprocess": {"scale": "0,2"}}},
+            "unknown image scaling",
+        ),
     ],
 )
 def test_spec_errors_are_one_line(data, needle):
@@ -179,16 +182,37 @@ GOOD = {
     "source": {"ref": "m.keras"},
     "artifacts": [
         {
-            "target": "tflite-fp32", "status": "built", "format": "tflite", "file": "m.tflite", "sha256": "a" * 64,
-            "size_bytes": 10, "quantization": {}, "tool_versions": {}, "calibration": None,
+            "target": "tflite-fp32",
+            "status": "built",
+            "format": "tflite",
+            "file": "m.tflite",
+            "sha256": "a" * 64,
+            "size_bytes": 10,
+            "quantization": {},
+            "tool_versions": {},
+            "calibration": None,
             "inputs": [{"name": "x", "shape": [1, 16], "dtype": "float32", "scale": None, "zero_point": None}],
             "outputs": [{"name": "y", "shape": [1, 4], "dtype": "float32"}],
-            "accuracy": {"samples": 4, "outputs": [{"name": "y", "cosine": 1.0, "max_abs_error": 0.0, "snr_db": 90.0}],
-                         "cosine": 1.0, "max_abs_error": 0.0, "snr_db": 90.0},
-            "error": None, "warnings": [],
+            "accuracy": {
+                "samples": 4,
+                "outputs": [{"name": "y", "cosine": 1.0, "max_abs_error": 0.0, "snr_db": 90.0}],
+                "cosine": 1.0,
+                "max_abs_error": 0.0,
+                "snr_db": 90.0,
+            },
+            "error": None,
+            "warnings": [],
         },
-        {"target": "tflite-int8", "status": "failed", "format": "tflite", "quantization": {}, "tool_versions": {},
-         "inputs": [], "outputs": [], "error": {"message": "why", "hint": "what"}},
+        {
+            "target": "tflite-int8",
+            "status": "failed",
+            "format": "tflite",
+            "quantization": {},
+            "tool_versions": {},
+            "inputs": [],
+            "outputs": [],
+            "error": {"message": "why", "hint": "what"},
+        },
     ],
 }
 

@@ -166,7 +166,9 @@ def test_sweep_removes_only_leftovers_of_dead_processes(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"x")
     removed = sweep_outdir(str(tmp_path))
     assert sorted(removed) == sorted([f".tmp-{dead}-abcmodel.tflite", ".tmp-k2j3model.tflite"])
-    assert sorted(os.listdir(tmp_path)) == sorted([f".tmp-{os.getppid()}-livemodel.tflite", ".tmp-newlegacy.tflite", "model.tflite"])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [f".tmp-{os.getppid()}-livemodel.tflite", ".tmp-newlegacy.tflite", "model.tflite"]
+    )
 
 
 def test_sweep_of_verify_dirs_keeps_live_owners_and_symlinks(tmp_path):
@@ -189,7 +191,9 @@ def test_input_keys_hash_bytes_and_refuse_what_only_running_code_knows(tmp_path)
 
     (tmp_path / "m.keras").write_bytes(b"model")
     np.save(tmp_path / "cal.npy", np.zeros((4, 16), np.float32))
-    spec = BuildSpec(source="m.keras", targets=["tflite-fp32", "tflite-int8"], calibration=DataSpec(path="cal.npy"), base_dir=str(tmp_path))
+    spec = BuildSpec(
+        source="m.keras", targets=["tflite-fp32", "tflite-int8"], calibration=DataSpec(path="cal.npy"), base_dir=str(tmp_path)
+    )
     keys = input_keys(spec)
     assert set(keys) == {"tflite-fp32", "tflite-int8"} and keys["tflite-fp32"] != keys["tflite-int8"]
     np.save(tmp_path / "cal.npy", np.ones((4, 16), np.float32))
@@ -219,10 +223,19 @@ def test_report_and_sidecar_carry_the_sample_counts_and_the_drift_warning():
     from edgekit.report import row_for
 
     acc = accuracy.compare([REF[:2]], [with_cosine(REF[:2], 0.8)])
-    acc.update(calibration_samples=3, sanity={"verdict": "warn", "reasons": ["output 'y' cosine 0.8000 < 0.9: large drift"]},
-               sample_warnings=accuracy.sample_warnings(2, 3))
-    result = {"status": "ok", "artifact": {"name": "m.tflite"}, "device": {"name": "host"}, "runtime": {},
-              "latency_ms": {"p50": 1.0}, "accuracy": acc}
+    acc.update(
+        calibration_samples=3,
+        sanity={"verdict": "warn", "reasons": ["output 'y' cosine 0.8000 < 0.9: large drift"]},
+        sample_warnings=accuracy.sample_warnings(2, 3),
+    )
+    result = {
+        "status": "ok",
+        "artifact": {"name": "m.tflite"},
+        "device": {"name": "host"},
+        "runtime": {},
+        "latency_ms": {"p50": 1.0},
+        "accuracy": acc,
+    }
     text = row_for(result).accuracy_text()
     assert "(n=2)" in text and "large drift" in text and "only 3 samples" in text
     side = _drift_summary(ArtifactEntry(target="t", status="built", accuracy=acc))

@@ -37,8 +37,12 @@ def test_profile_names_ops_and_where_they_ran(tmp_path):
     from edgekit import api
     from edgekit.torchkit.profile import profile_pte
 
-    report = api.build(source="tests.build_torch.models:cumsum_cnn", targets=["executorch-xnnpack"],
-                       outdir=str(tmp_path), options={"executorch-xnnpack": {"etrecord": True}})
+    report = api.build(
+        source="tests.build_torch.models:cumsum_cnn",
+        targets=["executorch-xnnpack"],
+        outdir=str(tmp_path),
+        options={"executorch-xnnpack": {"etrecord": True}},
+    )
     entry = report.entries[0]
     assert entry.status == "built", entry.error
     pte = os.path.join(report.outdir, entry.file)

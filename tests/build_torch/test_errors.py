@@ -39,8 +39,12 @@ def test_declared_shape_gives_the_example(tmp_path):
     from edgekit import api
     from edgekit.sources import InputSpec
 
-    report = api.build(source="tests.build_torch.models:no_example", targets=["executorch-portable"],
-                       outdir=str(tmp_path), inputs=[InputSpec("x", [1, 1, 8, 8])])
+    report = api.build(
+        source="tests.build_torch.models:no_example",
+        targets=["executorch-portable"],
+        outdir=str(tmp_path),
+        inputs=[InputSpec("x", [1, 1, 8, 8])],
+    )
     assert report.ok, report.entries[0].error
     _check_built(tmp_path, report.entries, "executorch-portable", "pte", [1, 1, 8, 8])
 

@@ -28,8 +28,9 @@ def rate_file(tmp_path_factory):
 def test_constant_argument_from_the_flag_builds_and_runs(rate_file, tmp_path):
     """sr=8000 -> step 1: the .ptl keeps forward(x, sr) and the runtime passes the constant."""
     out = tmp_path / "out"
-    proc = run_cli("build", "--source", str(rate_file), "--input-shape", "x=1,8", "--arg", "sr=8000", "-t", "ptl",
-                   "-o", str(out), "--json")
+    proc = run_cli(
+        "build", "--source", str(rate_file), "--input-shape", "x=1,8", "--arg", "sr=8000", "-t", "ptl", "-o", str(out), "--json"
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source"]["args"] == {"sr": 8000}  # typed int from the signature, not the flag's text
@@ -51,8 +52,9 @@ def test_constant_argument_from_the_spec_file(rate_file, tmp_path):
     from edgekit.sources import load_source
 
     toml = tmp_path / "edgekit.toml"
-    toml.write_text(f'targets = ["ptl"]\n[source]\npath = "{rate_file}"\nargs = {{sr = 8000}}\n'
-                    '[[inputs]]\nname = "x"\nshape = [1, 8]\n')
+    toml.write_text(
+        f'targets = ["ptl"]\n[source]\npath = "{rate_file}"\nargs = {{sr = 8000}}\n[[inputs]]\nname = "x"\nshape = [1, 8]\n'
+    )
     spec = load_spec(str(toml))
     assert spec.source_args == {"sr": 8000}
     src = load_source(spec.source, None, spec.inputs, {"args": spec.source_args})
@@ -78,8 +80,9 @@ def test_missing_or_wrong_constant_is_one_line(rate_file, tmp_path):
 def test_interpreter_error_is_kept_not_cut_off(rate_file, tmp_path):
     """sr=16000 -> step 0 -> x[:, ::-1]: TorchScript's "slice step must be positive"."""
     line = assert_one_line_error(
-        run_cli("build", "--source", str(rate_file), "--input-shape", "x=1,8", "--arg", "sr=16000", "-t", "ptl",
-                "-o", str(tmp_path)),
+        run_cli(
+            "build", "--source", str(rate_file), "--input-shape", "x=1,8", "--arg", "sr=16000", "-t", "ptl", "-o", str(tmp_path)
+        ),
         "slice step must be positive",
     )
     assert "The following operation failed" not in line
@@ -97,7 +100,8 @@ def test_export_advice_fits_the_requested_targets(tmp_path):
 
     only_ptl = assert_one_line_error(
         run_cli("build", "--source", "tests.build_torch.models:data_dependent", "-t", "ptl", "-o", str(tmp_path)),
-        "torch.export cannot trace", "torch.jit.script",
+        "torch.export cannot trace",
+        "torch.jit.script",
     )
     assert "build only the ptl target" not in only_ptl
     assert "ptl" not in export_hint(["executorch-xnnpack"])

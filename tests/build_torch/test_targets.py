@@ -11,8 +11,14 @@ from tests.conftest import assert_one_line_error, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
-ALL = ["executorch-portable", "executorch-xnnpack", "executorch-xnnpack-int8", "executorch-xnnpack-dynamic-int8",
-       "executorch-coreml", "ptl"]
+ALL = [
+    "executorch-portable",
+    "executorch-xnnpack",
+    "executorch-xnnpack-int8",
+    "executorch-xnnpack-dynamic-int8",
+    "executorch-coreml",
+    "ptl",
+]
 
 
 def test_every_target_builds_or_records_its_reason(digits_build):

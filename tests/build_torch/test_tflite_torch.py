@@ -20,8 +20,9 @@ from edgekit.build.artifacts import Manifest
 from edgekit.edgetpu import rules
 from tests.conftest import assert_one_line_error, need_toolchain, run_cli
 
-WORKERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "edgekit", "toolchains", "workers")
+WORKERS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "edgekit", "toolchains", "workers"
+)
 
 
 def litert_toolchain() -> str:
@@ -42,8 +43,19 @@ def digits_tflite(digits_dir, tmp_path_factory):
     litert_toolchain()
     work, _ = digits_dir
     out = tmp_path_factory.mktemp("torch_tflite_digits")
-    proc = run_cli("build", os.path.join(str(work), "edgekit.toml"), "-t", "tflite-fp32", "-t", "tflite-int8",
-                   "-t", "edgetpu", "-o", str(out), timeout=2400)
+    proc = run_cli(
+        "build",
+        os.path.join(str(work), "edgekit.toml"),
+        "-t",
+        "tflite-fp32",
+        "-t",
+        "tflite-int8",
+        "-t",
+        "edgetpu",
+        "-o",
+        str(out),
+        timeout=2400,
+    )
     return proc, out, Manifest.load(str(out)).entries
 
 
@@ -58,7 +70,8 @@ def mobilenet_tflite(tmp_path_factory):
     (work / "edgekit.toml").write_text(
         'source = "examples.torch_mobilenet.mobilenet:mobilenet_v2"\n'
         'targets = ["tflite-fp32", "tflite-int8", "edgetpu"]\noutdir = "out"\n'
-        '[calibration]\npath = "images.npz"\ncount = 24\neval_count = 8\n')
+        '[calibration]\npath = "images.npz"\ncount = 24\neval_count = 8\n'
+    )
     report = api.build(str(work / "edgekit.toml"))
     return report, {e.target: e for e in report.entries}
 
@@ -151,7 +164,8 @@ def tiny_modes(tmp_path_factory):
         'source = "tests.build_torch.models:tiny_cnn"\noutdir = "out"\n'
         'targets = ["tflite-from-torch", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"]\n'
         '[calibration]\npath = "data.npz"\ncount = 48\neval_count = 16\n'
-        '[options.tflite-int8]\nio_dtype = "uint8"\n')
+        '[options.tflite-int8]\nio_dtype = "uint8"\n'
+    )
     report = api.build(str(work / "edgekit.toml"))
     return report, {e.target: e for e in report.entries}
 
@@ -177,8 +191,18 @@ def test_every_mode_builds_from_a_module_factory(tiny_modes):
 
 # -- without the toolchain: the failures are one line ----------------------------------------------
 def test_a_toolchain_that_cannot_run_is_one_line_and_the_other_targets_build(tmp_path):
-    proc = run_cli("build", "--source", "tests.build_torch.models:tiny_cnn", "-t", "tflite-fp32", "-t", "ptl",
-                   "-o", str(tmp_path), env={"EDGEKIT_TOOLCHAIN_LITERT_PYTHON": str(tmp_path / "no-python")})
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_torch.models:tiny_cnn",
+        "-t",
+        "tflite-fp32",
+        "-t",
+        "ptl",
+        "-o",
+        str(tmp_path),
+        env={"EDGEKIT_TOOLCHAIN_LITERT_PYTHON": str(tmp_path / "no-python")},
+    )
     entries = Manifest.load(str(tmp_path)).entries
     assert entries["ptl"].status == "built"
     err = entries["tflite-fp32"].error
@@ -187,12 +211,33 @@ def test_a_toolchain_that_cannot_run_is_one_line_and_the_other_targets_build(tmp
 
 
 def test_options_that_do_not_fit_the_source_are_refused_before_converting(tmp_path):
-    proc = run_cli("build", "--source", "tests.build_torch.models:tiny_cnn", "-t", "tflite-int8",
-                   "--random-calibration", "--option", "tflite-int8.quantizer=pt2e", "--option",
-                   "tflite-int8.io_dtype=uint8", "-o", str(tmp_path))
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_torch.models:tiny_cnn",
+        "-t",
+        "tflite-int8",
+        "--random-calibration",
+        "--option",
+        "tflite-int8.quantizer=pt2e",
+        "--option",
+        "tflite-int8.io_dtype=uint8",
+        "-o",
+        str(tmp_path),
+    )
     assert_one_line_error(proc, "quantizer 'pt2e' writes int8 inputs")
-    proc = run_cli("build", "--source", "tests.build_torch.models:tiny_cnn", "-t", "tflite-int8",
-                   "--random-calibration", "--option", "tflite-int8.quantizer=qat", "-o", str(tmp_path))
+    proc = run_cli(
+        "build",
+        "--source",
+        "tests.build_torch.models:tiny_cnn",
+        "-t",
+        "tflite-int8",
+        "--random-calibration",
+        "--option",
+        "tflite-int8.quantizer=qat",
+        "-o",
+        str(tmp_path),
+    )
     assert_one_line_error(proc, "quantizer 'qat' is not supported", "ai-edge-quantizer, pt2e")
 
 

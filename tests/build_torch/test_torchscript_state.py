@@ -69,15 +69,18 @@ def test_every_torch_target_saves_the_fresh_state(tmp_path):
     from edgekit.runtimes.base import RunOptions
     from tests.build_torch.stateful import recurrent
 
-    report = api.build(source="tests.build_torch.stateful:recurrent", targets=["ptl", "executorch-portable"],
-                       outdir=str(tmp_path))
+    report = api.build(
+        source="tests.build_torch.stateful:recurrent", targets=["ptl", "executorch-portable"], outdir=str(tmp_path)
+    )
     by = {e.target: e for e in report.entries}
     assert {t: [i["name"] for i in e.inputs] for t, e in by.items()} == {"ptl": ["frame"], "executorch-portable": ["frame"]}
     model, _ = recurrent()
     with torch.no_grad():
         first = float(model(torch.from_numpy(FRAME)))
     assert by["ptl"].status == "built", by["ptl"].error
-    assert float(_load_for_lite_interpreter(str(tmp_path / by["ptl"].file))(torch.from_numpy(FRAME))) == pytest.approx(first, abs=1e-6)
+    assert float(_load_for_lite_interpreter(str(tmp_path / by["ptl"].file))(torch.from_numpy(FRAME))) == pytest.approx(
+        first, abs=1e-6
+    )
     pte = by["executorch-portable"]
     assert pte.status == "built", pte.error
     session = get_runtime("pte").load(str(tmp_path / pte.file), RunOptions())

@@ -3,9 +3,7 @@ in its own virtualenv, and a real model from the TensorFlow build path that need
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -33,8 +31,12 @@ def old_runtime_venv() -> Path:
     # A venv's scripts hard-code its path, so it is built in place; the stamp marks it complete
     # (a half-built one from an interrupted run is cleared and rebuilt).
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *OLD_RUNTIME_PINS],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *OLD_RUNTIME_PINS],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode != 0:
         pytest.fail(f"could not build the old-runtime venv (PyPI needed once): {proc.stderr[-800:]}")
     stamp.write_text(" ".join(OLD_RUNTIME_PINS) + "\n")

@@ -127,9 +127,25 @@ def test_interrupted_deploy_leaves_previous_version_current(ssh_device, artifact
         f.truncate(1 << 30)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgekit", "deploy", "--device", "dev", "--devices-dir", str(devices), "--to", str(to),
-         str(model), str(big)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT), env=env,
+        [
+            sys.executable,
+            "-m",
+            "edgekit",
+            "deploy",
+            "--device",
+            "dev",
+            "--devices-dir",
+            str(devices),
+            "--to",
+            str(to),
+            str(model),
+            str(big),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+        env=env,
     )
     deadline = time.monotonic() + 120
     partial = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from edgekit.ship.deploy import device_home_path
 from edgekit.errors import EdgekitError
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import run_cli
 
 
 def test_tilde_goes_to_the_device_users_home_not_a_literal_dir(ssh_device, coral_models, tmp_path):
@@ -50,10 +49,17 @@ class _FakeRun:
         return subprocess.CompletedProcess(argv, self.code, stdout=self.home, stderr="")
 
 
-@pytest.mark.parametrize("to,home,expected", [
-    ("~", "/home/pi", "/home/pi"), ("~/", "/home/pi", "/home/pi"), ("~/models/v1", "/home/pi/", "/home/pi/models/v1"),
-    ("~/x", "/", "/x"), ("/abs/dir", "/home/pi", "/abs/dir"), ("rel/dir", "/home/pi", "rel/dir"),
-])
+@pytest.mark.parametrize(
+    "to,home,expected",
+    [
+        ("~", "/home/pi", "/home/pi"),
+        ("~/", "/home/pi", "/home/pi"),
+        ("~/models/v1", "/home/pi/", "/home/pi/models/v1"),
+        ("~/x", "/", "/x"),
+        ("/abs/dir", "/home/pi", "/abs/dir"),
+        ("rel/dir", "/home/pi", "rel/dir"),
+    ],
+)
 def test_home_expansion_rules(to, home, expected):
     t = _FakeRun(home)
     assert device_home_path(t, to, "pi") == expected
@@ -70,8 +76,9 @@ def test_no_home_or_another_users_home_is_one_clear_error():
 def test_host_deploy_expands_tilde_here(tmp_path, coral_models, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    r = run_cli("deploy", "--to", "~/deployed", "--json", coral_models / "mobilenet_v1_0.25_128_quant.tflite",
-                env={"HOME": str(home)})
+    r = run_cli(
+        "deploy", "--to", "~/deployed", "--json", coral_models / "mobilenet_v1_0.25_128_quant.tflite", env={"HOME": str(home)}
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["dir"] == str(home / "deployed") and (home / "deployed" / "current").is_symlink()
     bad = run_cli("deploy", "--device", "dev", "--to", "~nobody/x", coral_models / "mobilenet_v1_0.25_128_quant.tflite")

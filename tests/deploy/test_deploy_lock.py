@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.ship import deploy
 from edgekit.ship.lock import deploy_lock
 from edgekit.transports import TRANSPORTS
 from tests.conftest import ROOT, assert_one_line_error, run_cli
@@ -51,8 +50,14 @@ def test_a_waiting_deploy_goes_ahead_when_the_lock_is_released(tmp_path, two_mod
     with contextlib.ExitStack() as stack:
         t = stack.enter_context(TRANSPORTS.get("host")(None))
         stack.enter_context(deploy_lock(t, str(to)))
-        proc = subprocess.Popen([sys.executable, "-m", "edgekit", "deploy", "--to", str(to), "--json", str(two_models[0])],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT), env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgekit", "deploy", "--to", str(to), "--json", str(two_models[0])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(ROOT),
+            env=env,
+        )
         note = proc.stderr.readline()  # released only once the deploy says it is waiting
         assert "s for another deploy to" in note, note
         time.sleep(0.5)
@@ -70,8 +75,14 @@ def test_concurrent_deploys_are_serialised_and_both_complete(tmp_path, two_model
     a, b = two_models
     env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_HISTORY="off")
     procs = [
-        subprocess.Popen([sys.executable, "-m", "edgekit", "deploy", "--to", str(to), "--json", *map(str, files)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT), env=env)
+        subprocess.Popen(
+            [sys.executable, "-m", "edgekit", "deploy", "--to", str(to), "--json", *map(str, files)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(ROOT),
+            env=env,
+        )
         for files in ((a,), (a, b))
     ]
     reports = []
@@ -93,11 +104,18 @@ def test_lock_dies_with_its_holder(tmp_path, two_models):
     """A deploy killed outright (SIGKILL: no cleanup runs) does not leave the directory locked."""
     to = tmp_path / "dir"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from edgekit.ship.lock import deploy_lock; from edgekit.transports import TRANSPORTS\n"
-         "with TRANSPORTS.get('host')(None) as t, deploy_lock(t, sys.argv[1]):\n"
-         "    print('held', flush=True); time.sleep(600)", str(to)],
-        stdout=subprocess.PIPE, text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from edgekit.ship.lock import deploy_lock; from edgekit.transports import TRANSPORTS\n"
+            "with TRANSPORTS.get('host')(None) as t, deploy_lock(t, sys.argv[1]):\n"
+            "    print('held', flush=True); time.sleep(600)",
+            str(to),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -121,8 +139,11 @@ def test_no_flock_on_the_device_deploys_unlocked_and_says_so(tmp_path, two_model
     to = tmp_path / "dir"
     r = run_cli("deploy", "--to", to, "--json", two_models[0], env={"PATH": str(bin_dir)})
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["lock"] == {"locked": False, "waited_s": 0.0, "note": (
-        "no flock on the device: this deploy was not protected against a concurrent one")}
+    assert json.loads(r.stdout)["lock"] == {
+        "locked": False,
+        "waited_s": 0.0,
+        "note": ("no flock on the device: this deploy was not protected against a concurrent one"),
+    }
     plain = run_cli("deploy", "--to", to, *two_models, env={"PATH": str(bin_dir)})
     assert plain.returncode == 0 and "edgekit: warning: no flock on the device" in plain.stderr, plain.stderr
 
@@ -145,8 +166,7 @@ def test_ssh_lock_is_released_when_the_connection_drops(ssh_device, two_models, 
         assert procs, "no ssh process holding the lock found"
         for pid, _ in procs:
             os.kill(pid, 9)
-        r = run_cli("deploy", "--device", "dev", "--devices-dir", devices, "--to", to, "--wait", "30", "--json",
-                    two_models[0])
+        r = run_cli("deploy", "--device", "dev", "--devices-dir", devices, "--to", to, "--wait", "30", "--json", two_models[0])
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["lock"]["locked"]
 

@@ -61,8 +61,12 @@ def test_doctor_libedgetpu_too_old_from_facts(coral_models):
     from edgekit.devices.doctor import check_tflite
 
     facts = json.loads(subprocess.run([sys.executable, str(PROBE)], capture_output=True, text=True).stdout.split(" ", 1)[1])
-    facts["libedgetpu"] = {"path": "/usr/lib/aarch64-linux-gnu/libedgetpu.so.1", "runtime_version": 12,
-                           "package": "libedgetpu1-std", "package_version": "14.1"}
+    facts["libedgetpu"] = {
+        "path": "/usr/lib/aarch64-linux-gnu/libedgetpu.so.1",
+        "runtime_version": 12,
+        "package": "libedgetpu1-std",
+        "package_version": "14.1",
+    }
     facts["edgetpu_devices"] = [{"type": "usb", "id": "18d1:9302", "writable": True}]
     facts["os"]["uid"] = 1000
     problems, info = check_tflite(str(coral_models / "split_concat_edgetpu.tflite"), facts, "python3", None, edgetpu=True)
@@ -108,8 +112,11 @@ def test_doctor_and_provision_dry_run_over_ssh(ssh_device, old_runtime_python, n
     steps = json.loads(dry.stdout)["steps"]
     assert [s["action"] for s in steps] == ["would run"]
     assert steps[0]["command"] == f"{old_runtime_python} -m pip install -U ai-edge-litert"
-    still = subprocess.run([old_runtime_python, "-c", "import importlib.util as u; print(u.find_spec('ai_edge_litert'))"],
-                           capture_output=True, text=True)
+    still = subprocess.run(
+        [old_runtime_python, "-c", "import importlib.util as u; print(u.find_spec('ai_edge_litert'))"],
+        capture_output=True,
+        text=True,
+    )
     assert still.stdout.strip() == "None"  # a dry run changes nothing
 
 
@@ -117,8 +124,9 @@ def test_provision_prints_system_fixes_and_never_sudo(tmp_path, coral_models):
     """An Edge TPU model on this host: the apt steps are printed, never run without --sudo."""
     devices = tmp_path / "devices"
     _host_profile(devices, "here", sys.executable)
-    proc = run_cli("provision", "--device", "here", "--devices-dir", devices, "--json",
-                   coral_models / "split_concat_edgetpu.tflite")
+    proc = run_cli(
+        "provision", "--device", "here", "--devices-dir", devices, "--json", coral_models / "split_concat_edgetpu.tflite"
+    )
     assert proc.returncode == 0, proc.stderr
     steps = json.loads(proc.stdout)["steps"]
     assert steps and all(s["action"] in ("print", "note") for s in steps)
@@ -142,6 +150,7 @@ def test_provision_installs_litert_into_the_device_venv(tmp_path, new_converter_
 
 def test_probe_tells_coral_pycoral_from_the_pypi_impostor(tmp_path):
     """probe.py reads the distribution's file list (never imports it) to tell the two apart."""
+
     def fake(root: Path, files: list[str]) -> dict:
         info = root / "pycoral-2.0.0.dist-info"
         info.mkdir(parents=True)

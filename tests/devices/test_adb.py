@@ -3,13 +3,11 @@ Debian `adb` binary with no phone attached (discovery and clear errors)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from edgekit.devices.profiles import profile_from_dict
 from edgekit.results.schema import validate
 from edgekit.transports.adb_discovery import parse_devices
 from edgekit.transports.android_benchmark_model import benchmark_model_argv, result_from_benchmark_model
@@ -25,9 +23,16 @@ def read(name: str) -> str:
 
 def base() -> dict:
     return {
-        "schema": "edgekit.result", "schema_version": 1, "edgekit_version": "0", "created": "now", "status": "error",
+        "schema": "edgekit.result",
+        "schema_version": 1,
+        "edgekit_version": "0",
+        "created": "now",
+        "status": "error",
         "artifact": {"path": "m.tflite", "name": "m.tflite", "format": "tflite"},
-        "device": {"name": "phone", "transport": "adb", "emulated": False}, "platform": {}, "runtime": {}, "settings": {},
+        "device": {"name": "phone", "transport": "adb", "emulated": False},
+        "platform": {},
+        "runtime": {},
+        "settings": {},
     }
 
 
@@ -96,27 +101,45 @@ def test_executor_runner_log_line():
     text = "I 00:00:01.204511 executorch:executor_runner.cpp:238] Model executed successfully 20 time(s) in 61.840000 ms.\n"
     p = parse_executor_runner(text)
     assert p["ok"] and p["count"] == 20 and p["avg_ms"] == pytest.approx(3.092)
-    assert not parse_executor_runner("E 00:00:00.1 executorch:method.cpp:1] Execution of method forward failed with status 0x20")["ok"]
+    assert not parse_executor_runner("E 00:00:00.1 executorch:method.cpp:1] Execution of method forward failed with status 0x20")[
+        "ok"
+    ]
 
 
 def test_benchmark_model_flags():
     spec = {"warmup": 3, "min_runs": 40, "min_time_s": 1.5, "threads": 4, "xnnpack": True, "runtime_options": {"delegate": "gpu"}}
     argv = benchmark_model_argv(spec, "/data/local/tmp/benchmark_model", "/data/local/tmp/edgekit-run.x/model.tflite", "f0")
     assert argv[:2] == ["taskset", "f0"]
-    for flag in ("--graph=/data/local/tmp/edgekit-run.x/model.tflite", "--warmup_runs=3", "--num_runs=40", "--min_secs=1.5",
-                 "--num_threads=4", "--use_gpu=true", "--use_xnnpack=false"):
+    for flag in (
+        "--graph=/data/local/tmp/edgekit-run.x/model.tflite",
+        "--warmup_runs=3",
+        "--num_runs=40",
+        "--min_secs=1.5",
+        "--num_threads=4",
+        "--use_gpu=true",
+        "--use_xnnpack=false",
+    ):
         assert flag in argv
     plain = benchmark_model_argv({"xnnpack": False}, "bm", "m.tflite", None)
     assert plain[0] == "bm" and "--use_xnnpack=false" in plain
 
 
 def test_parse_adb_devices_listing():
-    text = ("List of devices attached\n"
-            "0123456789ABCDEF       device usb:1-1 product:sargo model:Pixel_3a device:sargo transport_id:2\n"
-            "emulator-5554          unauthorized transport_id:3\n")
+    text = (
+        "List of devices attached\n"
+        "0123456789ABCDEF       device usb:1-1 product:sargo model:Pixel_3a device:sargo transport_id:2\n"
+        "emulator-5554          unauthorized transport_id:3\n"
+    )
     devices = parse_devices(text)
-    assert devices[0] == {"serial": "0123456789ABCDEF", "state": "device", "usb": "1-1", "product": "sargo",
-                          "model": "Pixel_3a", "device": "sargo", "transport_id": "2"}
+    assert devices[0] == {
+        "serial": "0123456789ABCDEF",
+        "state": "device",
+        "usb": "1-1",
+        "product": "sargo",
+        "model": "Pixel_3a",
+        "device": "sargo",
+        "transport_id": "2",
+    }
     assert devices[1]["state"] == "unauthorized"
 
 

@@ -18,8 +18,15 @@ def test_runner_is_deterministic_and_holds_the_host_modules(tmp_path):
     b = bundle.write_pyz(tmp_path / "b.pyz")
     assert open(a, "rb").read() == open(b, "rb").read()
     names = zipfile.ZipFile(a).namelist()
-    for needed in ("__main__.py", "edgekit/__init__.py", "edgekit/errors.py", "edgekit/harness/worker.py",
-                   "edgekit/harness/stats.py", "edgekit/results/schema.py", "edgekit/runtimes/litert.py"):
+    for needed in (
+        "__main__.py",
+        "edgekit/__init__.py",
+        "edgekit/errors.py",
+        "edgekit/harness/worker.py",
+        "edgekit/harness/stats.py",
+        "edgekit/results/schema.py",
+        "edgekit/runtimes/litert.py",
+    ):
         assert needed in names
     for host_only in ("edgekit/harness/bundle.py", "edgekit/cli.py", "edgekit/api.py"):
         assert host_only not in names
@@ -43,8 +50,14 @@ def test_runner_runs_where_edgekit_is_not_importable(tmp_path, small_model):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"artifact": str(small_model), "min_runs": 5, "min_time_s": 0.0, "warmup": 1}))
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, "-S", "runner.pyz", "--spec", "spec.json", "--out", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-S", str(pyz), "--spec", "spec.json", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     result = validate(json.loads(out.read_text()))
     assert result["status"] == "ok" and result["latency_ms"]["n"] >= 5

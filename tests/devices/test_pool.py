@@ -64,8 +64,23 @@ def test_cli_pool_writes_one_json_per_device(sshd, second_sshd, small_model, tmp
     sshd.write_profile(tmp_path / "devs", "pi-a")
     second_sshd.write_profile(tmp_path / "devs", "pi-b")
     out = tmp_path / "out"
-    proc = run_cli("bench", "--device", "pi-a", "--device", "pi-b", "--devices-dir", tmp_path / "devs", small_model,
-                   "--min-time", "0.3", "--warmup", "2", "-o", out, "--no-history")
+    proc = run_cli(
+        "bench",
+        "--device",
+        "pi-a",
+        "--device",
+        "pi-b",
+        "--devices-dir",
+        tmp_path / "devs",
+        small_model,
+        "--min-time",
+        "0.3",
+        "--warmup",
+        "2",
+        "-o",
+        out,
+        "--no-history",
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["pi-a.json", "pi-b.json"]
     for name in ("pi-a", "pi-b"):
@@ -80,8 +95,23 @@ def test_one_failing_device_keeps_the_others_results(sshd, small_model, tmp_path
     sshd.write_profile(tmp_path / "devs", "good")
     sshd.write_profile(tmp_path / "devs", "gone", port=free_port(), connect_timeout=2)
     out = tmp_path / "out"
-    proc = run_cli("bench", "--device", "good", "--device", "gone", "--devices-dir", tmp_path / "devs", small_model,
-                   "--min-time", "0.2", "--warmup", "1", "-o", out, "--no-history")
+    proc = run_cli(
+        "bench",
+        "--device",
+        "good",
+        "--device",
+        "gone",
+        "--devices-dir",
+        tmp_path / "devs",
+        small_model,
+        "--min-time",
+        "0.2",
+        "--warmup",
+        "1",
+        "-o",
+        out,
+        "--no-history",
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]

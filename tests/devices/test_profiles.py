@@ -72,9 +72,9 @@ def test_bad_toml_and_unknown_device(tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path, small_model):
     assert_one_line_error(run_cli("bench", "--device", "no-such-board", small_model), "unknown device 'no-such-board'")
-    assert_one_line_error(run_cli("bench", "--device", "x", "--devices-dir", tmp_path / "missing", small_model),
-                          "no such devices directory")
+    assert_one_line_error(
+        run_cli("bench", "--device", "x", "--devices-dir", tmp_path / "missing", small_model), "no such devices directory"
+    )
     (tmp_path / "typo.toml").write_text('transport = "ssh"\nhostname = "pi"\n')
     # Only the command that uses the broken profile fails (tests/devices/test_readiness.py has the rest).
-    assert_one_line_error(run_cli("bench", "--device", "typo", "--devices-dir", tmp_path, small_model),
-                          "unknown key 'hostname'")
+    assert_one_line_error(run_cli("bench", "--device", "typo", "--devices-dir", tmp_path, small_model), "unknown key 'hostname'")

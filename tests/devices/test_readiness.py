@@ -30,7 +30,8 @@ def test_the_coral_usb_profile_is_ready_only_with_a_tpu_and_libedgetpu():
     none = readiness(coral, {"edgetpu_devices": [], "libedgetpu": None})
     assert none["ready"] is False and len(none["missing"]) == 2
     assert readiness(coral, {"edgetpu_devices": [USB], "libedgetpu": None})["missing"] == [
-        "libedgetpu (the Edge TPU runtime) is not installed"]
+        "libedgetpu (the Edge TPU runtime) is not installed"
+    ]
     # A PCIe module does not answer to the profile's "usb".
     assert readiness(coral, {"edgetpu_devices": [PCI], "libedgetpu": LIB})["ready"] is False
     host = get_device("host")
@@ -38,10 +39,19 @@ def test_the_coral_usb_profile_is_ready_only_with_a_tpu_and_libedgetpu():
     assert readiness(get_device("coral-dev-board"))["ready"] is None  # remote: its own probe decides
 
 
-@pytest.mark.parametrize("selector,tpus,ok", [
-    ("usb", [USB], True), ("usb:0", [USB], True), ("usb:1", [USB], False), ("usb:7", [USB, USB], False),
-    ("pci:0", [USB, PCI], True), (":1", [USB, PCI], True), (":2", [USB, PCI], False), ("usb", [], False),
-])
+@pytest.mark.parametrize(
+    "selector,tpus,ok",
+    [
+        ("usb", [USB], True),
+        ("usb:0", [USB], True),
+        ("usb:1", [USB], False),
+        ("usb:7", [USB, USB], False),
+        ("pci:0", [USB, PCI], True),
+        (":1", [USB, PCI], True),
+        (":2", [USB, PCI], False),
+        ("usb", [], False),
+    ],
+)
 def test_selectors(selector, tpus, ok):
     assert selector_matches(selector, tpus) is ok
 
@@ -63,8 +73,7 @@ def test_bench_on_the_coral_profile_without_a_tpu_fails_in_one_line(no_tpu_here,
         r = run_cli("bench", "--device", "coral-usb-accelerator", model, "--json")
         line = assert_one_line_error(r, "coral-usb-accelerator", "no Edge TPU is attached", "libedgetpu")
         assert r.returncode == 3 and json.loads(r.stdout or "[]") == [], line  # nothing measured on the host instead
-    r = run_cli("run", "--device", "coral-usb-accelerator", small_model, "--image",
-                coral_models.parent / "images" / "parrot.jpg")
+    r = run_cli("run", "--device", "coral-usb-accelerator", small_model, "--image", coral_models.parent / "images" / "parrot.jpg")
     assert r.returncode == 3 and "no Edge TPU is attached" in r.stderr
 
 
@@ -123,8 +132,21 @@ def test_valid_profiles_survive_a_broken_neighbour(mixed_dir, small_model):
     found, broken = scan_devices([str(mixed_dir)])
     assert "good" in found and "host" in found
     assert set(broken) == {"typo", "bad-syntax"}
-    ok = run_cli("bench", "--device", "good", "--devices-dir", mixed_dir, small_model,
-                 "--min-runs", "2", "--min-time", "0", "--warmup", "0", "--json")
+    ok = run_cli(
+        "bench",
+        "--device",
+        "good",
+        "--devices-dir",
+        mixed_dir,
+        small_model,
+        "--min-runs",
+        "2",
+        "--min-time",
+        "0",
+        "--warmup",
+        "0",
+        "--json",
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"] == "ok"
     warnings = [l for l in ok.stderr.splitlines() if l.startswith("edgekit: warning:")]

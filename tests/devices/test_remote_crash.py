@@ -47,8 +47,9 @@ def _loaded(pid: int, run_dir: str) -> bool:
         return False
 
 
-def kill_first_runner(workdir: str, sig: int = signal.SIGSEGV, settle: float = 0.3, deadline: float = 90.0,
-                      shell: bool = False) -> dict:
+def kill_first_runner(
+    workdir: str, sig: int = signal.SIGSEGV, settle: float = 0.3, deadline: float = 90.0, shell: bool = False
+) -> dict:
     """Wait until the first run on the device has its runner (the pid RUN_SH wrote to ``pids``)
     measuring, i.e. its model loaded, then kill that runner (or with ``shell``, the run script's
     shell) with ``sig``. Runs in a thread; the dict says what it did."""
@@ -114,8 +115,10 @@ def test_run_script_killed_is_one_line_without_a_status(sshd, small_model, tmp_p
     killer["thread"].join(timeout=5)
     assert "pid" in killer, "the runner never started on the device"
     line = error_from_dict(validate(result)["error"]).line()
-    assert line.startswith(f"edgekit: the run of {small_model.name} on device 'crashy' ended without an exit status "
-                           "(its shell was killed by a signal); check the model with 'edgekit inspect")
+    assert line.startswith(
+        f"edgekit: the run of {small_model.name} on device 'crashy' ended without an exit status "
+        "(its shell was killed by a signal); check the model with 'edgekit inspect"
+    )
     assert result["error"]["exit_status"] == 255 and result["error"]["exit_code"] == 1
     assert run_dirs(profile.workdir) == []
 
@@ -130,8 +133,10 @@ def test_timeout_is_an_error_result_and_stops_the_runner(sshd, small_model, tmp_
         validate(result)
         err = result["error"]
         line = error_from_dict(err).line()
-        assert line == (f"edgekit: the benchmark of {small_model.name} on device 'slowpoke' did not finish within 4 s; "
-                        "lower --min-time/--min-runs or raise --timeout")
+        assert line == (
+            f"edgekit: the benchmark of {small_model.name} on device 'slowpoke' did not finish within 4 s; "
+            "lower --min-time/--min-runs or raise --timeout"
+        )
         assert err["exit_code"] == 1 and isinstance(err["log_tail"], list) and err["timeout_s"] == 4
         # The same transport goes on with the next model.
         quick = t.run_worker(bench_spec(str(small_model), warmup=0, min_runs=2, min_time_s=0.0), timeout=120)
@@ -154,15 +159,35 @@ def test_crash_on_one_device_keeps_every_other_result(sshd, small_model, coral_m
     sshd.write_profile(devs, "steady", workdir=str(tmp_path / "steady-tmp"))
     out = tmp_path / "out"
     killer = kill_first_runner(crashy_dir)
-    proc = run_cli("--debug", "bench", "--device", "crashy", "--device", "steady", "--devices-dir", devs, small_model, other,
-                   "--min-time", "1.5", "--warmup", "1", "--threads", "1", "-o", out, "--no-history", timeout=300)
+    proc = run_cli(
+        "--debug",
+        "bench",
+        "--device",
+        "crashy",
+        "--device",
+        "steady",
+        "--devices-dir",
+        devs,
+        small_model,
+        other,
+        "--min-time",
+        "1.5",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "-o",
+        out,
+        "--no-history",
+        timeout=300,
+    )
     killer["thread"].join(timeout=5)
     assert "pid" in killer, "the runner never started on crashy"
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [l for l in proc.stderr.splitlines() if l.startswith("edgekit:")]
     assert len(errors) == 1, proc.stderr
-    log = proc.stderr[proc.stderr.index("--- log tail ---"):proc.stderr.index(errors[0])]
+    log = proc.stderr[proc.stderr.index("--- log tail ---") : proc.stderr.index(errors[0])]
     assert "Fatal Python error: Segmentation fault" in log and "Fatal Python" not in errors[0]
     assert f"the runner for {small_model.name} on device 'crashy' was killed by SIGSEGV; " in errors[0]
     assert errors[0].endswith("[device crashy]")
@@ -176,6 +201,7 @@ def test_crash_on_one_device_keeps_every_other_result(sshd, small_model, coral_m
 
 # --- the message builder on the statuses a device's shell hands back -------------------------
 
+
 def test_shell_statuses_name_the_signal():
     assert exit_signal(139, shell=True) == signal.SIGSEGV and exit_signal(134, shell=True) == signal.SIGABRT
     assert exit_signal(-11) == signal.SIGSEGV
@@ -185,22 +211,33 @@ def test_shell_statuses_name_the_signal():
 
 def test_ssh_runner_exit_without_a_signal_names_the_exception_not_the_log():
     warning = "torchao/__init__.py:41: UserWarning: Skipping import of cpp extensions"
-    err = worker_died({"artifact": "/m/x.tflite", "format": "tflite", "threads": 512}, 1,
-                      f"{warning}\nTraceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'numpy'\n",
-                      process="the runner", device="pi", shell=True, hint="check the device has numpy")
+    err = worker_died(
+        {"artifact": "/m/x.tflite", "format": "tflite", "threads": 512},
+        1,
+        f"{warning}\nTraceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'numpy'\n",
+        process="the runner",
+        device="pi",
+        shell=True,
+        hint="check the device has numpy",
+    )
     line = err.line()
-    assert line == ("edgekit: the runner for x.tflite on device 'pi' exited with status 1 without a result "
-                    "(ModuleNotFoundError: No module named 'numpy'); check the device has numpy")
+    assert line == (
+        "edgekit: the runner for x.tflite on device 'pi' exited with status 1 without a result "
+        "(ModuleNotFoundError: No module named 'numpy'); check the device has numpy"
+    )
     assert err.details["log_tail"][0] == warning and "signal" not in err.details
     # the device's core count is unknown: no claim about threads vs cores
     crash = worker_died({"artifact": "/m/x.tflite", "format": "tflite", "threads": 512}, 139, "", device="pi", shell=True)
     assert "cores" not in crash.line() and "killed by SIGSEGV" in crash.line()
 
 
-@pytest.mark.parametrize("fmt, tool, needle", [
-    ("tflite", "benchmark_model", "edgekit inspect /m/x.tflite"),
-    ("pte", "executor_runner", "executorch"),
-])
+@pytest.mark.parametrize(
+    "fmt, tool, needle",
+    [
+        ("tflite", "benchmark_model", "edgekit inspect /m/x.tflite"),
+        ("pte", "executor_runner", "executorch"),
+    ],
+)
 def test_adb_tool_killed_by_a_signal_is_one_line(fmt, tool, needle):
     log = "INFO: Initialized TensorFlow Lite runtime.\nSegmentation fault\n"
     spec = {"artifact": f"/m/x.{fmt}", "format": fmt}
@@ -212,7 +249,9 @@ def test_adb_tool_killed_by_a_signal_is_one_line(fmt, tool, needle):
     if fmt == "pte":
         assert "inspect" not in line and "--no-xnnpack" not in line
     timed = tool_failure(spec, tool, "pixel", None, log, timeout=30).line()
-    assert timed == (f"edgekit: the benchmark of x.{fmt} on device 'pixel' did not finish within 30 s; "
-                     "lower --min-time/--min-runs or raise --timeout")
+    assert timed == (
+        f"edgekit: the benchmark of x.{fmt} on device 'pixel' did not finish within 30 s; "
+        "lower --min-time/--min-runs or raise --timeout"
+    )
     assert tool_failure(spec, tool, "pixel", 0, log) is None  # ended by itself: its output is parsed
     assert tool_failure(spec, tool, "pixel", 1, log) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import threading
 import time
 
@@ -60,8 +59,9 @@ def test_bench_over_ssh_matches_a_host_run(devices_dir, small_model, tmp_path):
     """The done-when criterion: same result fields as a host run; p50 in a loose sanity band here
     (the 15% comparison with interleaved runs is benchmarks/ssh_vs_host.py)."""
     args = ["--min-time", "0.5", "--warmup", "5", "--threads", "1", "--no-history"]
-    ssh_proc = run_cli("bench", "--device", "local-ssh", "--devices-dir", devices_dir, small_model, "--json",
-                       "-o", tmp_path / "ssh.json", *args)
+    ssh_proc = run_cli(
+        "bench", "--device", "local-ssh", "--devices-dir", devices_dir, small_model, "--json", "-o", tmp_path / "ssh.json", *args
+    )
     host_proc = run_cli("bench", small_model, "--json", *args)
     assert ssh_proc.returncode == 0, ssh_proc.stderr
     assert host_proc.returncode == 0, host_proc.stderr
@@ -198,8 +198,15 @@ def test_server_killed_mid_run(tmp_path, small_model):
 
 def test_image_input_and_saved_outputs_travel_both_ways(local_ssh, coral, small_model, tmp_path):
     out = tmp_path / "outputs.npz"
-    spec = bench_spec(str(small_model), warmup=0, min_runs=1, min_time_s=0.0, max_runs=1, save_outputs=str(out),
-                      inputs={"kind": "image", "path": str(coral / "images" / "parrot.jpg")})
+    spec = bench_spec(
+        str(small_model),
+        warmup=0,
+        min_runs=1,
+        min_time_s=0.0,
+        max_runs=1,
+        save_outputs=str(out),
+        inputs={"kind": "image", "path": str(coral / "images" / "parrot.jpg")},
+    )
     with open_transport(local_ssh) as t:
         result = t.run_worker(spec, timeout=60)
     assert result["status"] == "ok" and result["inputs"] == "input.jpg"

@@ -19,8 +19,7 @@ TOY_CLI = "import sys, tests.devices.toy_transport; from edgekit.cli import main
 def toy_cli(*args: str) -> subprocess.CompletedProcess:
     """The real CLI in a child process that has the toy transport registered."""
     env = {"PYTHONPATH": str(ROOT), "EDGEKIT_HISTORY": "off", "PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".no-home")}
-    return subprocess.run([sys.executable, "-c", TOY_CLI, *args], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT, env=env)
+    return subprocess.run([sys.executable, "-c", TOY_CLI, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
 
 
 @pytest.fixture()
@@ -51,15 +50,19 @@ def test_toy_profile_keys_validated_by_the_transport(toy_dir):
     proc = toy_cli("deploy", "--device", "stray", "--devices-dir", str(toy_dir), "--status")
     assert_one_line_error(proc, "stray.toml", "serial only apply to adb devices, this one uses toy")
     (toy_dir / "nodock.toml").write_text('transport = "toy"\n')
-    assert_one_line_error(toy_cli("deploy", "--device", "nodock", "--devices-dir", str(toy_dir), "--status"),
-                          "a toy device needs a dock")
+    assert_one_line_error(
+        toy_cli("deploy", "--device", "nodock", "--devices-dir", str(toy_dir), "--status"), "a toy device needs a dock"
+    )
     (toy_dir / "badbay.toml").write_text('transport = "toy"\ndock = "shelf"\n')
-    assert_one_line_error(toy_cli("deploy", "--device", "badbay", "--devices-dir", str(toy_dir), "--status"),
-                          "dock 'shelf' is not a bay")
+    assert_one_line_error(
+        toy_cli("deploy", "--device", "badbay", "--devices-dir", str(toy_dir), "--status"), "dock 'shelf' is not a bay"
+    )
     # the toy's own key is refused on the transports that do not take it
     (toy_dir / "sshdock.toml").write_text('transport = "ssh"\nhost = "pi"\ndock = "bay-1"\n')
-    assert_one_line_error(toy_cli("deploy", "--device", "sshdock", "--devices-dir", str(toy_dir), "--status"),
-                          "dock only apply to toy devices, this one uses ssh")
+    assert_one_line_error(
+        toy_cli("deploy", "--device", "sshdock", "--devices-dir", str(toy_dir), "--status"),
+        "dock only apply to toy devices, this one uses ssh",
+    )
 
 
 def test_lock_key_deploy_pointer_and_defaults_come_from_the_record(monkeypatch):

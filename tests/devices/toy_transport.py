@@ -31,10 +31,11 @@ class ToyTransport(Transport):
 
     @classmethod
     def survey(cls, profiles, timeout: float) -> Survey:
-        return Survey(states={p.name: {"state": "docked", "detail": f"in {p.options['dock']} (timeout {timeout:g})"}
-                              for p in profiles},
-                      discovered=[{"kind": "toy", "id": "bay-9", "state": "empty", "detail": "no profile"}],
-                      notes=["toy survey ran"])
+        return Survey(
+            states={p.name: {"state": "docked", "detail": f"in {p.options['dock']} (timeout {timeout:g})"} for p in profiles},
+            discovered=[{"kind": "toy", "id": "bay-9", "state": "empty", "detail": "no profile"}],
+            notes=["toy survey ran"],
+        )
 
 
 if "toy" not in TRANSPORTS:

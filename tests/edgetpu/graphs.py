@@ -74,5 +74,4 @@ def conv(g: Graph, x: int, name: str, shape=(1, 8, 8, 4), dtype: str = "int8", s
 
 
 def axis(g: Graph, name: str, value) -> int:
-    return g.tensor(name, [len(np.atleast_1d(value))] if np.ndim(value) else [], "int32",
-                    data=np.asarray(value, dtype="int32"))
+    return g.tensor(name, [len(np.atleast_1d(value))] if np.ndim(value) else [], "int32", data=np.asarray(value, dtype="int32"))

@@ -93,8 +93,10 @@ def test_dynamic_batch_suggests_the_exact_static_rebuild():
     cause = pre.problems[0]
     assert cause["cause"] == "dynamic-shape" and "batch -1" in cause["message"]
     assert "'input_layer' [-1, 8, 8, 4]" in cause["message"] and "2 of 2 ops" in cause["message"]
-    assert pre.fix == ("rebuild with a static shape: edgekit build --source YOUR_MODEL -t tflite-int8 -t edgetpu "
-                       "--input-shape input_layer=1,8,8,4")
+    assert pre.fix == (
+        "rebuild with a static shape: edgekit build --source YOUR_MODEL -t tflite-int8 -t edgetpu "
+        "--input-shape input_layer=1,8,8,4"
+    )
     text = _all_advice(pre)
     assert "sits at the end" not in text and advice.NOT_QUANTIZED_HINT not in text  # the issue's wrong advice
     assert pre.first_blocking.index == 0 and pre.first_blocking.rule == "R2" and not pre.tail_only
@@ -168,7 +170,7 @@ def test_check_escapes_model_strings(tmp_path):
     assert "\x1b" not in proc.stderr, line
 
 
-_CONVERT = r'''
+_CONVERT = r"""
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf
@@ -199,7 +201,7 @@ s = Streaming()
 conv = tf.lite.TFLiteConverter.from_concrete_functions([s.__call__.get_concrete_function()], s)
 conv.experimental_enable_resource_variables = True
 open(os.path.join(out, "stateful.tflite"), "wb").write(int8(conv, (1, 8), tf.int8))
-'''
+"""
 
 
 @pytest.mark.slow

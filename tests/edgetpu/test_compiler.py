@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 import sys
-import textwrap
 import time
 
 import pytest
@@ -28,7 +27,9 @@ Started a compilation timeout timer of 180 seconds.
 Model compiled successfully in 412 ms.
 """
 
-LOG_MOBILENET = LOG_HEAD + """\
+LOG_MOBILENET = (
+    LOG_HEAD
+    + """\
 
 Input model: {model}
 Input size: 513.28KiB
@@ -49,8 +50,11 @@ CONV_2D                        15         Mapped to Edge TPU
 DEPTHWISE_CONV_2D              13         Mapped to Edge TPU
 RESHAPE                        1          Mapped to Edge TPU
 """
+)
 
-LOG_DEEPLAB = LOG_HEAD + """\
+LOG_DEEPLAB = (
+    LOG_HEAD
+    + """\
 
 Input model: {model}
 Input size: 743.07KiB
@@ -78,8 +82,11 @@ QUANTIZE                       1          More than one subgraph is not supporte
 CONCATENATION                  1          More than one subgraph is not supported
 ARG_MAX                        1          Operation is working on an unsupported data type
 """
+)
 
-LOG_NOTHING_MAPPED = LOG_HEAD + """\
+LOG_NOTHING_MAPPED = (
+    LOG_HEAD
+    + """\
 
 Input model: {model}
 Input size: 10.00KiB
@@ -99,6 +106,7 @@ Operator                       Count      Status
 CONV_2D                        1          Operation is working on an unsupported data type
 FULLY_CONNECTED                1          Operation is working on an unsupported data type
 """
+)
 
 FAKE = '''\
 #!{python}
@@ -193,8 +201,15 @@ def test_compile_all_mapped(fake_compiler, coral_models, tmp_path):
 def test_compile_command_partial_mapping_warns_with_the_preflight_reason(fake_compiler, coral_models, tmp_path):
     fake_compiler(LOG_DEEPLAB, coral_models / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite")
     out = tmp_path / "out"
-    proc = run_cli("edgetpu", "compile", coral_models / "deeplabv3_mnv2_dm05_pascal_quant.tflite", "-o", out, "-s",
-                   env={"PATH": os.environ["PATH"]})
+    proc = run_cli(
+        "edgetpu",
+        "compile",
+        coral_models / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
+        "-o",
+        out,
+        "-s",
+        env={"PATH": os.environ["PATH"]},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "agrees" in proc.stdout and "RESIZE_BILINEAR" in proc.stdout
     warnings = [l for l in proc.stderr.splitlines() if l.startswith("edgekit: warning:")]
@@ -244,8 +259,14 @@ def test_segments_produce_one_file_each(fake_compiler, coral_models, tmp_path):
 
 
 def test_without_the_compiler_one_line_and_the_preflight_is_written(coral_models, tmp_path, monkeypatch):
-    proc = run_cli("edgetpu", "compile", coral_models / "mobilenet_v1_0.25_128_quant.tflite", "-o", tmp_path,
-                   env={"PATH": "/nonexistent", "EDGEKIT_EDGETPU_COMPILER": ""})
+    proc = run_cli(
+        "edgetpu",
+        "compile",
+        coral_models / "mobilenet_v1_0.25_128_quant.tflite",
+        "-o",
+        tmp_path,
+        env={"PATH": "/nonexistent", "EDGEKIT_EDGETPU_COMPILER": ""},
+    )
     line = assert_one_line_error(proc, "edgetpu_compiler is not installed", "x86-64 Linux", "edgetpu-compiler")
     assert proc.returncode == 3, line
     assert (tmp_path / "mobilenet_v1_0.25_128_quant.edgetpu-preflight.json").exists()
@@ -264,8 +285,14 @@ def test_the_edgetpu_target_compiles_a_given_int8_file(fake_compiler, coral_mode
     fake_compiler(LOG_MOBILENET, coral_models / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
     target = TARGETS.get("edgetpu")
     spec = SimpleNamespace(resolve=lambda p: p)
-    ctx = BuildContext(SimpleNamespace(name="mnv1", framework="tf", kind="keras"), spec, "edgetpu",
-                       {"source": str(coral_models / "mobilenet_v1_0.25_128_quant.tflite")}, None, str(tmp_path))
+    ctx = BuildContext(
+        SimpleNamespace(name="mnv1", framework="tf", kind="keras"),
+        spec,
+        "edgetpu",
+        {"source": str(coral_models / "mobilenet_v1_0.25_128_quant.tflite")},
+        None,
+        str(tmp_path),
+    )
     target.check(ctx)
     out = tmp_path / ".tmp-out.tflite"
     built = target.build(ctx, str(out))
@@ -281,7 +308,9 @@ def test_the_edgetpu_target_compiles_a_given_int8_file(fake_compiler, coral_mode
         target.build(ctx, str(out))
 
 
-@pytest.mark.skipif(shutil.which("edgetpu_compiler") is None, reason="edgetpu_compiler is not installed (x86-64 Linux, Coral apt repository)")
+@pytest.mark.skipif(
+    shutil.which("edgetpu_compiler") is None, reason="edgetpu_compiler is not installed (x86-64 Linux, Coral apt repository)"
+)
 def test_real_compiler_on_a_real_model(coral_models, tmp_path):
     res = compile_model(str(coral_models / "mobilenet_v1_0.25_128_quant.tflite"), str(tmp_path))
     assert res.report.compiler_version and res.report.ops_tpu == 31 and res.report.ops_cpu == 0

@@ -22,7 +22,10 @@ def test_usb_ids_and_apex_nodes_are_found(tmp_path):
     (dev_root / "null").write_text("")
     found = from_system(str(sys_root), str(dev_root))
     assert [(d["type"], d["selector"], d.get("usb_id")) for d in found] == [
-        ("usb", "usb:0", "1a6e:089a"), ("usb", "usb:1", "18d1:9302"), ("pci", "pci:0", None)]
+        ("usb", "usb:0", "1a6e:089a"),
+        ("usb", "usb:1", "18d1:9302"),
+        ("pci", "pci:0", None),
+    ]
     assert "firmware" in found[0]["state"] and found[1]["state"] == "ready"
     assert found[2]["path"].endswith("apex_0")
 

@@ -38,8 +38,12 @@ def test_input_side_conversions_of_a_uint8_input_stay_in_front_of_the_segment():
     y = conv(g, conv(g, q, "c1"), "c2")
     g.inputs, g.outputs = [x], [y]
     pre = _predict(g)
-    assert _roles(pre) == [("CAST", "input-side", True), ("QUANTIZE", "input-side", True),
-                           ("CONV_2D", "segment", True), ("CONV_2D", "segment", True)]
+    assert _roles(pre) == [
+        ("CAST", "input-side", True),
+        ("QUANTIZE", "input-side", True),
+        ("CONV_2D", "segment", True),
+        ("CONV_2D", "segment", True),
+    ]
     assert pre.tpu_ops == 2 and pre.first_blocking is None and pre.ready
     assert not any(p["cause"] == "not-quantized" for p in pre.problems)
     note = next(p for p in pre.problems if p["cause"] == "float-input")
@@ -69,8 +73,12 @@ def test_unsupported_op_in_the_middle_ends_the_segment_and_forces_its_dependents
     y = conv(g, conv(g, m, "c2"), "c3")
     g.inputs, g.outputs = [x], [y]
     pre = _predict(g)
-    assert _roles(pre) == [("CONV_2D", "segment", True), ("MyMiddle", "ends-segment", True),
-                           ("CONV_2D", "after-segment", True), ("CONV_2D", "after-segment", True)]
+    assert _roles(pre) == [
+        ("CONV_2D", "segment", True),
+        ("MyMiddle", "ends-segment", True),
+        ("CONV_2D", "after-segment", True),
+        ("CONV_2D", "after-segment", True),
+    ]
     assert [o.rule for o in pre.ops[2:]] == ["R6", "R6"] and pre.ops[3].blocked_by == 1
     assert not pre.ready and not pre.tail_only and pre.first_blocking.index == 1
     split = next(p for p in pre.problems if p["cause"] == "split")
@@ -111,8 +119,12 @@ def _side_branch(head_first: bool) -> Graph:
 def test_a_side_branch_does_not_decide_the_placement_of_ops_that_do_not_depend_on_it():
     pre = _predict(_side_branch(head_first=True))
     # execution order: c1, MyHead, c2, c3. By order c2/c3 would be on the CPU; by data flow they map.
-    assert [(o.name, o.placement) for o in pre.ops] == [("CONV_2D", "tpu"), ("MyHead", "cpu"),
-                                                        ("CONV_2D", "tpu"), ("CONV_2D", "tpu")]
+    assert [(o.name, o.placement) for o in pre.ops] == [
+        ("CONV_2D", "tpu"),
+        ("MyHead", "cpu"),
+        ("CONV_2D", "tpu"),
+        ("CONV_2D", "tpu"),
+    ]
     assert [o.certain for o in pre.ops] == [True, True, False, False]
     assert "does not depend on it" in pre.ops[2].uncertain_why and "parallel branches" in pre.ops[2].uncertain_why
     assert pre.tail_only and pre.ready
@@ -149,15 +161,23 @@ def _rejoin(blocked_branch_first: bool) -> Graph:
 
 def test_two_parallel_branches_rejoining():
     pre = _predict(_rejoin(blocked_branch_first=False))
-    assert _roles(pre) == [("CONV_2D", "segment", True), ("CONV_2D", "segment", True),
-                           ("MyOp", "ends-segment", True), ("ADD", "after-segment", True),
-                           ("CONV_2D", "after-segment", True)]
+    assert _roles(pre) == [
+        ("CONV_2D", "segment", True),
+        ("CONV_2D", "segment", True),
+        ("MyOp", "ends-segment", True),
+        ("ADD", "after-segment", True),
+        ("CONV_2D", "after-segment", True),
+    ]
     assert not pre.ready and "2 later supported op(s)" in next(p for p in pre.problems if p["cause"] == "split")["message"]
     # the unblocked branch listed after the blocking op: it still maps by data flow, marked uncertain
     pre = _predict(_rejoin(blocked_branch_first=True))
     assert [(o.name, o.role, o.certain) for o in pre.ops] == [
-        ("CONV_2D", "segment", True), ("MyOp", "ends-segment", True), ("CONV_2D", "segment", False),
-        ("ADD", "after-segment", True), ("CONV_2D", "after-segment", True)]
+        ("CONV_2D", "segment", True),
+        ("MyOp", "ends-segment", True),
+        ("CONV_2D", "segment", False),
+        ("ADD", "after-segment", True),
+        ("CONV_2D", "after-segment", True),
+    ]
 
 
 def test_tile_maps_and_only_the_final_resize_and_arg_max_stay_on_the_cpu():
@@ -173,8 +193,12 @@ def test_tile_maps_and_only_the_final_resize_and_arg_max_stay_on_the_cpu():
     g.op("CONCATENATION", [f, tiled], [cat], {"_type": "ConcatenationOptions", "axis": 3})
     logits = conv(g, cat, "logits", shape=(1, 8, 8, 8))
     up = g.tensor("upsampled", [1, 128, 128, 8], "int8")
-    g.op("RESIZE_BILINEAR", [logits, g.tensor("size", [2], "int32", data=np.array([128, 128], "int32"))], [up],
-         {"_type": "ResizeBilinearOptions"})
+    g.op(
+        "RESIZE_BILINEAR",
+        [logits, g.tensor("size", [2], "int32", data=np.array([128, 128], "int32"))],
+        [up],
+        {"_type": "ResizeBilinearOptions"},
+    )
     am = g.tensor("argmax", [1, 128, 128], "int32")
     g.op("ARG_MAX", [up, axis(g, "axis", 3)], [am], {"_type": "ArgMaxOptions", "outputType": 2})
     g.inputs, g.outputs = [x], [am]

@@ -49,13 +49,16 @@ def test_preflight_agrees_op_by_op_with_all_12_pairs(coral, capsys):
         if not ok:
             disagreements.append((cpu.name, wrong))
         # the pairs cannot tell data flow from execution order: both readings must agree here
-        order = placement.by_execution_order(cpu_model.main, [classify_op(cpu_model.main, op)
-                                                              for op in cpu_model.main.operators])
+        order = placement.by_execution_order(cpu_model.main, [classify_op(cpu_model.main, op) for op in cpu_model.main.operators])
         assert [on for on, _ in order] == [o.placement == "tpu" for o in pre.ops], cpu.name
-        lines.append(f"  {cpu.name}: {len(pre.ops) - len(wrong)}/{len(pre.ops)} ops agree; "
-                     f"CPU ops predicted {dict(pred_types) or '{}'} vs compiled {dict(truth_types) or '{}'}")
-    summary = (f"preflight vs edgetpu_compiler ground truth: {agree_pairs}/{len(pairs)} pairs, "
-               f"{agree_ops}/{total_ops} ops agree, {unsure} predictions marked uncertain")
+        lines.append(
+            f"  {cpu.name}: {len(pre.ops) - len(wrong)}/{len(pre.ops)} ops agree; "
+            f"CPU ops predicted {dict(pred_types) or '{}'} vs compiled {dict(truth_types) or '{}'}"
+        )
+    summary = (
+        f"preflight vs edgetpu_compiler ground truth: {agree_pairs}/{len(pairs)} pairs, "
+        f"{agree_ops}/{total_ops} ops agree, {unsure} predictions marked uncertain"
+    )
     with capsys.disabled():
         print("\n" + summary + "\n" + "\n".join(lines))
     assert not disagreements, disagreements
@@ -143,9 +146,20 @@ def test_rule_R5_custom_op_in_the_middle_and_R7_newer_op_version():
 
 
 def test_input_side_float_quantize_stays_in_front_of_the_segment():
-    g = _chain([("QUANTIZE", {"out_dtype": "int8"}), ("RELU", {}), ("CONV_2D", {
-        "extra_inputs": [], "options": {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1,
-                                         "dilationWFactor": 1, "dilationHFactor": 1}})], dtype="float32")
+    g = _chain(
+        [
+            ("QUANTIZE", {"out_dtype": "int8"}),
+            ("RELU", {}),
+            (
+                "CONV_2D",
+                {
+                    "extra_inputs": [],
+                    "options": {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1},
+                },
+            ),
+        ],
+        dtype="float32",
+    )
     # rebuild: float input -> QUANTIZE -> int8 RELU -> int8 CONV_2D (weights added below)
     g = Graph()
     x = g.tensor("x", [1, 8, 8, 4], "float32")
@@ -155,8 +169,12 @@ def test_input_side_float_quantize_stays_in_front_of_the_segment():
     g.op("RELU", [q], [r])
     w, b = g.const("w", [4, 1, 1, 4], "int8"), g.const("b", [4], "int32", scale=0.0025)
     y = g.tensor("y", [1, 8, 8, 4], "int8")
-    g.op("CONV_2D", [r, w, b], [y], {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1,
-                                      "dilationWFactor": 1, "dilationHFactor": 1})
+    g.op(
+        "CONV_2D",
+        [r, w, b],
+        [y],
+        {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1, "dilationWFactor": 1, "dilationHFactor": 1},
+    )
     g.inputs, g.outputs = [x], [y]
     pre, placed = _placements(g)
     assert placed == [("QUANTIZE", "cpu", "R1"), ("RELU", "tpu", None), ("CONV_2D", "tpu", None)]
@@ -168,13 +186,32 @@ def test_op_conditions_dilation_fused_pool_batch_axis_and_R8_off_chip():
     x = g.tensor("x", [1, 8, 8, 4], "int8")
     w, b = g.const("w", [4, 3, 3, 4], "int8"), g.const("b", [4], "int32", scale=0.0025)
     y = g.tensor("y", [1, 8, 8, 4], "int8")
-    g.op("CONV_2D", [x, w, b], [y], {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1,
-                                      "dilationWFactor": 2, "dilationHFactor": 1})
+    g.op(
+        "CONV_2D",
+        [x, w, b],
+        [y],
+        {"_type": "Conv2DOptions", "strideW": 1, "strideH": 1, "dilationWFactor": 2, "dilationHFactor": 1},
+    )
     g.inputs, g.outputs = [x], [y]
     pre, placed = _placements(g)
     assert placed[0][1:] == ("cpu", "R5") and "dilation" in pre.ops[0].reason
-    g = _chain([("MAX_POOL_2D", {"options": {"_type": "Pool2DOptions", "fusedActivationFunction": 1,
-                                              "filterWidth": 1, "filterHeight": 1, "strideW": 1, "strideH": 1}})])
+    g = _chain(
+        [
+            (
+                "MAX_POOL_2D",
+                {
+                    "options": {
+                        "_type": "Pool2DOptions",
+                        "fusedActivationFunction": 1,
+                        "filterWidth": 1,
+                        "filterHeight": 1,
+                        "strideW": 1,
+                        "strideH": 1,
+                    }
+                },
+            )
+        ]
+    )
     pre, _ = _placements(g)
     assert pre.ops[0].placement == "cpu" and "fused activation" in pre.ops[0].reason
     g = Graph()

@@ -14,8 +14,14 @@ from pathlib import Path
 import numpy as np
 
 _NP_TO_TFL = {
-    "float32": "FLOAT32", "float16": "FLOAT16", "int32": "INT32", "uint8": "UINT8", "int64": "INT64",
-    "bool": "BOOL", "int16": "INT16", "int8": "INT8",
+    "float32": "FLOAT32",
+    "float16": "FLOAT16",
+    "int32": "INT32",
+    "uint8": "UINT8",
+    "int64": "INT64",
+    "bool": "BOOL",
+    "int16": "INT16",
+    "int8": "INT8",
 }
 
 
@@ -35,8 +41,17 @@ class Graph:
     metadata: list = field(default_factory=list)
     opcodes: list = field(default_factory=list)
 
-    def tensor(self, name: str, shape, dtype: str = "int8", data=None, scale=None, zero_point=None,
-               signature=None, quantized_dimension: int = 0) -> int:
+    def tensor(
+        self,
+        name: str,
+        shape,
+        dtype: str = "int8",
+        data=None,
+        scale=None,
+        zero_point=None,
+        signature=None,
+        quantized_dimension: int = 0,
+    ) -> int:
         """Add a tensor; ``data`` makes it constant. int8/uint8 tensors get a default scale."""
         s = schema()
         t = s.TensorT()
@@ -92,8 +107,17 @@ class Graph:
         self.opcodes.append((key, oc))
         return len(self.opcodes) - 1
 
-    def op(self, name: str, inputs, outputs, options: dict | None = None, version: int = 1,
-           custom: bool = False, code: int | None = None, custom_options: bytes | None = None) -> int:
+    def op(
+        self,
+        name: str,
+        inputs,
+        outputs,
+        options: dict | None = None,
+        version: int = 1,
+        custom: bool = False,
+        code: int | None = None,
+        custom_options: bytes | None = None,
+    ) -> int:
         s = schema()
         o = s.OperatorT()
         o.opcodeIndex = self._opcode(name, version, custom, code)
@@ -146,8 +170,16 @@ class Graph:
         return Path(path)
 
 
-def conv_model(dtype: str = "int8", h: int = 16, w: int = 16, cin: int = 3, cout: int = 8, k: int = 3,
-               stride: int = 2, per_channel: bool = True) -> Graph:
+def conv_model(
+    dtype: str = "int8",
+    h: int = 16,
+    w: int = 16,
+    cin: int = 3,
+    cout: int = 8,
+    k: int = 3,
+    stride: int = 2,
+    per_channel: bool = True,
+) -> Graph:
     """input [1,h,w,cin] -> CONV_2D(k x k, stride, SAME) -> DEPTHWISE 3x3 -> mean-free FC head.
 
     Returns the graph; shapes are chosen so the hand computation in the tests is easy to follow.
@@ -155,20 +187,44 @@ def conv_model(dtype: str = "int8", h: int = 16, w: int = 16, cin: int = 3, cout
     g = Graph()
     oh, ow = -(-h // stride), -(-w // stride)
     x = g.tensor("input", [1, h, w, cin], dtype)
-    wscale = list(np.linspace(0.01, 0.02, cout)) if per_channel and dtype == "int8" else (0.02 if dtype in ("int8", "uint8") else None)
+    wscale = (
+        list(np.linspace(0.01, 0.02, cout)) if per_channel and dtype == "int8" else (0.02 if dtype in ("int8", "uint8") else None)
+    )
     wq = g.const("conv/w", [cout, k, k, cin], dtype, scale=wscale, zero_point=0)
-    bq = g.const("conv/b", [cout], "int32" if dtype in ("int8", "uint8") else dtype,
-                 scale=(np.asarray(wscale) * 0.05).tolist() if dtype in ("int8", "uint8") else None)
+    bq = g.const(
+        "conv/b",
+        [cout],
+        "int32" if dtype in ("int8", "uint8") else dtype,
+        scale=(np.asarray(wscale) * 0.05).tolist() if dtype in ("int8", "uint8") else None,
+    )
     y = g.tensor("conv/out", [1, oh, ow, cout], dtype)
-    conv_opts = {"_type": "Conv2DOptions", "padding": 0, "strideW": stride, "strideH": stride,
-                 "dilationWFactor": 1, "dilationHFactor": 1}
+    conv_opts = {
+        "_type": "Conv2DOptions",
+        "padding": 0,
+        "strideW": stride,
+        "strideH": stride,
+        "dilationWFactor": 1,
+        "dilationHFactor": 1,
+    }
     g.op("CONV_2D", [x, wq, bq], [y], conv_opts, version=3 if per_channel else 1)
     dw = g.const("dw/w", [1, 3, 3, cout], dtype, scale=wscale, zero_point=0, quantized_dimension=3)
     db = g.const("dw/b", [cout], "int32" if dtype in ("int8", "uint8") else dtype)
     z = g.tensor("dw/out", [1, oh, ow, cout], dtype)
-    g.op("DEPTHWISE_CONV_2D", [y, dw, db], [z], {"_type": "DepthwiseConv2DOptions", "padding": 0, "strideW": 1,
-                                                  "strideH": 1, "depthMultiplier": 1, "dilationWFactor": 1,
-                                                  "dilationHFactor": 1}, version=3 if per_channel else 1)
+    g.op(
+        "DEPTHWISE_CONV_2D",
+        [y, dw, db],
+        [z],
+        {
+            "_type": "DepthwiseConv2DOptions",
+            "padding": 0,
+            "strideW": 1,
+            "strideH": 1,
+            "depthMultiplier": 1,
+            "dilationWFactor": 1,
+            "dilationHFactor": 1,
+        },
+        version=3 if per_channel else 1,
+    )
     shape = g.tensor("reshape/shape", [2], "int32", data=np.array([1, oh * ow * cout], dtype="int32"))
     r = g.tensor("flat", [1, oh * ow * cout], dtype)
     g.op("RESHAPE", [z, shape], [r])

@@ -12,7 +12,6 @@ import os
 import re
 import time
 
-import numpy as np
 import pytest
 
 from edgekit.console import console, safe
@@ -87,8 +86,7 @@ def test_mac_counters_survive_ops_with_too_few_operands():
 
     est = macs.estimate(parse_bytes(g.to_bytes()))
     assert est.total == 8 * 8 * 4 * 27
-    assert est.not_counted == {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1,
-                               "BATCH_MATMUL": 1}
+    assert est.not_counted == {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "BATCH_MATMUL": 1}
     assert "CONV_2D" in est.heavy_not_counted  # so the total is reported as a lower bound
 
 
@@ -136,7 +134,8 @@ def test_dynamic_inputs_are_marked_and_macs_state_their_shape(tmp_path):
     path = g.save(tmp_path / "dyn.tflite")
     info = describe(str(path))
     assert info["macs_detail"]["counted_at"] == [
-        {"tensor": 0, "name": "audio", "shape": [1, 1], "shape_signature": [-1, -1], "dynamic_dims": [0, 1]}]
+        {"tensor": 0, "name": "audio", "shape": [1, 1], "shape_signature": [-1, -1], "dynamic_dims": [0, 1]}
+    ]
     assert info["subgraphs"][0]["inputs"][0]["dynamic_dims"] == [0, 1]
     assert info["subgraphs"][0]["outputs"][0]["dynamic_dims"] == [0]
     text = run_cli("inspect", path, check=True).stdout

@@ -91,8 +91,11 @@ def test_macs_match_a_hand_computation(tmp_path):
     assert info["macs_detail"]["not_counted"] == {"RESHAPE": 1}
     assert info["per_channel_tensors"] == 3  # conv weights and bias, depthwise weights
     # and the first layer of the real MobileNet v1 0.25: 128x128x3 -> 64x64x8 with a 3x3 kernel
-    facts = describe(str(ROOT.parent / "shared/testdata/coral/models/mobilenet_v1_0.25_128_quant.tflite")) \
-        if (ROOT.parent / "shared/testdata/coral/models").is_dir() else None
+    facts = (
+        describe(str(ROOT.parent / "shared/testdata/coral/models/mobilenet_v1_0.25_128_quant.tflite"))
+        if (ROOT.parent / "shared/testdata/coral/models").is_dir()
+        else None
+    )
     if facts:
         first = facts["subgraphs"][0]["operators"][0]
         assert first["name"] == "CONV_2D" and first["macs"] == 64 * 64 * 8 * 27
@@ -139,9 +142,16 @@ def test_edgetpu_models_are_recognised_with_their_cpu_ops(coral_models):
         "split_concat_edgetpu.tflite": {},
         "posenet_mobilenet_v1_075_353_481_16_quant_decoder_edgetpu.tflite": {"PosenetDecoderOp": 1},
         "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite": {
-            "RESIZE_BILINEAR": 3, "QUANTIZE": 1, "CONCATENATION": 1, "CONV_2D": 2, "ARG_MAX": 1},
+            "RESIZE_BILINEAR": 3,
+            "QUANTIZE": 1,
+            "CONCATENATION": 1,
+            "CONV_2D": 2,
+            "ARG_MAX": 1,
+        },
         "ssd_mobilenet_v2_coco_quant_postprocess_segment_3_of_4_edgetpu.tflite": {
-            "DEQUANTIZE": 2, "TFLite_Detection_PostProcess": 1},
+            "DEQUANTIZE": 2,
+            "TFLite_Detection_PostProcess": 1,
+        },
     }
     for name, cpu in expected_cpu.items():
         tpu = describe(str(coral_models / name))["edgetpu"]

@@ -36,8 +36,13 @@ def hand_counted_model(path: str) -> int:
     def const(name, shape):
         return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
 
-    inits = [const("w1", [4, 3, 3, 3]), const("wt", [4, 2, 2, 2]), const("wg", [128, 5]), const("wm", [5, 6]),
-             numpy_helper.from_array(np.array([1, 128], dtype=np.int64), "flat")]
+    inits = [
+        const("w1", [4, 3, 3, 3]),
+        const("wt", [4, 2, 2, 2]),
+        const("wg", [128, 5]),
+        const("wm", [5, 6]),
+        numpy_helper.from_array(np.array([1, 128], dtype=np.int64), "flat"),
+    ]
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),  # [1,4,4,4]
         helper.make_node("ConvTranspose", ["c1", "wt"], ["ct"], strides=[2, 2]),  # [1,2,8,8]
@@ -45,8 +50,13 @@ def hand_counted_model(path: str) -> int:
         helper.make_node("Gemm", ["f", "wg"], ["g"]),  # [1,5]
         helper.make_node("MatMul", ["g", "wm"], ["y"]),  # [1,6]
     ]
-    graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "hand",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.save(model, path)
     conv = (1 * 4 * 4 * 4) * (3 * 3 * 3)  # every output element: C_in * kh * kw
@@ -72,8 +82,9 @@ def digits_onnx(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("torch_digits_onnx")
     info = prepare(str(work))
-    report = api.build(os.path.join(str(work), "edgekit.toml"), targets=["onnx", "onnx-int8", "onnx-dynamic"],
-                       outdir=str(work / "artifacts"))
+    report = api.build(
+        os.path.join(str(work), "edgekit.toml"), targets=["onnx", "onnx-int8", "onnx-dynamic"], outdir=str(work / "artifacts")
+    )
     entries = {e.target: e for e in report.entries}
     for e in entries.values():
         e.path = os.path.join(report.outdir, e.file) if e.file else None

@@ -53,8 +53,9 @@ def test_detector_macs_scale_with_the_image(rapidocr):
     assert small["op_counts"]["ConvTranspose"] >= 1 and small["op_counts"]["Resize"] >= 1
     assert small["macs_detail"]["not_counted"] == {} and small["macs_detail"]["by_op"]["ConvTranspose"] > 0
     assert 0.999 * 4 * small["macs"] < big["macs"] < 4 * small["macs"]
-    assert [i["dim_names"] for i in small["inputs"]] == [["p2o.DynamicDimension.0", None, "p2o.DynamicDimension.1",
-                                                          "p2o.DynamicDimension.2"]]
+    assert [i["dim_names"] for i in small["inputs"]] == [
+        ["p2o.DynamicDimension.0", None, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"]
+    ]
 
 
 def test_recognizer_counts_matmuls_that_shape_inference_cannot(rapidocr):

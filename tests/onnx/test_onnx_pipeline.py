@@ -52,9 +52,12 @@ def test_package_android_puts_onnx_in_assets(digits_onnx, tmp_path):
 
 
 def _facts(machine: str, version: str | None, venv: bool = True, writable: bool = True) -> dict:
-    return {"os": {"system": "Linux", "machine": machine, "apt": True, "uid": 1000}, "home": "/home/pi",
-            "python": {"venv": venv, "writable": writable, "ensurepip": True},
-            "packages": {"onnxruntime": version}}
+    return {
+        "os": {"system": "Linux", "machine": machine, "apt": True, "uid": 1000},
+        "home": "/home/pi",
+        "python": {"venv": venv, "writable": writable, "ensurepip": True},
+        "packages": {"onnxruntime": version},
+    }
 
 
 def test_doctor_names_the_pi_sigill_wheel_and_pins_a_later_one():

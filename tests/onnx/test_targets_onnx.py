@@ -39,8 +39,11 @@ def test_int8_is_per_channel_qdq_calibrated_on_training_digits(digits_onnx):
     ops = [n.op_type for n in m.graph.node]
     assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 8
     consts = {t.name: t for t in m.graph.initializer}
-    per_channel = [n for n in m.graph.node if n.op_type == "DequantizeLinear"
-                   and n.input[1] in consts and numpy_helper.to_array(consts[n.input[1]]).size > 1]
+    per_channel = [
+        n
+        for n in m.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[1] in consts and numpy_helper.to_array(consts[n.input[1]]).size > 1
+    ]
     assert len(per_channel) >= 3  # the conv weights' scales, one per output channel
     assert any(t.data_type == onnx.TensorProto.INT8 for t in m.graph.initializer)
 

@@ -21,8 +21,14 @@ from tests.onnx_source import data
 RAPIDOCR = SHARED / "testdata" / "onnx" / "rapidocr"
 CLASSIFIER = RAPIDOCR / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 DETECTOR = RAPIDOCR / "ch_PP-OCRv4_det_infer.onnx"
-NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-              "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+NO_NETWORK = {
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
+}
 
 
 def onnx2tf_python() -> str | None:
@@ -50,8 +56,10 @@ def rapidocr() -> Path:
 def toolchain_env() -> dict:
     python = onnx2tf_python()
     if python is None:
-        why = ("the onnx2tf toolchain is not installed here (edgekit toolchains install onnx2tf, "
-               "or EDGEKIT_TOOLCHAIN_ONNX2TF_PYTHON=/path/to/python)")
+        why = (
+            "the onnx2tf toolchain is not installed here (edgekit toolchains install onnx2tf, "
+            "or EDGEKIT_TOOLCHAIN_ONNX2TF_PYTHON=/path/to/python)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(why + "; CI installs it, so this is a failure")
         pytest.skip(why)
@@ -71,9 +79,30 @@ def classifier_build(tmp_path_factory, rapidocr, toolchain_env, coral) -> dict:
     cal = tmp / "text_lines.npz"
     np.savez(cal, x=data.text_lines(coral, 120))
     out = tmp / "out"
-    proc = run_cli("build", "--source", CLASSIFIER, "--input-shape", "x=1,3,48,192", "-t", "tflite-fp32",
-                   "-t", "tflite-int8", "-t", "edgetpu", "--calibration", cal, "--calibration-count", "80",
-                   "--eval-count", "40", "-o", out, "--json", env=toolchain_env, timeout=1800)
+    proc = run_cli(
+        "build",
+        "--source",
+        CLASSIFIER,
+        "--input-shape",
+        "x=1,3,48,192",
+        "-t",
+        "tflite-fp32",
+        "-t",
+        "tflite-int8",
+        "-t",
+        "edgetpu",
+        "--calibration",
+        cal,
+        "--calibration-count",
+        "80",
+        "--eval-count",
+        "40",
+        "-o",
+        out,
+        "--json",
+        env=toolchain_env,
+        timeout=1800,
+    )
     return {"proc": proc, "outdir": out, **_manifest(out)}
 
 
@@ -84,6 +113,22 @@ def detector_build(tmp_path_factory, rapidocr, toolchain_env, coral) -> dict:
     ev = tmp / "regions.npz"
     np.savez(ev, x=data.photo_regions(coral, 6, 320))
     out = tmp / "out"
-    proc = run_cli("build", "--source", DETECTOR, "--input-shape", "x=1,3,320,320", "-t", "tflite-fp32",
-                   "--evaluation", ev, "--eval-count", "6", "-o", out, "--json", env=toolchain_env, timeout=1800)
+    proc = run_cli(
+        "build",
+        "--source",
+        DETECTOR,
+        "--input-shape",
+        "x=1,3,320,320",
+        "-t",
+        "tflite-fp32",
+        "--evaluation",
+        ev,
+        "--eval-count",
+        "6",
+        "-o",
+        out,
+        "--json",
+        env=toolchain_env,
+        timeout=1800,
+    )
     return {"proc": proc, "outdir": out, **_manifest(out)}

@@ -81,8 +81,10 @@ def _op_versions(path) -> dict:
 
     model = tflite.Model.GetRootAsModel(bytearray(path.read_bytes()), 0)
     names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    return {names[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]: c.Version()
-            for c in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))}
+    return {
+        names[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]: c.Version()
+        for c in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
+    }
 
 
 def test_an_edgetpu_target_makes_onnx2tf_write_convolutions_the_compiler_knows(classifier_build):
@@ -125,8 +127,13 @@ def test_worker_quotes_onnx2tfs_reason_when_conversion_fails(toolchain_env, rapi
 
     for k, v in toolchain_env.items():
         monkeypatch.setenv(k, v)
-    spec = {"onnx": str(CLASSIFIER), "input_shapes": {}, "mode": "fp32", "output": str(tmp_path / "m.tflite"),
-            "workdir": str(tmp_path / "w")}
+    spec = {
+        "onnx": str(CLASSIFIER),
+        "input_shapes": {},
+        "mode": "fp32",
+        "output": str(tmp_path / "m.tflite"),
+        "workdir": str(tmp_path / "w"),
+    }
     with pytest.raises(EdgekitError) as info:
         run_worker("onnx2tf", "onnx2tf_convert", spec, workdir=str(tmp_path), timeout=900)
     assert info.value.message.startswith("onnx2tf could not convert the model: ValueError: Dimension -1 must be >= 0")

@@ -69,8 +69,18 @@ def test_a_declared_static_dim_must_match(rapidocr):
 
 
 def test_modes_onnx2tf_does_not_make_are_refused_before_building(rapidocr, tmp_path):
-    proc = run_cli("build", "--source", CLASSIFIER, "--input-shape", "x=1,3,48,192", "-t", "tflite-int16x8",
-                   "--random-calibration", "-o", tmp_path / "out")
+    proc = run_cli(
+        "build",
+        "--source",
+        CLASSIFIER,
+        "--input-shape",
+        "x=1,3,48,192",
+        "-t",
+        "tflite-int16x8",
+        "--random-calibration",
+        "-o",
+        tmp_path / "out",
+    )
     assert proc.returncode != 0
     assert "the onnx TFLite converter cannot write tflite-int16x8" in proc.stdout + proc.stderr
 
@@ -86,7 +96,12 @@ def test_layout_records_follow_the_shapes():
     tensors = layout.annotate([{"name": "x", "shape": [1, 48, 192, 3]}, {"name": "t", "shape": [1, 10]}], recs, ["x", "t"])
     assert tensors[0]["layout"] == "NHWC" and tensors[0]["transposed_from"] == "NCHW" and "layout" not in tensors[1]
     assert layout.derive([[1, 3, 8, 8]], [[1, 8, 8, 3]], ["x"])[0]["layout"] == "NHWC"
-    assert layout.derive([[1, 2, 16]], [[1, 16, 2]], ["a"])[0] == {"name": "a", "layout": "NWC", "transposed_from": "NCW", "perm": [0, 2, 1]}
+    assert layout.derive([[1, 2, 16]], [[1, 16, 2]], ["a"])[0] == {
+        "name": "a",
+        "layout": "NWC",
+        "transposed_from": "NCW",
+        "perm": [0, 2, 1],
+    }
     with pytest.raises(EdgekitError):
         layout.derive([[1, 3, 8, 8]], [[1, 64, 3]], ["x"])
 
@@ -111,8 +126,8 @@ def test_worker_quotes_onnx2tf_reasons(tmp_path):
     log = tmp_path / "onnx2tf.log"
     log.write_text(
         "W0000 noise\n\x1b[32mINFO:\x1b[0m \x1b[35monnx_op_type\x1b[0m: Reshape\x1b[35m onnx_op_name\x1b[0m: Reshape_18\n"
-        "\x1b[31mERROR:\x1b[0m The trace log is below.\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
-        "    raise ValueError(\"Dimension %d must be >= 0\" % value)\nValueError: Dimension -1 must be >= 0\n"
+        '\x1b[31mERROR:\x1b[0m The trace log is below.\nTraceback (most recent call last):\n  File "x.py", line 1\n'
+        '    raise ValueError("Dimension %d must be >= 0" % value)\nValueError: Dimension -1 must be >= 0\n'
         "\x1b[31mERROR:\x1b[0m Read this and deal with it.\n"
     )
     assert worker.reason_from_log(str(log)) == "ValueError: Dimension -1 must be >= 0 (converting Reshape node Reshape_18)"

@@ -36,8 +36,9 @@ io_dtype = "int8"
 
 def run_cli(*args: str, cwd: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HOSTILE}", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +50,9 @@ def hostile_dir(tmp_path_factory) -> Path:
         "m = hostile.hostile_cnn(); m.save(%r)\n"
         "hostile.digits_npz(%r, 'train'); hostile.digits_npz(%r, 'test')\n"
     ) % (str(HOSTILE), str(d / "hostile.keras"), str(d / "train.npz"), str(d / "test.npz"))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (d / "edgekit.toml").write_text(SPEC)
     return d

@@ -34,8 +34,11 @@ def test_explain_names_the_hostile_layers_first(hostile_build):
     assert "block2_conv" in top3 and "block3_conv" in top3, top3
     assert qr["measure"] == "local" and qr["layers"] >= 6
     # the unharmed first layer is not blamed
-    first = next(l for l in qr["worst"] if l["source_name"] == "block1_conv") if any(
-        l["source_name"] == "block1_conv" for l in qr["worst"]) else None
+    first = (
+        next(l for l in qr["worst"] if l["source_name"] == "block1_conv")
+        if any(l["source_name"] == "block1_conv" for l in qr["worst"])
+        else None
+    )
     assert first is None or first["channel_snr_db"] > 30
 
 

@@ -70,8 +70,14 @@ def test_a_miss_reports_the_best_reached_and_what_did_not_help():
 
 def test_the_time_budget_stops_the_search():
     t = iter(range(1000))
-    r = greedy_repair(list("abcdefgh"), _model(dict.fromkeys("abcdefgh", 0.0)), 1.0, time_budget_s=2.5,
-                      clock=lambda: float(next(t)), check_ceiling=False)
+    r = greedy_repair(
+        list("abcdefgh"),
+        _model(dict.fromkeys("abcdefgh", 0.0)),
+        1.0,
+        time_budget_s=2.5,
+        clock=lambda: float(next(t)),
+        check_ceiling=False,
+    )
     assert not r.met and r.stopped == "time budget"
 
 

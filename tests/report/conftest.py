@@ -30,15 +30,31 @@ def repeated_runs(coral_models, history_dir):
     # (seen here: first half of run 1 at 0.91 ms p50, second half at 0.73 ms), and a baseline with
     # drift inside it makes even an exact +10% statistically unclear, as the gate then rightly says.
     run_cli(
-        "bench", coral_models / f"{REPEATED_MODEL}.tflite", "--min-time", "1", "--threads", "1",
-        "--no-history", check=True,
+        "bench",
+        coral_models / f"{REPEATED_MODEL}.tflite",
+        "--min-time",
+        "1",
+        "--threads",
+        "1",
+        "--no-history",
+        check=True,
     )
     paths = []
     for i in range(5):
         out = history_dir / f"run{i}.json"
         run_cli(
-            "bench", coral_models / f"{REPEATED_MODEL}.tflite", "--min-time", "0.5", "--threads", "1",
-            "--json", "-o", out, "--history", hist, check=True,
+            "bench",
+            coral_models / f"{REPEATED_MODEL}.tflite",
+            "--min-time",
+            "0.5",
+            "--threads",
+            "1",
+            "--json",
+            "-o",
+            out,
+            "--history",
+            hist,
+            check=True,
         )
         paths.append(out)
     return hist, paths
@@ -49,8 +65,15 @@ def report_results(coral_models, history_dir):
     """One result file holding real runs of three artifacts (not recorded in any history)."""
     out = history_dir / "three.json"
     run_cli(
-        "bench", *(coral_models / f"{m}.tflite" for m in REPORT_MODELS),
-        "--min-time", "0.5", "--json", "-o", out, "--no-history", check=True,
+        "bench",
+        *(coral_models / f"{m}.tflite" for m in REPORT_MODELS),
+        "--min-time",
+        "0.5",
+        "--json",
+        "-o",
+        out,
+        "--no-history",
+        check=True,
     )
     assert len(json.loads(out.read_text())) == 3
     return out

@@ -92,8 +92,14 @@ def test_run_to_run_noise_widens_the_interval():
     from edgekit.harness.stats import summarize
 
     def doc(samples, sha):
-        return {"status": "ok", "samples_ms": list(samples), "latency_ms": summarize(list(samples)),
-                "artifact": {"name": "m.tflite", "sha256": sha}, "device": {"name": "host"}, "runtime": {}}
+        return {
+            "status": "ok",
+            "samples_ms": list(samples),
+            "latency_ms": summarize(list(samples)),
+            "artifact": {"name": "m.tflite", "sha256": sha},
+            "device": {"name": "host"},
+            "runtime": {},
+        }
 
     for between, expect in ((0.005, C.REGRESSED), (0.15, C.INCONCLUSIVE)):
         runs = _runs(5, 2.0, between, seed=7)
@@ -220,8 +226,7 @@ def test_gate_cli_passes_unchanged_and_fails_real_ten_percent_regression(repeate
     steady["latency_ms"].update(summarize(steady["samples_ms"]))
     steady_path = tmp_path / "steady.json"
     steady_path.write_text(json.dumps(steady))
-    gate = run_cli("compare", steady_path, _slower_copy(steady_path, tmp_path, name="steady_slow.json"),
-                   "--no-run-noise")
+    gate = run_cli("compare", steady_path, _slower_copy(steady_path, tmp_path, name="steady_slow.json"), "--no-run-noise")
     assert_one_line_error(gate, "regressed beyond 5%")
     assert gate.returncode == 1
 
@@ -278,14 +283,30 @@ def test_one_statement_of_the_rule_in_help_footer_and_docs(tmp_path):
     assert text in quoted
     help_text = " ".join(run_cli("compare", "--help", check=True).stdout.split())
     assert text in help_text
-    r = {"status": "ok", "samples_ms": list(latencies(50, 1.0, 1)), "artifact": {"path": "/m.tflite", "sha256": "a"},
-         "device": {}, "runtime": {}}
+    r = {
+        "status": "ok",
+        "samples_ms": list(latencies(50, 1.0, 1)),
+        "artifact": {"path": "/m.tflite", "sha256": "a"},
+        "device": {},
+        "runtime": {},
+    }
     f = tmp_path / "r.json"
     from edgekit.harness.stats import summarize
 
-    doc = {"schema": "edgekit.result", "schema_version": 1, "edgekit_version": "0", "created": "2026-01-01T00:00:00+00:00",
-           "platform": {}, "settings": {}, "init_ms": 1.0, "first_inference_ms": 1.0, "memory": {}, "delegates": [],
-           "latency_ms": summarize(r["samples_ms"]), **r}
+    doc = {
+        "schema": "edgekit.result",
+        "schema_version": 1,
+        "edgekit_version": "0",
+        "created": "2026-01-01T00:00:00+00:00",
+        "platform": {},
+        "settings": {},
+        "init_ms": 1.0,
+        "first_inference_ms": 1.0,
+        "memory": {},
+        "delegates": [],
+        "latency_ms": summarize(r["samples_ms"]),
+        **r,
+    }
     f.write_text(json.dumps(doc))
     footer = " ".join(run_cli("compare", f, f, check=True).stdout.split())
     assert text in footer

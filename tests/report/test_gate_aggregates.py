@@ -27,10 +27,16 @@ DATA = Path(__file__).parents[1] / "devices" / "data"
 def phone_result() -> dict:
     """mobilenet on an arm64 phone, XNNPACK: count=1000, avg 63.74 ms, std 60.72 ms (a long tail)."""
     base = {
-        "schema": "edgekit.result", "schema_version": 1, "edgekit_version": "0", "created": "2026-01-01T00:00:00+00:00", "status": "error",
+        "schema": "edgekit.result",
+        "schema_version": 1,
+        "edgekit_version": "0",
+        "created": "2026-01-01T00:00:00+00:00",
+        "status": "error",
         "artifact": {"path": "m.tflite", "name": "m.tflite", "format": "tflite", "sha256": "ab" * 32},
         "device": {"name": "phone", "transport": "adb", "emulated": False, "fingerprint": {"serial": "X"}},
-        "platform": {}, "runtime": {"name": "benchmark_model", "threads": 4}, "settings": {},
+        "platform": {},
+        "runtime": {"name": "benchmark_model", "threads": 4},
+        "settings": {},
     }
     parsed = parse_benchmark_model((DATA / "benchmark_model_android_xnnpack.txt").read_text())
     return validate(result_from_benchmark_model(base, parsed, ""))
@@ -100,8 +106,10 @@ def test_executor_runner_without_spread_needs_repeated_runs():
     # Three runs 1% apart: t(2) = 4.3 makes the interval +-6%, too wide to call +1% unchanged at 5%;
     # five such runs (t(4) = 2.8) resolve it.
     assert compare_results(base, scaled(base, 1.01), repeated=steady).verdict == INCONCLUSIVE
-    five = [scaled(base, f, sha="ab" * 32, created=f"2026-01-01T00:0{i}:00+00:00")
-            for i, f in enumerate((0.99, 1.0, 1.01, 1.0, 0.995))]
+    five = [
+        scaled(base, f, sha="ab" * 32, created=f"2026-01-01T00:0{i}:00+00:00")
+        for i, f in enumerate((0.99, 1.0, 1.01, 1.0, 0.995))
+    ]
     assert compare_results(base, scaled(base, 1.01), repeated=five).verdict == UNCHANGED
 
 

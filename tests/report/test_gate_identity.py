@@ -226,16 +226,33 @@ def test_locked_history_is_a_warning_and_the_result_is_kept(coral_models, tmp_pa
     hist = tmp_path / "h.sqlite"
     run_cli("bench", coral_models / FAST, "--min-runs", "5", "--min-time", "0", "--history", hist, check=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         "c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE')\n"
-         "print('locked', flush=True); time.sleep(60)", str(hist)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True); time.sleep(60)",
+            str(hist),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
         out = tmp_path / "r.json"
-        proc = run_cli("bench", coral_models / FAST, "--min-runs", "5", "--min-time", "0", "--history", hist,
-                       "-o", out, env={"EDGEKIT_HISTORY_TIMEOUT": "0.5"})
+        proc = run_cli(
+            "bench",
+            coral_models / FAST,
+            "--min-runs",
+            "5",
+            "--min-time",
+            "0",
+            "--history",
+            hist,
+            "-o",
+            out,
+            env={"EDGEKIT_HISTORY_TIMEOUT": "0.5"},
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -253,8 +270,12 @@ def _bench_with_file_size_limit(args, limit: int):
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_HISTORY_TIMEOUT="1")
     return subprocess.run(
-        [sys.executable, "-m", "edgekit", "bench", *map(str, args)], capture_output=True, text=True, env=env,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)), timeout=300,
+        [sys.executable, "-m", "edgekit", "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        timeout=300,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 
 import pytest
 
@@ -17,18 +16,28 @@ def fake_result(name="m.tflite", sha="ab" * 32, p50=2.0, status="ok", host="host
     """A schema-valid result document (for storage tests; the gate tests use real runs)."""
     samples = [p50 * (1 + 0.01 * (i % 7)) for i in range(20)]
     r = {
-        "schema": "edgekit.result", "schema_version": 1, "edgekit_version": "0.1.0", "status": status,
+        "schema": "edgekit.result",
+        "schema_version": 1,
+        "edgekit_version": "0.1.0",
+        "status": status,
         "created": created,
         "artifact": {"name": name, "path": f"/x/{name}", "format": "tflite", "sha256": sha, "size_bytes": 10, "gzip_bytes": 5},
         "device": {"name": "host", "transport": "host", "emulated": False, "fingerprint": {"hostname": host, "cpu_count": 2}},
-        "platform": {}, "runtime": {"name": "ai_edge_litert", "version": "2.3.0", "threads": 1, "xnnpack": True},
+        "platform": {},
+        "runtime": {"name": "ai_edge_litert", "version": "2.3.0", "threads": 1, "xnnpack": True},
         "settings": {},
     }
     if status == "ok":
         from edgekit.harness.stats import summarize
 
-        r.update(init_ms=1.0, first_inference_ms=2.0, latency_ms=summarize(samples), samples_ms=samples,
-                 memory={"peak_rss_bytes": 1}, delegates=[])
+        r.update(
+            init_ms=1.0,
+            first_inference_ms=2.0,
+            latency_ms=summarize(samples),
+            samples_ms=samples,
+            memory={"peak_rss_bytes": 1},
+            delegates=[],
+        )
     else:
         r["error"] = {"type": "EdgekitError", "message": "boom", "hint": "fix it"}
     return r
@@ -187,8 +196,16 @@ def test_a_version_1_history_is_migrated_with_its_baselines(tmp_path):
             conn.execute(
                 "INSERT INTO runs (created, recorded, status, series, artifact_name, artifact_sha256, device_key, result)"
                 " VALUES (?,?,?,?,?,?,?,?)",
-                (d["created"], d["created"], "ok", "m.tflite", "m.tflite", d["artifact"]["sha256"], device_key(d),
-                 zlib.compress(json.dumps(d).encode())),
+                (
+                    d["created"],
+                    d["created"],
+                    "ok",
+                    "m.tflite",
+                    "m.tflite",
+                    d["artifact"]["sha256"],
+                    device_key(d),
+                    zlib.compress(json.dumps(d).encode()),
+                ),
             )
         conn.execute("INSERT INTO baselines VALUES ('m.tflite', ?, 1, 'then')", (device_key(docs[0]),))
     with H.History(str(path), create=False) as h:

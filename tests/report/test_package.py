@@ -28,7 +28,14 @@ def test_android_from_files(coral, coral_models, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assets = app / "app" / "src" / "main" / "assets"
     assert sorted(p.name for p in assets.iterdir()) == sorted(
-        [f"{CPU}.tflite", f"{CPU}.json", f"{CPU}_edgetpu.tflite", f"{CPU}_edgetpu.json", "imagenet_labels.txt", "edgekit-models.json"]
+        [
+            f"{CPU}.tflite",
+            f"{CPU}.json",
+            f"{CPU}_edgetpu.tflite",
+            f"{CPU}_edgetpu.json",
+            "imagenet_labels.txt",
+            "edgekit-models.json",
+        ]
     )
     # Copies are byte-identical, and the index records their sha256.
     index = json.loads((assets / "edgekit-models.json").read_text())
@@ -67,16 +74,40 @@ def build_dir(coral_models, tmp_path):
     """A build output directory: real models and the manifest 'edgekit build' writes beside them."""
     out = tmp_path / "out"
     out.mkdir()
-    m = Manifest(str(out), source={"spec": {"calibration": {"path": "images/", "preprocess": {
-        "scale": "0,1", "channel_order": "rgb", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}}})
+    m = Manifest(
+        str(out),
+        source={
+            "spec": {
+                "calibration": {
+                    "path": "images/",
+                    "preprocess": {
+                        "scale": "0,1",
+                        "channel_order": "rgb",
+                        "mean": [0.485, 0.456, 0.406],
+                        "std": [0.229, 0.224, 0.225],
+                    },
+                }
+            }
+        },
+    )
     for target, model in (("tflite-int8", CPU), ("lstm-int8", LSTM)):
         shutil.copyfile(coral_models / f"{model}.tflite", out / f"{model}.tflite")
-        from edgekit.ship.package import Item, _tflite_specs
+        from edgekit.ship.package import _tflite_specs
 
         ins, outs = _tflite_specs(str(out / f"{model}.tflite"))
-        m.put(ArtifactEntry(target=target, status="built", format="tflite", file=f"{model}.tflite",
-                            sha256=sha(out / f"{model}.tflite"), quantization={"mode": "int8", "io": "uint8"},
-                            inputs=ins, outputs=outs, accuracy={"cosine": 0.998, "top1_agreement": 0.99}))
+        m.put(
+            ArtifactEntry(
+                target=target,
+                status="built",
+                format="tflite",
+                file=f"{model}.tflite",
+                sha256=sha(out / f"{model}.tflite"),
+                quantization={"mode": "int8", "io": "uint8"},
+                inputs=ins,
+                outputs=outs,
+                accuracy={"cosine": 0.998, "top1_agreement": 0.99},
+            )
+        )
     m.put(ArtifactEntry(target="tflite-int16x8", status="failed", error={"message": "no"}))
     return out
 
@@ -110,7 +141,9 @@ def test_package_errors_are_one_line(build_dir, coral_models, tmp_path):
     cpu = coral_models / f"{CPU}.tflite"
     assert_one_line_error(run_cli("package", tmp_path / "nope.tflite", "--ios", tmp_path / "x"), "no such file")
     assert_one_line_error(run_cli("package", tmp_path, "--ios", tmp_path / "x"), "without manifest.json")
-    assert_one_line_error(run_cli("package", build_dir, "--ios", tmp_path / "x", "--target", "nope"), "no target 'nope'", "tflite-int8")
+    assert_one_line_error(
+        run_cli("package", build_dir, "--ios", tmp_path / "x", "--target", "nope"), "no target 'nope'", "tflite-int8"
+    )
     assert_one_line_error(run_cli("package", cpu, "--ios", tmp_path / "x", "--normalize", "weird"), "unknown normalization")
     assert_one_line_error(run_cli("package", cpu, "--ios", tmp_path / "x", "--mean", "1"), "--mean and --std")
     assert_one_line_error(run_cli("package", cpu, "--android", tmp_path / "no-app"), "no such directory")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,8 +16,15 @@ from tests.report.conftest import REPORT_MODELS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
 )
 SCREENSHOT_DIR = ROOT / "out" / "test-artifacts"
 
@@ -103,7 +108,9 @@ def test_report_errors_are_one_line(tmp_path):
 def _chromium(*args: str, user_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [CHROMIUM, *CHROME_FLAGS, f"--user-data-dir={user_dir}", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -127,7 +134,7 @@ def test_report_renders_in_headless_chromium(variant, report_results, error_resu
         assert points == rendered and int(points) > 0
     assert len(re.findall(r'data-rendered="\d+"', text)) == expected_plots
     # The rendered table: one row per result, the real figures present.
-    body = re.search(r'<tbody>(.*?)</tbody>', text, re.S).group(1)
+    body = re.search(r"<tbody>(.*?)</tbody>", text, re.S).group(1)
     assert body.count("<tr") == (4 if variant.startswith("three") else 3)
     assert all(m in body for m in REPORT_MODELS)
     assert len(re.findall(r"[\d.]+ (?:µs|ms)", body)) >= 3 * 5  # p50/p90/p99/init/first per ok row

@@ -55,8 +55,12 @@ def toy_requirements(tmp_path_factory) -> Path:
 @pytest.fixture
 def toy(toy_requirements, monkeypatch, tmp_path) -> Toolchain:
     """The ``toy`` toolchain registered for one test, with its own toolchains dir."""
-    tc = Toolchain(name="toy", description="a test toolchain", requirements=str(toy_requirements),
-                   smoke="import edgekit_toy; assert edgekit_toy.VALUE == 42")
+    tc = Toolchain(
+        name="toy",
+        description="a test toolchain",
+        requirements=str(toy_requirements),
+        smoke="import edgekit_toy; assert edgekit_toy.VALUE == 42",
+    )
     monkeypatch.setitem(TOOLCHAINS._items, "toy", tc)
     monkeypatch.setenv("EDGEKIT_TOOLCHAINS_DIR", str(tmp_path / "toolchains"))
     monkeypatch.delenv("EDGEKIT_WHEELHOUSE", raising=False)

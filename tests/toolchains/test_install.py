@@ -37,7 +37,9 @@ def test_offline_install_marker_lock_and_reuse(toy, wheelhouse):
     assert (path / OWNER).is_file()
     assert any("1/1 edgekit_toy" in ln for ln in lines) and any(ln.startswith("toy: installed 1 packages") for ln in lines)
     # the package is importable in the toolchain's python, and edgekit is not
-    out = subprocess.run([python, "-c", "import edgekit_toy; print(edgekit_toy.VERSION)"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [python, "-c", "import edgekit_toy; print(edgekit_toy.VERSION)"], capture_output=True, text=True, check=False
+    )
     assert out.stdout.strip() == TOY_VERSION
     assert subprocess.run([python, "-c", "import edgekit"], capture_output=True, cwd="/", check=False).returncode != 0
     log = log_path("toy")
@@ -103,14 +105,21 @@ def test_network_down_is_one_line(toy, monkeypatch):
 
 def test_pip_failure_wording():
     tc = TOOLCHAINS.get("litert")
-    tail = ["Collecting torch==2.13.0", "ERROR: Could not find a version that satisfies the requirement torch==2.13.0 (from versions: none)",
-            "ERROR: No matching distribution found for torch==2.13.0"]
+    tail = [
+        "Collecting torch==2.13.0",
+        "ERROR: Could not find a version that satisfies the requirement torch==2.13.0 (from versions: none)",
+        "ERROR: No matching distribution found for torch==2.13.0",
+    ]
     err = pip_failure(tc, "pip install", tail, log_path("litert"), 1)
-    assert err.message == ("pip install failed for the litert toolchain: Could not find a version that satisfies "
-                           "the requirement torch==2.13.0 (from versions: none)")
-    retry = ("WARNING: Retrying (Retry(total=4...)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3"
-             ".connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary "
-             "failure in name resolution')': /simple/torch/")
+    assert err.message == (
+        "pip install failed for the litert toolchain: Could not find a version that satisfies "
+        "the requirement torch==2.13.0 (from versions: none)"
+    )
+    retry = (
+        "WARNING: Retrying (Retry(total=4...)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3"
+        ".connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary "
+        "failure in name resolution')': /simple/torch/"
+    )
     tail = [retry, *tail]
     err = pip_failure(tc, "pip install", tail, log_path("litert"), 1)
     assert "could not reach the package index" in err.message and "Temporary failure in name resolution" in err.message

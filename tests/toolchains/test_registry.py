@@ -44,9 +44,19 @@ def test_shipped_toolchains_are_complete_locks():
     for unneeded in ("tensorflow", "tensorflow-cpu", "executorch", "coremltools", "pytest"):
         assert unneeded not in lt, unneeded
     ox = pins("onnx2tf")
-    assert ox == {**ox, "onnx2tf": "1.29.24", "tensorflow": "2.19.0", "tf-keras": "2.19.0", "numpy": "1.26.4",
-                  "onnx": "1.19.1", "onnxruntime": "1.23.0", "onnxsim": "0.4.36", "onnxoptimizer": "0.4.2",
-                  "ai-edge-litert": "2.1.0", "protobuf": "4.25.5"}
+    assert ox == {
+        **ox,
+        "onnx2tf": "1.29.24",
+        "tensorflow": "2.19.0",
+        "tf-keras": "2.19.0",
+        "numpy": "1.26.4",
+        "onnx": "1.19.1",
+        "onnxruntime": "1.23.0",
+        "onnxsim": "0.4.36",
+        "onnxoptimizer": "0.4.2",
+        "ai-edge-litert": "2.1.0",
+        "protobuf": "4.25.5",
+    }
     assert "sne4onnx" in ox and "sng4onnx" in ox
 
 
@@ -60,10 +70,18 @@ def test_workers_never_import_edgekit():
 
 
 def test_import_is_stdlib_only():
-    code = ("import sys, edgekit.toolchains, edgekit.toolchains.litert, edgekit.toolchains.onnx2tf; "
-            "print(sorted(m for m in ('numpy', 'rich', 'torch', 'tensorflow', 'onnx') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=True)
+    code = (
+        "import sys, edgekit.toolchains, edgekit.toolchains.litert, edgekit.toolchains.onnx2tf; "
+        "print(sorted(m for m in ('numpy', 'rich', 'torch', 'tensorflow', 'onnx') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -35,7 +35,9 @@ def worker(tmp_path, body: str, name: str = "toyworker") -> str:
 
 
 def test_success_returns_the_json_and_keeps_the_log(here, tmp_path):
-    script = worker(tmp_path, """
+    script = worker(
+        tmp_path,
+        """
         import os, sys
         from _common import main, progress
 
@@ -47,7 +49,8 @@ def test_success_returns_the_json_and_keeps_the_log(here, tmp_path):
                     "pythonpath": os.environ.get("PYTHONPATH"), "edgekit": "edgekit" in sys.modules}
 
         main(go)
-    """)
+    """,
+    )
     lines: list[str] = []
     wd = tmp_path / "work"
     out = run_worker("toy", script, {"values": [1, 2.5]}, workdir=str(wd), progress=lines.append)
@@ -66,14 +69,17 @@ def test_shipped_versions_worker(here, tmp_path):
 
 
 def test_worker_reported_error_is_its_own_line(here, tmp_path):
-    script = worker(tmp_path, """
+    script = worker(
+        tmp_path,
+        """
         from _common import main, WorkerError
 
         def go(spec):
             raise WorkerError("onnx2tf cannot convert op 'NonMaxSuppression'\\nmore pages", "export without NMS", op="NonMaxSuppression")
 
         main(go)
-    """)
+    """,
+    )
     with pytest.raises(EdgekitError) as info:
         run_worker("toy", script, {}, workdir=str(tmp_path / "w"))
     err = info.value
@@ -83,14 +89,17 @@ def test_worker_reported_error_is_its_own_line(here, tmp_path):
 
 
 def test_unexpected_exception_names_type_and_first_line(here, tmp_path):
-    script = worker(tmp_path, """
+    script = worker(
+        tmp_path,
+        """
         from _common import main
 
         def go(spec):
             raise ValueError("Dimension -1 must be >= 0\\n  (a long trace)")
 
         main(go)
-    """)
+    """,
+    )
     with pytest.raises(EdgekitError) as info:
         run_worker("toy", script, {}, workdir=str(tmp_path / "w"))
     assert info.value.message == "ValueError: Dimension -1 must be >= 0"
@@ -98,18 +107,22 @@ def test_unexpected_exception_names_type_and_first_line(here, tmp_path):
 
 
 def test_crash_gives_the_last_meaningful_line_and_the_log(here, tmp_path):
-    script = worker(tmp_path, """
+    script = worker(
+        tmp_path,
+        """
         import sys
         print("W0000 00:00:1796133374.327416   21968 computation_placer.cc:177] noise", file=sys.stderr)
         def inner():
             raise RuntimeError("the converter ran out of patience")
         inner()
-    """)
+    """,
+    )
     with pytest.raises(EdgekitError) as info:
         run_worker("toy", script, {}, workdir=str(tmp_path / "w"))
     log = tmp_path / "w" / "toyworker.log"
-    assert str(info.value) == (f"edgekit: the toy worker toyworker failed: RuntimeError: the converter ran out of "
-                               f"patience; see {log}")
+    assert str(info.value) == (
+        f"edgekit: the toy worker toyworker failed: RuntimeError: the converter ran out of patience; see {log}"
+    )
     assert "exit_status" in info.value.details and info.value.details["exit_status"] == 1
 
 
@@ -121,12 +134,15 @@ def test_signal_is_named(here, tmp_path):
 
 
 def test_timeout_stops_the_worker_and_its_children(here, tmp_path):
-    script = worker(tmp_path, """
+    script = worker(
+        tmp_path,
+        """
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         open("pids", "w").write(f"{os.getpid()} {child.pid}")
         time.sleep(60)
-    """)
+    """,
+    )
     wd = tmp_path / "w"
     started = time.monotonic()
     with pytest.raises(EdgekitError) as info:

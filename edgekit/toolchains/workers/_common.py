@@ -66,7 +66,9 @@ def main(fn: Callable[[dict], dict]) -> None:
         raise SystemExit(1)
     except Exception as exc:  # noqa: BLE001 - the worker's whole job is to report it as one line
         traceback.print_exc()
-        write_json(out_path, {"error": f"{type(exc).__name__}: {first_line(exc)}", "hint": "",
-                              "traceback": traceback.format_exc()[-4000:]})
+        write_json(
+            out_path,
+            {"error": f"{type(exc).__name__}: {first_line(exc)}", "hint": "", "traceback": traceback.format_exc()[-4000:]},
+        )
         raise SystemExit(1)
     write_json(out_path, result if isinstance(result, dict) else {"result": result})

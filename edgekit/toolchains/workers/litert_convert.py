@@ -73,8 +73,10 @@ def load_model(spec: dict):
         try:
             return torch.export.load(model["pt2"]).module()
         except Exception as exc:  # noqa: BLE001
-            raise WorkerError(f"the toolchain's torch {torch.__version__} cannot load the exported program ({first_reason(exc)})",
-                              "the main environment and the litert toolchain must have the same torch (2.13.0)") from None
+            raise WorkerError(
+                f"the toolchain's torch {torch.__version__} cannot load the exported program ({first_reason(exc)})",
+                "the main environment and the litert toolchain must have the same torch (2.13.0)",
+            ) from None
     import importlib
 
     for p in model.get("sys_path") or []:
@@ -84,8 +86,10 @@ def load_model(spec: dict):
     try:
         obj = getattr(importlib.import_module(module_name), func)()
     except Exception as exc:  # noqa: BLE001
-        raise WorkerError(f"the factory {model['factory']} failed in the litert toolchain: {first_reason(exc)}",
-                          "hand the model over as a .pt2 (torch.export.save) or make the factory's imports available there") from None
+        raise WorkerError(
+            f"the factory {model['factory']} failed in the litert toolchain: {first_reason(exc)}",
+            "hand the model over as a .pt2 (torch.export.save) or make the factory's imports available there",
+        ) from None
     if isinstance(obj, tuple):
         obj = obj[0]
     return obj.eval()
@@ -105,14 +109,20 @@ def litert_convert(model, example: tuple, quant_config=None) -> bytes:
 
     reason = None
     try:
-        edge = litert_torch.convert(model, example, quant_config=quant_config) if quant_config else litert_torch.convert(model, example)
+        edge = (
+            litert_torch.convert(model, example, quant_config=quant_config)
+            if quant_config
+            else litert_torch.convert(model, example)
+        )
         return bytes(edge.model_content())
     except Exception as exc:  # noqa: BLE001
         reason = first_reason(exc)
     hint = "check the model exports with torch.export; try the executorch-* targets"
     if "Lowering not found" in reason:
-        hint = ("litert-torch has no TFLite lowering for that op: rewrite it with supported ops, "
-                "or build the executorch-* targets (portable kernels cover every aten op)")
+        hint = (
+            "litert-torch has no TFLite lowering for that op: rewrite it with supported ops, "
+            "or build the executorch-* targets (portable kernels cover every aten op)"
+        )
     raise WorkerError(f"litert-torch could not convert the model: {reason}", hint)
 
 
@@ -133,12 +143,22 @@ def aeq_quantize(float_bytes: bytes, mode: str, calibration: list) -> tuple[byte
 
     if mode == "fp16":
         rm = recipe_manager.RecipeManager()
-        rm.add_weight_only_config(regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
-                                  algorithm_key=AlgorithmName.FLOAT_CASTING)
-        rp, q = rm.get_quantization_recipe(), {"weights": "float16", "activations": "float32", "recipe": "weight-only float16 (FLOAT_CASTING)"}
+        rm.add_weight_only_config(
+            regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING
+        )
+        rp, q = (
+            rm.get_quantization_recipe(),
+            {"weights": "float16", "activations": "float32", "recipe": "weight-only float16 (FLOAT_CASTING)"},
+        )
     elif mode == "dynamic":
-        rp, q = recipe.dynamic_wi8_afp32(), {"weights": "int8 per-channel (dynamic range)",
-                                            "activations": "float32, int8 at run time where kernels allow", "recipe": "dynamic_wi8_afp32"}
+        rp, q = (
+            recipe.dynamic_wi8_afp32(),
+            {
+                "weights": "int8 per-channel (dynamic range)",
+                "activations": "float32, int8 at run time where kernels allow",
+                "recipe": "dynamic_wi8_afp32",
+            },
+        )
     elif mode == "int8":
         rp, q = recipe.static_wi8_ai8(), {"weights": "int8 per-channel", "activations": "int8", "recipe": "static_wi8_ai8"}
     else:
@@ -155,13 +175,15 @@ def aeq_quantize(float_bytes: bytes, mode: str, calibration: list) -> tuple[byte
         if qz.need_calibration:
             names = signature_input_names(float_bytes, len(calibration))
             n = int(calibration[0].shape[0])
-            data = [{name: arr[i:i + 1] for name, arr in zip(names, calibration)} for i in range(n)]
+            data = [{name: arr[i : i + 1] for name, arr in zip(names, calibration)} for i in range(n)]
             result = qz.calibrate({"serving_default": data}, num_threads=1)
             q["calibration_samples"] = n
         model = qz.quantize(result, enable_progress_report=False).quantized_model
     except Exception as exc:  # noqa: BLE001
-        raise WorkerError(f"ai-edge-quantizer ({q['recipe']}) failed: {first_reason(exc)}",
-                          "try another target; static modes need every op to have an integer kernel") from None
+        raise WorkerError(
+            f"ai-edge-quantizer ({q['recipe']}) failed: {first_reason(exc)}",
+            "try another target; static modes need every op to have an integer kernel",
+        ) from None
     q["api"] = "ai-edge-quantizer on litert-torch's float model"
     return bytes(model), q
 
@@ -181,14 +203,18 @@ def pt2e_int8(model, example: tuple, calibration: list) -> tuple[bytes, dict]:
         n = int(calibration[0].shape[0])
         with torch.no_grad():
             for i in range(n):
-                prepared(*(torch.from_numpy(a[i:i + 1]) for a in calibration))
+                prepared(*(torch.from_numpy(a[i : i + 1]) for a in calibration))
         converted = convert_pt2e(prepared, fold_quantize=False)
     except Exception as exc:  # noqa: BLE001
-        raise WorkerError(f"PT2E quantization failed: {first_reason(exc)}",
-                          "use the default quantizer (option quantizer = 'ai-edge-quantizer')") from None
+        raise WorkerError(
+            f"PT2E quantization failed: {first_reason(exc)}", "use the default quantizer (option quantizer = 'ai-edge-quantizer')"
+        ) from None
     return litert_convert(converted, example, QuantConfig(pt2e_quantizer=q)), {
-        "weights": "int8 per-channel", "activations": "int8", "calibration_samples": n,
-        "api": "litert-torch PT2EQuantizer (static, per-channel symmetric)"}
+        "weights": "int8 per-channel",
+        "activations": "int8",
+        "calibration_samples": n,
+        "api": "litert-torch PT2EQuantizer (static, per-channel symmetric)",
+    }
 
 
 # -- the I/O interface -----------------------------------------------------------------------
@@ -208,7 +234,7 @@ def set_io(model_bytes: bytes, io_dtype: str) -> bytes:
     # pull them back in, or repacking would drop them (offsets point past the new, shorter file).
     for buf in model.buffers:
         if buf.offset and buf.offset > 1:
-            buf.data = np.frombuffer(model_bytes[buf.offset:buf.offset + buf.size], dtype=np.uint8)
+            buf.data = np.frombuffer(model_bytes[buf.offset : buf.offset + buf.size], dtype=np.uint8)
             buf.offset, buf.size = 0, 0
 
     def opcode(builtin: int) -> int:
@@ -253,8 +279,10 @@ def set_io(model_bytes: bytes, io_dtype: str) -> bytes:
                 new = new_tensor(t, T.UINT8, 128)
                 code = opcode(schema.BuiltinOperator.QUANTIZE)
             else:
-                raise WorkerError(f"cannot give a {side[:-1]} of type {t.type} the I/O type {io_dtype}",
-                                  "choose the io_dtype the quantizer writes (int8), or float32")
+                raise WorkerError(
+                    f"cannot give a {side[:-1]} of type {t.type} the I/O type {io_dtype}",
+                    "choose the io_dtype the quantizer writes (int8), or float32",
+                )
             if side == "inputs":
                 front.append(op(code, new, idx))
             else:
@@ -325,8 +353,12 @@ def convert(spec: dict) -> dict:
         "quantization": {"mode": mode, **quant},
         "tool_versions": versions,
         "warnings": warnings,
-        "converter": {"name": "litert-torch", "framework": "torch", "version": versions.get("litert-torch"),
-                      "quantizer": (quantizer if mode == "int8" else "ai-edge-quantizer") if mode != "fp32" else None},
+        "converter": {
+            "name": "litert-torch",
+            "framework": "torch",
+            "version": versions.get("litert-torch"),
+            "quantizer": (quantizer if mode == "int8" else "ai-edge-quantizer") if mode != "fp32" else None,
+        },
         "io_types": io_types(model_bytes),
     }
 

@@ -111,15 +111,15 @@ def reason_from_log(log_path: str) -> str:
         return ""
     for l in lines:
         if l.startswith("ERROR:") and "not yet implemented" in l:
-            return l[len("ERROR:"):].strip()[:300]
+            return l[len("ERROR:") :].strip()[:300]
     banner = next((i for i, l in enumerate(lines) if l.startswith("ERROR:") and "trace log is below" in l), None)
     if banner is not None:
-        exc = next((l.strip() for l in lines[banner + 1:] if not l.startswith((" ", "\t")) and EXCEPTION_LINE.match(l)), None)
+        exc = next((l.strip() for l in lines[banner + 1 :] if not l.startswith((" ", "\t")) and EXCEPTION_LINE.match(l)), None)
         if exc:
             ops = [m for m in (OP_LINE.search(l) for l in lines[:banner]) if m]
             where = f" (converting {ops[-1].group(1)} node {ops[-1].group(2).strip()})" if ops else ""
             return (exc + where)[:300]
-    errors = [l[len("ERROR:"):].strip() for l in lines if l.startswith("ERROR:") and len(l) > len("ERROR:") + 3]
+    errors = [l[len("ERROR:") :].strip() for l in lines if l.startswith("ERROR:") and len(l) > len("ERROR:") + 3]
     if errors:
         return errors[0][:300]
     excs = [l.strip() for l in lines if EXCEPTION_LINE.match(l)]
@@ -144,11 +144,15 @@ def fix_shapes(model, shapes: dict):
     try:
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes={k: list(v) for k, v in shapes.items()})
     except Exception as exc:
-        raise Failure(f"onnxsim could not fix the input shapes {shapes}: {first_line(exc)}",
-                      "check --input-shape against the model's inputs (edgekit inspect model.onnx)") from None
+        raise Failure(
+            f"onnxsim could not fix the input shapes {shapes}: {first_line(exc)}",
+            "check --input-shape against the model's inputs (edgekit inspect model.onnx)",
+        ) from None
     if not ok:
-        raise Failure(f"onnxsim could not verify the model simplified at {shapes}",
-                      "check --input-shape; the model may not run at that shape")
+        raise Failure(
+            f"onnxsim could not verify the model simplified at {shapes}",
+            "check --input-shape; the model may not run at that shape",
+        )
     return simplified
 
 
@@ -216,11 +220,15 @@ def calibration_args(calibration: dict, shapes: dict, workdir: str) -> list:
     return entries
 
 
+# Distributions whose versions the manifest records (package names, not artifact formats).
+RECORDED_DISTRIBUTIONS = ("onnx2tf", "tensorflow", "onnx", "onnxruntime", "onnxsim", "numpy")
+
+
 def versions() -> dict:
     from importlib import metadata
 
     out = {}
-    for dist in ("onnx2tf", "tensorflow", "onnx", "onnxruntime", "onnxsim", "numpy"):
+    for dist in RECORDED_DISTRIBUTIONS:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -249,8 +257,9 @@ def convert(spec: dict) -> dict:
     try:
         model = onnx.load(spec["onnx"])
     except Exception as exc:
-        raise Failure(f"onnx {onnx.__version__} cannot read {spec['onnx']}: {first_line(exc)}",
-                      "re-export the model with a supported opset") from None
+        raise Failure(
+            f"onnx {onnx.__version__} cannot read {spec['onnx']}: {first_line(exc)}", "re-export the model with a supported opset"
+        ) from None
     progress(f"onnxsim: fixing input shapes {shapes}" if shapes else "onnxsim: no shapes to fix")
     with captured(log_path):
         model = fix_shapes(model, shapes) if shapes else model
@@ -325,8 +334,10 @@ def main(argv: list[str]) -> int:
         result = {"error": exc.error, "hint": exc.hint}
     except Exception as exc:  # a bug here or in a dependency: still one line, traceback on stderr
         traceback.print_exc()
-        result = {"error": f"onnx2tf_convert failed: {type(exc).__name__}: {first_line(exc)}",
-                  "hint": "rerun with --debug for the worker's traceback"}
+        result = {
+            "error": f"onnx2tf_convert failed: {type(exc).__name__}: {first_line(exc)}",
+            "hint": "rerun with --debug for the worker's traceback",
+        }
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out_path), suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(result, f)
