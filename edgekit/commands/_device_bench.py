@@ -36,25 +36,13 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
 def run_on_devices(args) -> int:
     from edgekit import api
     from edgekit.build.artifacts import atomic_write_json
-    from edgekit.commands.bench import inputs_from_args, print_summary
+    from edgekit.commands.bench import bench_options, print_summary
     from edgekit.console import print_json
     from edgekit.errors import EXIT_FAILED, EdgekitError, error_from_dict
 
-    options = dict(
-        threads=args.threads,
-        xnnpack=args.xnnpack,
-        provider=args.provider,
-        warmup=args.warmup,
-        min_runs=args.min_runs,
-        min_time_s=args.min_time,
-        max_runs=args.max_runs,
-        inputs=inputs_from_args(args),
-        device_selector=args.device_selector,
-        runtime_options={"delegate": args.delegate} if args.delegate else None,
-        max_time_s=args.max_time,
-        input_shapes=args.input_shapes,
-        output_check=args.output_check,
-    )
+    options = bench_options(args)
+    if args.delegate:  # Android devices: benchmark_model's --use_gpu/--use_nnapi
+        options["runtime_options"] = {"delegate": args.delegate}
     several = len(args.device) > 1
     done: dict[str, list[dict]] = {}
     write_errors: dict[str, EdgekitError] = {}  # device -> results measured so far, for -o as they arrive

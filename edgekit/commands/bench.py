@@ -79,6 +79,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def bench_options(args) -> dict:
+    """``api.bench`` options from the bench flags: one mapping for this machine and for devices."""
+    return dict(
+        threads=args.threads,
+        xnnpack=args.xnnpack,
+        provider=args.provider,
+        warmup=args.warmup,
+        min_runs=args.min_runs,
+        min_time_s=args.min_time,
+        max_runs=args.max_runs,
+        max_time_s=args.max_time,
+        inputs=inputs_from_args(args),
+        device_selector=args.device_selector,
+        input_shapes=args.input_shapes,
+        output_check=args.output_check,
+    )
+
+
 def inputs_from_args(args) -> dict:
     import os
 
@@ -102,20 +120,7 @@ def run(args) -> int:
         return run_on_devices(args)
     several = len(args.models) > 1
     rows = [_batch.Row(path=m, label=label) for m, label in zip(args.models, _batch.labels(args.models))]
-    opts = dict(
-        threads=args.threads,
-        xnnpack=args.xnnpack,
-        provider=args.provider,
-        warmup=args.warmup,
-        min_runs=args.min_runs,
-        min_time_s=args.min_time,
-        max_runs=args.max_runs,
-        max_time_s=args.max_time,
-        inputs=inputs_from_args(args),
-        device_selector=args.device_selector,
-        input_shapes=args.input_shapes,
-        output_check=args.output_check,
-    )
+    opts = bench_options(args)
     from edgekit.results.history import record
 
     write_error = None  # the last -o write that failed (a full disk): retried after every model

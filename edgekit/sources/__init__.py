@@ -238,6 +238,15 @@ def refuse_args(loader: "SourceLoader", args: dict, ref: str) -> None:
     )
 
 
+def read_model_bytes(path: str) -> bytes:
+    """A model file's bytes, read once (loaders rebuild fresh copies from them), or one edgekit line."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise EdgekitError(f"cannot read {path} ({exc.strerror or exc})", "check the file's permissions") from None
+
+
 def hash_path(path: str) -> str:
     """sha256 over a file, or over every file of a directory (names and contents, in order)."""
     h = hashlib.sha256()

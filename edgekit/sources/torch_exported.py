@@ -37,18 +37,14 @@ class ExportedProgramLoader(SourceLoader):
     kind = "pt2"
 
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
-        from edgekit.sources import merge_inputs
+        from edgekit.sources import merge_inputs, read_model_bytes
         from edgekit.sources.torch_module import import_torch
         from edgekit.torchkit.export import first_reason
 
         torch = import_torch()
         from edgekit.torchkit import state
 
-        try:
-            with open(ref, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise EdgekitError(f"cannot read {ref} ({exc.strerror or exc})", "check the file's permissions") from None
+        data = read_model_bytes(ref)
 
         def fresh() -> Any:
             return torch.export.load(io.BytesIO(data))

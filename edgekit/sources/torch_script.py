@@ -116,16 +116,13 @@ class TorchScriptLoader(SourceLoader):
     takes_args = True
 
     def load(self, ref: str, inputs: list[InputSpec] | None, options: dict) -> Source:
+        from edgekit.sources import read_model_bytes
         from edgekit.sources.torch_module import import_torch
         from edgekit.torchkit import state
         from edgekit.torchkit.export import first_reason
 
         torch = import_torch()
-        try:
-            with open(ref, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise EdgekitError(f"cannot read {ref} ({exc.strerror or exc})", "check the file's permissions") from None
+        data = read_model_bytes(ref)
 
         def fresh() -> Any:
             return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()

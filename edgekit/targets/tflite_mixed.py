@@ -81,6 +81,7 @@ class TFLiteMixedTarget(Target):
         from edgekit.quant.metrics import rank_layers
         from edgekit.quant.repair import greedy_repair
         from edgekit.quant.report import summary
+        from edgekit.targets.tflite import op_histogram
         from edgekit.targets.tflite_tf import import_tf
 
         tf = import_tf()
@@ -198,7 +199,7 @@ class TFLiteMixedTarget(Target):
                 "repair": repair,
                 "default_thresholds": budget.thresholds(),
                 "quant_report": summary(layers),
-                "ops": _ops(mixed),
+                "ops": op_histogram(mixed),
             },
         )
 
@@ -207,15 +208,6 @@ def _names(names: list, limit: int = 8) -> str:
     """A terminal-sized list of layer names (the manifest keeps them all)."""
     shown = ", ".join(names[:limit]) or "none"
     return shown + (f" and {len(names) - limit} more (see the manifest)" if len(names) > limit else "")
-
-
-def _ops(model: bytes) -> dict[str, int]:
-    from edgekit.inspect.tflite_model import parse_bytes
-
-    hist: dict[str, int] = {}
-    for op in parse_bytes(model).main.operators:
-        hist[op.name] = hist.get(op.name, 0) + 1
-    return hist
 
 
 def _fp32_model(tf: Any, conv_factory) -> bytes | None:
