@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from edgekit.errors import EdgekitError, error_from_dict, require_model_file
 
@@ -459,12 +459,20 @@ def compare(
     confidence: float | None = None,
     run_noise: bool = True,
     pair_by: str = "series",
+    confirm: int = 0,
+    baseline_artifact: str | None = None,
+    candidate_artifact: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list:
     """Compare benchmark results: ``refs`` are BASELINE and CANDIDATE (result files or history run
     ids), or with ``use_baseline`` candidates (default: the latest run of every series) against the
     stored baselines. ``metric`` is "p50", "p90" or "p50,p90"; ``run_noise`` widens the verdict by
-    the noise of repeated baseline runs in the history. Returns edgekit.results.compare
-    Comparisons (``verdict``, ``regressed``, ``to_dict()``); :func:`gate` turns them into a verdict."""
+    the noise of repeated baseline runs in the history. ``confirm`` (rounds, 3 or more) re-measures
+    every pair whose verdict is not "unchanged" alternately, baseline and candidate back to back,
+    and replaces the verdict with that one (edgekit.results.confirm); ``baseline_artifact`` /
+    ``candidate_artifact`` name the files when the recorded paths hold other builds now. Returns
+    edgekit.results.compare Comparisons (``verdict``, ``regressed``, ``to_dict()``); :func:`gate`
+    turns them into a verdict."""
     from edgekit.results import compare as cmpmod
     from edgekit.results.pairing import pairs, repeated_runs
 
@@ -473,8 +481,15 @@ def compare(
     confidence = cmpmod.DEFAULT_CONFIDENCE if confidence is None else confidence
     comparisons = []
     seen = set()
-    for base, cand, bref, cref in pairs(refs, use_baseline=use_baseline, history=history, pair_by=pair_by):
+    found = pairs(refs, use_baseline=use_baseline, history=history, pair_by=pair_by)
+    if (baseline_artifact or candidate_artifact) and len(found) != 1:
+        raise EdgekitError(
+            f"--baseline-artifact/--candidate-artifact name one file, and {len(found)} pairs were found",
+            "compare one baseline with one candidate to name their files",
+        )
+    for base, cand, bref, cref in found:
         repeated = repeated_runs(history, base) if run_noise else []
+        mine = []
         for m in metrics:
             c = cmpmod.compare_results(
                 base,
@@ -490,8 +505,32 @@ def compare(
             key = (c.label, bref, cref, c.metric)
             if key not in seen:
                 seen.add(key)
-                comparisons.append(c)
+                mine.append(c)
+        if confirm and any(c.verdict != cmpmod.UNCHANGED for c in mine):
+            _confirm_pair(base, cand, mine, confirm, baseline_artifact, candidate_artifact, progress)
+        comparisons += mine
     return comparisons
+
+
+def _confirm_pair(base: dict, cand: dict, comparisons: list, rounds: int, base_file, cand_file, progress) -> None:
+    """Re-measure one pair alternately and give its comparisons the confirmed verdicts; when that
+    cannot be done (a file gone or rebuilt, a device away), each comparison says why and keeps its
+    separate-runs verdict, which still decides the gate."""
+    from edgekit.results import confirm as conf
+
+    try:
+        if progress:
+            progress(f"confirming {comparisons[0].label}: {rounds} alternated rounds of baseline and candidate")
+        a, b, order, seconds = conf.measure_rounds(
+            base, cand, rounds=rounds, baseline_artifact=base_file, candidate_artifact=cand_file, progress=progress
+        )
+        for c in comparisons:
+            result = conf.paired_verdict(a, b, metric=c.metric, threshold=c.threshold, confidence=c.confidence, order=order)
+            result.seconds = seconds
+            conf.apply(c, result)
+    except EdgekitError as exc:
+        for c in comparisons:
+            c.notes.append(f"not confirmed: {exc.message}; {exc.hint}" if exc.hint else f"not confirmed: {exc.message}")
 
 
 def gate(comparisons: Sequence, *, threshold: float | None = None, on_inconclusive: str = "pass") -> None:

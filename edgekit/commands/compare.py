@@ -5,7 +5,8 @@ A series is one artifact path (or build target) on one device with one runtime a
 build (the sha256 change is printed). Results of different paths, settings or devices are compared
 only when asked (two files, or --pair-by name), with the differences printed above the verdict.
 Exit 1 on "regressed", and in --baseline mode also on "inconclusive" (--on-inconclusive pass
-relaxes that).
+relaxes that). Separate runs cannot tell a slower artifact from a machine that was slower at the
+time; --confirm re-measures both alternately and decides on that (edgekit.results.confirm).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def _fraction(text: str) -> float:
 
 def register(sub) -> None:
     from edgekit.results.compare import rule
+    from edgekit.results.confirm import DEFAULT_ROUNDS
 
     p = sub.add_parser(
         "compare",
@@ -71,6 +73,26 @@ def register(sub) -> None:
         default=None,
         help="exit status for an inconclusive comparison (default: fail with --baseline, pass otherwise)",
     )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        nargs="?",
+        const=DEFAULT_ROUNDS,
+        default=0,
+        metavar="ROUNDS",
+        help=f"re-measure every pair that is not unchanged: ROUNDS (default {DEFAULT_ROUNDS}) rounds of baseline and "
+        "candidate back to back, alternating, on the device they were measured on; their verdict replaces the "
+        "separate runs' (a machine that changed speed between two runs cannot fake a regression then)",
+    )
+    p.add_argument(
+        "--baseline-artifact",
+        metavar="PATH",
+        default=None,
+        help="with --confirm: the baseline's file when its recorded path holds another build now (sha256 checked)",
+    )
+    p.add_argument(
+        "--candidate-artifact", metavar="PATH", default=None, help="with --confirm: the candidate's file (sha256 checked)"
+    )
     p.add_argument("--json", action="store_true", help="print the comparisons as JSON")
     p.set_defaults(func=run)
 
@@ -87,6 +109,10 @@ def run(args) -> int:
         confidence=args.confidence,
         run_noise=args.run_noise,
         pair_by=args.pair_by,
+        confirm=args.confirm,
+        baseline_artifact=args.baseline_artifact,
+        candidate_artifact=args.candidate_artifact,
+        progress=_progress,
     )
     if args.json:
         print_json([c.to_dict() for c in comparisons])
@@ -96,6 +122,14 @@ def run(args) -> int:
         comparisons, threshold=args.threshold, on_inconclusive=args.on_inconclusive or ("fail" if args.use_baseline else "pass")
     )
     return 0
+
+
+def _progress(line: str) -> None:
+    import sys
+
+    from edgekit.console import safe
+
+    print(f"  {safe(line, markup=False)}", file=sys.stderr, flush=True)
 
 
 def print_comparisons(comparisons) -> None:
@@ -145,7 +179,8 @@ def print_comparisons(comparisons) -> None:
         table.add_column(col, justify=just)
     for c in comparisons:
         style = colors.get(c.verdict, "")
-        verdict = f"[{style}]{c.verdict}[/{style}]" if style else c.verdict
+        verdict = c.verdict + (" (confirmed)" if c.confirmation else "")
+        verdict = f"[{style}]{verdict}[/{style}]" if style else verdict
         table.add_row(
             escape(c.label),
             c.metric,

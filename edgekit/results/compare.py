@@ -96,6 +96,8 @@ class Comparison:
     setup: str = ""  # the candidate's runtime and settings, in words
     differences: list[str] = field(default_factory=list)  # what the two sides differ in, printed above the verdict
     notes: list[str] = field(default_factory=list)
+    confirmation: dict | None = None  # edgekit.results.confirm: the alternated re-measurement, when made
+    separate_runs: dict | None = None  # the verdict, ratio and interval of the separate runs it replaced
 
     @property
     def regressed(self) -> bool:
@@ -502,6 +504,11 @@ def compare_results(
         cmp.notes.append(
             f"run-to-run noise on this device is {noise:.1%} ({len(same)} runs of the baseline): "
             f"too much to resolve a {threshold:.0%} change; quiet the machine, or raise --threshold"
+        )
+    if cmp.verdict == REGRESSED:
+        cmp.notes.append(
+            "measured in separate runs: a machine that changed speed between them looks the same; "
+            "--confirm re-measures both artifacts alternately (edgekit.results.confirm)"
         )
     if cmp.verdict == INCONCLUSIVE:
         cmp.notes.append(

@@ -141,10 +141,20 @@ def test_long_runs_stay_fast():
 
 
 def test_repeated_real_runs_are_not_flagged_against_each_other(repeated_runs):
-    """5 `edgekit bench` runs of one unchanged model: no ordered pair may fail the gate."""
+    """5 `edgekit bench` runs of one unchanged model: no ordered pair may fail a confirmed gate.
+
+    Separate runs alone can: this project's CI machine switches between two speed levels ~22% apart
+    for seconds at a time, and three repeated runs that all fell on the fast level measure a noise
+    of 0.3%, against which a fourth run on the slow level is "regressed +22%" (seen in CI,
+    2026-12-01). Every pair the separate runs flag is therefore re-measured alternately (--confirm,
+    edgekit.results.confirm), as a user is told to; the confirmed verdict must not be a regression.
+    """
+    from edgekit.results import confirm as K
+
     _, paths = repeated_runs
     results = [json.loads(p.read_text()) for p in paths]
     verdicts = []
+    confirmed = None  # every pair is the same file with the same settings: one re-measurement serves all
     for i, j in itertools.permutations(range(len(results)), 2):
         # As `edgekit compare` does: the history's repeated runs of the baseline set the noise
         # floor, but only those recorded before the candidate (never the candidate itself).
@@ -153,12 +163,15 @@ def test_repeated_real_runs_are_not_flagged_against_each_other(repeated_runs):
         assert c.differences == [] and c.baseline_identity == c.candidate_identity
         earlier = [r for r in results if r["created"] < results[j]["created"]]
         assert c.noise_runs == (len(earlier) if len(earlier) >= C.MIN_NOISE_RUNS else 0)
-        # With the noise measured, unchanged runs never fail; without it (fewer than 3 earlier
-        # runs) a shift between runs may, and the comparison says its interval lacks the noise.
-        if c.noise_runs:
-            assert not c.regressed, verdicts
-        else:
+        if not c.noise_runs:
             assert any("no run-to-run noise" in n for n in c.notes)
+        if c.regressed:
+            assert any("--confirm" in n for n in c.notes), c.notes
+            if confirmed is None:
+                a, b, order, _ = K.measure_rounds(results[i], results[j], rounds=K.DEFAULT_ROUNDS)
+                confirmed = K.paired_verdict(a, b, threshold=c.threshold, confidence=c.confidence, order=order)
+                print("confirmation of an unchanged model:", confirmed)
+            assert confirmed.verdict != C.REGRESSED, (verdicts, confirmed)
     assert any(v[3] for v in verdicts)  # some pairs had the noise measured
     print("pairwise (i, j, verdict, noise runs, change %, CI low %):", verdicts)
 

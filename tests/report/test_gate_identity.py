@@ -102,7 +102,7 @@ def test_a_slow_candidate_never_widens_the_noise(rebuilt, tmp_path):
     run_cli("history", "--history", h, "--add", f, check=True)
     for args in ((), (f,)):  # as the latest run of the series, and as a candidate file
         gate = run_cli("compare", "--baseline", *args, "--history", h, "--json")
-        c = next(x for x in _json(gate) if x["ratio"] > 5)
+        c = next(x for x in _json(gate) if x["ratio"] > 3)  # 5.5x, give or take the machine's speed states (about 22% apart)
         assert gate.returncode == 1 and c["verdict"] in (C.REGRESSED, C.INCONCLUSIVE), c
         assert c["noise_runs"] == 3 and c["run_noise"] == pytest.approx(C.run_noise([r["samples_ms"] for r in runs]))
     # The filter itself: a repeat measured at or after the candidate never counts.
