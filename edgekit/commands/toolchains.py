@@ -52,6 +52,13 @@ def register(sub) -> None:
     rm = acts.add_parser("remove", help="delete a toolchain's environments (only directories edgekit made)")
     rm.add_argument("names", nargs="+", metavar="NAME", help="toolchain name(s)")
     rm.add_argument("--stale", action="store_true", help="only environments of older pins, not the current one")
+    rm.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="wait this long for an install of the environment to finish (default: refuse at once)",
+    )
     rm.add_argument("--json", action="store_true", help="print JSON")
     rm.set_defaults(func=run_remove)
 
@@ -125,7 +132,7 @@ def run_remove(args) -> int:
 
     out = {}
     for name in _names(args.names):
-        out[name] = remove(name, stale_only=args.stale, progress=None)
+        out[name] = remove(name, stale_only=args.stale, progress=_progress, wait=args.wait)
         if not args.json:
             if out[name]:
                 for p in out[name]:

@@ -1,7 +1,7 @@
 """Benchmark on several devices at once, never two benchmarks on one device at a time.
 
 Each device gets a thread; the models for one device run one after another while holding an
-exclusive lock file for that device (``~/.cache/edgekit/locks/KEY.lock``, fcntl), so two
+exclusive lock file for that device (``~/.cache/edgekit/locks/KEY.lock``, edgekit.locks), so two
 edgekit processes (two CI jobs, two terminals) sharing a Raspberry Pi queue instead of measuring
 each other's load. The lock key is the physical device (ssh user@host:port, adb serial, this
 host), not the profile name, so two profiles of one board share a lock. A failing device gives
@@ -11,7 +11,6 @@ an error entry for that device and never loses the others' results.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from edgekit import locks
 from edgekit.devices.profiles import DeviceProfile
 from edgekit.errors import EdgekitError
 
@@ -42,31 +42,17 @@ def lock_key(device: DeviceProfile) -> str:
 
 @contextlib.contextmanager
 def device_lock(device: DeviceProfile, timeout: float | None = None) -> Iterator[float]:
-    """Hold the device's exclusive lock; yields the seconds spent waiting for it."""
-    d = lock_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{lock_key(device)}.lock"
-    start = time.monotonic()
-    with open(path, "a+") as f:
-        while True:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if timeout is not None and time.monotonic() - start > timeout:
-                    raise EdgekitError(
-                        f"device {device.name!r} stayed busy with another benchmark for {timeout:.0f} s",
-                        f"wait for it to finish (lock {path})",
-                    ) from None
-                time.sleep(0.1)
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"{os.getpid()}\n")
-            f.flush()
-            yield time.monotonic() - start
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    """Hold the device's exclusive lock (edgekit.locks); yields the seconds spent waiting for it."""
+    path = lock_dir() / f"{lock_key(device)}.lock"
+
+    def busy(holder: str, seconds: float) -> EdgekitError:
+        return EdgekitError(
+            f"device {device.name!r} stayed busy with another benchmark for {seconds:.0f} s (held by {holder})",
+            f"wait for it to finish (lock {path})",
+        )
+
+    with locks.hold(path, timeout=timeout, busy=busy) as waited:
+        yield waited
 
 
 @dataclass

@@ -339,6 +339,7 @@ def render(info: dict, out=None) -> None:
     from rich.table import Table
 
     from edgekit.console import console, human_bytes, safe
+    from edgekit.inspect.report import print_summary
 
     out = out or console()
     out.print(f"[bold]{safe(info['path'], limit=200)}[/bold]")
@@ -364,12 +365,7 @@ def render(info: dict, out=None) -> None:
         ("parameters", f"{info['params']:,} ({human_bytes(info['param_bytes'])})"),
         ("estimated MACs", mac_text),
     ]
-    summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column()
-    for k, v in rows:
-        summary.add_row(k, v)
-    out.print(summary)
+    print_summary(out, rows)
     io_table = Table(title="inputs and outputs (* marks a dynamic dimension)")
     for col in ("", "name", "dtype", "shape"):
         io_table.add_column(col)

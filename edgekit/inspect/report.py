@@ -62,6 +62,18 @@ def _more(table, shown: int, total: int, what: str) -> None:
         table.add_row("", f"[dim]... {total - shown:,} more {what} (--all or --json lists all)[/dim]")
 
 
+def print_summary(out, rows: list[tuple[str, str]]) -> None:
+    """The key/value block at the top of every model view (.tflite and .onnx print it alike)."""
+    from rich.table import Table
+
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    for k, v in rows:
+        summary.add_row(k, v)
+    out.print(summary)
+
+
 def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = False) -> None:
     """Print the summary and per-subgraph tables; ``all_rows`` shows every operator and tensor."""
     from rich.table import Table
@@ -96,12 +108,7 @@ def render(info: dict, *, tensors: bool = False, out=None, all_rows: bool = Fals
                 + "; * marks a dynamic dimension counted at its stored placeholder size",
             )
         )
-    summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column()
-    for k, v in rows:
-        summary.add_row(k, v)
-    out.print(summary)
+    print_summary(out, rows)
     if md["heavy_not_counted"]:
         out.print(f"[yellow]MACs are a lower bound: {_joined(_name(n) for n in md['heavy_not_counted'])} not counted[/yellow]")
     if md.get("counted_at"):

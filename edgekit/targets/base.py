@@ -71,6 +71,7 @@ class Target:
     source_frameworks: tuple[str, ...] = ()  # Source.framework values this target accepts: "tf", "torch"
     needs_calibration: bool = False
     option_names: tuple[str, ...] = ()  # the options this target understands (checked against the spec)
+    needs_export: bool = False  # builds from a torch.export program: a TorchScript source cannot give one
 
     def file_name(self, ctx: BuildContext) -> str:
         """The artifact's file name inside the output directory."""
@@ -102,6 +103,11 @@ class Target:
             raise EdgekitError(
                 f"target {self.name} needs calibration data",
                 "pass --calibration FILE.npz|DIR|module:function, or --random-calibration (not representative)",
+            )
+        if self.needs_export and ctx.source.kind == "torchscript":
+            raise EdgekitError(
+                f"target {self.name} needs a torch.export-able model; TorchScript files only build the ptl target",
+                "give the nn.Module factory (package.module:function) or a .pt2 exported program",
             )
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:

@@ -45,6 +45,7 @@ class ExecuTorchTarget(Target):
     suffix = ".pte"
     source_frameworks = ("torch",)
     option_names = ("etrecord",)
+    needs_export = True
     backend: str | None = None  # partitioner backend id; None = portable kernels only
     quantize: str | None = None  # None, "static" or "dynamic"
     runs_here = True
@@ -64,11 +65,6 @@ class ExecuTorchTarget(Target):
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)
-        if ctx.source.kind == "torchscript":
-            raise EdgekitError(
-                f"target {self.name} needs a torch.export-able model; TorchScript files only build the ptl target",
-                "give the nn.Module factory (package.module:function) or a .pt2 exported program",
-            )
         # Export once per source, before anything is built: a model torch.export cannot trace is one
         # line for the whole build, with a hint that fits the targets requested.
         from edgekit.torchkit.export import exported

@@ -132,6 +132,7 @@ class OnnxTarget(Target):
     format = "onnx"
     suffix = ".onnx"
     source_frameworks = ("torch",)
+    needs_export = True
 
     def __init__(self, name: str, quantize: str | None = None):
         self.name = name
@@ -141,11 +142,6 @@ class OnnxTarget(Target):
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)
-        if ctx.source.kind == "torchscript":
-            raise EdgekitError(
-                f"target {self.name} needs a torch.export-able model; TorchScript files only build the ptl target",
-                "give the nn.Module factory (package.module:function) or a .pt2 exported program",
-            )
         _require()
 
     def cache_settings(self, ctx: BuildContext) -> dict:

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit import locks
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
 
 MARKER = ".edgekit-installed"  # written last: its presence means the environment is complete
@@ -138,23 +139,14 @@ def _kin(tc) -> list[Path]:
     return [p for p in entries if pat.match(p.name) and p.is_dir() and not p.is_symlink() and owned(p)]
 
 
+def lock_path(path: Path) -> Path:
+    """The install lock of the environment at ``path``: ``<toolchains dir>/.locks/<env>.lock``."""
+    return path.parent / ".locks" / f"{path.name}.lock"
+
+
 def lock_held(path: Path) -> bool:
     """Is an install of this environment running (its lock taken) in some process?"""
-    import fcntl
-
-    lock = path.parent / ".locks" / f"{path.name}.lock"
-    if not lock.exists():
-        return False
-    try:
-        with open(lock, "a+") as f:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
+    return locks.holder(lock_path(path)) is not None
 
 
 @dataclass

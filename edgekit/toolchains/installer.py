@@ -4,9 +4,11 @@ Why this shape:
 - The environment is built in its final directory (venvs hard-code their own path, so one cannot
   be built elsewhere and renamed). The marker file is written last; a directory without it is a
   half-made environment (a killed install, a full disk) and is removed and redone on next use.
-- A file lock per environment (fcntl, in ``<toolchains dir>/.locks``) makes two builds that need
-  the same toolchain at once wait for one install instead of installing into one directory
-  together. The kernel drops the lock when its holder dies, so there is no stale lock to break.
+- A file lock per environment (edgekit.locks, in ``<toolchains dir>/.locks``) makes two builds that
+  need the same toolchain at once wait for one install instead of installing into one directory
+  together, and ``remove`` take the same lock, so it never deletes an environment being built.
+  The kernel drops the lock when its holder dies, so there is no stale lock to break; lock files
+  are never deleted (that would split the lock between its waiters and the next process).
 - ``--no-deps`` with a complete lock: pip installs exactly the pinned set, nothing resolves
   differently on another day or machine; ``pip check`` then proves the set is complete.
 - Offline: ``--find-links DIR`` or ``$EDGEKIT_WHEELHOUSE`` adds ``--no-index``; otherwise the
@@ -18,7 +20,6 @@ Why this shape:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from edgekit import locks
 from edgekit.errors import EdgekitError, EnvironmentMissing
 from edgekit.toolchains.envs import (
     MARKER,
@@ -40,6 +42,7 @@ from edgekit.toolchains.envs import (
     env_dir,
     env_python,
     is_installed,
+    lock_path,
     owned,
     python_tag,
     requirement_lines,
@@ -72,38 +75,23 @@ def log_path(name) -> Path:
 
 
 @contextlib.contextmanager
-def env_lock(path: Path, progress: Progress = None, timeout: float | None = None) -> Iterator[float]:
-    """Hold the install lock of the environment at ``path``; yields the seconds waited."""
-    locks = path.parent / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    lock = locks / f"{path.name}.lock"
-    start = time.monotonic()
-    announced = False
-    with open(lock, "a+") as f:
-        while True:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not announced:
-                    f.seek(0)
-                    holder = f.read().strip() or "another process"
-                    _say(progress, f"waiting for another install of {path.name} ({holder}) to finish")
-                    announced = True
-                if timeout is not None and time.monotonic() - start > timeout:
-                    raise EdgekitError(
-                        f"another install of {path.name} held its lock for {timeout:.0f} s",
-                        f"wait for it to finish (lock {lock})",
-                    ) from None
-                time.sleep(0.2)
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()}\n")
-            f.flush()
-            yield time.monotonic() - start
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def env_lock(
+    path: Path, progress: Progress = None, timeout: float | None = None, busy: locks.Busy | None = None
+) -> Iterator[float]:
+    """Hold the install lock of the environment at ``path`` (edgekit.locks); yields the seconds waited."""
+    lock = lock_path(path)
+
+    def waiting(holder: str) -> None:
+        _say(progress, f"waiting for another install of {path.name} ({holder}) to finish")
+
+    def held(holder: str, seconds: float) -> EdgekitError:
+        return EdgekitError(
+            f"another install of {path.name} held its lock for {seconds:.0f} s ({holder})",
+            f"wait for it to finish (lock {lock})",
+        )
+
+    with locks.hold(lock, timeout=timeout, poll=0.2, on_wait=waiting, busy=busy or held) as waited:
+        yield waited
 
 
 def wheelhouse(find_links: str | None = None) -> str | None:
@@ -376,21 +364,37 @@ def download(name, dest: str, *, find_links: str | None = None, progress: Progre
     return sorted(str(p) for p in Path(dest).glob("*.whl"))
 
 
-def remove(name, *, stale_only: bool = False, progress: Progress = None) -> list[str]:
+def remove(name, *, stale_only: bool = False, progress: Progress = None, wait: float = 0.0) -> list[str]:
     """Delete the environments edgekit made for this toolchain (all keys, or only stale ones).
-    Only directories carrying edgekit's owner file are touched."""
+    Only directories carrying edgekit's owner file are touched. Each is deleted under its install
+    lock: one being installed is waited for up to ``wait`` seconds, then left alone; the others
+    are still removed, and the error names the busy one and who holds it."""
     tc = _tc(name)
     current = env_dir(tc)
-    removed = []
+    removed: list[str] = []
+    busy: list[EdgekitError] = []
     for p in _kin(tc):
         if stale_only and p == current:
             continue
-        with env_lock(p, progress, timeout=600):
-            if not owned(p):
-                continue
-            shutil.rmtree(p)
-        with contextlib.suppress(OSError):
-            (p.parent / ".locks" / f"{p.name}.lock").unlink()
+        try:
+            with env_lock(p, progress, timeout=wait, busy=_being_installed(p)):
+                if not owned(p):
+                    continue
+                shutil.rmtree(p)
+        except EdgekitError as exc:
+            busy.append(exc)
+            continue
         removed.append(str(p))
-        _say(progress, f"removed {p}")
+    if busy:
+        also = f" (removed {', '.join(Path(r).name for r in removed)})" if removed else ""
+        raise EdgekitError(
+            ", and ".join(e.message for e in busy) + also,
+            f"wait for that install to finish, then run 'edgekit toolchains remove {tc.name}{' --stale' if stale_only else ''}' again "
+            "(--wait SECONDS waits for it)",
+            details={"removed": removed},
+        )
     return removed
+
+
+def _being_installed(path: Path) -> locks.Busy:
+    return lambda holder, _seconds: EdgekitError(f"{path.name} is being installed by {holder}")

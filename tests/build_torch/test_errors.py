@@ -88,6 +88,29 @@ def test_torchscript_source_builds_ptl_only(tmp_path):
     assert not list(out.glob("*.pte"))
 
 
+def test_every_export_target_refuses_torchscript_the_same_way(tmp_path):
+    """Target.needs_export is the one record: each target that builds from torch.export refuses a
+    TorchScript source with the same line, before anything heavy runs; ptl (which takes it) does not."""
+    from types import SimpleNamespace
+
+    from edgekit.errors import EdgekitError
+    from edgekit.targets import TARGETS
+    from edgekit.targets.base import BuildContext
+
+    source = SimpleNamespace(kind="torchscript", framework="torch", name="tiny")
+    exporting = [n for n in TARGETS.names() if TARGETS.get(n).needs_export]
+    assert {"executorch-xnnpack", "executorch-portable", "onnx", "onnx-int8"} <= set(exporting)
+    assert "ptl" not in exporting and not any(n.startswith("tflite") for n in exporting)
+    for name in exporting:
+        ctx = BuildContext(source=source, spec=None, target=name, options={}, calibration=object(), outdir=str(tmp_path))
+        with pytest.raises(EdgekitError) as err:
+            TARGETS.get(name).check(ctx)
+        assert err.value.line() == (
+            f"edgekit: target {name} needs a torch.export-able model; TorchScript files only build the ptl target; "
+            "give the nn.Module factory (package.module:function) or a .pt2 exported program"
+        )
+
+
 def test_weights_are_never_unpickled(tmp_path):
     """A pickled arbitrary object is refused (weights_only=True), with a line that says why."""
     import pickle

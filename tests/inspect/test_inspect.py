@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -168,6 +169,7 @@ def test_custom_op_of_the_invoking_error_model_is_shown(coral_models):
     assert describe(str(path))["custom_ops"] == ["fake-op-double"]
     proc = run_cli("inspect", path, check=True)
     assert "fake-op-double" in proc.stdout
+    assert re.search(r"^custom ops +fake-op-double *$", proc.stdout, re.MULTILINE), "the summary row names it"
 
 
 def test_truncated_and_foreign_files_end_in_one_line(coral_models, coral, tmp_path):

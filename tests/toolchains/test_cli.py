@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from edgekit.cli import main
-from edgekit.toolchains import env_dir, toolchains_dir
-from edgekit.toolchains.envs import MARKER, OWNER
+from edgekit.toolchains import env_dir, remove, toolchains_dir
+from edgekit.toolchains.envs import MARKER, OWNER, lock_path
+from tests.test_locks import end, hold_in_subprocess
 from tests.toolchains.conftest import TOY_VERSION
 
 
@@ -71,3 +74,43 @@ def test_download_then_install_offline(toy, wheelhouse, capsys, tmp_path):
     code, out, err = cli(capsys, "toolchains", "install", "toy", "--find-links", str(dest))
     assert code == 0, err
     assert (env_dir("toy") / MARKER).is_file()
+
+
+def test_remove_takes_the_install_lock(toy, capsys):
+    """An install running in another process (it holds the env's lock): remove refuses at once with
+    one line naming it, or waits with --wait, and removes the env once that process is gone."""
+    current, stale = env_dir("toy"), toolchains_dir() / "toy-00000000abcd"
+    for d in (current, stale):
+        d.mkdir(parents=True)
+        (d / OWNER).write_text("edgekit toolchain toy\n")
+        (d / "blob").write_bytes(b"z" * 1000)
+    lock = lock_path(current)
+    proc = hold_in_subprocess(lock)
+    try:
+        started = time.monotonic()
+        code, out, err = cli(capsys, "toolchains", "remove", "toy")
+        assert time.monotonic() - started < 5, "refuses at once, does not wait for the install"
+        assert code == 2 and err.count("\n") == 1 and not out
+        assert err.startswith(f"edgekit: {current.name} is being installed by pid {proc.pid} on "), err
+        assert err.rstrip().endswith(
+            f"(removed {stale.name}); wait for that install to finish, then run 'edgekit toolchains remove toy' "
+            "again (--wait SECONDS waits for it)"
+        ), err
+        assert (current / "blob").read_bytes() == b"z" * 1000 and not stale.exists()
+
+        started = time.monotonic()
+        code, out, err = cli(capsys, "toolchains", "remove", "toy", "--wait", "0.6")
+        assert code == 2 and time.monotonic() - started >= 0.6 and current.is_dir()
+        assert f"waiting for another install of {current.name} (pid {proc.pid} on " in err
+
+        result: dict = {}
+        waiter = threading.Thread(target=lambda: result.update(removed=remove("toy", wait=60)))
+        waiter.start()
+        time.sleep(0.8)
+        assert waiter.is_alive() and (current / "blob").is_file(), "remove must wait while the lock is held"
+    finally:
+        end(proc)
+    waiter.join(30)
+    assert result == {"removed": [str(current)]} and not current.exists()
+    # The lock file stays: deleting it would let a later process lock a new file while a waiter holds the old one.
+    assert lock.is_file()
