@@ -114,9 +114,11 @@ def layers_of(
     model: Any,
     matching: dict[str, dict[str, Sequence[np.ndarray]]],
     shown: dict[str, str] | None = None,
+    units: dict[str, list[str]] | None = None,
 ) -> list[LayerError]:
     """LayerErrors of the float-vs-QDQ ``matching`` (``create_activation_matching``'s output, with
-    ``float``) over ``model``'s graph (the pre-processed float model): units, names, inputs, depth."""
+    ``float``) over ``model``'s graph (the pre-processed float model): units, names, inputs, depth.
+    ``units``, when given, receives each layer's node names (what ``nodes_to_exclude`` keeps float)."""
     shown = shown or {}
     nodes = list(model.graph.node)
     producer = {o: (i, n) for i, n in enumerate(nodes) for o in n.output if o}
@@ -157,6 +159,8 @@ def layers_of(
         except ValueError:
             continue
         idx, feeders = unit(tensor)
+        if units is not None:
+            units[tensor] = [nodes[i].name for i in idx if nodes[i].name]
         if idx:
             ops = [nodes[i] for i in idx]
             named = next((n for n in ops if n.op_type in NAMED_OPS), ops[-1])
@@ -225,8 +229,6 @@ class OnnxBackend:
     format = "onnx"
 
     def layer_errors(self, target: Any, ctx: Any, nodes_to_exclude: Sequence[str] = ()) -> list[LayerError]:
-        import onnx
-
         from edgekit.targets.onnx import preprocessed_float, quantize_static_file
 
         quantize = getattr(target, "quantize", None)
@@ -246,16 +248,23 @@ class OnnxBackend:
             else:
                 qdq_path = os.path.join(tmp, "qdq.onnx")
                 quantize_static_file(pre_path, qdq_path, ctx, target.name, nodes_to_exclude=nodes_to_exclude)
-            matching = activation_matching(pre_path, qdq_path, feeds_of(ctx, pre_path), tmp)
-            pre = onnx.load(pre_path)
-            shown = user_names(onnx.load(os.path.join(tmp, "float.onnx")))
-        layers = layers_of(pre, matching, shown)
-        if not layers:
-            raise EdgekitError(
-                f"{target.name} has no quantized activation to compare",
-                "check that onnx-int8 quantized the model ('edgekit inspect' shows QuantizeLinear nodes)",
-            )
-        return layers
+            return measure(ctx, pre_path, qdq_path, tmp, target.name)
+
+
+def measure(ctx: Any, pre_path: str, qdq_path: str, tmp: str, name: str, units: dict | None = None) -> list[LayerError]:
+    """The layers of ``qdq_path`` against ``pre_path`` (its float model; ``tmp`` holds float.onnx, the
+    source's float model, for the names) on the calibration samples."""
+    import onnx
+
+    matching = activation_matching(pre_path, qdq_path, feeds_of(ctx, pre_path), tmp)
+    shown = user_names(onnx.load(os.path.join(tmp, "float.onnx")))
+    layers = layers_of(onnx.load(pre_path), matching, shown, units)
+    if not layers:
+        raise EdgekitError(
+            f"{name} has no quantized activation to compare",
+            "check that onnx-int8 quantized the model ('edgekit inspect' shows QuantizeLinear nodes)",
+        )
+    return layers
 
 
 def _register() -> None:

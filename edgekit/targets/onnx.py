@@ -140,6 +140,8 @@ class OnnxTarget(Target):
         self.quantize = quantize
         self.needs_calibration = quantize == "static"
         self.option_names = ("opset",) + (("per_channel",) if quantize else ())
+        if quantize == "static":
+            self.repair_target = "onnx-int8-mixed"  # the failure hint points at it (orchestrator)
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)

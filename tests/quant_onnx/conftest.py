@@ -17,15 +17,15 @@ pytest.importorskip("onnxruntime")
 CLASSIFIER = SHARED / "testdata" / "onnx" / "rapidocr" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 
-def build(source: Path, outdir: Path, cal: Path, *extra: str) -> dict:
+def build(source: Path, outdir: Path, cal: Path, *extra: str, target: str = "onnx-int8", explain: bool = True) -> dict:
     proc = run_cli(
         "build",
         "--source",
         source,
         *extra,
         "-t",
-        "onnx-int8",
-        "--explain",
+        target,
+        *(["--explain"] if explain else []),
         "--calibration",
         cal,
         "--calibration-count",
@@ -39,7 +39,7 @@ def build(source: Path, outdir: Path, cal: Path, *extra: str) -> dict:
     )
     assert (outdir / "manifest.json").is_file(), proc.stderr[-2000:]
     doc = json.loads((outdir / "manifest.json").read_text())
-    entry = next(a for a in doc["artifacts"] if a["target"] == "onnx-int8")
+    entry = next(a for a in doc["artifacts"] if a["target"] == target)
     return {"proc": proc, "outdir": outdir, "entry": entry, "artifact": outdir / entry["file"]}
 
 

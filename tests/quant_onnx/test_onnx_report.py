@@ -117,3 +117,25 @@ def test_channel_snr_finds_one_wide_channel():
     got = channel_snr([a.ravel() for a in f], [a.ravel() for a in q], [1, 4, 3, 3])
     assert got == pytest.approx((3 * 200.0 + 0.0) / 4)
     assert channel_snr([f.ravel()], [q.ravel()], None) is None
+
+
+def test_mixed_keeps_the_defect_float_and_meets_the_budget_held_out(defect_builds, tmp_path):
+    from tests.quant_onnx.conftest import build
+
+    cal = tmp_path / "cal.npz"
+    np.savez(cal, x=models.samples(48))
+    b = build(defect_builds["defect"]["source"], tmp_path / "out", cal, target="onnx-int8-mixed", explain=False)
+    e = b["entry"]
+    assert e["status"] == "built", (e.get("warnings"), b["proc"].stderr[-1500:])
+    repair = e["extra"]["repair"]
+    kept = {k["layer"] for k in repair["kept_layers"]}
+    assert repair["met"] and kept and kept <= {"conv1", "conv2"}  # only the layers around the defect
+    assert e["accuracy"]["cosine"] >= 0.99  # held-out, by the orchestrator's gate
+    assert e["quantization"]["kept_float"] == [k["layer"] for k in repair["kept_layers"]]
+    assert set(repair["cost"]["size_bytes"]) == {"int8", "mixed", "fp32"}
+    proc = run_cli("quant-report", b["artifact"])
+    assert proc.returncode == 0 and "kept in float: " in proc.stdout and "budget met" in proc.stdout
+
+
+def test_failed_int8_points_at_the_mixed_target(defect_builds):
+    assert "-t onnx-int8-mixed" in defect_builds["defect"]["proc"].stdout + defect_builds["defect"]["proc"].stderr
