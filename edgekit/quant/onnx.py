@@ -68,8 +68,8 @@ def channel_snr(float_: Sequence[np.ndarray], quant: Sequence[np.ndarray], shape
 
 def user_names(model: Any) -> dict[str, str]:
     """Node name -> the name the user knows: the PyTorch module path from the dynamo exporter's
-    ``pkg.torch.onnx.name_scopes`` metadata (``['', 'enc', 'enc.0', 'conv2d']`` -> ``enc.0``), else
-    the node's own name."""
+    ``pkg.torch.onnx.name_scopes`` metadata (``['', 'enc', 'enc.0', 'conv2d']`` -> ``enc.0``; ``['', 'mean']``
+    -> ``<top>/mean``), else the node's own name."""
     names = {}
     for node in model.graph.node:
         shown = node.name
@@ -80,7 +80,8 @@ def user_names(model: Any) -> dict[str, str]:
                 except (ValueError, SyntaxError):
                     break
                 path = scopes[-2] if len(scopes) >= 2 else ""
-                shown = path or node.name
+                # the top-level module's own ops (a mean in forward()): "<top>/mean", as PT2E's "<top>"
+                shown = path or (f"<top>/{scopes[-1]}" if len(scopes) >= 2 else node.name)
         if node.name:
             names[node.name] = shown
     return names

@@ -139,3 +139,17 @@ def test_mixed_keeps_the_defect_float_and_meets_the_budget_held_out(defect_build
 
 def test_failed_int8_points_at_the_mixed_target(defect_builds):
     assert "-t onnx-int8-mixed" in defect_builds["defect"]["proc"].stdout + defect_builds["defect"]["proc"].stderr
+
+
+@pytest.mark.slow  # torch.onnx.export (dynamo) in a subprocess: ~20 s
+def test_torch_export_layers_are_named_by_module_path(tmp_path):
+    pytest.importorskip("onnxscript")
+    from tests.quant_onnx.conftest import build
+
+    cal = tmp_path / "cal.npz"
+    np.savez(cal, x=models.samples(48))
+    b = build("tests.quant_onnx.torch_model:make", tmp_path / "out", cal, "--input-shape", "x=1,4,16,16")
+    report = _report(b)
+    names = {layer[2] for layer in report["by_depth"]}
+    assert {"stem", "encoder.0.conv", "encoder.0", "encoder.1.conv", "encoder.1", "<top>/mean", "fc"} <= names, names
+    assert not any(n.startswith("node_") for n in names)  # the dynamo exporter's own node names
