@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.quant.metrics import EXACT_SNR_DB, LayerError, compare_batches
+from edgekit.quant.metrics import EXACT_SNR_DB, LayerError
 
 REPORT_SAMPLES = 16  # calibration samples every layer is compared on
 NAMED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "MatMulInteger", "ConvInteger")
@@ -46,24 +46,70 @@ def _snr(sig: float, noise: float) -> float:
     return float(np.clip(10.0 * np.log10(sig / noise), -EXACT_SNR_DB, EXACT_SNR_DB))
 
 
+class TensorStats:
+    """Float-vs-quantized statistics of one tensor, accumulated sample by sample, so memory holds one
+    sample's tensors whatever the number of samples (the metrics of ``compare`` over all samples, and
+    per-channel signal/error power: axis 1 for rank >= 3, channels first, else the last axis)."""
+
+    def __init__(self, shape: Sequence[int] | None = None):
+        ok = shape is not None and len(shape) >= 2 and all(int(d) > 0 for d in shape)
+        self.shape = [int(d) for d in shape] if ok and shape is not None else None
+        self.sig = self.noise = self.dot = self.qq = self.max_abs = 0.0
+        self.ch_sig: np.ndarray | None = None
+        self.ch_err: np.ndarray | None = None
+        self.samples = 0
+
+    def add(self, reference: np.ndarray, candidate: np.ndarray) -> None:
+        f = np.asarray(reference, np.float64).ravel()
+        q = np.asarray(candidate, np.float64).ravel()
+        if f.shape != q.shape:
+            raise ValueError(f"shapes differ: {f.shape} vs {q.shape}")
+        e = q - f
+        self.sig += float(f @ f)
+        self.noise += float(e @ e)
+        self.dot += float(f @ q)
+        self.qq += float(q @ q)
+        self.max_abs = max(self.max_abs, float(np.max(np.abs(e))) if e.size else 0.0)
+        self.samples += 1
+        if self.shape is None or int(np.prod(self.shape)) != f.size:
+            self.shape = None
+            return
+        axis = 1 if len(self.shape) >= 3 else len(self.shape) - 1
+        others = tuple(i for i in range(len(self.shape)) if i != axis)
+        cs = np.sum(np.square(f.reshape(self.shape)), axis=others)
+        ce = np.sum(np.square(e.reshape(self.shape)), axis=others)
+        self.ch_sig = cs if self.ch_sig is None else self.ch_sig + cs
+        self.ch_err = ce if self.ch_err is None else self.ch_err + ce
+
+    def result(self) -> dict[str, float]:
+        nf, nq = float(np.sqrt(self.sig)), float(np.sqrt(self.qq))
+        if nf == 0.0 and nq == 0.0:
+            cos = 1.0
+        elif nf == 0.0 or nq == 0.0:
+            cos = 0.0
+        else:
+            cos = float(np.clip(self.dot / (nf * nq), -1.0, 1.0))
+        out = {
+            "snr_db": _snr(self.sig, self.noise),
+            "cosine": cos,
+            "max_abs": self.max_abs,
+            "rel_error": float(np.sqrt(self.noise) / nf) if nf > 0 else (0.0 if self.noise == 0.0 else float("inf")),
+        }
+        if self.shape is not None and self.ch_sig is not None and self.ch_err is not None:
+            live = self.ch_sig > 1e-12 * max(1e-30, float(self.ch_sig.max()))  # dead channels carry no signal
+            out["channel_snr_db"] = (
+                float(np.mean([_snr(a, b) for a, b in zip(self.ch_sig[live], self.ch_err[live])])) if live.any() else EXACT_SNR_DB
+            )
+        return out
+
+
 def channel_snr(float_: Sequence[np.ndarray], quant: Sequence[np.ndarray], shape: Sequence[int] | None) -> float | None:
-    """Mean SNR over channels (axis 1 for rank >= 3, else the last), dead channels left out; None
-    when the tensor's shape is unknown or it has no channel axis."""
-    if not shape or len(shape) < 2 or any(int(d) <= 0 for d in shape):
-        return None
-    axis = 1 if len(shape) >= 3 else len(shape) - 1
-    try:
-        f = np.stack([np.asarray(a, np.float64).reshape(shape) for a in float_])
-        q = np.stack([np.asarray(a, np.float64).reshape(shape) for a in quant])
-    except ValueError:
-        return None
-    f, d = np.moveaxis(f, axis + 1, 0), np.moveaxis(q - f, axis + 1, 0)
-    f2, d2 = f.reshape(f.shape[0], -1), d.reshape(d.shape[0], -1)
-    sig, err = np.mean(f2 * f2, axis=1), np.mean(d2 * d2, axis=1)
-    live = sig > 1e-12 * max(1e-30, float(sig.max()))
-    if not live.any():
-        return EXACT_SNR_DB
-    return float(np.mean([_snr(a, b) for a, b in zip(sig[live], err[live])]))
+    """Mean SNR over channels of ``float_`` vs ``quant`` (one array per sample), dead channels left
+    out; None when the tensor's shape is unknown or it has no channel axis."""
+    st = TensorStats(shape)
+    for f, q in zip(float_, quant):
+        st.add(f, q)
+    return st.result().get("channel_snr_db")
 
 
 def user_names(model: Any) -> dict[str, str]:
@@ -113,19 +159,18 @@ def _tensor_shapes(model: Any) -> dict[str, list[int]]:
 
 def layers_of(
     model: Any,
-    matching: dict[str, dict[str, Sequence[np.ndarray]]],
+    stats: dict[str, dict[str, float]],
     shown: dict[str, str] | None = None,
     units: dict[str, list[str]] | None = None,
 ) -> list[LayerError]:
-    """LayerErrors of the float-vs-QDQ ``matching`` (``create_activation_matching``'s output, with
-    ``float``) over ``model``'s graph (the pre-processed float model): units, names, inputs, depth.
+    """LayerErrors from each quantized activation's ``stats`` (``TensorStats.result()``) over
+    ``model``'s graph (the pre-processed float model): units, names, inputs, depth.
     ``units``, when given, receives each layer's node names (what ``nodes_to_exclude`` keeps float)."""
     shown = shown or {}
     nodes = list(model.graph.node)
     producer = {o: (i, n) for i, n in enumerate(nodes) for o in n.output if o}
     constants = {t.name for t in model.graph.initializer}
-    measured = {k for k, v in matching.items() if v.get("float") is not None}
-    shapes = _tensor_shapes(model)
+    measured = set(stats)
 
     def unit(tensor: str) -> tuple[list[int], list[str]]:
         """Node indices producing ``tensor`` since the measured tensors it reads, and those tensors."""
@@ -150,15 +195,8 @@ def layers_of(
         return sorted(seen), sorted(feeders)
 
     layers: list[LayerError] = []
-    for tensor in measured:
-        m = matching[tensor]
-        ref, got = list(m["float"]), list(m["post_qdq"])
-        if len(ref) != len(got) or not ref:
-            continue
-        try:
-            stats = compare_batches(ref, got)
-        except ValueError:
-            continue
+    for tensor in sorted(measured):
+        st = stats[tensor]
         idx, feeders = unit(tensor)
         if units is not None:
             units[tensor] = [nodes[i].name for i in idx if nodes[i].name]
@@ -177,37 +215,63 @@ def layers_of(
             depth=depth,
             inputs=feeders,
             measure="carried",
-            snr_db=stats["snr_db"],
-            cosine=stats["cosine"],
-            max_abs=stats["max_abs"],
-            rel_error=stats["rel_error"],
+            snr_db=st["snr_db"],
+            cosine=st["cosine"],
+            max_abs=st["max_abs"],
+            rel_error=st["rel_error"],
         )
-        ch = channel_snr(ref, got, shapes.get(tensor))
-        if ch is not None:
-            layer["channel_snr_db"] = ch
+        if "channel_snr_db" in st:
+            layer["channel_snr_db"] = st["channel_snr_db"]
         layers.append(layer)
     return sorted(layers, key=lambda layer: layer["depth"])
 
 
-def activation_matching(float_path: str, qdq_path: str, feeds: Sequence[dict], tmp: str) -> dict:
-    """onnxruntime's debugger on both models: quantized activation name -> pre_qdq/post_qdq/float."""
+def activation_stats(float_path: str, qdq_path: str, feeds: Sequence[dict], tmp: str) -> dict[str, dict[str, float]]:
+    """onnxruntime's QDQ debugger on both models, one sample at a time: quantized activation name ->
+    its float-vs-QDQ statistics (``TensorStats.result()``).
+
+    ``modify_model_output_intermediate_tensors`` exposes every float tensor of each model;
+    ``collect_activations``' loop (a session without graph optimisations, so no tensor is fused
+    away) runs here per sample, and ``create_activation_matching`` pairs each sample's tensors, so a
+    large model's activations are never all held at once (``collect_activations`` keeps them all)."""
+    import onnx
+    import onnxruntime as ort
     from onnxruntime.quantization import qdq_loss_debug as dbg
 
     from edgekit.targets.base import capture_native_output
 
+    postfix = getattr(dbg, "_TENSOR_SAVE_POSTFIX", "_ReshapedSavedOutput")
     aug_float, aug_qdq = os.path.join(tmp, "float.debug.onnx"), os.path.join(tmp, "qdq.debug.onnx")
+    shapes = _tensor_shapes(onnx.load(float_path))
+    acc: dict[str, TensorStats] = {}
     with capture_native_output():
         try:
             dbg.modify_model_output_intermediate_tensors(float_path, aug_float)
             dbg.modify_model_output_intermediate_tensors(qdq_path, aug_qdq)
-            float_acts = dbg.collect_activations(aug_float, list(feeds))
-            qdq_acts = dbg.collect_activations(aug_qdq, list(feeds))
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            opts.log_severity_level = 3
+            sessions = [
+                ort.InferenceSession(p, sess_options=opts, providers=["CPUExecutionProvider"]) for p in (aug_float, aug_qdq)
+            ]
+            names = [[o.name for o in s.get_outputs()] for s in sessions]
+            for feed in feeds:
+                saved = []
+                for sess, outs in zip(sessions, names):
+                    values = sess.run(None, feed)
+                    saved.append({n[: -len(postfix)]: [v] for n, v in zip(outs, values) if n.endswith(postfix)})
+                for name, m in dbg.create_activation_matching(saved[1], saved[0]).items():
+                    if m.get("float") is not None:
+                        acc.setdefault(name, TensorStats(shapes.get(name))).add(m["float"][0], m["post_qdq"][0])
+                del saved
+        except EdgekitError:
+            raise
         except Exception as exc:
             raise EdgekitError(
                 f"onnxruntime's QDQ debugger failed: {type(exc).__name__}: {str(exc)[:200]}",
                 "check that the onnx-int8 artifact loads in onnxruntime ('edgekit inspect')",
             ) from None
-    return dbg.create_activation_matching(qdq_acts, float_acts)
+    return {name: st.result() for name, st in acc.items()}
 
 
 def feeds_of(ctx: Any, path: str, limit: int = REPORT_SAMPLES) -> list[dict]:
@@ -257,9 +321,9 @@ def measure(ctx: Any, pre_path: str, qdq_path: str, tmp: str, name: str, units: 
     source's float model, for the names) on the calibration samples."""
     import onnx
 
-    matching = activation_matching(pre_path, qdq_path, feeds_of(ctx, pre_path), tmp)
+    stats = activation_stats(pre_path, qdq_path, feeds_of(ctx, pre_path), tmp)
     shown = user_names(onnx.load(os.path.join(tmp, "float.onnx")))
-    layers = layers_of(onnx.load(pre_path), matching, shown, units)
+    layers = layers_of(onnx.load(pre_path), stats, shown, units)
     if not layers:
         raise EdgekitError(
             f"{name} has no quantized activation to compare",
