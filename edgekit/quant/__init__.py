@@ -24,7 +24,7 @@ from edgekit.registry import Registry
 #: here instead of asking "is this TFLite?".
 BACKENDS: Registry = Registry(
     "quantization backend",
-    {"tflite": "edgekit.quant.tflite", "pte": "edgekit.quant.pt2e"},
+    {"tflite": "edgekit.quant.tflite", "pte": "edgekit.quant.pt2e", "onnx": "edgekit.quant.onnx"},
 )
 
 

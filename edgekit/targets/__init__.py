@@ -21,5 +21,6 @@ for _name in (
     TARGETS.declare(_name, "edgekit.targets.executorch")
 TARGETS.declare("ptl", "edgekit.targets.ptl")
 TARGETS.declare("tflite-int8-mixed", "edgekit.targets.tflite_mixed")
+TARGETS.declare("onnx-int8-mixed", "edgekit.targets.onnx_mixed")
 for _name in "onnx onnx-int8 onnx-dynamic".split():
     TARGETS.declare(_name, "edgekit.targets.onnx")

@@ -1,9 +1,10 @@
-"""ONNX targets from PyTorch: ``onnx`` (float), ``onnx-int8`` (static QDQ) and ``onnx-dynamic``.
+"""ONNX targets from PyTorch or ONNX: ``onnx`` (float), ``onnx-int8`` (static QDQ) and ``onnx-dynamic``.
 
 ``onnx`` exports with ``torch.onnx.export(..., dynamo=True)`` (the torch.export-based exporter,
 which needs onnxscript) from the same ExportedProgram the ExecuTorch targets share; the opset the
 file declares is recorded in the manifest. Input names are the source's, so the drift check and
-``--input-shape`` use the names the user knows.
+``--input-shape`` use the names the user knows. An ``.onnx`` source is its own float model (input
+shapes fixed as the build declares them; opsets before 13 converted to 13, see ``source_float``).
 
 ``onnx-int8`` is onnxruntime's static quantization in QDQ format (QuantizeLinear/DequantizeLinear
 pairs around each op, the format ONNX Runtime Mobile and its NNAPI/QNN providers take), int8
@@ -131,7 +132,7 @@ class CalibrationReader:
 class OnnxTarget(Target):
     format = "onnx"
     suffix = ".onnx"
-    source_frameworks = ("torch",)
+    source_frameworks = ("torch", "onnx")
     needs_export = True
 
     def __init__(self, name: str, quantize: str | None = None):
@@ -139,6 +140,8 @@ class OnnxTarget(Target):
         self.quantize = quantize
         self.needs_calibration = quantize == "static"
         self.option_names = ("opset",) + (("per_channel",) if quantize else ())
+        if quantize == "static":
+            self.repair_target = "onnx-int8-mixed"  # the failure hint points at it (orchestrator)
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)
@@ -150,79 +153,151 @@ class OnnxTarget(Target):
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         opset = ctx.options.get("opset")
         if not self.quantize:
-            info = export_float(ctx, out_path, opset)
+            info = float_model(ctx, out_path, opset)
             return BuildOutput(quantization={"scheme": "none", "dtype": "float32"}, tool_versions=tool_versions(), extra=info)
-        from onnxruntime.quantization import (
-            QuantFormat,
-            QuantType,
-            quantize_dynamic,
-            quantize_static,
-        )
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
         per_channel = bool(ctx.options.get("per_channel", True))
         with tempfile.TemporaryDirectory(prefix="edgekit-onnxq-") as tmp:
-            float_path = os.path.join(tmp, "float.onnx")
-            pre_path = os.path.join(tmp, "pre.onnx")
-            info = export_float(ctx, float_path, opset)
-            with capture_native_output():
-                try:
-                    quant_pre_process(float_path, pre_path, skip_symbolic_shape=True)
-                except Exception as exc:
-                    raise EdgekitError(
-                        f"onnxruntime's quant_pre_process failed: {type(exc).__name__}: {str(exc)[:200]}",
-                        "build the onnx target (float) instead",
-                    ) from None
-            try:
-                if self.quantize == "dynamic":
-                    with capture_native_output():
-                        quantize_dynamic(pre_path, out_path, per_channel=per_channel, weight_type=QuantType.QInt8)
-                    quant = {
-                        "scheme": "dynamic-range",
-                        "weights": "int8",
-                        "activations": "float32 (int8 per call)",
-                        "per_channel": per_channel,
-                        "calibration_samples": 0,
-                        "tool": "onnxruntime.quantize_dynamic",
-                    }
-                else:
-                    import onnxruntime as ort
-
-                    sess = ort.InferenceSession(pre_path, providers=["CPUExecutionProvider"])
-                    from edgekit.runtimes.onnxrt import ORT_TYPES
-
-                    names = [i.name for i in sess.get_inputs()]
-                    dtypes = [ORT_TYPES.get(i.type, "float32") for i in sess.get_inputs()]
-                    del sess
-                    task = ctx.progress.task(f"calibration: {self.name}", len(ctx.calibration))
-                    reader = CalibrationReader(ctx, names, dtypes, on_sample=task.advance)
-                    with capture_native_output():
-                        quantize_static(
-                            pre_path,
-                            out_path,
-                            reader,
-                            quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel,
-                            activation_type=QuantType.QInt8,
-                            weight_type=QuantType.QInt8,
-                        )
-                    quant = {
-                        "scheme": "int8 static QDQ",
-                        "weights": "int8",
-                        "activations": "int8",
-                        "per_channel": per_channel,
-                        "calibration_samples": reader.i,
-                        "tool": "onnxruntime.quantize_static (MinMax)",
-                    }
-            except EdgekitError:
-                raise
-            except Exception as exc:
-                raise EdgekitError(
-                    f"onnxruntime quantization ({self.name}) failed: {type(exc).__name__}: {str(exc)[:200]}",
-                    "build the onnx target (float), or onnx-dynamic",
-                ) from None
+            pre_path, info = preprocessed_float(ctx, tmp)
+            if self.quantize == "dynamic":
+                quant = quantize_dynamic_file(pre_path, out_path, per_channel, self.name)
+            else:
+                task = ctx.progress.task(f"calibration: {self.name}", len(ctx.calibration))
+                quant = quantize_static_file(pre_path, out_path, ctx, self.name, on_sample=task.advance)
         info = {**info, "pre_process": "onnxruntime.quantization.quant_pre_process"}
         return BuildOutput(quantization=quant, tool_versions=tool_versions(), extra=info)
+
+
+QDQ_PER_CHANNEL_OPSET = 13  # DequantizeLinear's axis (per-channel weights) exists from opset 13
+
+
+def source_float(ctx: BuildContext, out_path: str) -> dict:
+    """An ``.onnx`` source as the float model: its own graph with the build's fixed input shapes,
+    converted to opset 13 when it is older (per-channel QDQ needs DequantizeLinear's ``axis``, and
+    onnxruntime's quantizer writes it into an opset-11 file, which then fails to load)."""
+
+    from edgekit.build.artifacts import atomic_write_bytes
+    from edgekit.inspect.onnx_model import fix_shapes
+
+    model = fix_shapes(ctx.source.model, {i.name: list(i.shape) for i in ctx.source.inputs})
+    declared = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    info: dict[str, Any] = {"exporter": "none (the .onnx source, input shapes fixed)", "source_opset": declared}
+    if declared is not None and declared < QDQ_PER_CHANNEL_OPSET:
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, QDQ_PER_CHANNEL_OPSET)
+        except Exception as exc:
+            raise EdgekitError(
+                f"onnx's version converter cannot take {ctx.source.name} from opset {declared} to "
+                f"{QDQ_PER_CHANNEL_OPSET}: {type(exc).__name__}: {str(exc)[:200]}",
+                "re-export the model at opset 13 or later",
+            ) from None
+        info["opset_converted"] = f"{declared} -> {QDQ_PER_CHANNEL_OPSET} (onnx.version_converter)"
+    atomic_write_bytes(out_path, model.SerializeToString())
+    return {**info, "opset": opset_of(out_path)}
+
+
+def float_model(ctx: BuildContext, out_path: str, opset: int | None) -> dict:
+    """The float .onnx of ``ctx``'s source at ``out_path``: exported from PyTorch, or the source file."""
+    if ctx.source.framework == "onnx":
+        return source_float(ctx, out_path)
+    return export_float(ctx, out_path, opset)
+
+
+def preprocessed_float(ctx: BuildContext, tmp: str) -> tuple[str, dict]:
+    """The float model after ``quant_pre_process`` in ``tmp``: what the quantizers (and the per-layer
+    report's float reference, whose tensor names must be the quantized model's) start from."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    float_path = os.path.join(tmp, "float.onnx")
+    pre_path = os.path.join(tmp, "pre.onnx")
+    info = float_model(ctx, float_path, ctx.options.get("opset"))
+    with capture_native_output():
+        try:
+            quant_pre_process(float_path, pre_path, skip_symbolic_shape=True)
+        except Exception as exc:
+            raise EdgekitError(
+                f"onnxruntime's quant_pre_process failed: {type(exc).__name__}: {str(exc)[:200]}",
+                "build the onnx target (float) instead",
+            ) from None
+    return pre_path, info
+
+
+def _quantization_failed(name: str, exc: Exception) -> EdgekitError:
+    return EdgekitError(
+        f"onnxruntime quantization ({name}) failed: {type(exc).__name__}: {str(exc)[:200]}",
+        "build the onnx target (float), or onnx-dynamic",
+    )
+
+
+def quantize_dynamic_file(pre_path: str, out_path: str, per_channel: bool, name: str) -> dict:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    try:
+        with capture_native_output():
+            quantize_dynamic(pre_path, out_path, per_channel=per_channel, weight_type=QuantType.QInt8)
+    except Exception as exc:
+        raise _quantization_failed(name, exc) from None
+    return {
+        "scheme": "dynamic-range",
+        "weights": "int8",
+        "activations": "float32 (int8 per call)",
+        "per_channel": per_channel,
+        "calibration_samples": 0,
+        "tool": "onnxruntime.quantize_dynamic",
+    }
+
+
+def model_inputs(path: str) -> tuple[list[str], list[str]]:
+    """Input names and numpy dtypes of an .onnx file, as onnxruntime reads them."""
+    import onnxruntime as ort
+
+    from edgekit.runtimes.onnxrt import ORT_TYPES
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return [i.name for i in sess.get_inputs()], [ORT_TYPES.get(i.type, "float32") for i in sess.get_inputs()]
+
+
+def quantize_static_file(
+    pre_path: str,
+    out_path: str,
+    ctx: BuildContext,
+    name: str,
+    *,
+    nodes_to_exclude: Any = (),
+    on_sample=None,
+) -> dict:
+    """Static int8 QDQ (MinMax) of ``pre_path`` calibrated on ``ctx.calibration``; the nodes named in
+    ``nodes_to_exclude`` stay float (no QDQ around them): how onnx-int8-mixed keeps layers float."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    per_channel = bool(ctx.options.get("per_channel", True))
+    try:
+        names, dtypes = model_inputs(pre_path)
+        reader = CalibrationReader(ctx, names, dtypes, on_sample=on_sample)
+        with capture_native_output():
+            quantize_static(
+                pre_path,
+                out_path,
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=list(nodes_to_exclude) or None,
+            )
+    except EdgekitError:
+        raise
+    except Exception as exc:
+        raise _quantization_failed(name, exc) from None
+    return {
+        "scheme": "int8 static QDQ",
+        "weights": "int8",
+        "activations": "int8",
+        "per_channel": per_channel,
+        "calibration_samples": reader.i,
+        "tool": "onnxruntime.quantize_static (MinMax)",
+    }
 
 
 ONNX_TARGETS = (OnnxTarget("onnx"), OnnxTarget("onnx-int8", "static"), OnnxTarget("onnx-dynamic", "dynamic"))

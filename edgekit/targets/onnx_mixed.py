@@ -1,0 +1,233 @@
+"""``onnx-int8-mixed``: static int8 QDQ ONNX, except the fewest layers that must stay float.
+
+Mirrors ``tflite-int8-mixed`` for ONNX Runtime: the per-layer report (``edgekit.quant.onnx``,
+onnxruntime's QDQ debugger) ranks the layers, and the shared ``greedy_repair`` searches the smallest
+set to keep float that brings the whole model within the budget (``min_cosine`` /
+``max_accuracy_drop``, default ``min_cosine = 0.99``) on calibration samples. A layer kept float is
+``quantize_static(..., nodes_to_exclude=[its nodes])``: no QDQ around them, so they run as float
+ops. Each evaluation quantizes again (MinMax calibration: about a second for the RapidOCR
+classifier on 32 samples; ``time_budget_s`` bounds the search). The orchestrator then checks the
+artifact on the held-out samples with the budget as its default threshold, as for every target.
+The manifest entry records ``extra.repair`` and ``extra.quant_report`` in the TFLite target's shape.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.targets import TARGETS
+from edgekit.targets.base import BuildContext, BuildOutput, Target
+
+BASE_TARGET = "onnx-int8"
+
+
+def _names(names: list, limit: int = 8) -> str:
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more (see the manifest)" if len(names) > limit else "")
+
+
+def run_model(path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return [[np.asarray(o) for o in sess.run(None, f)] for f in feeds]
+
+
+def median_latency_ms(path: str, feed: dict, runs: int = 30) -> float:
+    """A quick in-process p50 for the manifest's cost line (``edgekit bench`` gives real numbers)."""
+    import time
+
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    sess.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+class OnnxMixedTarget(Target):
+    name = "onnx-int8-mixed"
+    format = "onnx"
+    suffix = ".onnx"
+    source_frameworks = ("torch", "onnx")
+    needs_calibration = True
+    needs_export = True
+    option_names = ("opset", "per_channel", "time_budget_s", "max_kept", "search_samples")
+
+    def _base(self):
+        return TARGETS.get(BASE_TARGET)
+
+    def _base_ctx(self, ctx: BuildContext) -> BuildContext:
+        import dataclasses
+
+        base = self._base()
+        return dataclasses.replace(
+            ctx, target=BASE_TARGET, options={k: v for k, v in ctx.options.items() if k in base.option_names}
+        )
+
+    def cache_settings(self, ctx: BuildContext) -> dict:
+        from edgekit.quant.budget import budget_for
+
+        settings = self._base().cache_settings(self._base_ctx(ctx))
+        return {**settings, "mixed": {"budget": budget_for(ctx).as_dict(), "options": dict(ctx.options)}}
+
+    def check(self, ctx: BuildContext) -> None:
+        super().check(ctx)
+        self._base().check(self._base_ctx(ctx))
+        self._int_option(ctx, "max_kept", 1)
+        self._int_option(ctx, "search_samples", 2)
+        from edgekit.quant.budget import budget_for
+
+        budget_for(ctx)
+
+    def _int_option(self, ctx: BuildContext, key: str, lo: int) -> int | None:
+        v = ctx.options.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise EdgekitError(
+                f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
+                f"set [options.{self.name}] {key} = {max(lo, 8)}",
+            )
+        return v
+
+    def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
+        from edgekit.build import accuracy
+        from edgekit.build.artifacts import atomic_write_bytes
+        from edgekit.quant import onnx as qo
+        from edgekit.quant.budget import budget_for
+        from edgekit.quant.metrics import rank_layers
+        from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.report import summary
+        from edgekit.targets.onnx import preprocessed_float, quantize_static_file, tool_versions
+
+        budget = budget_for(ctx)
+        bctx = self._base_ctx(ctx)
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnxmixed-") as tmp:
+            step = ctx.progress.task(f"{self.name}: quantize once, measure every layer", 2)
+            pre_path, info = preprocessed_float(bctx, tmp)
+            plain_path = os.path.join(tmp, "int8.onnx")
+            quant = quantize_static_file(pre_path, plain_path, bctx, self.name)
+            step.advance()
+            units: dict[str, list[str]] = {}
+            layers = rank_layers(qo.measure(bctx, pre_path, plain_path, tmp, self.name, units))
+            step.done()
+            feeds = qo.feeds_of(bctx, pre_path, self._int_option(ctx, "search_samples", 2) or qo.REPORT_SAMPLES * 2)
+            reference = run_model(pre_path, feeds)
+            labels = getattr(ctx.calibration, "labels", None)
+            labels = None if labels is None else np.asarray(labels)[: len(feeds)]
+            paths: dict[tuple, str] = {(): plain_path}
+
+            def path_for(kept: tuple[str, ...]) -> str:
+                key = tuple(sorted(kept))
+                if key not in paths:
+                    p = os.path.join(tmp, f"mixed-{len(paths)}.onnx")
+                    exclude = sorted({n for k in key for n in units.get(k, [])})
+                    quantize_static_file(pre_path, p, bctx, self.name, nodes_to_exclude=exclude)
+                    paths[key] = p
+                return paths[key]
+
+            def margin(path: str) -> tuple[float, dict]:
+                got = run_model(path, feeds)
+                drift = accuracy.compare(
+                    [np.concatenate([r[k] for r in reference]) for k in range(len(reference[0]))],
+                    [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))],
+                    labels if budget.max_accuracy_drop is not None else None,
+                )
+                parts = []
+                if budget.min_cosine > -1.0:
+                    parts.append(float(drift.get("cosine") or 0.0) - budget.min_cosine)
+                if budget.max_accuracy_drop is not None and drift.get("accuracy_drop") is not None:
+                    parts.append((budget.max_accuracy_drop - float(drift["accuracy_drop"])) / 100.0)
+                return (min(parts) if parts else 0.0), drift
+
+            candidates = [layer["name"] for layer in layers if units.get(layer["name"])]  # graph inputs: not a layer
+            search = ctx.progress.task(f"{self.name}: searching layers to keep float", None)
+            result = greedy_repair(
+                candidates,
+                lambda kept: margin(path_for(kept))[0],
+                0.0,
+                time_budget_s=budget.time_budget_s,
+                max_kept=self._int_option(ctx, "max_kept", 1),
+                progress=lambda m: search.update(description=f"{self.name}: {m}"),
+            )
+            search.done()
+            mixed_path = path_for(result.kept)
+            with open(mixed_path, "rb") as f:
+                atomic_write_bytes(out_path, f.read())
+            by_name = {layer["name"]: layer for layer in layers}
+            kept_named = [by_name[k].get("source_name", k) for k in result.kept]
+            cost = {
+                "size_bytes": {
+                    p: os.path.getsize(x) for p, x in (("int8", plain_path), ("mixed", mixed_path), ("fp32", pre_path))
+                },
+                "p50_ms_in_process": {
+                    p: median_latency_ms(x, feeds[0])
+                    for p, x in (("int8", plain_path), ("mixed", mixed_path), ("fp32", pre_path))
+                },
+            }
+            search_score = margin(mixed_path)[1]
+        repair = {
+            **result.summary(),
+            "metric": "margin to the budget (>= 0 meets it) on calibration samples",
+            "budget": budget.as_dict(),
+            "search_samples": len(feeds),
+            "kept_layers": [
+                {
+                    "tensor": k,
+                    "layer": by_name[k].get("source_name", k),
+                    "op": by_name[k].get("op", ""),
+                    "nodes": units.get(k, []),
+                }
+                for k in result.kept
+            ],
+            "unhelpful_layers": [by_name[k].get("source_name", k) for k in result.unhelpful],
+            "search_cosine": search_score.get("cosine"),
+            "cost": cost,
+        }
+        warnings = []
+        if not result.met:
+            best = search_score.get("cosine", float("nan"))
+            if result.stopped == "ceiling":
+                why = f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}"
+                why += ": the loss is not in layer precision; check the calibration data or relax the budget"
+            else:
+                why = f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})" + (
+                    f"; precision alone did not help: {_names(repair['unhelpful_layers'])}"
+                    if result.unhelpful
+                    else "; the loss is spread over many layers"
+                )
+            warnings.append(f"repair missed the budget (min_cosine {budget.min_cosine}): {why}")
+        elif result.kept:
+            warnings.append(f"kept in float: {_names(kept_named)} (mixed model: float ops run on the CPU EP)")
+        quant = {
+            **quant,
+            "mode": "int8-mixed",
+            "kept_float": kept_named,
+            "weights": "int8 per-channel; float in the kept layers",
+            "activations": "int8; float in the kept layers",
+            "tool": "onnxruntime.quantize_static (MinMax, nodes_to_exclude)",
+        }
+        return BuildOutput(
+            quantization=quant,
+            tool_versions=tool_versions(),
+            warnings=warnings,
+            extra={
+                **info,
+                "pre_process": "onnxruntime.quantization.quant_pre_process",
+                "repair": repair,
+                "default_thresholds": budget.thresholds(),
+                "quant_report": summary(layers),
+            },
+        )
+
+
+TARGETS.register(OnnxMixedTarget.name, OnnxMixedTarget())
