@@ -277,7 +277,16 @@ class Orchestrator:
 
         kept = bool(entry.file) and os.path.exists(os.path.join(ctx.outdir, entry.file))
         # A failed-by-drift artifact is kept for inspection: that is exactly when the report helps.
-        if not kept or "quant_report" in entry.extra or not target.needs_calibration:
+        if not kept or "quant_report" in entry.extra:
+            return
+        if target.dynamic_quant:  # asked to explain, and silence would read as "nothing wrong"
+            entry.warnings = [
+                *entry.warnings,
+                f"--explain: {target.name} quantizes activations per call (dynamic range), so there are no calibrated "
+                "activations to compare layer by layer; the per-layer report covers the static int8 targets",
+            ]
+            return
+        if not target.needs_calibration:
             return
         if entry.format not in BACKENDS:
             entry.warnings = [*entry.warnings, f"--explain: no per-layer report for {entry.format} artifacts yet"]

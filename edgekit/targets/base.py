@@ -72,6 +72,8 @@ class Target:
     needs_calibration: bool = False
     option_names: tuple[str, ...] = ()  # the options this target understands (checked against the spec)
     needs_export: bool = False  # builds from a torch.export program: a TorchScript source cannot give one
+    # int8 weights with activation ranges computed per call: nothing calibrated for --explain to compare
+    dynamic_quant: bool = False
 
     def file_name(self, ctx: BuildContext) -> str:
         """The artifact's file name inside the output directory."""

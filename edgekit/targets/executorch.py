@@ -58,6 +58,7 @@ class ExecuTorchTarget(Target):
         self.backend = backend
         self.quantize = quantize
         self.needs_calibration = quantize == "static"
+        self.dynamic_quant = quantize == "dynamic"
         self.extra_tools = extra_tools
         self.runs_here = runs_here
         if quantize:

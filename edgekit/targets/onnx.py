@@ -139,6 +139,7 @@ class OnnxTarget(Target):
         self.name = name
         self.quantize = quantize
         self.needs_calibration = quantize == "static"
+        self.dynamic_quant = quantize == "dynamic"
         self.option_names = ("opset",) + (("per_channel",) if quantize else ())
         if quantize == "static":
             self.repair_target = "onnx-int8-mixed"  # the failure hint points at it (orchestrator)

@@ -97,6 +97,7 @@ class TFLiteTarget(Target):
         self.mode = mode  # fp32 | fp16 | dynamic | int8 | int16x8
         self.frameworks = frameworks  # () = every registered converter; an alias may narrow it
         self.needs_calibration = mode in ("int8", "int16x8")
+        self.dynamic_quant = mode == "dynamic"
         self.option_names = (("io_dtype",) if name in IO_DTYPES else ()) + ("static_shapes",)
         if mode == "int8":
             self.option_names += ("allow_float_ops", "quantizer")

@@ -153,3 +153,15 @@ def test_torch_export_layers_are_named_by_module_path(tmp_path):
     names = {layer[2] for layer in report["by_depth"]}
     assert {"stem", "encoder.0.conv", "encoder.0", "encoder.1.conv", "encoder.1", "<top>/mean", "fc"} <= names, names
     assert not any(n.startswith("node_") for n in names)  # the dynamo exporter's own node names
+
+
+def test_explain_on_a_dynamic_target_says_why_there_is_no_report(defect_builds, tmp_path):
+    """--explain is never silently ignored: a dynamic-range target gets a warning saying why."""
+    from tests.quant_onnx.conftest import build
+
+    d = defect_builds["clean"]
+    cal = d["source"].parent / "cal.npz"
+    b = build(d["source"], tmp_path / "out", cal, target="onnx-dynamic")
+    warnings = b["entry"].get("warnings") or []
+    assert any(w.startswith("--explain: onnx-dynamic quantizes activations per call") for w in warnings), warnings
+    assert "quant_report" not in (b["entry"].get("extra") or {})
