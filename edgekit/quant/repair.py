@@ -265,7 +265,9 @@ def judge_held_out(repair: dict, drift: dict, passed: bool) -> str | None:
     kept = repair.get("kept_layers") or []
     size = ((repair.get("cost") or {}).get("size_bytes")) or {}
     cos = held.get("cosine")
-    search = repair.get("search_cosine", repair.get("score"))
+    search, aim = repair.get("search_cosine", repair.get("score")), repair.get("search_target")
+    if "search_cosine" in repair and budget.get("min_cosine") is not None:  # scored as a margin to the budget
+        aim = float(budget["min_cosine"]) + float(repair.get("margin") or 0.0)
     sizes = (
         f"; cost {size['mixed'] / 1e6:.2f} MB vs int8 {size['int8'] / 1e6:.2f} MB"
         if size.get("mixed") and size.get("int8")
@@ -273,7 +275,7 @@ def judge_held_out(repair: dict, drift: dict, passed: bool) -> str | None:
     )
     return (
         f"repair NOT met: it reached {_num(search)} on its {repair.get('search_samples', '?')} search samples "
-        f"(aim {_num(repair.get('search_target'))}) but the artifact scored cosine {_num(cos)} on "
+        f"(aim {_num(aim)}) but the artifact scored cosine {_num(cos)} on "
         f"{held.get('samples')} held-out samples (budget min_cosine {budget.get('min_cosine')}"
         + (f", max_accuracy_drop {budget['max_accuracy_drop']}" if budget.get("max_accuracy_drop") is not None else "")
         + f"), with {len(kept)} layer(s) kept float{sizes}; give more calibration data or relax the budget"

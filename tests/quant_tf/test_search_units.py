@@ -196,3 +196,20 @@ def test_held_out_decides_and_a_search_split_success_is_reported_as_not_met():
     # a search that missed never turns into success held out
     missed = {**r.summary(), "met": False, "search_met": False}
     assert judge_held_out(missed, {"samples": 16, "cosine": 0.999}, passed=True) is None and missed["met"] is False
+
+
+def test_a_margin_scored_record_states_its_aim_in_cosine():
+    from edgekit.quant.repair import judge_held_out
+
+    record = {  # tflite-int8-mixed scores the margin to the budget: search_target 0.003 means cosine 0.993
+        "met": True,
+        "search_met": True,
+        "search_target": 0.003,
+        "margin": 0.003,
+        "search_cosine": 0.9942,
+        "search_samples": 16,
+        "budget": {"min_cosine": 0.99, "max_accuracy_drop": None},
+        "kept_layers": [{"layer": "x"}],
+    }
+    note = judge_held_out(record, {"samples": 16, "cosine": 0.9843}, passed=False)
+    assert "reached 0.9942" in note and "aim 0.9930" in note and "cosine 0.9843" in note and not record["met"]
