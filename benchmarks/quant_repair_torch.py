@@ -52,9 +52,13 @@ def main() -> int:
             row["note"] = "gate: " + (e.error or {}).get("message", "")[:110]
         rep = e.extra.get("repair")
         if rep:
+            split = rep.get("split") or {}
             row["note"] = (
                 f"kept float: {', '.join(rep['kept_layers']) or 'none'}; search cosine "
-                f"{rep['baseline_score']:.4f} -> {rep['score']:.4f} in {rep['evaluations']} evaluations"
+                f"{rep['baseline_score']:.4f} -> {rep['score']:.4f} (aim {rep.get('search_target', 0.99):.3f}) "
+                f"in {rep['evaluations']} evaluations on {split.get('search_samples', rep.get('search_samples'))} "
+                f"sentences held apart from the {split.get('calibration_samples', '?')} calibrated on; "
+                f"repair {'met' if rep.get('met') else 'NOT met'} held out"
             )
         rows.append(row)
         print(f"  {row}", file=sys.stderr, flush=True)

@@ -476,6 +476,17 @@ class Orchestrator:
         else:
             entry.status = "built" if fresh else "cached"
             entry.error = None
+        repair_record = (entry.extra or {}).get("repair")
+        if isinstance(repair_record, dict):
+            # A *-mixed target's search scored its own split of the calibration data; the verdict
+            # recorded for the repair is the held-out one (edgekit.quant.repair.judge_held_out).
+            from edgekit.quant.repair import judge_held_out
+
+            note = judge_held_out(repair_record, drift, passed=entry.status in ("built", "cached"))
+            if note:
+                entry.warnings.append(note)
+                if entry.error:
+                    entry.error["message"] += " (the repair met its budget on its search samples only)"
         return entry
 
 

@@ -2,7 +2,8 @@
 
 The budget is not a second concept beside thresholds: it *is* the target's ``min_cosine`` /
 ``max_accuracy_drop`` threshold (``[thresholds]`` or ``[options.<target>] thresholds = {...}``),
-with ``min_cosine = 0.99`` when none is set; the search aims at it on calibration samples and the
+with ``min_cosine = 0.99`` when none is set; the search aims at it (plus
+``edgekit.quant.repair.SEARCH_MARGIN``) on calibration samples held apart from calibration, and the
 build's held-out check gates the result on it. ``time_budget_s`` (a target option) bounds the
 search. One place reads it, so every ``*-mixed`` target agrees on what "good enough" means.
 """

@@ -123,6 +123,16 @@ def print_artifact(out: Any, doc: dict, top: int = 10) -> None:
         markup=False,
         highlight=False,
     )
+    held = repair.get("held_out") or {}
+    if held:
+        out.print(
+            f"scored on {repair.get('search_samples')} samples held apart from calibration "
+            f"({'met' if repair.get('search_met') else 'missed'} there); held out: cosine "
+            + ("-" if held.get("cosine") is None else f"{held['cosine']:.4f}")
+            + f" on {held.get('samples')} samples ({'met' if held.get('met') else 'MISSED'})",
+            markup=False,
+            highlight=False,
+        )
     out.print(f"kept in float: {', '.join(kept) or 'nothing'}", markup=False, highlight=False)
     cost = repair.get("cost") or {}
     size, p50 = cost.get("size_bytes") or {}, cost.get("p50_ms_in_process") or {}

@@ -245,7 +245,7 @@ def median_latency_ms(model: bytes, sample: Sequence[np.ndarray], runs: int = 30
 
 
 INT8_TARGET = "tflite-int8"
-SAMPLES = 32  # calibration samples the report and the search use (the held-out set gates the build)
+SAMPLES = 32  # samples the report and the search score on (the held-out set gates the build)
 
 
 @dataclass
@@ -259,6 +259,7 @@ class Setup:
     io_dtype: str
     base_ctx: Any
     fp32_converter: Callable[[], Any]
+    split: Any = None  # edgekit.quant.repair.SampleSplit when the search samples were held apart
 
 
 def int8_context(ctx: Any, target_name: str = INT8_TARGET) -> Any:
@@ -271,8 +272,17 @@ def int8_context(ctx: Any, target_name: str = INT8_TARGET) -> Any:
     return dataclasses.replace(ctx, target=target_name, options={k: v for k, v in ctx.options.items() if k in base.option_names})
 
 
-def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
-    """Calibrate the source exactly as tflite-int8 converts it (same converter path, options, I/O)."""
+def setup(ctx: Any, n_samples: int = SAMPLES, *, hold_apart: bool = False) -> Setup:
+    """Calibrate the source exactly as tflite-int8 converts it (same converter path, options, I/O).
+
+    ``hold_apart`` (the repair search): calibrate on one part of the calibration data only and
+    return the other part as ``samples`` (at most ``n_samples``), so candidates are never scored on
+    samples that set the int8 ranges (``edgekit.quant.repair.split_samples``). Without it (the
+    per-layer report of tflite-int8 itself) every sample calibrates and the first ``n_samples`` are
+    measured, as tflite-int8 converts."""
+    import dataclasses
+
+    from edgekit.quant.repair import split_samples
     from edgekit.targets import TARGETS
     from edgekit.targets.tflite import CONVERTERS
     from edgekit.targets.tflite_tf import import_tf
@@ -281,12 +291,18 @@ def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
     base = TARGETS.get(INT8_TARGET)
     tf_conv = CONVERTERS.get("tf")  # TensorFlow's QuantizationDebugger: the TF converter's path only
     bctx = int8_context(ctx)
-    path_name, conv = next(iter(tf_conv.converters(tf, base, bctx)))
-    quant = tf_conv.configure(tf, conv, base, bctx)
     cal = ctx.calibration
     if cal is None or len(cal) == 0:
         raise EdgekitError("the per-layer report needs calibration samples", "pass --calibration DATA")
-    samples = [cal.sample(i) for i in range(min(len(cal), n_samples))]
+    split = None
+    if hold_apart:
+        split = split_samples(len(cal), max_search=n_samples)
+        bctx = dataclasses.replace(bctx, calibration=cal.subset(split.calibrate))
+        samples = [cal.sample(i) for i in split.search]
+    else:
+        samples = [cal.sample(i) for i in range(min(len(cal), n_samples))]
+    path_name, conv = next(iter(tf_conv.converters(tf, base, bctx)))
+    quant = tf_conv.configure(tf, conv, base, bctx)
 
     def gen():
         yield from samples
@@ -300,6 +316,7 @@ def setup(ctx: Any, n_samples: int = SAMPLES) -> Setup:
         base.io_dtype(bctx),
         bctx,
         lambda: next(iter(tf_conv.converters(tf, base, bctx)))[1],
+        split,
     )
 
 

@@ -133,12 +133,14 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
     """``executorch-xnnpack-int8-mixed``: static int8, except the fewest PyTorch modules that must
     stay float to meet the accuracy budget (default ``min_cosine = 0.99`` against float).
 
-    Calibrates once (``edgekit.quant.pt2e.Simulation``), measures every module's error on
-    calibration samples, searches (``edgekit.quant.repair.greedy_repair``) the modules to keep float
-    scoring the *whole* model in the eager PT2E simulation, then lowers the chosen configuration.
-    The orchestrator checks the lowered .pte on the held-out samples like every artifact, with the
-    budget as the target's default threshold, so a search that fit its own samples cannot ship a
-    miss. The entry records the kept modules, the search, and the size and (in-process, indicative)
+    Splits the calibration data (``edgekit.quant.repair.split_samples``), calibrates once on one
+    part (``edgekit.quant.pt2e.Simulation``), measures every module's error and searches
+    (``edgekit.quant.repair.greedy_repair``) the modules to keep float scoring the *whole* model in
+    the eager PT2E simulation on the other part, to the budget plus ``SEARCH_MARGIN``; then lowers
+    the chosen configuration. The orchestrator checks the lowered .pte on the held-out samples like
+    every artifact, with the budget as the target's default threshold, and records that score as
+    the repair's verdict, so a search that fit its own samples cannot ship a miss or report one as
+    met. The entry records the kept modules, the search, and the size and (in-process, indicative)
     latency against plain int8 and fp32; a missed budget says the best score, its cost and the
     modules precision alone did not fix.
     """
@@ -165,7 +167,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         from edgekit.quant import pt2e as qp
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
-        from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.repair import SEARCH_MARGIN, greedy_repair, split_samples
         from edgekit.quant.report import summary as report_summary
         from edgekit.torchkit import delegation
         from edgekit.torchkit.export import example_inputs, fresh_program
@@ -179,11 +181,13 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         fresh_buffers = buffer_snapshot(ep.module())
         example = example_inputs(ctx.source)
         per_channel = bool(ctx.options.get("per_channel", True))
-        cal = qp.batches_of(ctx.calibration, example)
+        data = qp.batches_of(ctx.calibration, example)
+        # Calibrate on one part, score the search on the other (never on a calibrated sample).
+        split = split_samples(len(data), max_search=_int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
+        cal, search = [data[i] for i in split.calibrate], [data[i] for i in split.search]
         task = ctx.progress.task(f"calibration: {self.name}", len(cal))
         sim = qp.Simulation(ep, cal, per_channel=per_channel, on_sample=task.advance)
-        n_search = min(len(cal), _int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
-        search = cal[:n_search]
+        n_search = len(search)
         reference = [[np.asarray(o) for o in ctx.source.predict([t.numpy() for t in b])] for b in search]
         layers = sim.layer_errors(search[: qp.REPORT_SAMPLES])
         order = qp.repair_order(layers, sim.quantized_layers)
@@ -196,6 +200,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
             order,
             score,
             budget.min_cosine,
+            margin=SEARCH_MARGIN,
             time_budget_s=budget.time_budget_s,
             max_kept=_int_option(ctx, self.name, "max_kept", 1),
             progress=lambda m: step.update(description=f"{self.name}: {m}"),
@@ -221,9 +226,11 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         ranked = rank_layers(layers)
         repair = {
             **result.summary(),
-            "metric": "worst-sample cosine against float on calibration samples (eager PT2E simulation)",
+            "metric": f"worst-sample cosine against float on {n_search} calibration samples held apart from the "
+            f"{len(cal)} calibrated on (eager PT2E simulation); held_out: the lowered .pte on the evaluation samples",
             "budget": budget.as_dict(),
             "search_samples": n_search,
+            "split": split.describe(),
             "candidates": len(order),
             "recalibrations": sim.recalibrations,
             "cost": cost,
@@ -231,7 +238,8 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         warnings = list(mixed.warnings)
         if not result.met:
             warnings.append(
-                f"repair missed the budget: best cosine {result.score:.4f} (budget {budget.min_cosine}) with "
+                f"repair missed the budget: best cosine {result.score:.4f} on {n_search} search samples "
+                f"(budget {budget.min_cosine}) with "
                 f"{len(result.kept)} module(s) float ({', '.join(result.kept) or 'none'}), "
                 f"{cost['size_bytes']['mixed'] / 1e6:.2f} MB vs int8 {cost['size_bytes']['int8'] / 1e6:.2f} MB; "
                 + (

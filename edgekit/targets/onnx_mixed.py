@@ -3,11 +3,14 @@
 Mirrors ``tflite-int8-mixed`` for ONNX Runtime: the per-layer report (``edgekit.quant.onnx``,
 onnxruntime's QDQ debugger) ranks the layers, and the shared ``greedy_repair`` searches the smallest
 set to keep float that brings the whole model within the budget (``min_cosine`` /
-``max_accuracy_drop``, default ``min_cosine = 0.99``) on calibration samples. A layer kept float is
+``max_accuracy_drop``, default ``min_cosine = 0.99``) plus ``SEARCH_MARGIN``, scored on calibration
+samples held apart from the ones it is calibrated on (``edgekit.quant.repair.split_samples``, as for
+TFLite and PT2E: scoring the calibrated samples is optimistic, issue 19). A layer kept float is
 ``quantize_static(..., nodes_to_exclude=[its nodes])``: no QDQ around them, so they run as float
 ops. Each evaluation quantizes again (MinMax calibration: about a second for the RapidOCR
 classifier on 32 samples; ``time_budget_s`` bounds the search). The orchestrator then checks the
-artifact on the held-out samples with the budget as its default threshold, as for every target.
+artifact on the held-out samples with the budget as its default threshold, as for every target,
+and records that score as the repair's verdict (``extra.repair.held_out``, ``met``).
 The manifest entry records ``extra.repair`` and ``extra.quant_report`` in the TFLite target's shape.
 """
 
@@ -105,12 +108,19 @@ class OnnxMixedTarget(Target):
         from edgekit.quant import onnx as qo
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
-        from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.repair import SEARCH_MARGIN, greedy_repair, split_samples
         from edgekit.quant.report import summary
         from edgekit.targets.onnx import preprocessed_float, quantize_static_file, tool_versions
 
+        import dataclasses
+
         budget = budget_for(ctx)
-        bctx = self._base_ctx(ctx)
+        # Calibrate (and measure) on one part of the calibration data, score the search on the other.
+        split = split_samples(
+            len(ctx.calibration), max_search=self._int_option(ctx, "search_samples", 2) or qo.REPORT_SAMPLES * 2
+        )
+        bctx = dataclasses.replace(self._base_ctx(ctx), calibration=ctx.calibration.subset(split.calibrate))
+        sctx = dataclasses.replace(bctx, calibration=ctx.calibration.subset(split.search))
         with tempfile.TemporaryDirectory(prefix="edgekit-onnxmixed-") as tmp:
             step = ctx.progress.task(f"{self.name}: quantize once, measure every layer", 2)
             pre_path, info = preprocessed_float(bctx, tmp)
@@ -120,10 +130,10 @@ class OnnxMixedTarget(Target):
             units: dict[str, list[str]] = {}
             layers = rank_layers(qo.measure(bctx, pre_path, plain_path, tmp, self.name, units))
             step.done()
-            feeds = qo.feeds_of(bctx, pre_path, self._int_option(ctx, "search_samples", 2) or qo.REPORT_SAMPLES * 2)
+            feeds = qo.feeds_of(sctx, pre_path, len(split.search))
             reference = run_model(pre_path, feeds)
-            labels = getattr(ctx.calibration, "labels", None)
-            labels = None if labels is None else np.asarray(labels)[: len(feeds)]
+            labels = getattr(sctx.calibration, "labels", None)
+            labels = None if labels is None else np.asarray(labels)
             paths: dict[tuple, str] = {(): plain_path}
 
             def path_for(kept: tuple[str, ...]) -> str:
@@ -155,6 +165,7 @@ class OnnxMixedTarget(Target):
                 candidates,
                 lambda kept: margin(path_for(kept))[0],
                 0.0,
+                margin=SEARCH_MARGIN,
                 time_budget_s=budget.time_budget_s,
                 max_kept=self._int_option(ctx, "max_kept", 1),
                 progress=lambda m: search.update(description=f"{self.name}: {m}"),
@@ -177,9 +188,11 @@ class OnnxMixedTarget(Target):
             search_score = margin(mixed_path)[1]
         repair = {
             **result.summary(),
-            "metric": "margin to the budget (>= 0 meets it) on calibration samples",
+            "metric": f"margin to the budget (>= 0 meets it) on {len(feeds)} calibration samples held apart from the "
+            f"{len(split.calibrate)} calibrated on; held_out: the written model on the evaluation samples",
             "budget": budget.as_dict(),
             "search_samples": len(feeds),
+            "split": split.describe(),
             "kept_layers": [
                 {
                     "tensor": k,

@@ -1,12 +1,14 @@
 """``tflite-int8-mixed``: full int8, except the fewest layers that must stay float to meet the budget.
 
 Full int8 can lose a model (a wide-range activation, a sensitive head) while every other layer
-quantizes well. This target calibrates once (TF's QuantizationDebugger), measures the error each
-layer adds (``edgekit.quant.tflite``), then searches (``edgekit.quant.repair.greedy_repair``) the
-smallest set of layers to keep float that brings the *whole model* within the budget (the target's
-``min_cosine`` / ``max_accuracy_drop`` thresholds, default ``min_cosine = 0.99``) on calibration
-samples. The build then gates the result on the held-out evaluation samples with the same
-thresholds, like every artifact, so a search that fit its own samples cannot ship a miss.
+quantizes well. This target splits the calibration data (``edgekit.quant.repair.split_samples``),
+calibrates once on one part (TF's QuantizationDebugger), measures the error each layer adds
+(``edgekit.quant.tflite``), then searches (``edgekit.quant.repair.greedy_repair``) the smallest set
+of layers to keep float that brings the *whole model* within the budget (the target's
+``min_cosine`` / ``max_accuracy_drop`` thresholds, default ``min_cosine = 0.99``) plus
+``SEARCH_MARGIN`` on the other part, which it was not calibrated on. The build then gates the
+result on the held-out evaluation samples with the same thresholds, like every artifact, and that
+score is the repair's recorded verdict, so a search that fit its own samples cannot ship a miss.
 
 The manifest entry lists the kept layers by their Keras names, the search record, the size and
 latency cost against plain int8 and fp32, and which kept layers would leave the Edge TPU's mapped
@@ -79,7 +81,7 @@ class TFLiteMixedTarget(Target):
         from edgekit.quant import tflite as qt
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
-        from edgekit.quant.repair import greedy_repair
+        from edgekit.quant.repair import SEARCH_MARGIN, greedy_repair
         from edgekit.quant.report import summary
         from edgekit.targets.tflite import op_histogram
         from edgekit.targets.tflite_tf import import_tf
@@ -87,7 +89,8 @@ class TFLiteMixedTarget(Target):
         tf = import_tf()
         budget = budget_for(ctx)
         step = ctx.progress.task(f"{self.name}: calibrate once, measure every layer", 2)
-        st = qt.setup(ctx, self._int_option(ctx, "search_samples", 2) or qt.SAMPLES)
+        # Calibrate on one part of the calibration data, score the search on the other part.
+        st = qt.setup(ctx, self._int_option(ctx, "search_samples", 2) or qt.SAMPLES, hold_apart=True)
         calibrated, samples, io, quant, path_name = st.calibrated, st.samples, st.io_dtype, st.quantization, st.converter_path
         n_search = len(samples)
         step.advance()
@@ -100,7 +103,7 @@ class TFLiteMixedTarget(Target):
         cal = ctx.calibration
         reference = [[np.asarray(o) for o in ctx.source.predict(x)] for x in samples]
         labels = getattr(cal, "labels", None)
-        labels = None if labels is None else np.asarray(labels)[:n_search]
+        labels = None if labels is None else np.asarray(labels)[list(st.split.search)]
         int_io = io != "float32"
 
         def margin(model: bytes) -> tuple[float, dict]:
@@ -131,6 +134,7 @@ class TFLiteMixedTarget(Target):
             candidates,
             lambda kept: margin(model_for(kept))[0],
             0.0,
+            margin=SEARCH_MARGIN,
             time_budget_s=budget.time_budget_s,
             max_kept=self._int_option(ctx, "max_kept", 1),
             progress=lambda m: search.update(description=f"{self.name}: {m}"),
@@ -154,9 +158,11 @@ class TFLiteMixedTarget(Target):
         search_score = margin(mixed)[1]
         repair = {
             **result.summary(),
-            "metric": "margin to the budget (>= 0 meets it) on calibration samples",
+            "metric": f"margin to the budget (>= 0 meets it) on {n_search} calibration samples held apart from the "
+            f"{len(st.split.calibrate)} calibrated on; held_out: the written model on the evaluation samples",
             "budget": budget.as_dict(),
             "search_samples": n_search,
+            "split": st.split.describe(),
             "kept_layers": [
                 {"tensor": k, "layer": by_name[k].get("source_name", k), "op": by_name[k].get("op", "")} for k in result.kept
             ],

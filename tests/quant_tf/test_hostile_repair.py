@@ -54,6 +54,12 @@ def test_mixed_meets_the_budget_with_the_kept_layers_listed(hostile_build):
     # judged on held-out samples by the same budget: cosine >= 0.99 against float
     assert mixed["accuracy"]["cosine"] >= 0.99
     assert mixed["accuracy"]["samples"] > 100
+    # the search scored 32 of the 200 calibration digits, held apart from the 168 it calibrated on,
+    # and the record's verdict is the held-out one
+    assert repair["split"] == {**repair["split"], "calibration_samples": 168, "search_samples": 32}
+    assert mixed["quantization"]["calibration_samples"] == 168
+    assert repair["search_met"] and repair["held_out"]["met"]
+    assert repair["held_out"]["cosine"] == pytest.approx(mixed["accuracy"]["cosine"])
     # int8 I/O kept, and the cost is stated against plain int8 and fp32
     assert mixed["inputs"][0]["dtype"] == "int8"
     size = repair["cost"]["size_bytes"]

@@ -133,3 +133,83 @@ def test_the_repair_hint_only_points_where_the_repair_applies():
     assert "-t tflite-int8-mixed" in _repair_hint("tflite-int8", entry("tf"))
     assert _repair_hint("tflite-int8", entry("torch")) == ""  # the mixed target takes Keras/TF sources only
     assert _repair_hint("tflite-fp32", entry("tf")) == ""  # nothing to repair in a float artifact
+
+
+def test_the_split_holds_the_search_samples_apart_and_spreads_them():
+    from edgekit.quant.repair import split_samples
+
+    s = split_samples(64)
+    assert len(s.search) == 32 and set(s.search).isdisjoint(s.calibrate)
+    assert sorted(s.search + s.calibrate) == list(range(64))
+    assert s.search[:3] == (1, 3, 5)  # interleaved: a class-sorted file is split evenly, not head/tail
+    capped = split_samples(200, max_search=32)
+    assert len(capped.search) == 32 and len(capped.calibrate) == 168
+    assert capped.search[0] < 10 and capped.search[-1] > 190  # spread over the whole file
+    assert split_samples(2).search == (1,) and split_samples(2).calibrate == (0,)
+    with pytest.raises(EdgekitError):
+        split_samples(1)  # nothing left to score on that was not calibrated on
+
+
+def _split_model(weights: dict, optimism: float):
+    """A backend whose search split reads ``optimism`` higher than held out: returns the search's
+    evaluate and the held-out score of a kept set."""
+    held = _model(weights)
+    return (lambda kept: held(kept) + optimism), held
+
+
+def test_the_margin_makes_the_search_aim_above_the_budget():
+    w = {"a": 0.3, "b": 0.2, "c": 0.01}
+    search, held = _split_model(w, optimism=0.004)  # the search split flatters every set by 0.004
+    # Without a margin the search stops at {a, b}: 1.004 on its split, 1.000 held out: a miss of 1.001.
+    plain = greedy_repair(["a", "b", "c"], search, 1.001)
+    assert plain.met and set(plain.kept) == {"a", "b"} and held(plain.kept) < 1.001
+    # With a margin of 0.005 it keeps c too: 1.014 on its split, 1.010 held out: meets 1.001.
+    r = greedy_repair(["a", "b", "c"], search, 1.001, margin=0.005)
+    assert r.met and set(r.kept) == {"a", "b", "c"} and held(r.kept) >= 1.001
+    assert r.summary()["search_target"] == pytest.approx(1.006) and r.margin == pytest.approx(0.005)
+
+
+def test_a_ceiling_between_budget_and_margin_drops_the_margin():
+    r = greedy_repair(["a", "b"], _model({"a": 0.3, "b": 0.2}), 1.0, margin=0.01)  # all kept: exactly 1.0
+    assert r.met and r.margin == 0.0 and r.summary()["search_target"] == 1.0
+
+
+def test_held_out_decides_and_a_search_split_success_is_reported_as_not_met():
+    from edgekit.quant.repair import judge_held_out
+
+    w = {"a": 0.3, "b": 0.2}
+    search, held = _split_model(w, optimism=0.02)
+    r = greedy_repair(["a", "b"], search, 0.99, margin=0.003)  # {a, b}: 1.02 on the split
+    assert r.met
+    record = {
+        **r.summary(),
+        "search_samples": 32,
+        "cost": {"size_bytes": {"int8": 1_000_000, "mixed": 1_500_000, "fp32": 4_000_000}},
+    }
+    assert record["met"] and record["held_out"] is None  # provisional until the build's gate
+    note = judge_held_out(record, {"samples": 16, "cosine": 0.975}, passed=False)
+    assert record["met"] is False and record["search_met"] is True
+    assert record["held_out"] == {"samples": 16, "cosine": 0.975, "accuracy_drop": None, "met": False}
+    assert note and "NOT met" in note and "0.9750" in note and "1.50 MB" in note and "2 layer(s)" in note
+    # judged again (a cached artifact that now passes): the search's verdict is kept apart
+    assert judge_held_out(record, {"samples": 16, "cosine": 0.995}, passed=True) is None and record["met"] is True
+    # a search that missed never turns into success held out
+    missed = {**r.summary(), "met": False, "search_met": False}
+    assert judge_held_out(missed, {"samples": 16, "cosine": 0.999}, passed=True) is None and missed["met"] is False
+
+
+def test_a_margin_scored_record_states_its_aim_in_cosine():
+    from edgekit.quant.repair import judge_held_out
+
+    record = {  # tflite-int8-mixed scores the margin to the budget: search_target 0.003 means cosine 0.993
+        "met": True,
+        "search_met": True,
+        "search_target": 0.003,
+        "margin": 0.003,
+        "search_cosine": 0.9942,
+        "search_samples": 16,
+        "budget": {"min_cosine": 0.99, "max_accuracy_drop": None},
+        "kept_layers": [{"layer": "x"}],
+    }
+    note = judge_held_out(record, {"samples": 16, "cosine": 0.9843}, passed=False)
+    assert "reached 0.9942" in note and "aim 0.9930" in note and "cosine 0.9843" in note and not record["met"]

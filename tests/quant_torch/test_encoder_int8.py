@@ -47,18 +47,22 @@ def test_static_and_dynamic_build_and_the_gate_fails_static(encoder_build):
     assert dynamic.accuracy["cosine"] > static.accuracy["cosine"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured 2026-12-01: the search meets 0.99 on calibration sentences "
-    "(0.8175 -> 0.9924, 9 modules) but the lowered .pte scores 0.9743 on held-out ones",
-)
 def test_repair_meets_the_budget_with_kept_modules_listed(encoder_build):
+    """Issue 19: the search scores sentences it did not calibrate on (it met 0.99 on its own
+    calibration sentences, 0.9924, while the .pte scored 0.9743 held out), and the record's
+    verdict is the held-out one."""
     _, _, entries = encoder_build
     mixed = entries["executorch-xnnpack-int8-mixed"]
     assert mixed.status == "built", mixed.error
     assert mixed.accuracy["cosine"] >= 0.99  # the lowered .pte, on held-out sentences
     repair = mixed.extra["repair"]
-    assert repair["met"] and repair["baseline_score"] < 0.99 <= repair["score"]
+    assert repair["met"] and repair["search_met"] and repair["baseline_score"] < 0.99 <= repair["score"]
+    assert repair["search_target"] == pytest.approx(0.99 + repair["margin"]) and repair["margin"] > 0
+    held = repair["held_out"]
+    assert held["met"] and held["cosine"] == pytest.approx(mixed.accuracy["cosine"]) and held["samples"] == 32
+    split = repair["split"]  # 64 calibration sentences: half calibrate, the other half score the search
+    assert split["calibration_samples"] + split["search_samples"] == 64 and split["search_samples"] == repair["search_samples"]
+    assert mixed.quantization["calibration_samples"] == split["calibration_samples"]
     kept = repair["kept_layers"]
     assert kept and kept == mixed.quantization["kept_float"]
     assert len(kept) < repair["candidates"]  # a repair, not a float model
