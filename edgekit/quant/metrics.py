@@ -35,6 +35,15 @@ class LayerError(TypedDict, total=False):
 EXACT_SNR_DB = 200.0
 
 
+def snr_db(signal_power: float, noise_power: float) -> float:
+    """SNR in dB from accumulated powers, clipped to +-EXACT_SNR_DB (no noise: exact; no signal: worst)."""
+    if noise_power <= 0.0:
+        return EXACT_SNR_DB
+    if signal_power <= 0.0:
+        return -EXACT_SNR_DB
+    return float(np.clip(10.0 * np.log10(signal_power / noise_power), -EXACT_SNR_DB, EXACT_SNR_DB))
+
+
 def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     """SNR (dB), cosine, max abs and relative error of ``candidate`` against ``reference``.
 

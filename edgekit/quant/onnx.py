@@ -32,18 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.quant.metrics import EXACT_SNR_DB, LayerError
+from edgekit.quant.metrics import EXACT_SNR_DB, LayerError, snr_db
 
 REPORT_SAMPLES = 16  # calibration samples every layer is compared on
 NAMED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "MatMulInteger", "ConvInteger")
-
-
-def _snr(sig: float, noise: float) -> float:
-    if noise <= 0.0:
-        return EXACT_SNR_DB
-    if sig <= 0.0:
-        return -EXACT_SNR_DB
-    return float(np.clip(10.0 * np.log10(sig / noise), -EXACT_SNR_DB, EXACT_SNR_DB))
 
 
 class TensorStats:
@@ -90,7 +82,7 @@ class TensorStats:
         else:
             cos = float(np.clip(self.dot / (nf * nq), -1.0, 1.0))
         out = {
-            "snr_db": _snr(self.sig, self.noise),
+            "snr_db": snr_db(self.sig, self.noise),
             "cosine": cos,
             "max_abs": self.max_abs,
             "rel_error": float(np.sqrt(self.noise) / nf) if nf > 0 else (0.0 if self.noise == 0.0 else float("inf")),
@@ -98,7 +90,9 @@ class TensorStats:
         if self.shape is not None and self.ch_sig is not None and self.ch_err is not None:
             live = self.ch_sig > 1e-12 * max(1e-30, float(self.ch_sig.max()))  # dead channels carry no signal
             out["channel_snr_db"] = (
-                float(np.mean([_snr(a, b) for a, b in zip(self.ch_sig[live], self.ch_err[live])])) if live.any() else EXACT_SNR_DB
+                float(np.mean([snr_db(a, b) for a, b in zip(self.ch_sig[live], self.ch_err[live])]))
+                if live.any()
+                else EXACT_SNR_DB
             )
         return out
 

@@ -25,17 +25,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.quant.metrics import EXACT_SNR_DB, LayerError, compare
+from edgekit.quant.metrics import EXACT_SNR_DB, LayerError, compare, snr_db
 
 NUMERIC_VERIFY = "NumericVerify"
-
-
-def _snr(sig: float, noise: float) -> float:
-    if noise <= 0.0:
-        return EXACT_SNR_DB
-    if sig <= 0.0:
-        return -EXACT_SNR_DB
-    return float(np.clip(10.0 * np.log10(sig / noise), -EXACT_SNR_DB, EXACT_SNR_DB))
 
 
 def _dequant(q: np.ndarray, scale: float, zp: int) -> np.ndarray:
@@ -55,13 +47,13 @@ def _direct_metrics() -> dict[str, Callable]:
         f = np.asarray(f, np.float64)
         d = _dequant(q, s, z) - f
         if f.ndim < 2:
-            return _snr(float(np.mean(f * f)), float(np.mean(d * d)))
+            return snr_db(float(np.mean(f * f)), float(np.mean(d * d)))
         f2, d2 = f.reshape(-1, f.shape[-1]), d.reshape(-1, d.shape[-1])
         sig, err = np.mean(f2 * f2, axis=0), np.mean(d2 * d2, axis=0)
         live = sig > 1e-12 * max(1e-30, float(sig.max()))  # dead channels (all zero) carry no signal
         if not live.any():
             return EXACT_SNR_DB
-        return float(np.mean([_snr(a, b) for a, b in zip(sig[live], err[live])]))
+        return float(np.mean([snr_db(a, b) for a, b in zip(sig[live], err[live])]))
 
     def cosine(f, q, s, z):
         return compare(np.asarray(f), _dequant(q, s, z))["cosine"]
@@ -148,7 +140,7 @@ class Calibrated:
         layers: list[LayerError] = []
         for depth, (nv_name, stats) in enumerate(probe.layer_statistics.items()):
             tensor = tensor_name(nv_name)
-            snr = _snr(float(stats["signal_power"]), float(stats["noise_power"]))
+            snr = snr_db(float(stats["signal_power"]), float(stats["noise_power"]))
             ch = float(stats["channel_snr_db"])
             sig = float(stats["signal_power"])
             op = op_of.get(tensor, "")

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
 from edgekit.targets import TARGETS
+from edgekit.targets.mixed import SEARCH_OPTIONS, check_search, int_option, search_key
 from edgekit.targets.base import (
     BuildContext,
     BuildOutput,
@@ -147,20 +147,14 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
 
     def __init__(self) -> None:
         super().__init__("executorch-xnnpack-int8-mixed", "XnnpackBackend", quantize="static")
-        self.option_names = ("etrecord", "per_channel", "time_budget_s", "max_kept", "search_samples")
+        self.option_names = ("etrecord", "per_channel", *SEARCH_OPTIONS)
 
     def cache_settings(self, ctx: BuildContext) -> dict:
-        from edgekit.quant.budget import budget_for
-
-        return {**super().cache_settings(ctx), "mixed": {"budget": budget_for(ctx).as_dict()}}
+        return {**super().cache_settings(ctx), **search_key(ctx, with_options=False)}
 
     def check(self, ctx: BuildContext) -> None:
         super().check(ctx)
-        from edgekit.quant.budget import budget_for
-
-        budget_for(ctx)
-        for key, lo in (("max_kept", 1), ("search_samples", 2)):
-            _int_option(ctx, self.name, key, lo)
+        check_search(ctx, self.name)
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         from edgekit.build.artifacts import atomic_write_bytes
@@ -183,7 +177,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
         per_channel = bool(ctx.options.get("per_channel", True))
         data = qp.batches_of(ctx.calibration, example)
         # Calibrate on one part, score the search on the other (never on a calibrated sample).
-        split = split_samples(len(data), max_search=_int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
+        split = split_samples(len(data), max_search=int_option(ctx, self.name, "search_samples", 2) or qp.SEARCH_SAMPLES)
         cal, search = [data[i] for i in split.calibrate], [data[i] for i in split.search]
         task = ctx.progress.task(f"calibration: {self.name}", len(cal))
         sim = qp.Simulation(ep, cal, per_channel=per_channel, on_sample=task.advance)
@@ -202,7 +196,7 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
             budget.min_cosine,
             margin=SEARCH_MARGIN,
             time_budget_s=budget.time_budget_s,
-            max_kept=_int_option(ctx, self.name, "max_kept", 1),
+            max_kept=int_option(ctx, self.name, "max_kept", 1),
             progress=lambda m: step.update(description=f"{self.name}: {m}"),
         )
         step.done()
@@ -268,17 +262,6 @@ class ExecuTorchMixedTarget(ExecuTorchTarget):
             "quant_report": report_summary(ranked),
         }
         return BuildOutput(quantization=quant, tool_versions=tool_versions("torchao"), warnings=warnings, extra=extra)
-
-
-def _int_option(ctx: BuildContext, target: str, key: str, lo: int) -> int | None:
-    v = ctx.options.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise EdgekitError(
-            f"{target} option {key} must be an integer >= {lo}, not {v!r}", f"set [options.{target}] {key} = {max(lo, 8)}"
-        )
-    return v
 
 
 def pt2e_scheme(per_channel: bool) -> dict:

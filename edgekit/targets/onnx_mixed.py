@@ -21,16 +21,12 @@ import tempfile
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
 from edgekit.targets import TARGETS
-from edgekit.targets.base import BuildContext, BuildOutput, Target
+from edgekit.targets.base import BuildContext, BuildOutput
+from edgekit.targets.mixed import SEARCH_OPTIONS, OnBaseTarget, missed_budget
+from edgekit.targets.mixed import names as _names
 
 BASE_TARGET = "onnx-int8"
-
-
-def _names(names: list, limit: int = 8) -> str:
-    shown = ", ".join(names[:limit]) or "none"
-    return shown + (f" and {len(names) - limit} more (see the manifest)" if len(names) > limit else "")
 
 
 def run_model(path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
@@ -56,17 +52,15 @@ def median_latency_ms(path: str, feed: dict, runs: int = 30) -> float:
     return float(np.median(times))
 
 
-class OnnxMixedTarget(Target):
+class OnnxMixedTarget(OnBaseTarget):
     name = "onnx-int8-mixed"
     format = "onnx"
     suffix = ".onnx"
     source_frameworks = ("torch", "onnx")
     needs_calibration = True
     needs_export = True
-    option_names = ("opset", "per_channel", "time_budget_s", "max_kept", "search_samples")
-
-    def _base(self):
-        return TARGETS.get(BASE_TARGET)
+    option_names = ("opset", "per_channel", *SEARCH_OPTIONS)
+    base_target = BASE_TARGET
 
     def _base_ctx(self, ctx: BuildContext) -> BuildContext:
         import dataclasses
@@ -75,32 +69,6 @@ class OnnxMixedTarget(Target):
         return dataclasses.replace(
             ctx, target=BASE_TARGET, options={k: v for k, v in ctx.options.items() if k in base.option_names}
         )
-
-    def cache_settings(self, ctx: BuildContext) -> dict:
-        from edgekit.quant.budget import budget_for
-
-        settings = self._base().cache_settings(self._base_ctx(ctx))
-        return {**settings, "mixed": {"budget": budget_for(ctx).as_dict(), "options": dict(ctx.options)}}
-
-    def check(self, ctx: BuildContext) -> None:
-        super().check(ctx)
-        self._base().check(self._base_ctx(ctx))
-        self._int_option(ctx, "max_kept", 1)
-        self._int_option(ctx, "search_samples", 2)
-        from edgekit.quant.budget import budget_for
-
-        budget_for(ctx)
-
-    def _int_option(self, ctx: BuildContext, key: str, lo: int) -> int | None:
-        v = ctx.options.get(key)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise EdgekitError(
-                f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
-                f"set [options.{self.name}] {key} = {max(lo, 8)}",
-            )
-        return v
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         from edgekit.build import accuracy
@@ -209,16 +177,8 @@ class OnnxMixedTarget(Target):
         warnings = []
         if not result.met:
             best = search_score.get("cosine", float("nan"))
-            if result.stopped == "ceiling":
-                why = f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}"
-                why += ": the loss is not in layer precision; check the calibration data or relax the budget"
-            else:
-                why = f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})" + (
-                    f"; precision alone did not help: {_names(repair['unhelpful_layers'])}"
-                    if result.unhelpful
-                    else "; the loss is spread over many layers"
-                )
-            warnings.append(f"repair missed the budget (min_cosine {budget.min_cosine}): {why}")
+            ceiling = "the loss is not in layer precision; check the calibration data or relax the budget"
+            warnings.append(missed_budget(result, best, kept_named, repair["unhelpful_layers"], budget.min_cosine, ceiling))
         elif result.kept:
             warnings.append(f"kept in float: {_names(kept_named)} (mixed model: float ops run on the CPU EP)")
         quant = {

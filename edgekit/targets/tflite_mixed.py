@@ -23,56 +23,29 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
 from edgekit.targets import TARGETS
-from edgekit.targets.base import BuildContext, BuildOutput, Target, capture_native_output
+from edgekit.targets.base import BuildContext, BuildOutput, capture_native_output
+from edgekit.targets.mixed import SEARCH_OPTIONS, OnBaseTarget, missed_budget
+from edgekit.targets.mixed import names as _names
 
 BASE_TARGET = "tflite-int8"
 # Ops that only move data in or out of int8 (keeping them float changes nothing).
 NOT_CANDIDATES = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 
 
-class TFLiteMixedTarget(Target):
+class TFLiteMixedTarget(OnBaseTarget):
     name = "tflite-int8-mixed"
     format = "tflite"
     suffix = ".tflite"
     source_frameworks = ("tf",)
     needs_calibration = True
-    option_names = ("io_dtype", "static_shapes", "time_budget_s", "max_kept", "search_samples")
-
-    def _base(self):
-        return TARGETS.get(BASE_TARGET)
+    option_names = ("io_dtype", "static_shapes", *SEARCH_OPTIONS)
+    base_target = BASE_TARGET
 
     def _base_ctx(self, ctx: BuildContext) -> BuildContext:
         from edgekit.quant.tflite import int8_context
 
         return int8_context(ctx, BASE_TARGET)
-
-    def cache_settings(self, ctx: BuildContext) -> dict:
-        from edgekit.quant.budget import budget_for
-
-        settings = self._base().cache_settings(self._base_ctx(ctx))
-        return {**settings, "mixed": {"budget": budget_for(ctx).as_dict(), "options": dict(ctx.options)}}
-
-    def check(self, ctx: BuildContext) -> None:
-        super().check(ctx)
-        self._base().check(self._base_ctx(ctx))
-        self._int_option(ctx, "max_kept", 1)
-        self._int_option(ctx, "search_samples", 2)
-        from edgekit.quant.budget import budget_for
-
-        budget_for(ctx)
-
-    def _int_option(self, ctx: BuildContext, key: str, lo: int) -> int | None:
-        v = ctx.options.get(key)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise EdgekitError(
-                f"{self.name} option {key} must be an integer >= {lo}, not {v!r}",
-                f"set [options.{self.name}] {key} = {max(lo, 8)}",
-            )
-        return v
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         import keras
@@ -174,19 +147,12 @@ class TFLiteMixedTarget(Target):
         warnings = []
         if not result.met:
             best = search_score.get("cosine", float("nan"))
-            if result.stopped == "ceiling":
-                why = f"even with all {len(result.kept)} candidate layers float the model reaches cosine {best:.4f}" + (
-                    f": the int8 input/output ({io}) limits it; set io_dtype = float32 or relax the budget"
-                    if int_io
-                    else ": the loss is not in layer precision; check the calibration data or relax the budget"
-                )
-            else:
-                why = f"best cosine {best:.4f} with {len(result.kept)} layer(s) float ({_names(kept_named)})" + (
-                    f"; precision alone did not help: {_names(repair['unhelpful_layers'])}"
-                    if result.unhelpful
-                    else "; the loss is spread over many layers"
-                )
-            warnings.append(f"repair missed the budget (min_cosine {budget.min_cosine}): {why}")
+            ceiling = (
+                f"the int8 input/output ({io}) limits it; set io_dtype = float32 or relax the budget"
+                if int_io
+                else "the loss is not in layer precision; check the calibration data or relax the budget"
+            )
+            warnings.append(missed_budget(result, best, kept_named, repair["unhelpful_layers"], budget.min_cosine, ceiling))
         elif result.kept:
             warnings.append(f"kept in float: {_names(kept_named)} (mixed model: not for integer-only accelerators)")
         quant = {
@@ -208,12 +174,6 @@ class TFLiteMixedTarget(Target):
                 "ops": op_histogram(mixed),
             },
         )
-
-
-def _names(names: list, limit: int = 8) -> str:
-    """A terminal-sized list of layer names (the manifest keeps them all)."""
-    shown = ", ".join(names[:limit]) or "none"
-    return shown + (f" and {len(names) - limit} more (see the manifest)" if len(names) > limit else "")
 
 
 def _fp32_model(tf: Any, conv_factory) -> bytes | None:
