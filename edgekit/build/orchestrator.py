@@ -446,6 +446,11 @@ class Orchestrator:
         drift = dict(drift)
         verdict, reasons = accuracy.sanity(drift, **limits)
         n_cal = (entry.calibration or {}).get("count")
+        # What the artifact was really calibrated on, when the target says: the mixed targets
+        # calibrate on half the data and score their search on the other half.
+        used = (entry.quantization or {}).get("calibration_samples")
+        if isinstance(used, int) and not isinstance(used, bool) and used > 0:
+            n_cal = used
         drift["calibration_samples"] = n_cal
         drift["sanity"] = {"verdict": verdict, "reasons": reasons, **limits}
         drift["sample_warnings"] = accuracy.sample_warnings(int(drift.get("samples") or 0), n_cal)

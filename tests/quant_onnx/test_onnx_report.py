@@ -136,6 +136,8 @@ def test_mixed_keeps_the_defect_float_and_meets_the_budget_held_out(defect_build
     # calibrated on 16 of the 32 calibration samples, searched on the other 16; verdict held out
     assert (repair["split"]["calibration_samples"], repair["split"]["search_samples"]) == (16, 16)
     assert e["quantization"]["calibration_samples"] == 16
+    # ...and the drift record (and its "calibrated on only N" warning) counts those 16, not all 32
+    assert e["accuracy"]["calibration_samples"] == 16
     assert repair["held_out"]["met"] and repair["held_out"]["cosine"] == pytest.approx(e["accuracy"]["cosine"])
     proc = run_cli("quant-report", b["artifact"])
     assert proc.returncode == 0 and "kept in float: " in proc.stdout and "budget met" in proc.stdout
