@@ -199,10 +199,9 @@ def source_float(ctx: BuildContext, out_path: str) -> dict:
 
 
 def float_model(ctx: BuildContext, out_path: str, opset: int | None) -> dict:
-    """The float .onnx of ``ctx``'s source at ``out_path``: exported from PyTorch, or the source file."""
-    if ctx.source.framework == "onnx":
-        return source_float(ctx, out_path)
-    return export_float(ctx, out_path, opset)
+    """The float .onnx of ``ctx``'s source at ``out_path``, by the source's framework (one record
+    per framework, like the TFLite converters): exported from PyTorch, or the .onnx source itself."""
+    return FLOAT_MODEL[ctx.source.framework](ctx, out_path, opset)
 
 
 def preprocessed_float(ctx: BuildContext, tmp: str) -> tuple[str, dict]:
@@ -300,6 +299,12 @@ def quantize_static_file(
         "tool": "onnxruntime.quantize_static (MinMax)",
     }
 
+
+# source framework -> how it becomes the float .onnx the quantizers start from
+FLOAT_MODEL = {
+    "torch": lambda ctx, out_path, opset: export_float(ctx, out_path, opset),
+    "onnx": lambda ctx, out_path, opset: source_float(ctx, out_path),  # its own opset (converted when < 13)
+}
 
 ONNX_TARGETS = (OnnxTarget("onnx"), OnnxTarget("onnx-int8", "static"), OnnxTarget("onnx-dynamic", "dynamic"))
 for _target in ONNX_TARGETS:
