@@ -84,6 +84,13 @@ def warn(message: str) -> None:
     print(f"edgekit: warning: {safe(message, markup=False)}", file=sys.stderr)
 
 
+def progress_line(line: str) -> None:
+    """One indented progress line on stderr (stdout stays the command's result, e.g. --json)."""
+    import sys
+
+    print(f"  {safe(line, markup=False)}", file=sys.stderr, flush=True)
+
+
 def human_bytes(n: float | int | None) -> str:
     if n is None:
         return "-"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from edgekit.console import print_json
+from edgekit.console import print_json, progress_line
 
 
 def _fraction(text: str) -> float:
@@ -112,7 +112,7 @@ def run(args) -> int:
         confirm=args.confirm,
         baseline_artifact=args.baseline_artifact,
         candidate_artifact=args.candidate_artifact,
-        progress=_progress,
+        progress=progress_line,
     )
     if args.json:
         print_json([c.to_dict() for c in comparisons])
@@ -122,14 +122,6 @@ def run(args) -> int:
         comparisons, threshold=args.threshold, on_inconclusive=args.on_inconclusive or ("fail" if args.use_baseline else "pass")
     )
     return 0
-
-
-def _progress(line: str) -> None:
-    import sys
-
-    from edgekit.console import safe
-
-    print(f"  {safe(line, markup=False)}", file=sys.stderr, flush=True)
 
 
 def print_comparisons(comparisons) -> None:

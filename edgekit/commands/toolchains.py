@@ -8,7 +8,8 @@ first use; these commands manage those environments ahead of time (CI, offline m
 from __future__ import annotations
 
 import argparse
-import sys
+
+from edgekit.console import progress_line
 
 
 def register(sub) -> None:
@@ -63,12 +64,6 @@ def register(sub) -> None:
     rm.set_defaults(func=run_remove)
 
 
-def _progress(line: str) -> None:
-    from edgekit.console import safe
-
-    print(f"  {safe(line, markup=False)}", file=sys.stderr, flush=True)
-
-
 def _names(names: list[str]) -> list[str]:
     from edgekit.toolchains import TOOLCHAINS
 
@@ -106,7 +101,7 @@ def run_install(args) -> int:
 
     done = []
     for name in _names(args.names):
-        python = install(name, find_links=args.find_links, progress=_progress, force=args.force)
+        python = install(name, find_links=args.find_links, progress=progress_line, force=args.force)
         done.append({"name": name, "python": python, "path": status(name, sizes=False).path})
         if not args.json:
             print(f"{name}: {python}")
@@ -118,7 +113,7 @@ def run_install(args) -> int:
 def run_download(args) -> int:
     from edgekit.toolchains import download
 
-    wheels = download(_names([args.name])[0], args.dest, find_links=args.find_links, progress=_progress)
+    wheels = download(_names([args.name])[0], args.dest, find_links=args.find_links, progress=progress_line)
     print(
         f"{len(wheels)} wheels in {args.dest}; install offline with: "
         f"edgekit toolchains install {args.name} --find-links {args.dest}"
@@ -132,7 +127,7 @@ def run_remove(args) -> int:
 
     out = {}
     for name in _names(args.names):
-        out[name] = remove(name, stale_only=args.stale, progress=_progress, wait=args.wait)
+        out[name] = remove(name, stale_only=args.stale, progress=progress_line, wait=args.wait)
         if not args.json:
             if out[name]:
                 for p in out[name]:

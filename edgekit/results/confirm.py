@@ -30,7 +30,6 @@ on. In CI the baseline artifact is usually an older build: keep it and pass it w
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -83,14 +82,6 @@ class Confirmation:
         return asdict(self)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def artifact_file(result: dict, override: str | None = None, side: str = "baseline") -> str:
     """The file to re-measure for ``result``: ``override`` or the recorded path, with the recorded sha256.
 
@@ -104,7 +95,9 @@ def artifact_file(result: dict, override: str | None = None, side: str = "baseli
             f"the {side} artifact {path or art.get('name') or '?'} is not on this machine",
             f"keep the {side} artifact and pass it with --{side}-artifact PATH",
         )
-    got = _sha256(path)
+    from edgekit.build.artifacts import sha256_file
+
+    got = sha256_file(path)
     if want and got != want:
         raise EdgekitError(
             f"{path} has sha256 {got[:12]}..., the {side} result measured {want[:12]}... (the file was rebuilt since)",
