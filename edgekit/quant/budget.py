@@ -34,6 +34,26 @@ class Budget:
             out["max_accuracy_drop"] = self.max_accuracy_drop
         return out
 
+    def margin(self, reference: list, got: list, labels: Any = None) -> tuple[float, dict]:
+        """How far a whole model's outputs ``got`` (per sample, per output) are inside the budget
+        against float ``reference``: >= 0 meets it (the repair search's score), with the drift record.
+        The tightest of the cosine margin and the accuracy-drop margin (points / 100) counts."""
+        import numpy as np
+
+        from edgekit.build import accuracy
+
+        drift = accuracy.compare(
+            [np.concatenate([r[k] for r in reference]) for k in range(len(reference[0]))],
+            [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))],
+            labels if self.max_accuracy_drop is not None else None,
+        )
+        parts = []
+        if self.min_cosine > -1.0:
+            parts.append(float(drift.get("cosine") or 0.0) - self.min_cosine)
+        if self.max_accuracy_drop is not None and drift.get("accuracy_drop") is not None:
+            parts.append((self.max_accuracy_drop - float(drift["accuracy_drop"])) / 100.0)
+        return (min(parts) if parts else 0.0), drift
+
     def as_dict(self) -> dict:
         return {
             "min_cosine": self.min_cosine,

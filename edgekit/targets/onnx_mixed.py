@@ -71,7 +71,6 @@ class OnnxMixedTarget(OnBaseTarget):
         )
 
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
-        from edgekit.build import accuracy
         from edgekit.build.artifacts import atomic_write_bytes
         from edgekit.quant import onnx as qo
         from edgekit.quant.budget import budget_for
@@ -114,18 +113,7 @@ class OnnxMixedTarget(OnBaseTarget):
                 return paths[key]
 
             def margin(path: str) -> tuple[float, dict]:
-                got = run_model(path, feeds)
-                drift = accuracy.compare(
-                    [np.concatenate([r[k] for r in reference]) for k in range(len(reference[0]))],
-                    [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))],
-                    labels if budget.max_accuracy_drop is not None else None,
-                )
-                parts = []
-                if budget.min_cosine > -1.0:
-                    parts.append(float(drift.get("cosine") or 0.0) - budget.min_cosine)
-                if budget.max_accuracy_drop is not None and drift.get("accuracy_drop") is not None:
-                    parts.append((budget.max_accuracy_drop - float(drift["accuracy_drop"])) / 100.0)
-                return (min(parts) if parts else 0.0), drift
+                return budget.margin(reference, run_model(path, feeds), labels)
 
             candidates = [layer["name"] for layer in layers if units.get(layer["name"])]  # graph inputs: not a layer
             search = ctx.progress.task(f"{self.name}: searching layers to keep float", None)

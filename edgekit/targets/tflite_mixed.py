@@ -50,7 +50,7 @@ class TFLiteMixedTarget(OnBaseTarget):
     def build(self, ctx: BuildContext, out_path: str) -> BuildOutput:
         import keras
 
-        from edgekit.build import accuracy
+        from edgekit.build.artifacts import atomic_write_bytes
         from edgekit.quant import tflite as qt
         from edgekit.quant.budget import budget_for
         from edgekit.quant.metrics import rank_layers
@@ -80,18 +80,7 @@ class TFLiteMixedTarget(OnBaseTarget):
         int_io = io != "float32"
 
         def margin(model: bytes) -> tuple[float, dict]:
-            got = qt.run_model(model, samples)
-            drift = accuracy.compare(
-                [np.concatenate([r[k] for r in reference]) for k in range(len(reference[0]))],
-                [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))],
-                labels if budget.max_accuracy_drop is not None else None,
-            )
-            parts = []
-            if budget.min_cosine > -1.0:
-                parts.append(float(drift.get("cosine") or 0.0) - budget.min_cosine)
-            if budget.max_accuracy_drop is not None and drift.get("accuracy_drop") is not None:
-                parts.append((budget.max_accuracy_drop - float(drift["accuracy_drop"])) / 100.0)
-            return (min(parts) if parts else 0.0), drift
+            return budget.margin(reference, qt.run_model(model, samples), labels)
 
         models: dict[tuple, bytes] = {}
 
@@ -114,8 +103,7 @@ class TFLiteMixedTarget(OnBaseTarget):
         )
         search.done()
         mixed = model_for(result.kept)
-        with open(out_path, "wb") as f:
-            f.write(mixed)
+        atomic_write_bytes(out_path, mixed)  # a killed build never leaves a half-written artifact
         by_name = {l["name"]: l for l in layers}
         kept_named = [by_name[k].get("source_name", k) for k in result.kept]
         plain = model_for(())
